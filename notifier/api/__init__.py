@@ -1,0 +1,19 @@
+"""The JSON API under /api/v1: bearer API keys with scopes, problem+json, an OpenAPI contract."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from notifier.api.base import bp, register_routing_errors
+
+
+def init_app(app: Flask) -> None:
+    # The views register their routes on bp when imported.
+    from notifier.api import campaigns, contacts, docs, notices  # noqa: F401
+    from notifier.auth import csrf
+    from notifier.services import webhooks
+
+    csrf.exempt(bp)  # bearer keys, never cookies: no CSRF to defend against
+    app.register_blueprint(bp)
+    register_routing_errors(app)
+    webhooks.install()

@@ -1,0 +1,63 @@
+"""The API blueprint, its body size limit and its error handlers (problem+json everywhere)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from notifier.api.problems import ApiProblem, from_domain, response
+from notifier.api.validation import max_body_bytes
+from notifier.rendering.errors import TemplateError
+from notifier.services.errors import DomainError
+
+PREFIX = "/api/v1"
+bp = Blueprint("api", __name__, url_prefix=PREFIX, template_folder="templates")
+
+
+@bp.before_request
+def _limit_body() -> None:
+    limit = max_body_bytes()
+    request.max_content_length = limit
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiProblem(413, f"the body is larger than {limit} bytes")
+
+
+@bp.errorhandler(ApiProblem)
+def _problem(exc: ApiProblem) -> Response:
+    return response(exc)
+
+
+@bp.errorhandler(DomainError)
+@bp.errorhandler(TemplateError)
+def _domain(exc: DomainError | TemplateError) -> Response:
+    return response(from_domain(exc))
+
+
+@bp.errorhandler(InternalServerError)
+def _server_error(exc: InternalServerError) -> Response:
+    return response(ApiProblem(500, "the server failed; the error is logged"))
+
+
+@bp.errorhandler(HTTPException)
+def _http(exc: HTTPException) -> Response:
+    return _http_problem(exc)
+
+
+def _http_problem(exc: HTTPException) -> Response:
+    problem = ApiProblem(exc.code or 500, exc.description or "")
+    result = response(problem)
+    if exc.code == 405 and isinstance(exc.valid_methods, list):  # type: ignore[attr-defined]
+        result.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+    return result
+
+
+def _routing_error(exc: HTTPException) -> Response | HTTPException:
+    """Unknown paths and methods never reach a blueprint: answer in kind only under the API."""
+    if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
+        return _http_problem(exc)
+    return exc
+
+
+def register_routing_errors(app: Flask) -> None:
+    app.register_error_handler(404, _routing_error)
+    app.register_error_handler(405, _routing_error)

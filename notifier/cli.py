@@ -1,0 +1,207 @@
+"""The `notifier` command: what an operator scripts, each with --help and a clear exit status."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from notifier.app import create_app
+from notifier.config import ConfigError
+from notifier.profile import ProfileError, load_profile
+from notifier.services.errors import DomainError
+
+
+def _create_app() -> Flask:
+    try:
+        return create_app()
+    except (ProfileError, ConfigError) as exc:
+        raise click.ClickException(f"cannot start: {exc}") from None
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True)
+def main() -> None:
+    """notifier: email marketing and notifications that send only what people agreed to."""
+
+
+def _fail_on_domain_error(exc: DomainError) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@main.command("setup")
+@with_appcontext
+def setup_command() -> None:
+    """Migrate the database and mirror the profile's purposes into it."""
+    from notifier.bootstrap import prepare_database
+
+    prepare_database(current_app)
+    click.echo("database ready")
+
+
+@main.command("web")
+@click.option("--bind", default="127.0.0.1:5000", show_default=True)
+@click.option("--workers", default=2, show_default=True)
+def web_command(bind: str, workers: int) -> None:
+    """Serve the web app with gunicorn."""
+    os.execvp(  # noqa: S606 - replaces this process with gunicorn on purpose
+        sys.executable,
+        [sys.executable, "-m", "gunicorn", "-b", bind, "-w", str(workers), "notifier:create_app()"],
+    )
+
+
+@main.command("worker")
+@click.option("--burst", is_flag=True, help="Drain the queues, then exit.")
+@click.option("--queues", default="notices,campaigns,send", show_default=True)
+@with_appcontext
+def worker_command(burst: bool, queues: str) -> None:
+    """Run an RQ worker on the queues, in priority order."""
+    from notifier.logs import configure_logging
+    from notifier.worker import run_worker
+
+    configure_logging(str(current_app.config.get("LOG_FORMAT", "json")))
+    run_worker(current_app, queues.split(","), burst=burst)
+
+
+@main.command("scheduler")
+@click.option("--once", is_flag=True, help="Run one round, then exit.")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between rounds.")
+@with_appcontext
+def scheduler_command(once: bool, interval: float) -> None:
+    """Start due campaigns and re-enqueue work the database holds as pending."""
+    from notifier.logs import configure_logging
+    from notifier.scheduler import run_scheduler
+
+    configure_logging(str(current_app.config.get("LOG_FORMAT", "json")))
+    run_scheduler(current_app, once=once, interval=interval)
+
+
+@main.command("dev")
+@click.option("--port", default=5000, show_default=True)
+@click.option("--no-demo", is_flag=True, help="Do not load demo data.")
+def dev_command(port: int, no_demo: bool) -> None:
+    """Web, worker, scheduler and the outbox SMTP server in one command (Ctrl-C stops all)."""
+    from notifier.devstack import run_dev
+
+    run_dev(port=port, demo=not no_demo)
+
+
+@main.command("outbox")
+@click.option("--port", type=int, help="Default: OUTBOX_PORT (8025); 0 picks a free port.")
+@with_appcontext
+def outbox_command(port: int | None) -> None:
+    """Run the built-in outbox SMTP server alone, storing what it receives, until Ctrl-C."""
+    from notifier.outbox import OutboxError, serve_outbox
+
+    try:
+        serve_outbox(current_app, port)
+    except OutboxError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.group("profile")
+def profile_group() -> None:
+    """Policy profiles."""
+
+
+@profile_group.command("check")
+@click.argument("path", type=click.Path(dir_okay=False))
+def profile_check(path: str) -> None:
+    """Load a profile file and report the first problem, or what it defines."""
+    try:
+        profile = load_profile(path)
+    except ProfileError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"{profile.name}: {len(profile.purposes)} purposes, {len(profile.roles)} roles, "
+        f"retention {profile.retention.rule.value}"
+    )
+
+
+@main.group("staff")
+def staff_group() -> None:
+    """Staff accounts."""
+
+
+@staff_group.command("create")
+@click.argument("email")
+@click.option("--role", required=True, help="A role key of the profile, e.g. admin.")
+@click.option("--name", default="")
+@with_appcontext
+def staff_create(email: str, role: str, name: str) -> None:
+    """Create a staff account and print its generated password once."""
+    from notifier.services.staff import create_staff
+
+    try:
+        user, password = create_staff(email, role, name)
+    except DomainError as exc:
+        raise _fail_on_domain_error(exc) from None
+    click.echo(f"created {user.email} ({user.role})")
+    click.echo(f"password: {password}")
+
+
+@main.group("apikey")
+def apikey_group() -> None:
+    """API keys for the billing system and scripts."""
+
+
+@apikey_group.command("create")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, required=True, help="notices, contacts, ...")
+@with_appcontext
+def apikey_create(name: str, scopes: tuple[str, ...]) -> None:
+    """Create an API key and print it once; only its hash is kept."""
+    from notifier.services.staff import create_api_key
+
+    try:
+        issued = create_api_key(name, list(scopes))
+    except DomainError as exc:
+        raise _fail_on_domain_error(exc) from None
+    click.echo(f"created key {issued.key.prefix} ({', '.join(issued.key.scopes)})")
+    click.echo(f"key: {issued.plaintext}")
+
+
+@main.group("contacts")
+def contacts_group() -> None:
+    """Contacts."""
+
+
+@contacts_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--errors", "errors_path", type=click.Path(dir_okay=False), help="Row error CSV.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@with_appcontext
+def contacts_import(file: str, errors_path: str | None, quiet: bool) -> None:
+    """Import contacts from CSV; consent columns grant only with evidence columns."""
+    from notifier.importer import import_cli
+
+    if not import_cli(file, errors_path=errors_path, progress=not quiet):
+        sys.exit(1)
+
+
+@main.group("demo")
+def demo_group() -> None:
+    """Demo data."""
+
+
+@demo_group.command("load")
+@with_appcontext
+def demo_load() -> None:
+    """Load demo contacts, consent and templates (idempotent)."""
+    from notifier.demo import load_demo
+
+    summary = load_demo()
+    click.echo(summary)
+
+
+@main.command("inbound")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=2525, show_default=True, help="0 picks a free port.")
+@with_appcontext
+def inbound_command(host: str, port: int) -> None:
+    """Receive mail for the unsubscribe mailbox over SMTP and record each refusal."""
+    from notifier.inbound import serve_inbound
+
+    serve_inbound(current_app, host, port)

@@ -1,0 +1,80 @@
+"""The data model; services are the only code that commits it."""
+
+from notifier.models.consent import (
+    ConsentAction,
+    ConsentEvent,
+    ConsentSource,
+    ConsentState,
+    Purpose,
+)
+from notifier.models.contacts import Contact, ContactTag, NoticeText, Suppression, SuppressionReason
+from notifier.models.sending import (
+    Campaign,
+    CampaignKind,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    Notice,
+    NoticeStatus,
+    NoticeType,
+    SendLog,
+    Template,
+    TemplateVersion,
+)
+from notifier.models.staff import ApiKey, AuditEntry, OutboxMessage, PrivacyRequest, StaffUser
+from notifier.models.types import UTCDateTime, utcnow
+
+__all__ = [
+    "ApiKey",
+    "AuditEntry",
+    "Campaign",
+    "CampaignKind",
+    "CampaignStatus",
+    "ConsentAction",
+    "ConsentEvent",
+    "ConsentSource",
+    "ConsentState",
+    "Contact",
+    "ContactTag",
+    "Delivery",
+    "DeliveryStatus",
+    "Notice",
+    "NoticeStatus",
+    "NoticeText",
+    "NoticeType",
+    "OutboxMessage",
+    "PrivacyRequest",
+    "Purpose",
+    "SendLog",
+    "StaffUser",
+    "Suppression",
+    "SuppressionReason",
+    "Template",
+    "TemplateVersion",
+    "UTCDateTime",
+    "utcnow",
+]
+
+from notifier.models.privacy_extra import (
+    PrivacyRequestKind,
+    PrivacyRequestStatus,
+    SystemMail,
+    SystemMailKind,
+    SystemMailStatus,
+)
+
+__all__ += [
+    "PrivacyRequestKind",
+    "PrivacyRequestStatus",
+    "SystemMail",
+    "SystemMailKind",
+    "SystemMailStatus",
+]
+
+from notifier.models.webhooks import WebhookEvent, WebhookStatus  # noqa: E402
+
+__all__ += ["WebhookEvent", "WebhookStatus"]
+
+from notifier.models.bounces import BounceScore, MailFeedback  # noqa: E402
+
+__all__ += ["BounceScore", "MailFeedback"]

@@ -1,0 +1,70 @@
+"""Service mail to contacts (refusal and request confirmations) and privacy request states."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from notifier.extensions import db
+from notifier.models.types import UTCDateTime, utcnow
+
+
+class PrivacyRequestKind(StrEnum):
+    EXPORT = "export"
+    ERASURE = "erasure"
+    RESTRICTION = "restriction"
+    COMPLAINT = "complaint"
+    CORRECTION = "correction"
+
+
+class PrivacyRequestStatus(StrEnum):
+    RECEIVED = "received"
+    ACKNOWLEDGED = "acknowledged"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+
+
+class SystemMailKind(StrEnum):
+    REFUSAL = "refusal"  # Decree 91/2020 Art 20(3): one confirmation per refusal
+    OPT_IN = "opt_in"  # double opt-in confirmation link
+    PRIVACY_ACK = "privacy_ack"
+    EMAIL_CHANGE = "email_change"  # sent to the new address before it is used
+
+
+class SystemMailStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"  # the address was erased before the mail left
+
+
+class SystemMail(db.Model):  # type: ignore[name-defined]
+    """One service email; never advertising, never counted toward the advertising cap."""
+
+    __tablename__ = "system_mails"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    privacy_request_id: Mapped[int | None] = mapped_column(ForeignKey("privacy_requests.id"))
+    # Kept apart from the contact: an email change writes to an address not yet the contact's.
+    to_address: Mapped[str | None] = mapped_column(String(254))
+    locale: Mapped[str] = mapped_column(String(8), default="vi")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default=SystemMailStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(String(500), default="")
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_system_mails_contact", "contact_id"),
+        Index("ix_system_mails_status", "status"),
+    )

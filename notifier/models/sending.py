@@ -1,0 +1,200 @@
+"""Templates, campaigns, the delivery ledger, notices, and the log the frequency cap reads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from notifier.extensions import db
+from notifier.models.types import UTCDateTime, utcnow
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a real bigint.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class CampaignKind(StrEnum):
+    PROMOTION = "promotion"
+    EVENT = "event"
+    RENEWAL = "renewal"
+
+
+class CampaignStatus(StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    PAUSED = "paused"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    DEFERRED = "deferred"  # waiting for the cap window or an SMTP 4xx retry
+    SENT = "sent"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # in flight on a connection that died: maybe delivered
+    BOUNCED = "bounced"  # sent, then a bounce came back (reason: hard_bounce or soft_bounce)
+
+
+class Template(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    purpose_key: Mapped[str] = mapped_column(ForeignKey("purposes.key"))
+    subject: Mapped[str] = mapped_column(String(500))
+    body_mjml: Mapped[str] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class TemplateVersion(db.Model):  # type: ignore[name-defined]
+    """Every saved version, so a campaign can name exactly what it sent."""
+
+    __tablename__ = "template_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("templates.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    subject: Mapped[str] = mapped_column(String(500))
+    body_mjml: Mapped[str] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)
+    saved_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("template_id", "version"),)
+
+
+class Campaign(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    purpose_key: Mapped[str] = mapped_column(ForeignKey("purposes.key"))
+    template_id: Mapped[int] = mapped_column(ForeignKey("templates.id"))
+    template_version: Mapped[int | None] = mapped_column(Integer)
+    audience: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # event date, place, ...
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    time_zone: Mapped[str] = mapped_column(String(64), default="Asia/Ho_Chi_Minh")
+    status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.DRAFT)
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    planned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_campaigns_status_send_at", "status", "send_at"),)
+
+
+class Delivery(db.Model):  # type: ignore[name-defined]
+    """The send ledger: one row per (campaign, contact), ever; it accounts for everyone."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
+    reason: Mapped[str | None] = mapped_column(String(64))
+    consent_event_id: Mapped[int | None] = mapped_column(ForeignKey("consent_events.id"))
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    smtp_code: Mapped[int | None] = mapped_column(Integer)
+    smtp_message: Mapped[str | None] = mapped_column(String(500))
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "contact_id"),
+        Index("ix_deliveries_campaign_status", "campaign_id", "status"),
+        Index("ix_deliveries_contact", "contact_id"),
+    )
+
+
+class NoticeType(db.Model):  # type: ignore[name-defined]
+    """A kind of transactional notice the billing system may trigger (e.g. renewal)."""
+
+    __tablename__ = "notice_types"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    purpose_key: Mapped[str] = mapped_column(ForeignKey("purposes.key"))
+    template_id: Mapped[int] = mapped_column(ForeignKey("templates.id"))
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class NoticeStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    BOUNCED = "bounced"
+
+
+class Notice(db.Model):  # type: ignore[name-defined]
+    """A transactional message (renewal notice, refusal confirmation), once per idempotency key."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    purpose_key: Mapped[str] = mapped_column(ForeignKey("purposes.key"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    request_sha256: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default=NoticeStatus.QUEUED)
+    reason: Mapped[str | None] = mapped_column(String(64))
+    consent_event_id: Mapped[int | None] = mapped_column(ForeignKey("consent_events.id"))
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    smtp_code: Mapped[int | None] = mapped_column(Integer)
+    smtp_message: Mapped[str | None] = mapped_column(String(500))
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_notices_status", "status"),)
+
+
+class SendLog(db.Model):  # type: ignore[name-defined]
+    """What was sent to whom and when, for the rolling 24 h cap and the disclosed frequency."""
+
+    __tablename__ = "send_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    purpose_key: Mapped[str] = mapped_column(String(64))
+    advertising: Mapped[bool] = mapped_column()
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivery_id: Mapped[int | None] = mapped_column(BigId)
+
+    __table_args__ = (Index("ix_send_log_contact_sent", "contact_id", "sent_at"),)

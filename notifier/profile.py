@@ -1,0 +1,339 @@
+"""Policy profiles: what a company's privacy policy lets notifier do, loaded from TOML."""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+LOCALES = ("vi", "en")
+
+
+class PurposeKind(StrEnum):
+    ADVERTISING = "advertising"
+    SERVICE = "service"
+
+
+class LegalBasis(StrEnum):
+    CONSENT = "consent"  # needs a recorded opt-in (all advertising)
+    CONTRACT = "contract"  # service mail to customers; the person may still object
+    LEGAL_OBLIGATION = "legal_obligation"
+
+
+class RetentionRule(StrEnum):
+    CONTRACT_END = "contract_end"
+    ON_REQUEST = "on_request"
+
+
+# Every contact field a role may be granted; "consent", "deliveries" and "deal" are groups.
+CONTACT_FIELDS = frozenset(
+    {
+        "email", "name", "phone", "address", "locale", "time_zone", "external_ref",
+        "contract_ends_on", "national_id", "birth_date", "contact_person", "organisation",
+        "attributes", "tags", "deal", "consent", "deliveries", "privacy_requests",
+    }
+)  # fmt: skip
+
+SELF_EDITABLE_FIELDS = frozenset(
+    {"email", "name", "phone", "address", "national_id", "birth_date", "contact_person",
+     "organisation", "locale"}
+)  # fmt: skip
+
+PERMISSIONS = frozenset(
+    {
+        "contacts.view", "contacts.edit", "contacts.import", "contacts.export",
+        "consent.view", "consent.record_refusal", "campaigns.view", "campaigns.manage",
+        "templates.manage", "notices.manage", "apikeys.manage", "privacy.handle",
+        "audit.view", "staff.manage", "settings.view", "authority.export", "outbox.view",
+    }
+)  # fmt: skip
+
+BUILTIN_ROLES: dict[str, dict[str, Any]] = {
+    "admin": {
+        "name": {"vi": "Quản trị viên", "en": "Administrator"},
+        "permissions": sorted(PERMISSIONS),
+        "contact_fields": sorted(CONTACT_FIELDS),
+    },
+    "marketing": {
+        "name": {"vi": "Tiếp thị", "en": "Marketing"},
+        "permissions": [
+            "contacts.view", "contacts.import", "consent.view", "campaigns.view",
+            "campaigns.manage", "templates.manage", "notices.manage", "outbox.view",
+        ],
+        "contact_fields": [
+            "email", "name", "locale", "time_zone", "tags", "attributes", "consent", "deliveries",
+        ],
+    },
+}  # fmt: skip
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be used; the message names the file, the key and the problem."""
+
+    def __init__(self, path: Path | str, key: str, problem: str) -> None:
+        super().__init__(f"{path}: {key}: {problem}")
+        self.path, self.key, self.problem = str(path), key, problem
+
+
+@dataclass(frozen=True)
+class Localized:
+    vi: str
+    en: str
+
+    def get(self, locale: str) -> str:
+        return self.en if locale == "en" else self.vi
+
+
+@dataclass(frozen=True)
+class Purpose:
+    key: str
+    kind: PurposeKind
+    legal_basis: LegalBasis
+    name: Localized
+    notice: Localized
+    notice_version: str
+    frequency: Localized
+    max_per_week: int | None
+    list_id: str
+
+    @property
+    def is_advertising(self) -> bool:
+        return self.kind is PurposeKind.ADVERTISING
+
+    def notice_hash(self, locale: str) -> str:
+        return text_hash(self.notice.get(locale))
+
+
+@dataclass(frozen=True)
+class Role:
+    key: str
+    name: Localized
+    permissions: frozenset[str]
+    contact_fields: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Decree 91/2020 Art 19: shown right before the refusal section of every advertising email."""
+
+    company: str
+    phone: str
+    email: str
+    address: str
+    website: str
+    from_address: str
+    from_name: str
+    unsubscribe_mailbox: str
+
+
+@dataclass(frozen=True)
+class Retention:
+    rule: RetentionRule
+    grace_days: int
+    records_min_days: int
+
+
+@dataclass(frozen=True)
+class Profile:
+    key: str
+    name: str
+    path: str
+    identity: Identity
+    purposes: tuple[Purpose, ...]
+    roles: tuple[Role, ...]
+    retention: Retention
+    self_editable: frozenset[str]
+    verified_fields: frozenset[str]
+    advertising_label: str = "[QC]"
+    default_locale: str = "vi"
+    default_time_zone: str = "Asia/Ho_Chi_Minh"
+    scope: Localized = field(default_factory=lambda: Localized("", ""))
+
+    def purpose(self, key: str) -> Purpose:
+        for purpose in self.purposes:
+            if purpose.key == key:
+                return purpose
+        raise KeyError(key)
+
+    def role(self, key: str) -> Role:
+        for role in self.roles:
+            if role.key == key:
+                return role
+        raise KeyError(key)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class _Reader:
+    """Walks the parsed TOML, turning every missing or mistyped value into a ProfileError."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, problem: str) -> ProfileError:
+        return ProfileError(self.path, key.lstrip("."), problem)
+
+    def table(self, data: Any, key: str) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise self.fail(key, "must be a table")
+        return data
+
+    def get(self, data: dict[str, Any], key: str, name: str, kind: type, default: Any = ...) -> Any:
+        if name not in data:
+            if default is ...:
+                raise self.fail(f"{key}.{name}".lstrip("."), "is missing")
+            return default
+        value = data[name]
+        if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
+            raise self.fail(f"{key}.{name}".lstrip("."), f"must be a {kind.__name__}")
+        if isinstance(value, str) and not value.strip():
+            raise self.fail(f"{key}.{name}".lstrip("."), "must not be empty")
+        return value
+
+    def localized(self, data: dict[str, Any], key: str, name: str) -> Localized:
+        table = self.table(self.get(data, key, name, dict), f"{key}.{name}")
+        return Localized(
+            vi=self.get(table, f"{key}.{name}", "vi", str),
+            en=self.get(table, f"{key}.{name}", "en", str),
+        )
+
+    def choice(self, data: dict[str, Any], key: str, name: str, enum: type[StrEnum]) -> Any:
+        value = self.get(data, key, name, str)
+        try:
+            return enum(value)
+        except ValueError:
+            allowed = ", ".join(member.value for member in enum)
+            raise self.fail(f"{key}.{name}", f"{value!r} is not one of {allowed}") from None
+
+    def names(
+        self, data: dict[str, Any], key: str, name: str, allowed: frozenset[str]
+    ) -> frozenset:
+        values = self.get(data, key, name, list, [])
+        if not all(isinstance(v, str) for v in values):
+            raise self.fail(f"{key}.{name}", "must be a list of strings")
+        unknown = sorted(v for v in values if v not in allowed)
+        if unknown:
+            raise self.fail(f"{key}.{name}", f"unknown: {', '.join(unknown)}")
+        return frozenset(values)
+
+
+def load_profile(path: Path | str) -> Profile:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProfileError(path, "-", "file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(path, "-", f"not valid TOML ({exc})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(path, "-", f"cannot be read as UTF-8 text ({exc})") from None
+    reader = _Reader(path)
+    return Profile(
+        key=reader.get(raw, "", "key", str),
+        name=reader.get(raw, "", "name", str),
+        path=str(path),
+        identity=_identity(reader, raw),
+        purposes=_purposes(reader, raw),
+        roles=_roles(reader, raw),
+        retention=_retention(reader, raw),
+        self_editable=reader.names(raw, "", "self_editable_fields", SELF_EDITABLE_FIELDS),
+        verified_fields=reader.names(raw, "", "verified_fields", SELF_EDITABLE_FIELDS),
+        advertising_label=reader.get(raw, "", "advertising_label", str, "[QC]"),
+        default_locale=reader.get(raw, "", "default_locale", str, "vi"),
+        default_time_zone=reader.get(raw, "", "default_time_zone", str, "Asia/Ho_Chi_Minh"),
+        scope=reader.localized(raw, "", "scope") if "scope" in raw else Localized("", ""),
+    )
+
+
+def _identity(reader: _Reader, raw: dict[str, Any]) -> Identity:
+    data = reader.table(reader.get(raw, "", "identity", dict), "identity")
+    names = [
+        "company", "phone", "email", "address", "website", "from_address", "from_name",
+        "unsubscribe_mailbox",
+    ]  # fmt: skip
+    values = {name: reader.get(data, "identity", name, str) for name in names}
+    for name in ("email", "from_address", "unsubscribe_mailbox"):
+        if "@" not in values[name] or any(c in values[name] for c in "\r\n <>"):
+            raise reader.fail(f"identity.{name}", f"{values[name]!r} is not an email address")
+    return Identity(**values)
+
+
+def _purposes(reader: _Reader, raw: dict[str, Any]) -> tuple[Purpose, ...]:
+    items = reader.get(raw, "", "purposes", list)
+    if not items:
+        raise reader.fail("purposes", "needs at least one purpose")
+    purposes: list[Purpose] = []
+    for index, item in enumerate(items):
+        key = f"purposes[{index}]"
+        data = reader.table(item, key)
+        purpose_key = reader.get(data, key, "key", str)
+        if not purpose_key.replace("_", "").isalnum() or not purpose_key.isascii():
+            raise reader.fail(f"{key}.key", "use letters, digits and underscores only")
+        kind = reader.choice(data, key, "kind", PurposeKind)
+        basis = reader.choice(data, key, "legal_basis", LegalBasis)
+        if kind is PurposeKind.ADVERTISING and basis is not LegalBasis.CONSENT:
+            raise reader.fail(f"{key}.legal_basis", "advertising needs consent (Decree 91/2020)")
+        max_per_week = reader.get(data, key, "max_per_week", int, None)
+        if max_per_week is not None and max_per_week < 1:
+            raise reader.fail(f"{key}.max_per_week", "must be at least 1")
+        purposes.append(
+            Purpose(
+                key=purpose_key,
+                kind=kind,
+                legal_basis=basis,
+                name=reader.localized(data, key, "name"),
+                notice=reader.localized(data, key, "notice"),
+                notice_version=reader.get(data, key, "notice_version", str),
+                frequency=reader.localized(data, key, "frequency"),
+                max_per_week=max_per_week,
+                list_id=reader.get(data, key, "list_id", str),
+            )
+        )
+    keys = [p.key for p in purposes]
+    duplicates = sorted({k for k in keys if keys.count(k) > 1})
+    if duplicates:
+        raise reader.fail("purposes", f"duplicate key {', '.join(duplicates)}")
+    return tuple(purposes)
+
+
+def _roles(reader: _Reader, raw: dict[str, Any]) -> tuple[Role, ...]:
+    items = reader.get(raw, "", "roles", list, [])
+    # role key -> (where it came from, for error messages; its table). A profile may redefine a
+    # built-in role, but may not define the same role twice.
+    tables = {name: (f"roles.{name}", dict(data, key=name)) for name, data in BUILTIN_ROLES.items()}
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        data = reader.table(item, f"roles[{index}]")
+        role_key = reader.get(data, f"roles[{index}]", "key", str)
+        if role_key in seen:
+            raise reader.fail(f"roles[{index}].key", f"duplicate key {role_key}")
+        seen.add(role_key)
+        tables[role_key] = (f"roles[{index}]", data)
+    roles = []
+    for key, data in tables.values():
+        roles.append(
+            Role(
+                key=data["key"],
+                name=reader.localized(data, key, "name"),
+                permissions=reader.names(data, key, "permissions", PERMISSIONS),
+                contact_fields=reader.names(data, key, "contact_fields", CONTACT_FIELDS),
+            )
+        )
+    return tuple(roles)
+
+
+def _retention(reader: _Reader, raw: dict[str, Any]) -> Retention:
+    data = reader.table(reader.get(raw, "", "retention", dict), "retention")
+    records_min_days = reader.get(data, "retention", "records_min_days", int, 365)
+    if records_min_days < 365:
+        raise reader.fail("retention.records_min_days", "Decree 91/2020 Art 11 needs >= 365")
+    return Retention(
+        rule=reader.choice(data, "retention", "rule", RetentionRule),
+        grace_days=reader.get(data, "retention", "grace_days", int, 0),
+        records_min_days=records_min_days,
+    )

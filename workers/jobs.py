@@ -1,0 +1,30 @@
+"""RQ job functions: ids in, one service call, nothing else (the service owns the transaction)."""
+
+from __future__ import annotations
+
+from notifier.services import campaigns, notices
+from notifier.worker import stop_requested
+
+
+def plan_campaign(campaign_id: int) -> int:
+    return campaigns.plan(campaign_id)
+
+
+def send_campaign(campaign_id: int) -> int:
+    return campaigns.run_send_job(campaign_id, should_stop=stop_requested)
+
+
+def send_notice(notice_id: int) -> str:
+    return notices.send_notice(notice_id)
+
+
+def send_system_mail(mail_id: int) -> str:
+    from notifier.services import system_mail
+
+    return system_mail.send(mail_id)
+
+
+def deliver_webhook(event_id: int) -> str:
+    from notifier.services import webhooks
+
+    return webhooks.deliver(event_id)
