@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import re
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ class TokenClaims:
 
 def _mac(secret: bytes, context: bytes, *parts: bytes) -> bytes:
     message = context + b"\x00".join(parts)
-    return hmac.new(secret, message, hashlib.sha256).digest()
+    return hmac.digest(secret, message, "sha256")  # OpenSSL's one-shot HMAC: no Python objects
 
 
 def _b64(data: bytes) -> str:

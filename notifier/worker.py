@@ -16,6 +16,14 @@ from notifier.queues import queue, redis_connection
 _stopping = threading.Event()
 
 
+_served: set[str] = set()
+
+
+def serves(queue_name: str) -> bool:
+    """Whether this worker process takes jobs from that queue."""
+    return queue_name in _served
+
+
 def stop_requested() -> bool:
     """True once SIGTERM or SIGINT arrived: a send job then releases the rest of its batch."""
     return _stopping.is_set()
@@ -38,5 +46,6 @@ class AppWorker(SimpleWorker):
 
 def run_worker(app: Flask, queue_names: Sequence[str], burst: bool = False) -> None:
     queues = [queue(name.strip(), app) for name in queue_names if name.strip()]
+    _served.update(q.name for q in queues)
     worker = AppWorker(queues, connection=redis_connection(app), serializer=JSONSerializer)
     worker.work(burst=burst, with_scheduler=False)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from notifier.queues import NOTICES
 from notifier.services import campaigns, notices
-from notifier.worker import stop_requested
+from notifier.worker import serves, stop_requested
 
 
 def plan_campaign(campaign_id: int) -> int:
@@ -11,7 +12,9 @@ def plan_campaign(campaign_id: int) -> int:
 
 
 def send_campaign(campaign_id: int) -> int:
-    return campaigns.run_send_job(campaign_id, should_stop=stop_requested)
+    return campaigns.run_send_job(
+        campaign_id, should_stop=stop_requested, yield_to_notices=serves(NOTICES)
+    )
 
 
 def send_notice(notice_id: int) -> str:

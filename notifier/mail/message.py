@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 
 from notifier.mail import headers as h
-from notifier.mail.body import Attachment, attachment_part, text_part
+from notifier.mail.body import Attachment, EncodedText, attachment_part, text_part
 
 # Headers the builder writes itself; extra headers may not repeat them, so each appears once.
 RESERVED_HEADERS = frozenset(
@@ -109,7 +109,7 @@ class MessageBuilder:
         to: str,
         subject: str,
         text: str,
-        html: str,
+        html: str | EncodedText,
         unsubscribe_url: str,
         unsubscribe_mailto: str,
         message_key: str,
@@ -148,7 +148,7 @@ class MessageBuilder:
             + (self._id_suffix)
         )
 
-    def _body(self, text: str, html: str, attachments: Sequence[Attachment]) -> bytes:
+    def _body(self, text: str, html: str | EncodedText, attachments: Sequence[Attachment]) -> bytes:
         """Return Content-Type, blank line and body: alternative, inside mixed when attached."""
         alt = self._alternative
         alternative = b"".join(

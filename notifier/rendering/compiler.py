@@ -14,7 +14,14 @@ from mjml import mjml2html
 
 from notifier.rendering.environment import STAFF_HTML, STAFF_PLAIN, one_line
 from notifier.rendering.errors import Part, TemplateError
-from notifier.rendering.footer import FooterData, footer_html, footer_text
+from notifier.rendering.footer import (
+    FooterData,
+    footer_html,
+    footer_html_stencil,
+    footer_text,
+    link_values,
+    sender_of,
+)
 from notifier.rendering.markup import (
     Protected,
     check_blocks_balanced,
@@ -23,6 +30,15 @@ from notifier.rendering.markup import (
     protect,
 )
 from notifier.rendering.promotion import refuse_promotion
+from notifier.rendering.stencil import (
+    Hole,
+    Markers,
+    Stencil,
+    fill_values,
+    holes_of,
+    html_quote,
+    plain,
+)
 from notifier.rendering.text import html_to_text, tidy
 
 _TAIL = "</body></html>"
@@ -43,10 +59,34 @@ class RenderedMessage:
     text: str
 
 
+@dataclass(frozen=True)
+class MessageStencil:
+    """The parts rendered once for one locale, time zone, campaign data and sender."""
+
+    holes: tuple[Hole, ...]
+    sender: tuple[object, ...]
+    subject: Stencil
+    page: Stencil  # the HTML document with its footer: the holes' slots, then the links'
+    text: Stencil
+
+
+@dataclass(frozen=True)
+class FilledMessage:
+    """One recipient's message from a stencil, the HTML still in pieces (to encode them once)."""
+
+    subject: str
+    text: str
+    page: Stencil
+    page_values: list[str]
+
+    def rendered(self) -> RenderedMessage:
+        return RenderedMessage(self.subject, self.page.fill(self.page_values), self.text)
+
+
 class CompiledTemplate:
     """One campaign's template, ready to render per recipient; only Jinja runs per message."""
 
-    __slots__ = ("_body_source", "_html", "_subject", "_text", "advertising", "label")
+    __slots__ = ("_body_source", "_holes", "_html", "_subject", "_text", "advertising", "label")
 
     def __init__(
         self,
@@ -57,10 +97,58 @@ class CompiledTemplate:
         body_source: Template,
         advertising: bool,
         label: str,
+        holes: tuple[Hole, ...] | None = None,
     ) -> None:
         self._subject, self._html, self._text = subject, html, text
         self._body_source = body_source
         self.advertising, self.label = advertising, label
+        self._holes = holes
+
+    def stencil(self, shared: Mapping[str, object], footer: FooterData) -> MessageStencil | None:
+        """Render once with markers for the recipient values; None when the template uses
+        them beyond printing, or when the shared data alone does not render (then each
+        recipient's own render reports the problem with its line). Only the footer's sender
+        and locale matter here: each recipient brings their own links."""
+        if self._holes is None:
+            return None
+        markers = Markers.for_holes(self._holes)
+        values = {**markers.context(shared), "locale": footer.locale}
+        try:
+            parts = [markers.cut(t.render(values)) for t in (self._subject, self._html, self._text)]
+        except Exception:
+            return None
+        subject, html, text = parts
+        if subject is None or html is None or text is None:
+            return None
+        page = html.then(footer_html_stencil(footer), len(self._holes)).then_text(_TAIL)
+        return MessageStencil(self._holes, sender_of(footer), subject, page, text)
+
+    def fill(
+        self, stencil: MessageStencil, context: Mapping[str, object], footer: FooterData
+    ) -> RenderedMessage | None:
+        """The same message render() makes, by joins; None when only render() can tell."""
+        filled = self.fill_parts(stencil, context, footer)
+        return filled.rendered() if filled is not None else None
+
+    def fill_parts(
+        self, stencil: MessageStencil, context: Mapping[str, object], footer: FooterData
+    ) -> FilledMessage | None:
+        if footer.advertising is not self.advertising:
+            raise ValueError("the footer's purpose kind does not match the template's")
+        if sender_of(footer) != stencil.sender:
+            return None
+        as_text = fill_values(stencil.holes, context, plain)
+        as_html = fill_values(stencil.holes, context, html_quote)
+        if as_text is None or as_html is None:
+            return None
+        subject = one_line(stencil.subject.fill(as_text))
+        links = [html_quote(link) for link in link_values(footer)]
+        return FilledMessage(
+            subject=self._labelled(subject),
+            text=f"{tidy(stencil.text.fill(as_text))}\n{footer_text(footer)}",
+            page=stencil.page,
+            page_values=[*as_html, *links],
+        )
 
     def render(self, context: Mapping[str, object], footer: FooterData) -> RenderedMessage:
         """Raises TemplateError (with part and line) when the data does not fit the template."""
@@ -107,8 +195,8 @@ def compile_template(
     if not advertising:
         parts = {Part.SUBJECT: subject, Part.BODY: body_mjml, Part.TEXT: text or ""}
         refuse_promotion(parts)
-    subject_template = _compile(STAFF_PLAIN, Part.SUBJECT, subject)
-    body_source = _compile(STAFF_HTML, Part.BODY, body_mjml)
+    subject_template, subject_holes = _compile(STAFF_PLAIN, Part.SUBJECT, subject)
+    body_source, _ = _compile(STAFF_HTML, Part.BODY, body_mjml)
     protected = protect(body_mjml)
     html = _mjml(protected)
     check_survived(html, protected)
@@ -119,24 +207,32 @@ def compile_template(
     document = document[: -len(_TAIL)]
     if text is None:
         text = protected.restore(html_to_text(document))
+    html_template, html_holes = _compile(STAFF_HTML, Part.BODY, protected.restore(document))
+    text_template, text_holes = _compile(STAFF_PLAIN, Part.TEXT, text)
+    holes: tuple[Hole, ...] | None = None
+    if subject_holes is not None and html_holes is not None and text_holes is not None:
+        holes = tuple(dict.fromkeys((*subject_holes, *html_holes, *text_holes)))
     return CompiledTemplate(
         subject=subject_template,
-        html=_compile(STAFF_HTML, Part.BODY, protected.restore(document)),
-        text=_compile(STAFF_PLAIN, Part.TEXT, text),
+        html=html_template,
+        text=text_template,
         body_source=body_source,
         advertising=advertising,
         label=label,
+        holes=holes,
     )
 
 
-def _compile(env: Environment, part: Part, source: str) -> Template:
+def _compile(env: Environment, part: Part, source: str) -> tuple[Template, tuple[Hole, ...] | None]:
+    """The template and the recipient values it prints (None: it uses them otherwise)."""
     try:
         tree = env.parse(source)
         for node_type, problem in _REFUSED:
             node = tree.find(node_type)
             if node is not None:
                 raise TemplateError(part, node.lineno, problem)
-        return env.from_string(tree)  # unknown filters and tests are found here
+        holes = holes_of(tree)
+        return env.from_string(tree), holes  # unknown filters and tests are found here
     except TemplateSyntaxError as exc:
         raise TemplateError(part, exc.lineno, exc.message or str(exc)) from None
 

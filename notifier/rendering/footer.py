@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from functools import cache, lru_cache
 
 from jinja2 import Template
@@ -11,6 +12,7 @@ from markupsafe import escape
 
 from notifier.profile import LOCALES, Identity, Purpose
 from notifier.rendering.environment import SYSTEM
+from notifier.rendering.stencil import Stencil
 
 
 @dataclass(frozen=True)
@@ -83,37 +85,54 @@ def _template(name: str) -> Template:
 
 
 # Only these links differ between the recipients of one campaign: the footer is rendered once
-# per sender, purpose and locale with stand-ins, and each recipient's links replace them.
+# per sender, purpose and locale with stand-ins, and each message is a join with its own links.
 _LINKS = {
     "unsubscribe_url": "https://links.invalid/unsubscribe-one",
     "unsubscribe_all_url": "https://links.invalid/unsubscribe-all",
     "preferences_url": "https://links.invalid/preferences",
 }
+_LINK_OF = {stand_in: name for name, stand_in in _LINKS.items()}
+_STAND_INS = re.compile("(" + "|".join(re.escape(s) for s in _LINKS.values()) + ")")
+_SENDER_FIELDS = tuple(f.name for f in fields(FooterData) if f.name not in _LINKS)
 
 
 def footer_html(footer: FooterData) -> str:
-    return _with_links(_rendered("footer.html", _skeleton(footer)), footer, escape)
+    return _with_links(_pieces("footer.html", _sender(footer)), footer, escape)
 
 
 def footer_text(footer: FooterData) -> str:
-    return _with_links(_rendered("footer.txt", _skeleton(footer)), footer, str)
+    return _with_links(_pieces("footer.txt", _sender(footer)), footer, str)
 
 
-def _skeleton(footer: FooterData) -> FooterData:
-    return replace(
-        footer,
-        unsubscribe_url=_LINKS["unsubscribe_url"],
-        unsubscribe_all_url=_LINKS["unsubscribe_all_url"],
-        preferences_url=_LINKS["preferences_url"],
-    )
+def footer_html_stencil(footer: FooterData) -> Stencil:
+    """The HTML footer of this sender, purpose and locale; its slots index link_values()."""
+    pieces = _pieces("footer.html", _sender(footer))
+    order = list(_LINKS.values())
+    return Stencil(list(pieces), [order.index(stand_in) for stand_in in pieces[1::2]])
+
+
+def link_values(footer: FooterData) -> list[str]:
+    return [getattr(footer, name) for name in _LINKS]
+
+
+def sender_of(footer: FooterData) -> tuple[object, ...]:
+    """Everything in the footer but the recipient's links."""
+    return _sender(footer)
+
+
+def _sender(footer: FooterData) -> tuple[object, ...]:
+    return tuple([getattr(footer, name) for name in _SENDER_FIELDS])
 
 
 @lru_cache(maxsize=256)
-def _rendered(name: str, skeleton: FooterData) -> str:
-    return _template(name).render(f=skeleton, locale=skeleton.locale)
+def _pieces(name: str, sender: tuple[object, ...]) -> tuple[str, ...]:
+    """The footer rendered with stand-in links, split so odd pieces are the stand-ins."""
+    skeleton = FooterData(**dict(zip(_SENDER_FIELDS, sender, strict=True)), **_LINKS)  # type: ignore[arg-type]
+    return tuple(_STAND_INS.split(_template(name).render(f=skeleton, locale=skeleton.locale)))
 
 
-def _with_links(text: str, footer: FooterData, quote: Callable[[str], object]) -> str:
-    for name, stand_in in _LINKS.items():
-        text = text.replace(stand_in, str(quote(getattr(footer, name))))
-    return text
+def _with_links(pieces: tuple[str, ...], footer: FooterData, quote: Callable[[str], object]) -> str:
+    filled = list(pieces)
+    for index in range(1, len(filled), 2):
+        filled[index] = str(quote(getattr(footer, _LINK_OF[filled[index]])))
+    return "".join(filled)

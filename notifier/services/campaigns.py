@@ -34,7 +34,7 @@ from notifier.models import (
     utcnow,
 )
 from notifier.profile import LegalBasis, Purpose
-from notifier.queues import CAMPAIGNS, SEND, enqueue_after_commit, queue
+from notifier.queues import CAMPAIGNS, SEND, NoticesWaiting, enqueue_after_commit, queue
 from notifier.services.claims import claim_batch
 from notifier.services.composer import (
     Recipient,
@@ -278,9 +278,22 @@ def count_audience(purpose_key: str, filters: dict[str, Any]) -> int:
     return int(db.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
 
 
-def run_send_job(campaign_id: int, should_stop: Callable[[], bool] = lambda: False) -> int:
-    """Claim and send batches until none is left, time is up or the campaign stops."""
+def run_send_job(
+    campaign_id: int,
+    should_stop: Callable[[], bool] = lambda: False,
+    yield_to_notices: bool = False,
+) -> int:
+    """Claim and send batches until none is left, time is up or the campaign stops.
+
+    yield_to_notices: this worker also serves the notices queue, so a queued notice ends the
+    job early (see _hand_over); a worker that does not would only hand over to itself.
+    """
     started, sent = time.monotonic(), 0
+    notices_waiting = NoticesWaiting() if yield_to_notices else lambda: False
+
+    def step_aside() -> bool:
+        return should_stop() or notices_waiting()
+
     while not should_stop():
         campaign = db.session.get(Campaign, campaign_id)
         if campaign is None or campaign.status != CampaignStatus.SENDING:
@@ -297,16 +310,23 @@ def run_send_job(campaign_id: int, should_stop: Callable[[], bool] = lambda: Fal
         if not claim.sendable and not claim.skipped and not claim.deferred:
             break
         outcomes = send_claim(
-            claim, composer, data, advertising=purpose.is_advertising, should_stop=should_stop
+            claim, composer, data, advertising=purpose.is_advertising, should_stop=step_aside
         )
         sent += outcomes.counts.get(DeliveryStatus.SENT, 0)
         if _pause_on_failures(campaign_id) or pause_on_rates(campaign_id):
             break
-        if time.monotonic() - started > JOB_SECONDS:
-            _enqueue_senders(campaign_id, 1)
-            db.session.commit()
-            return sent
+        if time.monotonic() - started > JOB_SECONDS or (notices_waiting() and not should_stop()):
+            return _hand_over(campaign_id, sent)
     finish_if_done(campaign_id)
+    return sent
+
+
+def _hand_over(campaign_id: int, sent: int) -> int:
+    """Queue a fresh send job and end this one: after JOB_SECONDS, so queues stay fair, or
+    when a notice waits, so this worker's next job is that notice (workers take the notices
+    queue first) instead of the rest of a campaign."""
+    _enqueue_senders(campaign_id, 1)
+    db.session.commit()
     return sent
 
 

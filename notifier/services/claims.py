@@ -32,6 +32,7 @@ from notifier.models import (
     Suppression,
 )
 from notifier.profile import Purpose
+from notifier.services.bulk import update_by_id
 from notifier.services.composer import Recipient
 from notifier.services.eligibility import rule_for
 
@@ -91,7 +92,7 @@ def claim_batch(campaign_id: int, purpose: Purpose, size: int, now: datetime) ->
             skipped += 1
             changes.append(_skip(delivery_id, decision))
     if changes:
-        db.session.execute(update(Delivery), changes)
+        update_by_id(Delivery, changes)
     if reservations:
         db.session.execute(SendLog.__table__.insert(), reservations)
     db.session.commit()

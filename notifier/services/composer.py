@@ -11,14 +11,15 @@ from typing import Any
 from flask import current_app
 
 from notifier.bounces.verp import TargetKind
-from notifier.mail.body import Attachment
+from notifier.mail.body import Attachment, EncodedText, QuotedPrintablePieces, prefers_base64
 from notifier.mail.dkim import DkimSigner
 from notifier.mail.message import MessageBuilder
 from notifier.mail.smtp import Transport
 from notifier.profile import Profile, Purpose
-from notifier.rendering.compiler import CompiledTemplate, compile_template
+from notifier.rendering.compiler import CompiledTemplate, MessageStencil, compile_template
 from notifier.rendering.footer import FooterData
 from notifier.rendering.ics import event_ics
+from notifier.rendering.stencil import Stencil
 from notifier.services.context import profile, token_secret
 from notifier.tokens import make_token, verp_address
 
@@ -70,6 +71,8 @@ class Composer:
         self.compiled = compiled
         self.purpose = purpose
         self.profile = active
+        self._stencil_data: dict[str, Any] | None = None
+        self._stencils: dict[tuple[str, str], _Prepared | None] = {}
         identity = active.identity
         self.builder = MessageBuilder(
             from_address=identity.from_address,
@@ -81,7 +84,24 @@ class Composer:
 
     def compose(self, recipient: Recipient, data: dict[str, Any], message_key: str) -> bytes:
         links = links_for(recipient.contact_id, self.purpose.key)
-        footer = FooterData.for_purpose(
+        footer = self.footer(recipient, links)
+        context = self.context(recipient, data)
+        subject, text, html = self._render(context, footer, data, recipient.time_zone)
+        message = self.builder.build(
+            to=recipient.email,
+            to_name=recipient.name or None,
+            subject=subject,
+            text=text,
+            html=html,
+            unsubscribe_url=links.unsubscribe,
+            unsubscribe_mailto=links.mailto,
+            message_key=message_key,
+        )
+        signer = dkim_signer()
+        return signer.sign(message) if signer else message
+
+    def footer(self, recipient: Recipient, links: Links) -> FooterData:
+        return FooterData.for_purpose(
             self.profile.identity,
             self.purpose,
             recipient.locale if recipient.locale in ("vi", "en") else "vi",
@@ -89,25 +109,57 @@ class Composer:
             unsubscribe_all_url=links.unsubscribe_all,
             preferences_url=links.preferences,
         )
-        context = {
+
+    @staticmethod
+    def context(recipient: Recipient, data: dict[str, Any]) -> dict[str, Any]:
+        """What a template sees: the campaign's data, then the recipient (see stencil.py)."""
+        return {
             **data,
             "time_zone": recipient.time_zone,
             "contact_name": recipient.name or recipient.email.partition("@")[0],
             "contact": {"name": recipient.name, "email": recipient.email, **recipient.attributes},
         }
-        rendered = self.compiled.render(context, footer)
-        message = self.builder.build(
-            to=recipient.email,
-            to_name=recipient.name or None,
-            subject=rendered.subject,
-            text=rendered.text,
-            html=rendered.html,
-            unsubscribe_url=links.unsubscribe,
-            unsubscribe_mailto=links.mailto,
-            message_key=message_key,
-        )
-        signer = dkim_signer()
-        return signer.sign(message) if signer else message
+
+    def _render(
+        self, context: dict[str, Any], footer: FooterData, data: dict[str, Any], time_zone: str
+    ) -> tuple[str, str, str | EncodedText]:
+        """Subject, text and HTML: from the stencil when the template allows, else by Jinja."""
+        prepared = self._prepared(data, footer, time_zone)
+        filled = prepared and self.compiled.fill_parts(prepared.stencil, context, footer)
+        if not filled:
+            rendered = self.compiled.render(context, footer)
+            return rendered.subject, rendered.text, rendered.html
+        assert prepared is not None
+        encoder, page = prepared.encoder, filled.page
+        encoded = encoder.encode(page.in_order(filled.page_values)) if encoder else None
+        return filled.subject, filled.text, encoded or page.fill(filled.page_values)
+
+    def _prepared(
+        self, data: dict[str, Any], footer: FooterData, time_zone: str
+    ) -> _Prepared | None:
+        """The template rendered once per campaign data, locale and time zone (see stencil.py),
+        and its HTML's constant pieces encoded once."""
+        if data is not self._stencil_data:
+            # One composer serves every campaign of its template version: new data, new stencils.
+            if self._stencil_data is None or data != self._stencil_data:
+                self._stencils = {}
+            self._stencil_data = data
+        key = (footer.locale, time_zone)
+        if key not in self._stencils:
+            stencil = self.compiled.stencil({**data, "time_zone": time_zone}, footer)
+            self._stencils[key] = _Prepared(stencil, _encoder(stencil.page)) if stencil else None
+        return self._stencils[key]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    stencil: MessageStencil
+    encoder: QuotedPrintablePieces | None  # None: base64 is smaller, and cheap per message
+
+
+def _encoder(page: Stencil) -> QuotedPrintablePieces | None:
+    constants = page.constants
+    return None if prefers_base64("".join(constants)) else QuotedPrintablePieces(constants)
 
 
 def build_composer(

@@ -142,3 +142,31 @@ def test_a_renewal_notice_is_skipped_with_a_reason(
     expected = Reason.WITHDRAWN if why == "withdrawn" else Reason.CONTRACT_ENDED
     assert (notice.status, notice.reason) == ("skipped", expected.value)
     assert smtp.messages == []
+
+
+@pytest.mark.parametrize("kind", ["promotion", "event", "renewal"])
+def test_the_stencil_path_sends_what_a_full_render_makes(app: Flask, kind: str) -> None:
+    """Each layout takes the render-once path; its decoded parts equal a per-recipient render."""
+    from notifier.rendering.layouts import builtin_layouts
+    from notifier.services.composer import Recipient, build_composer, links_for
+
+    layout = builtin_layouts()[kind]
+    purpose = {"promotion": "promotions", "event": "events", "renewal": "renewal"}[kind]
+    composer = build_composer(layout.subject, layout.body, layout.text, purpose)
+    data = dict(sample_data(kind))
+    people = [
+        Recipient(7, "lan@example.com", 'Lan <b>"&</b>', "vi", {"tier": "gold"}),
+        Recipient(8, "tom@example.com", "", "en", {}),
+    ]
+    for person in people:
+        raw = composer.compose(person, data, f"d{person.contact_id}")
+        sent = email.message_from_bytes(raw, policy=email.policy.default)
+        footer = composer.footer(person, links_for(person.contact_id, purpose))
+        context = composer.context(person, data)
+        expected = composer.compiled.render(context, footer)
+        html = sent.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        text = sent.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert html.replace("\r\n", "\n") == expected.html
+        assert text.replace("\r\n", "\n") == expected.text
+        assert str(sent["Subject"]) == expected.subject
+    assert all(prepared is not None for prepared in composer._stencils.values())
