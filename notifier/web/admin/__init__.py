@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 from notifier.services.access import Forbidden
 from notifier.services.context import profile
 from notifier.services.errors import NotFound
+from notifier.services.queue_monitor import PERMISSION as QUEUES_PERMISSION
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -31,6 +32,7 @@ NAV = (
     ("admin.outbox", "nav_outbox", "outbox.view", "✉"),
     ("admin.audit_log", "nav_audit", "audit.view", "⌕"),
     ("admin.staff", "nav_staff", "staff.manage", "☺"),
+    ("admin.queues", "nav_queues", QUEUES_PERMISSION, "≡"),
     ("admin.settings", "nav_settings", "settings.view", "⚙"),
 )
 
@@ -94,6 +96,7 @@ from notifier.web.admin import (  # noqa: E402, F401
     notices,
     outbox,
     privacy,
+    queues,
     session,
     staff,
 )

@@ -123,3 +123,13 @@ class StaffForm(FlaskForm):
 
 class OutcomeForm(FlaskForm):
     outcome = TextAreaField(validators=[Optional(), Length(max=2000)])
+
+
+class QueueJobForm(FlaskForm):
+    """Requeue or delete one failed RQ job; the service checks the id against the registries."""
+
+    job_id = HiddenField(validators=[DataRequired(), Length(max=128)])
+
+
+class QueueForm(FlaskForm):
+    queue = HiddenField(validators=[DataRequired(), Length(max=64)])
