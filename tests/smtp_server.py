@@ -50,6 +50,8 @@ class _Recorder:
 
     async def handle_DATA(self, smtp: SMTP, session: Session, envelope: Envelope) -> str:
         server = self.server
+        if server.data_delay:
+            await asyncio.sleep(server.data_delay)  # a slow relay
         if any(rcpt in server.drop_after_data for rcpt in envelope.rcpt_tos):
             assert isinstance(smtp.transport, asyncio.Transport)
             smtp.transport.abort()  # the reply below never reaches the client
@@ -91,7 +93,8 @@ class SmtpTestServer:
 
     rcpt_replies / data_replies: recipient -> reply line (e.g. "450 4.2.0 try later") answered
     to RCPT or at the end of DATA; drop_after_data: recipients whose connection is cut after the
-    content is received, without a reply. `connections` counts client connections;
+    content is received, without a reply; data_delay: seconds before each reply to the content.
+    `connections` counts client connections;
     `drop_connections()` closes them from the server side, as a relay's idle timeout would;
     `restart()` keeps the port.
     tls_context enables STARTTLS; implicit_tls serves TLS from the first byte (smtps).
@@ -111,6 +114,7 @@ class SmtpTestServer:
         self.rcpt_replies: dict[str, str] = {}
         self.data_replies: dict[str, str] = {}
         self.drop_after_data: set[str] = set()
+        self.data_delay = 0.0  # seconds before each reply to DATA's content
         self._tls_context = tls_context
         self._implicit_tls = implicit_tls
         self._auth = auth

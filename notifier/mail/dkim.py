@@ -37,6 +37,7 @@ _MIN_KEY_BITS = 1024
 _FIELD_START = re.compile(rb"\r\n(?![ \t])")
 # Only runs of two or more, or tabs: rewriting every single space would cost ten times as much.
 _WSP_RUN = re.compile(rb" [ \t]+|\t[ \t]*")
+_SPACE_RUN = re.compile(rb"  +")
 _TRAILING_WSP = re.compile(rb"[ \t]+\r\n")
 _SIG_LINE = 72
 _DNS_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?")
@@ -65,8 +66,12 @@ def relaxed_body(body: bytes) -> bytes:
     """Canonicalise a CRLF body per RFC 6376 section 3.4.4."""
     if b" \r\n" in body or b"\t" in body:
         body = _TRAILING_WSP.sub(b"\r\n", body)
-    if b"  " in body or b"\t" in body:
+    if b"\t" in body:
         body = _WSP_RUN.sub(b" ", body)
+    elif b"  " in body:
+        # Spaces only (the usual case: QP and base64 bodies hold no tabs): a pattern with a
+        # literal start, which the regex engine scans five times faster.
+        body = _SPACE_RUN.sub(b" ", body)
     end = len(body)
     while body.endswith(b"\r\n", 0, end):
         end -= 2

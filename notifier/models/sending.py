@@ -196,5 +196,8 @@ class SendLog(db.Model):  # type: ignore[name-defined]
     advertising: Mapped[bool] = mapped_column()
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
     delivery_id: Mapped[int | None] = mapped_column(BigId)
+    # The event that authorised it: the delivery gets it with its outcome, or from here when
+    # its worker died first. No foreign key: this is a working copy, the delivery keeps the proof.
+    consent_event_id: Mapped[int | None] = mapped_column(BigId)
 
     __table_args__ = (Index("ix_send_log_contact_sent", "contact_id", "sent_at"),)

@@ -1,4 +1,4 @@
-"""Update many rows by id, each with its own values, in as few statements as the database allows.
+"""Many rows in one statement: update each by id with its own values; match ids against a list.
 
 The send loop writes an outcome for every message. As separate UPDATE statements (what an
 executemany is, even pipelined) PostgreSQL parses, plans and runs each one: at thousands of
@@ -14,12 +14,21 @@ from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Column, Table, bindparam, text, update
+from sqlalchemy import Column, Table, any_, bindparam, text, update
 from sqlalchemy.dialects import postgresql
 
 from notifier.extensions import db
 
 _PG = postgresql.dialect()
+
+
+def among(column: Any, values: Iterable[Any]) -> Any:
+    """`column IN values`; on PostgreSQL `column = ANY(array)`: one bound array instead of a
+    parameter per value, which SQLAlchemy would expand and bind one by one (hundreds a batch)."""
+    values = list(values)
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
 
 
 def update_by_id(model: Any, rows: Iterable[Mapping[str, Any]]) -> None:

@@ -32,7 +32,7 @@ from notifier.models import (
     Suppression,
 )
 from notifier.profile import Purpose
-from notifier.services.bulk import update_by_id
+from notifier.services.bulk import among, update_by_id
 from notifier.services.composer import Recipient
 from notifier.services.eligibility import rule_for
 
@@ -82,8 +82,11 @@ def claim_batch(campaign_id: int, purpose: Purpose, size: int, now: datetime) ->
             sendable.append(
                 Claimed(delivery_id, _recipient(contact), decision.consent_event_id, attempts)
             )
-            changes.append({"id": delivery_id, "consent_event_id": decision.consent_event_id})
-            reservations.append(_reservation(contact_id, purpose, now, delivery_id))
+            # The delivery row gets its consent event with its outcome (one write, not two);
+            # the reservation holds it meanwhile, for a recovery if this worker dies.
+            reservations.append(
+                _reservation(contact_id, purpose, now, delivery_id, decision.consent_event_id)
+            )
             history[contact_id].append((purpose.key, purpose.is_advertising, now))
         elif decision.retry_at is not None:
             deferred += 1
@@ -133,7 +136,7 @@ CONTACT_COLUMNS = (
 
 def _lock_contacts(contact_ids: list[int]) -> dict[int, Any]:
     """Plain rows, not ORM objects: this runs once per batch on the hot path."""
-    query = select(*CONTACT_COLUMNS).where(Contact.id.in_(contact_ids)).order_by(Contact.id)
+    query = select(*CONTACT_COLUMNS).where(among(Contact.id, contact_ids)).order_by(Contact.id)
     if db.session.get_bind().dialect.name == "postgresql":
         # Always in id order, so two workers locking overlapping sets cannot deadlock.
         query = query.with_for_update(of=Contact)
@@ -147,7 +150,9 @@ def _consent_states(contact_ids: list[int], purpose_key: str) -> dict[int, Conse
             ConsentState.status,
             ConsentState.event_id,
             ConsentState.agreed_daily_cap,
-        ).where(ConsentState.contact_id.in_(contact_ids), ConsentState.purpose_key == purpose_key)
+        ).where(
+            among(ConsentState.contact_id, contact_ids), ConsentState.purpose_key == purpose_key
+        )
     )
     return {r[0]: ConsentFacts(ConsentStatus(r[1]), r[2], r[3]) for r in rows}
 
@@ -157,7 +162,7 @@ def _suppressions(hashes: list[str]) -> dict[str, set[str]]:
     if hashes:
         rows = db.session.execute(
             select(Suppression.address_hash, Suppression.scope).where(
-                Suppression.address_hash.in_(hashes)
+                among(Suppression.address_hash, hashes)
             )
         )
         for address_hash, scope in rows:
@@ -169,7 +174,7 @@ def _history(contact_ids: list[int], now: datetime) -> dict[int, list[tuple[str,
     history: dict[int, list[tuple[str, bool, datetime]]] = defaultdict(list)
     rows = db.session.execute(
         select(SendLog.contact_id, SendLog.purpose_key, SendLog.advertising, SendLog.sent_at).where(
-            SendLog.contact_id.in_(contact_ids), SendLog.sent_at > now - max(WEEK, CAP_WINDOW)
+            among(SendLog.contact_id, contact_ids), SendLog.sent_at > now - max(WEEK, CAP_WINDOW)
         )
     )
     for contact_id, purpose_key, advertising, sent_at in rows:
@@ -213,13 +218,16 @@ def _recipient(contact: Any) -> Recipient:
     )
 
 
-def _reservation(contact_id: int, purpose: Purpose, now: datetime, delivery_id: int) -> dict:
+def _reservation(
+    contact_id: int, purpose: Purpose, now: datetime, delivery_id: int, event_id: int | None
+) -> dict:
     return {
         "contact_id": contact_id,
         "purpose_key": purpose.key,
         "advertising": purpose.is_advertising,
         "sent_at": now,
         "delivery_id": delivery_id,
+        "consent_event_id": event_id,
     }
 
 

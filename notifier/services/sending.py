@@ -54,6 +54,7 @@ class Outcomes:
     released: list[int] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    leased_at: float = field(default_factory=time.monotonic)  # the claim, or its last renewal
 
     def add(self, change: dict) -> None:
         self.pending.append(change)
@@ -183,6 +184,7 @@ def _send_one(item: Claimed, composer: Composer, data: dict, advertising: bool) 
 def _outcome(item: Claimed, result: SendResult, now: datetime) -> dict:
     change: dict = {
         "id": item.delivery_id,
+        "consent_event_id": item.consent_event_id,
         "smtp_code": result.code,
         "smtp_message": (result.message or "")[:500],
         "claim_token": None,
@@ -222,7 +224,7 @@ def _journal_entry(change: dict) -> str:
 
 
 def flush(outcomes: Outcomes, token: str) -> None:
-    """Write outcomes; free the cap reservation of what was not sent; renew the lease."""
+    """Write outcomes; free the cap reservation of what was not sent; renew the lease if due."""
     record_latencies(redis_connection(), outcomes.latencies)
     outcomes.latencies = []
     if outcomes.pending:
@@ -235,12 +237,16 @@ def flush(outcomes: Outcomes, token: str) -> None:
         if unsent:
             db.session.execute(delete(SendLog).where(SendLog.delivery_id.in_(unsent)))
         outcomes.pending = []
-    db.session.execute(
-        update(Delivery)
-        .where(Delivery.claim_token == token, Delivery.status == DeliveryStatus.CLAIMED)
-        .values(claimed_at=utcnow()),
-        execution_options={"synchronize_session": False},
-    )
+    # Renewing rewrites every row still claimed, so only when a quarter of the lease is gone:
+    # a batch normally ends long before, and then never pays for it.
+    if time.monotonic() - outcomes.leased_at > lease().total_seconds() / 4:
+        db.session.execute(
+            update(Delivery)
+            .where(Delivery.claim_token == token, Delivery.status == DeliveryStatus.CLAIMED)
+            .values(claimed_at=utcnow()),
+            execution_options={"synchronize_session": False},
+        )
+        outcomes.leased_at = time.monotonic()
     db.session.commit()
 
 
@@ -277,6 +283,7 @@ def recover_stale_claims(now: datetime, advertising_of: Callable[[int], bool]) -
         raw = journal.lrange(journal_key(token), 0, -1) if token else []
         entries = [e.decode() if isinstance(e, bytes) else str(e) for e in raw]
         changes = _settle(rows, entries, advertising_of)
+        _with_consent_events(changes)
         update_by_id(Delivery, changes)
         kept = (DeliveryStatus.SENT, DeliveryStatus.UNKNOWN)
         freed = [c["id"] for c in changes if c["status"] not in kept]
@@ -286,6 +293,23 @@ def recover_stale_claims(now: datetime, advertising_of: Callable[[int], bool]) -
         journal.delete(journal_key(token))
         log.warning("recovered claim %s: %d rows", token, len(rows))
     return len(stale)
+
+
+def _with_consent_events(changes: list[dict]) -> None:
+    """Rows that went out, or may have, get the consent event their reservation holds."""
+    went = [c["id"] for c in changes if c["status"] != DeliveryStatus.PENDING or c.get("reason")]
+    if not went:
+        return
+    events = dict(
+        db.session.execute(
+            select(SendLog.delivery_id, SendLog.consent_event_id).where(
+                SendLog.delivery_id.in_(went)
+            )
+        ).all()
+    )
+    for change in changes:
+        if change["id"] in events:
+            change["consent_event_id"] = events[change["id"]]
 
 
 def _settle(

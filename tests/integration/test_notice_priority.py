@@ -62,3 +62,32 @@ def test_a_worker_that_serves_no_notices_keeps_sending(app: Flask, smtp: SmtpTes
 
     assert sent == PEOPLE
     assert db.session.get(Campaign, campaign_id).status == "done"
+
+
+def test_a_slow_batch_keeps_its_lease_so_nobody_steals_it(app: Flask, smtp: SmtpTestServer) -> None:
+    """The lease is renewed only now and then (not at every flush), but in time."""
+    import threading
+
+    from notifier.models import utcnow
+    from notifier.services.sending import recover_stale_claims
+
+    app.config.update(CLAIM_LEASE_SECONDS=1, BATCH_SIZE=PEOPLE)
+    smtp.data_delay = 0.02  # 150 messages: about 3 s, three times the lease
+    campaign_id = _planned_campaign()
+    sender_done = threading.Event()
+
+    def send() -> None:
+        with app.app_context():
+            campaigns.run_send_job(campaign_id)
+        sender_done.set()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    recovered = []
+    while not sender_done.wait(0.3):
+        recovered.append(recover_stale_claims(utcnow(), lambda _: True))
+        db.session.commit()
+    sender.join()
+    assert len(recovered) >= 5 and sum(recovered) == 0, "a live claim was taken as stale"
+    assert _statuses(campaign_id) == {"sent": PEOPLE}
+    assert len(smtp.messages) == PEOPLE

@@ -184,6 +184,8 @@ def test_message_without_body_separator_or_from_is_refused() -> None:
         (b"a \t b  \r\nc\t\r\n\r\n\r\n", b"a b\r\nc\r\n"),
         (b"no newline", b"no newline\r\n"),
         (b" lead\r\n", b" lead\r\n"),
+        (b"a    b  c\r\n   d\r\n", b"a b c\r\n d\r\n"),  # spaces only: the fast path
+        (b"a  \tb\r\n", b"a b\r\n"),
     ],
 )
 def test_relaxed_body(body: bytes, canonical: bytes) -> None:
