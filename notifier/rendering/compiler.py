@@ -17,7 +17,7 @@ from notifier.rendering.errors import Part, TemplateError
 from notifier.rendering.footer import (
     FooterData,
     footer_html,
-    footer_html_stencil,
+    footer_stencils,
     footer_text,
     link_values,
     sender_of,
@@ -61,13 +61,17 @@ class RenderedMessage:
 
 @dataclass(frozen=True)
 class MessageStencil:
-    """The parts rendered once for one locale, time zone, campaign data and sender."""
+    """The parts rendered once for one locale, time zone, campaign data and sender.
+
+    Slots of `page` and `text_footer` past the holes' are the recipient's links, in LINKS order.
+    """
 
     holes: tuple[Hole, ...]
     sender: tuple[object, ...]
     subject: Stencil
-    page: Stencil  # the HTML document with its footer: the holes' slots, then the links'
+    page: Stencil  # the HTML document with its footer
     text: Stencil
+    text_footer: Stencil
 
 
 @dataclass(frozen=True)
@@ -120,34 +124,37 @@ class CompiledTemplate:
         subject, html, text = parts
         if subject is None or html is None or text is None:
             return None
-        page = html.then(footer_html_stencil(footer), len(self._holes)).then_text(_TAIL)
-        return MessageStencil(self._holes, sender_of(footer), subject, page, text)
+        html_footer, text_footer = footer_stencils(footer)
+        page = html.then(html_footer, len(self._holes)).then_text(_TAIL)
+        return MessageStencil(self._holes, sender_of(footer), subject, page, text, text_footer)
 
     def fill(
         self, stencil: MessageStencil, context: Mapping[str, object], footer: FooterData
     ) -> RenderedMessage | None:
         """The same message render() makes, by joins; None when only render() can tell."""
-        filled = self.fill_parts(stencil, context, footer)
-        return filled.rendered() if filled is not None else None
-
-    def fill_parts(
-        self, stencil: MessageStencil, context: Mapping[str, object], footer: FooterData
-    ) -> FilledMessage | None:
         if footer.advertising is not self.advertising:
             raise ValueError("the footer's purpose kind does not match the template's")
         if sender_of(footer) != stencil.sender:
             return None
+        filled = self.fill_parts(stencil, context, link_values(footer))
+        return filled.rendered() if filled is not None else None
+
+    def fill_parts(
+        self, stencil: MessageStencil, context: Mapping[str, object], links: list[str]
+    ) -> FilledMessage | None:
+        """fill() for the send loop: the recipient's links (LINKS order) instead of a footer
+        made for each message; the stencil's sender is the composer's own."""
         as_text = fill_values(stencil.holes, context, plain)
         as_html = fill_values(stencil.holes, context, html_quote)
         if as_text is None or as_html is None:
             return None
         subject = one_line(stencil.subject.fill(as_text))
-        links = [html_quote(link) for link in link_values(footer)]
+        body_text = tidy(stencil.text.fill(as_text))
         return FilledMessage(
             subject=self._labelled(subject),
-            text=f"{tidy(stencil.text.fill(as_text))}\n{footer_text(footer)}",
+            text=f"{body_text}\n{stencil.text_footer.fill(links)}",
             page=stencil.page,
-            page_values=[*as_html, *links],
+            page_values=[*as_html, *(html_quote(link) for link in links)],
         )
 
     def render(self, context: Mapping[str, object], footer: FooterData) -> RenderedMessage:

@@ -104,11 +104,19 @@ def footer_text(footer: FooterData) -> str:
     return _with_links(_pieces("footer.txt", _sender(footer)), footer, str)
 
 
-def footer_html_stencil(footer: FooterData) -> Stencil:
-    """The HTML footer of this sender, purpose and locale; its slots index link_values()."""
-    pieces = _pieces("footer.html", _sender(footer))
+def footer_stencils(footer: FooterData) -> tuple[Stencil, Stencil]:
+    """The HTML and text footers of this sender, purpose and locale, cut at the links: slot i
+    is the i-th of LINKS (a caller's own values may come first: see Stencil.then)."""
+    sender = _sender(footer)
+    return _stencil(_pieces("footer.html", sender)), _stencil(_pieces("footer.txt", sender))
+
+
+def _stencil(pieces: tuple[str, ...]) -> Stencil:
     order = list(_LINKS.values())
     return Stencil(list(pieces), [order.index(stand_in) for stand_in in pieces[1::2]])
+
+
+LINKS = tuple(_LINKS)  # unsubscribe_url, unsubscribe_all_url, preferences_url
 
 
 def link_values(footer: FooterData) -> list[str]:

@@ -84,9 +84,7 @@ class Composer:
 
     def compose(self, recipient: Recipient, data: dict[str, Any], message_key: str) -> bytes:
         links = links_for(recipient.contact_id, self.purpose.key)
-        footer = self.footer(recipient, links)
-        context = self.context(recipient, data)
-        subject, text, html = self._render(context, footer, data, recipient.time_zone)
+        subject, text, html = self._render(recipient, data, links)
         message = self.builder.build(
             to=recipient.email,
             to_name=recipient.name or None,
@@ -101,10 +99,13 @@ class Composer:
         return signer.sign(message) if signer else message
 
     def footer(self, recipient: Recipient, links: Links) -> FooterData:
+        return self._footer(_locale(recipient), links)
+
+    def _footer(self, locale: str, links: Links) -> FooterData:
         return FooterData.for_purpose(
             self.profile.identity,
             self.purpose,
-            recipient.locale if recipient.locale in ("vi", "en") else "vi",
+            locale,
             unsubscribe_url=links.unsubscribe,
             unsubscribe_all_url=links.unsubscribe_all,
             preferences_url=links.preferences,
@@ -121,22 +122,23 @@ class Composer:
         }
 
     def _render(
-        self, context: dict[str, Any], footer: FooterData, data: dict[str, Any], time_zone: str
+        self, recipient: Recipient, data: dict[str, Any], links: Links
     ) -> tuple[str, str, str | EncodedText]:
         """Subject, text and HTML: from the stencil when the template allows, else by Jinja."""
-        prepared = self._prepared(data, footer, time_zone)
-        filled = prepared and self.compiled.fill_parts(prepared.stencil, context, footer)
+        context = self.context(recipient, data)
+        prepared = self._prepared(data, _locale(recipient), recipient.time_zone)
+        filled = prepared and self.compiled.fill_parts(
+            prepared.stencil, context, [links.unsubscribe, links.unsubscribe_all, links.preferences]
+        )
         if not filled:
-            rendered = self.compiled.render(context, footer)
+            rendered = self.compiled.render(context, self.footer(recipient, links))
             return rendered.subject, rendered.text, rendered.html
         assert prepared is not None
         encoder, page = prepared.encoder, filled.page
         encoded = encoder.encode(page.in_order(filled.page_values)) if encoder else None
         return filled.subject, filled.text, encoded or page.fill(filled.page_values)
 
-    def _prepared(
-        self, data: dict[str, Any], footer: FooterData, time_zone: str
-    ) -> _Prepared | None:
+    def _prepared(self, data: dict[str, Any], locale: str, time_zone: str) -> _Prepared | None:
         """The template rendered once per campaign data, locale and time zone (see stencil.py),
         and its HTML's constant pieces encoded once."""
         if data is not self._stencil_data:
@@ -144,11 +146,25 @@ class Composer:
             if self._stencil_data is None or data != self._stencil_data:
                 self._stencils = {}
             self._stencil_data = data
-        key = (footer.locale, time_zone)
+        key = (locale, time_zone)
         if key not in self._stencils:
-            stencil = self.compiled.stencil({**data, "time_zone": time_zone}, footer)
+            # Only the sender and locale of this footer count: each message brings its links.
+            sender = self._footer(locale, _NO_LINKS)
+            stencil = self.compiled.stencil({**data, "time_zone": time_zone}, sender)
             self._stencils[key] = _Prepared(stencil, _encoder(stencil.page)) if stencil else None
         return self._stencils[key]
+
+
+def _locale(recipient: Recipient) -> str:
+    return recipient.locale if recipient.locale in ("vi", "en") else "vi"
+
+
+_NO_LINKS = Links(
+    unsubscribe="https://links.invalid/",
+    unsubscribe_all="https://links.invalid/",
+    preferences="https://links.invalid/",
+    mailto="mailto:links@invalid",
+)
 
 
 @dataclass(frozen=True)
