@@ -60,7 +60,8 @@ class BuiltinSink:
 class _SinkProtocol(asyncio.Protocol):
     def __init__(self, sink: BuiltinSink) -> None:
         self.sink, self.buffer, self.in_data = sink, b"", False
-        self.mail_ok, self.rcpts = False, []
+        self.mail_ok, self.closing = False, False
+        self.rcpts: list[str] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -89,8 +90,13 @@ class _SinkProtocol(asyncio.Protocol):
                 break
             self.buffer = rest
             replies.append(self._command(line))
+            if self.closing:
+                break  # a relay that hangs up reads nothing more
         if replies:
+            # In order, and all of them: the replies before a 421 were earned (RFC 2920).
             self.transport.write(b"".join(replies))  # type: ignore[attr-defined]
+        if self.closing:
+            self.transport.close()
 
     def _command(self, line: bytes) -> bytes:
         verb = line[:4].upper()
@@ -101,7 +107,7 @@ class _SinkProtocol(asyncio.Protocol):
                 if verb == b"DATA":
                     self.rcpts = []  # a refused DATA ends this transaction
                 return b"451 4.3.0 temporary failure, try again\r\n"
-            self.transport.close()  # type: ignore[attr-defined]
+            self.closing = True
             return b"421 4.3.2 closing connection\r\n"
         if verb in (b"EHLO", b"HELO"):
             return b"250-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
@@ -126,7 +132,7 @@ class _SinkProtocol(asyncio.Protocol):
             self.in_data = True
             return b"354 go ahead\r\n"
         if verb == b"QUIT":
-            self.transport.close()  # type: ignore[attr-defined]
+            self.closing = True
             return b"221 bye\r\n"
         return b"250 ok\r\n"
 

@@ -40,6 +40,9 @@ _WSP_RUN = re.compile(rb" [ \t]+|\t[ \t]*")
 _SPACE_RUN = re.compile(rb"  +")
 _TRAILING_WSP = re.compile(rb"[ \t]+\r\n")
 _SIG_LINE = 72
+_CANONICAL_CACHE = 4096
+_PADDING = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
 _DNS_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?")
 
 
@@ -126,7 +129,9 @@ class DkimSigner:
         self._key = load_private_key(private_key_pem)
         self.domain = domain
         self.selector = selector
-        self._headers = [name.lower() for name in headers]
+        self._names = [(name.lower(), name.lower().encode("ascii")) for name in headers]
+        self._folded: dict[tuple[int, ...], str] = {}
+        self._canonical: dict[bytes, bytes] = {}
         self._tags = f"v=1; a=rsa-sha256; c=relaxed/relaxed; d={domain}; s={selector};"
 
     @classmethod
@@ -148,28 +153,43 @@ class DkimSigner:
             by_name.setdefault(field.partition(b":")[0].strip().lower(), []).append(field)
         if b"from" not in by_name:
             raise DkimMessageError("a DKIM-signed message needs a From header")
-        names, signed = self._select(by_name)
+        folded_names, signed = self._select(by_name)
         body_hash = base64.b64encode(hashlib.sha256(relaxed_body(body)).digest()).decode()
         stamp = int(time.time()) if now is None else now
         header = (
             "DKIM-Signature: "
             + self._tags
             + f" t={stamp};\r\n "
-            + _fold(["h=" + names[0], *names[1:]], ":")
+            + folded_names
             + f";\r\n bh={body_hash};\r\n b="
         )
         data = b"".join(signed) + relaxed_header(header.encode("ascii"))[:-2]
-        signature = self._key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        signature = self._key.sign(data, _PADDING, _SHA256)
         b64 = base64.b64encode(signature).decode("ascii")
         chunks = [b64[i : i + _SIG_LINE] for i in range(0, len(b64), _SIG_LINE)]
         return (header + "\r\n ".join(chunks) + "\r\n").encode("ascii") + message
 
-    def _select(self, by_name: dict[bytes, list[bytes]]) -> tuple[list[str], list[bytes]]:
-        """Return h= names and their canonical fields, taking repeated fields from the bottom up."""
-        names: list[str] = []
+    def _select(self, by_name: dict[bytes, list[bytes]]) -> tuple[str, list[bytes]]:
+        """Return the folded h= list and the canonical fields, repeated ones from the bottom up.
+
+        Every message of a campaign has the same header names and mostly the same fields
+        (From, List-Id, Content-Type...), so both are remembered rather than redone.
+        """
+        counts = tuple(len(by_name.get(encoded, ())) for _, encoded in self._names)
+        folded = self._folded.get(counts)
+        if folded is None:
+            names: list[str] = []
+            for (name, _), count in zip(self._names, counts, strict=True):
+                names.extend([name] * (count + (name in OVERSIGNED_HEADERS)))
+            folded = self._folded[counts] = _fold(["h=" + names[0], *names[1:]], ":")
         signed: list[bytes] = []
-        for name in self._headers:
-            present = by_name.get(name.encode("ascii"), [])
-            names.extend([name] * (len(present) + (name in OVERSIGNED_HEADERS)))
-            signed.extend(relaxed_header(field) for field in reversed(present))
-        return names, signed
+        canonical = self._canonical
+        if len(canonical) > _CANONICAL_CACHE:
+            canonical.clear()  # per-recipient fields would otherwise pile up
+        for _, encoded in self._names:
+            for field in reversed(by_name.get(encoded, ())):
+                known = canonical.get(field)
+                if known is None:
+                    known = canonical[field] = relaxed_header(field)
+                signed.append(known)
+        return folded, signed

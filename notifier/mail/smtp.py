@@ -9,9 +9,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from notifier.mail.headers import check_address
+
+if TYPE_CHECKING:
+    from notifier.mail.pipeline import Pipeline
 
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -40,7 +44,7 @@ class TransportError(Exception):
     """The relay can't be reached or refused the session (connect, TLS, AUTH): nothing was sent."""
 
 
-class _Dropped(Exception):
+class SessionDropped(Exception):
     """The connection closed before the message content was sent, so a retry is safe."""
 
 
@@ -88,7 +92,7 @@ class SmtpConfig:
         )
 
 
-def _result(code: int, reply: bytes) -> SendResult:
+def result_of(code: int, reply: bytes) -> SendResult:
     text = reply.decode("utf-8", "replace")
     if 200 <= code < 300:
         return SendResult(SendStatus.SENT, code, text)
@@ -97,7 +101,7 @@ def _result(code: int, reply: bytes) -> SendResult:
     return SendResult(SendStatus.FAILED, code, text)
 
 
-def _dot_stuffed(data: bytes) -> bytes:
+def dot_stuffed(data: bytes) -> bytes:
     """Return CRLF DATA content with leading dots doubled and the end-of-data marker appended."""
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
@@ -139,15 +143,15 @@ class Transport:
         reused = self._conn is not None and self._pid == os.getpid()
         try:
             return self._transaction(self._connection(), envelope_from, recipient, data)
-        except _Dropped as dropped:
-            self._discard()
+        except SessionDropped as dropped:
+            self.discard()
             if not reused:
                 return SendResult(SendStatus.DEFERRED, None, str(dropped))
         # A reused connection may have been closed by the relay while idle; one retry on a new one.
         try:
             return self._transaction(self._connection(), envelope_from, recipient, data)
-        except _Dropped as dropped:
-            self._discard()
+        except SessionDropped as dropped:
+            self.discard()
             return SendResult(SendStatus.DEFERRED, None, str(dropped))
 
     def send_many(
@@ -166,7 +170,22 @@ class Transport:
         except (smtplib.SMTPException, OSError):
             conn.close()
 
-    def _discard(self) -> None:
+    def pipeline(self) -> Pipeline[Any]:
+        """Send many messages, one round trip each (see pipeline.py)."""
+        from notifier.mail.pipeline import Pipeline
+
+        return Pipeline(self)
+
+    def connected(self) -> bool:
+        """Whether a session is open already (it may have been closed by the relay since)."""
+        return self._conn is not None and self._pid == os.getpid()
+
+    def session(self) -> smtplib.SMTP:
+        """The open session, or a new one (TransportError when none can be opened)."""
+        return self._connection()
+
+    def discard(self) -> None:
+        """Close the session without a word: it is broken or in the middle of a command."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -215,7 +234,7 @@ class Transport:
     def _transaction(
         self, conn: smtplib.SMTP, envelope_from: str, recipient: str, data: bytes
     ) -> SendResult:
-        """Run MAIL, RCPT, DATA; raise _Dropped if the connection goes before content is sent."""
+        """Run MAIL, RCPT, DATA; SessionDropped when the connection goes before the content."""
         if conn.has_extn("pipelining"):
             return self._pipelined(conn, envelope_from, recipient, data)
         for command, argument, expected in (
@@ -226,12 +245,14 @@ class Transport:
             try:
                 code, reply = conn.docmd(command, argument)
             except smtplib.SMTPServerDisconnected as exc:
-                raise _Dropped(f"connection lost at {command}: {exc}") from None
+                raise SessionDropped(f"connection lost at {command}: {exc}") from None
             if code == 421:  # the relay is closing the channel
-                raise _Dropped(f"relay closing at {command}: {reply.decode('utf-8', 'replace')}")
+                raise SessionDropped(
+                    f"relay closing at {command}: {reply.decode('utf-8', 'replace')}"
+                )
             if code != expected and not (command == "RCPT" and code == 251):
                 self._reset(conn)
-                return _result(code, reply)
+                return result_of(code, reply)
         return self._content(conn, data)
 
     def _pipelined(
@@ -245,40 +266,47 @@ class Transport:
             for _ in range(3):
                 replies.append(conn.getreply())
         except smtplib.SMTPServerDisconnected as exc:
-            raise _Dropped(f"connection lost before the content: {exc}") from None
+            raise SessionDropped(f"connection lost before the content: {exc}") from None
+        refused = self.settle_envelope(conn, replies)
+        return refused if refused is not None else self._content(conn, data)
+
+    def settle_envelope(
+        self, conn: smtplib.SMTP, replies: list[tuple[int, bytes]]
+    ) -> SendResult | None:
+        """Judge the replies to MAIL, RCPT and DATA: None when DATA is open for the content,
+        else the refusal, with the session reset for the next message. SessionDropped on 421."""
         (mail_code, mail_reply), (rcpt_code, rcpt_reply), (data_code, data_reply) = replies
         if 421 in (mail_code, rcpt_code, data_code):
-            raise _Dropped("relay closing the channel")
+            raise SessionDropped("relay closing the channel")
         refused = None
         if mail_code != 250:
-            refused = _result(mail_code, mail_reply)
+            refused = result_of(mail_code, mail_reply)
         elif rcpt_code not in (250, 251):
-            refused = _result(rcpt_code, rcpt_reply)
+            refused = result_of(rcpt_code, rcpt_reply)
         if data_code != 354:
             self._reset(conn)
-            return refused or _result(data_code, data_reply)
+            return refused or result_of(data_code, data_reply)
         if refused is not None:
             # A server that opened DATA despite the refusal gets an empty message, then RSET.
             try:
                 conn.send(b".\r\n")
                 conn.getreply()
             except smtplib.SMTPServerDisconnected:
-                self._discard()
+                self.discard()
                 return refused
             self._reset(conn)
-            return refused
-        return self._content(conn, data)
+        return refused
 
     def _content(self, conn: smtplib.SMTP, data: bytes) -> SendResult:
         try:
-            conn.send(_dot_stuffed(data))
+            conn.send(dot_stuffed(data))
             code, reply = conn.getreply()
         except smtplib.SMTPServerDisconnected as exc:
-            self._discard()
+            self.discard()
             return SendResult(SendStatus.UNKNOWN, None, f"connection lost after DATA: {exc}")
         if code == 421:
-            self._discard()
-        return _result(code, reply)
+            self.discard()
+        return result_of(code, reply)
 
     def _reset(self, conn: smtplib.SMTP) -> None:
         """RSET after a refused command so the next message starts clean; a failing RSET ends it."""
@@ -287,4 +315,4 @@ class Transport:
         except smtplib.SMTPServerDisconnected:
             code = 0
         if code != 250:
-            self._discard()
+            self.discard()

@@ -48,6 +48,32 @@ def update_by_id(model: Any, rows: Iterable[Mapping[str, Any]]) -> None:
             db.session.execute(_statement(table, keys), _arrays(keys, group))
 
 
+def insert_rows(model: Any, rows: Iterable[Mapping[str, Any]]) -> None:
+    """INSERT many rows of the same columns: one `INSERT ... SELECT FROM unnest(...)` on
+    PostgreSQL, where an executemany would run one INSERT per row."""
+    rows = list(rows)
+    if not rows:
+        return
+    table: Table = model.__table__
+    if db.session.get_bind().dialect.name != "postgresql":
+        db.session.execute(table.insert(), rows)
+        return
+    # Raw SQL gets no help from the model: fill in its constant defaults as Core would.
+    defaults = {
+        c.name: c.default.arg  # type: ignore[attr-defined]
+        for c in table.columns
+        if c.name not in rows[0] and c.default is not None and c.default.is_scalar
+    }
+    rows = [{**defaults, **row} for row in rows]
+    keys = tuple(rows[0])
+    columns = [table.c[key] for key in keys]
+    arrays = ", ".join(f"CAST(:{c.name} AS {_type(c)}[])" for c in columns)
+    names = ", ".join(c.name for c in columns)
+    sql = f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
+    binds = [bindparam(c.name, type_=postgresql.ARRAY(c.type)) for c in columns]
+    db.session.execute(text(sql).bindparams(*binds), _arrays(keys, rows))
+
+
 def _statement(table: Table, keys: tuple[str, ...]) -> Any:
     columns = [table.c[key] for key in keys]
     setters = ", ".join(f"{c.name} = v.{c.name}" for c in columns if c.name != "id")

@@ -32,7 +32,7 @@ from notifier.models import (
     Suppression,
 )
 from notifier.profile import Purpose
-from notifier.services.bulk import among, update_by_id
+from notifier.services.bulk import among, insert_rows, update_by_id
 from notifier.services.composer import Recipient
 from notifier.services.eligibility import rule_for
 
@@ -97,7 +97,7 @@ def claim_batch(campaign_id: int, purpose: Purpose, size: int, now: datetime) ->
     if changes:
         update_by_id(Delivery, changes)
     if reservations:
-        db.session.execute(SendLog.__table__.insert(), reservations)
+        insert_rows(SendLog, reservations)
     db.session.commit()
     return Claim(campaign_id, token, sendable, skipped, deferred)
 

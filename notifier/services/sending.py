@@ -19,7 +19,8 @@ from flask import current_app
 from sqlalchemy import delete, select, update
 
 from notifier.extensions import db
-from notifier.mail.smtp import SendResult, SendStatus, TransportError
+from notifier.mail.pipeline import Pipeline
+from notifier.mail.smtp import SendResult, SendStatus
 from notifier.metrics import record_latencies
 from notifier.models import Delivery, DeliveryStatus, SendLog, utcnow
 from notifier.queues import redis_connection
@@ -74,23 +75,31 @@ def send_claim(
     outcomes = Outcomes()
     journal = Journal(redis_connection(), journal_key(claim.token))
     last_flush = time.monotonic()
-    try:
-        for index, item in enumerate(claim.sendable):
-            if should_stop():
-                outcomes.released = [c.delivery_id for c in claim.sendable[index:]]
-                break
-            began = time.perf_counter()
-            change = _send_one(item, composer, data, advertising)
-            outcomes.latencies.append(time.perf_counter() - began)
+
+    def record(done: list[tuple[_InFlight, SendResult]]) -> None:
+        # Journaled before the next content is written: so a kill loses at most one message.
+        for sent, result in done:
+            outcomes.latencies.append(time.perf_counter() - sent.began)
+            change = _change(sent, result, advertising)
             journal.append(_journal_entry(change))
             outcomes.add(change)
-            if len(outcomes.pending) >= FLUSH_EVERY or time.monotonic() - last_flush > 0.5:
-                journal.sync()
-                flush(outcomes, claim.token)
-                last_flush = time.monotonic()
+
+    try:
+        pipeline: Pipeline[_InFlight]
+        with transport().pipeline() as pipeline:
+            for index, item in enumerate(claim.sendable):
                 if should_stop():
-                    outcomes.released = [c.delivery_id for c in claim.sendable[index + 1 :]]
+                    outcomes.released = [c.delivery_id for c in claim.sendable[index:]]
                     break
+                record(_submit(pipeline, item, composer, data))
+                if len(outcomes.pending) >= FLUSH_EVERY or time.monotonic() - last_flush > 0.5:
+                    journal.sync()
+                    flush(outcomes, claim.token)
+                    last_flush = time.monotonic()
+                    if should_stop():  # the message on the wire is finished below
+                        outcomes.released = [c.delivery_id for c in claim.sendable[index + 1 :]]
+                        break
+            record(pipeline.finish())
         journal.sync()
         flush(outcomes, claim.token)
         release(outcomes.released)
@@ -155,18 +164,31 @@ class Journal:
             self.pool.release(self.connection)
 
 
-def _send_one(item: Claimed, composer: Composer, data: dict, advertising: bool) -> dict:
-    now = utcnow()
+@dataclass(frozen=True)
+class _InFlight:
+    item: Claimed
+    message: bytes
+    began: float
+
+
+def _submit(
+    pipeline: Pipeline[_InFlight], item: Claimed, composer: Composer, data: dict
+) -> list[tuple[_InFlight, SendResult]]:
+    """Compose one message and give it to the pipeline; returns the results it has by now."""
+    began = time.perf_counter()
     try:
         message = composer.compose(item.recipient, data, f"d{item.delivery_id}")
     except (TemplateError, ValueError) as exc:
         # The data of this one recipient does not fit the template: fail it, keep the batch.
-        return _outcome(item, SendResult(SendStatus.FAILED, None, f"render: {exc}"), now)
-    try:
-        result = transport().send(envelope_sender(item.delivery_id), item.recipient.email, message)
-    except TransportError as exc:
-        result = SendResult(SendStatus.DEFERRED, None, f"relay: {exc}")
-    change = _outcome(item, result, now)
+        failed = SendResult(SendStatus.FAILED, None, f"render: {exc}")
+        return [(_InFlight(item, b"", began), failed)]
+    sent = _InFlight(item, message, began)
+    return pipeline.send(sent, envelope_sender(item.delivery_id), item.recipient.email, message)
+
+
+def _change(sent: _InFlight, result: SendResult, advertising: bool) -> dict:
+    item = sent.item
+    change = _outcome(item, result, utcnow())
     if result.status is not SendStatus.SENT:
         log.info(
             "not sent: %s",
@@ -174,7 +196,7 @@ def _send_one(item: Claimed, composer: Composer, data: dict, advertising: bool) 
             extra={"delivery_id": item.delivery_id, "smtp_code": result.code},
         )
     if result.status is SendStatus.SENT:
-        change["message_id"] = _message_id(message)
+        change["message_id"] = _message_id(sent.message)
     if result.status is SendStatus.UNKNOWN and not advertising:
         # Service mail that may not have arrived is resent; advertising never is.
         change.update(status=DeliveryStatus.PENDING, reason="resend_after_unknown")

@@ -1,0 +1,71 @@
+"""One-statement writes (unnest on PostgreSQL, executemany on SQLite) store what they are given."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Flask
+from sqlalchemy import select
+
+from notifier.extensions import db
+from notifier.models import Delivery, DeliveryStatus, SendLog
+from notifier.services.bulk import among, insert_rows, update_by_id
+from tests.integration.helpers import make_contact, start_campaign
+
+
+def test_rows_of_different_shapes_each_get_their_own_values(app: Flask) -> None:
+    contacts = [make_contact(f"k{i}@example.com", ("promotions",)) for i in range(3)]
+    campaign_id = start_campaign("promotion", "promotions")
+    insert_rows(
+        Delivery,
+        [{"campaign_id": campaign_id, "contact_id": c, "status": "pending"} for c in contacts],
+    )
+    ids = sorted(db.session.scalars(select(Delivery.id)))
+    when = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
+    update_by_id(
+        Delivery,
+        [
+            {"id": ids[0], "status": DeliveryStatus.SENT, "sent_at": when, "smtp_code": 250},
+            {"id": ids[1], "status": DeliveryStatus.DEFERRED, "reason": "smtp_temporary"},
+            {"id": ids[2], "status": DeliveryStatus.SENT, "sent_at": None, "smtp_code": None},
+        ],
+    )
+    db.session.commit()
+    rows = {d.id: d for d in db.session.scalars(select(Delivery))}
+    assert (rows[ids[0]].status, rows[ids[0]].sent_at, rows[ids[0]].smtp_code) == (
+        "sent",
+        when,
+        250,
+    )
+    assert (rows[ids[1]].status, rows[ids[1]].reason, rows[ids[1]].sent_at) == (
+        "deferred",
+        "smtp_temporary",
+        None,
+    )
+    assert (rows[ids[2]].status, rows[ids[2]].smtp_code) == ("sent", None)
+    picked = db.session.scalars(select(Delivery.id).where(among(Delivery.id, ids[:2])))
+    assert sorted(picked) == ids[:2]
+
+
+def test_inserted_rows_keep_their_types(app: Flask) -> None:
+    contact = make_contact("k@example.com", ("promotions",))
+    when = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
+    insert_rows(
+        SendLog,
+        [
+            {"contact_id": contact, "purpose_key": "promotions", "advertising": True,
+             "sent_at": when, "delivery_id": None, "consent_event_id": 7},
+            {"contact_id": contact, "purpose_key": "renewal", "advertising": False,
+             "sent_at": when, "delivery_id": 12, "consent_event_id": None},
+        ],
+    )  # fmt: skip
+    db.session.commit()
+    rows = db.session.execute(
+        select(
+            SendLog.purpose_key, SendLog.advertising, SendLog.sent_at, SendLog.delivery_id
+        ).order_by(SendLog.id)
+    ).all()
+    assert [tuple(r) for r in rows] == [
+        ("promotions", True, when, None),
+        ("renewal", False, when, 12),
+    ]
