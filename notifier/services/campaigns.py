@@ -6,6 +6,7 @@ import logging
 import math
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 PLAN_JOB = "workers.jobs.plan_campaign"
 SEND_JOB = "workers.jobs.send_campaign"
 JOB_SECONDS = 60  # a send job hands over to a fresh one after this, so queues stay fair
+RATE_CHECK_SECONDS = 5.0
 OPEN = (DeliveryStatus.PENDING, DeliveryStatus.CLAIMED, DeliveryStatus.DEFERRED)
 AUDIENCE_KEYS = frozenset({"tags", "locale", "attributes", "contact_ids"})
 
@@ -288,7 +290,8 @@ def run_send_job(
     yield_to_notices: this worker also serves the notices queue, so a queued notice ends the
     job early (see _hand_over); a worker that does not would only hand over to itself.
     """
-    started, sent = time.monotonic(), 0
+    started, sent, next_check = time.monotonic(), 0, 0.0
+    tally: Counter[str] = Counter()  # this job's outcomes
     notices_waiting = NoticesWaiting() if yield_to_notices else lambda: False
 
     def step_aside() -> bool:
@@ -313,8 +316,16 @@ def run_send_job(
             claim, composer, data, advertising=purpose.is_advertising, should_stop=step_aside
         )
         sent += outcomes.counts.get(DeliveryStatus.SENT, 0)
-        if _pause_on_failures(campaign_id) or pause_on_rates(campaign_id):
+        tally.update(outcomes.counts)
+        if _pause_on_failures(campaign_id, tally):
             break
+        # Bounce and complaint rates count the campaign's whole ledger: after a job's first
+        # batch, then every RATE_CHECK_SECONDS (after every batch, that cost would grow with
+        # the square of the campaign's size; the reports come in minutes later anyway).
+        if time.monotonic() >= next_check:
+            if pause_on_rates(campaign_id):
+                break
+            next_check = time.monotonic() + RATE_CHECK_SECONDS
         if time.monotonic() - started > JOB_SECONDS or (notices_waiting() and not should_stop()):
             return _hand_over(campaign_id, sent)
     finish_if_done(campaign_id)
@@ -336,9 +347,10 @@ def _attachments(campaign: Campaign) -> tuple[Attachment, ...]:
     return event_invitation(campaign.id, dict(campaign.data or {}))
 
 
-def _pause_on_failures(campaign_id: int) -> bool:
-    """Stop a campaign whose relay rejects too much, and say why (a human should look)."""
-    counts = counters(campaign_id)
+def _pause_on_failures(campaign_id: int, counts: Counter[str]) -> bool:
+    """Stop a campaign whose relay rejects too much of this job's mail, and say why (a human
+    should look). The job's own tally: each worker talks to the same relay, and counting the
+    campaign's ledger after every batch would cost more the further the campaign got."""
     attempted = counts.get(DeliveryStatus.SENT, 0) + counts.get(DeliveryStatus.FAILED, 0)
     failed = counts.get(DeliveryStatus.FAILED, 0)
     from flask import current_app
