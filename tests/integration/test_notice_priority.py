@@ -1,17 +1,25 @@
-"""A worker busy with a campaign steps aside for a queued notice, and the campaign still ends."""
+"""A worker busy with a campaign sends a notice queued meanwhile at once, and goes on."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 
 from flask import Flask
 from sqlalchemy import func, select
 
 from notifier.extensions import db
-from notifier.models import Campaign, Delivery
+from notifier.models import Campaign, Delivery, Notice
 from notifier.queues import NOTICES, SEND, queue
-from notifier.services import campaigns
-from tests.integration.helpers import drain, make_contact, start_campaign
+from notifier.services import campaigns, notices
+from tests.integration.helpers import (
+    drain,
+    layout_template,
+    make_contact,
+    sample_data,
+    start_campaign,
+)
 from tests.smtp_server import SmtpTestServer
 
 PEOPLE = 150
@@ -35,33 +43,57 @@ def _statuses(campaign_id: int) -> Counter[str]:
     return Counter({str(status): int(count) for status, count in rows})
 
 
-def test_a_send_job_hands_over_when_a_notice_waits(app: Flask, smtp: SmtpTestServer) -> None:
+def _notice_arriving_after(app: Flask, smtp: SmtpTestServer, messages: int) -> threading.Thread:
+    """The billing system's notice, triggered once the campaign is `messages` messages in."""
+
+    def trigger() -> None:
+        while len(smtp.messages) < messages:
+            time.sleep(0.001)
+        with app.app_context():
+            contact_id = make_contact("renew@example.org", name="Công ty Hoa Lan")
+            body = sample_data("renewal")
+            kind = "renewal"
+            notices.define_notice_type(
+                kind, "Gia hạn", "renewal", layout_template("renewal", "renewal")
+            )
+            notices.trigger(kind, contact_id, body, "inv-1", notices.request_fingerprint(body))
+
+    thread = threading.Thread(target=trigger)
+    thread.start()
+    return thread
+
+
+def test_a_notice_is_sent_between_two_campaign_messages(app: Flask, smtp: SmtpTestServer) -> None:
+    smtp.data_delay = 0.005  # a campaign long enough to arrive in the middle of
     campaign_id = _planned_campaign()
-    queue(NOTICES).enqueue("workers.jobs.send_notice", 999_999)  # any queued notice will do
+    notice_thread = _notice_arriving_after(app, smtp, 30)
 
-    sent = campaigns.run_send_job(campaign_id, yield_to_notices=True)
+    sent = campaigns.run_send_job(campaign_id, serve_notices=True)
+    notice_thread.join()
 
-    statuses = _statuses(campaign_id)
-    assert 0 < sent < PEOPLE, "it sends for a moment first, then steps aside"
-    assert statuses == {"sent": sent, "pending": PEOPLE - sent}, "the rest is released, not lost"
-    assert queue(SEND).count == 1, "a fresh send job waits behind the notice"
-    assert db.session.get(Campaign, campaign_id).status == "sending"
-
-    queue(NOTICES).empty()
+    order = [m.rcpt_tos[0] for m in smtp.messages]
+    assert 30 <= order.index("renew@example.org") < PEOPLE, "it went out mid-campaign"
+    assert sent == PEOPLE and _statuses(campaign_id) == {"sent": PEOPLE}, "the job went on"
+    assert db.session.get(Campaign, campaign_id).status == "done"
+    notice = db.session.scalars(select(Notice)).one()
+    assert notice.status == "sent"
+    assert queue(NOTICES).count == 0, "its job was taken off the queue: nobody sends it again"
     drain(app)
-    assert _statuses(campaign_id) == {"sent": PEOPLE}
-    received = Counter(m.rcpt_tos[0] for m in smtp.messages)
-    assert len(received) == PEOPLE and set(received.values()) == {1}
+    assert Counter(m.rcpt_tos[0] for m in smtp.messages)["renew@example.org"] == 1
 
 
-def test_a_worker_that_serves_no_notices_keeps_sending(app: Flask, smtp: SmtpTestServer) -> None:
+def test_a_worker_that_serves_no_notices_leaves_them_queued(
+    app: Flask, smtp: SmtpTestServer
+) -> None:
     campaign_id = _planned_campaign()
-    queue(NOTICES).enqueue("workers.jobs.send_notice", 999_999)
+    notice_thread = _notice_arriving_after(app, smtp, 30)
 
-    sent = campaigns.run_send_job(campaign_id, yield_to_notices=False)
+    sent = campaigns.run_send_job(campaign_id, serve_notices=False)
+    notice_thread.join()
 
     assert sent == PEOPLE
-    assert db.session.get(Campaign, campaign_id).status == "done"
+    assert "renew@example.org" not in [m.rcpt_tos[0] for m in smtp.messages]
+    assert queue(NOTICES).count == 1
 
 
 def test_a_slow_batch_keeps_its_lease_so_nobody_steals_it(app: Flask, smtp: SmtpTestServer) -> None:
