@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest chromium clean
+.PHONY: install run test lint typecheck pytest chromium postfix bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { echo "python3-venv is missing: installing it"; \
@@ -38,6 +38,16 @@ typecheck: install
 
 pytest: install chromium
 	$(BIN)/pytest
+
+# The benchmark measures against postfix's smtp-sink and smtp-source (Debian's postfix package).
+postfix:
+	@command -v smtp-sink >/dev/null || { echo "installing Debian's postfix (smtp-sink, smtp-source)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix; }
+
+## The sending benchmark (bench/campaign.py); e.g. make bench BENCH_ARGS="--contacts 150000 --dkim"
+BENCH_ARGS ?= --contacts 150000 --workers 2
+bench: install postfix
+	$(BIN)/python bench/campaign.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
