@@ -67,14 +67,14 @@ def relaxed_header(field: bytes) -> bytes:
 
 def relaxed_body(body: bytes) -> bytes:
     """Canonicalise a CRLF body per RFC 6376 section 3.4.4."""
-    if b" \r\n" in body or b"\t" in body:
+    # Each scan of a 20 kB body costs microseconds, once per message: a one-byte search is the
+    # cheapest (memchr), so the tab test goes first and is made once.
+    tabs = b"\t" in body
+    if tabs or b" \r\n" in body:
         body = _TRAILING_WSP.sub(b"\r\n", body)
-    if b"\t" in body:
-        body = _WSP_RUN.sub(b" ", body)
-    elif b"  " in body:
-        # Spaces only (the usual case: QP and base64 bodies hold no tabs): a pattern with a
-        # literal start, which the regex engine scans five times faster.
-        body = _SPACE_RUN.sub(b" ", body)
+    # Spaces only (the usual case: QP and base64 bodies hold no tabs): a pattern with a literal
+    # start, which the regex engine scans five times faster.
+    body = (_WSP_RUN if tabs else _SPACE_RUN).sub(b" ", body)
     end = len(body)
     while body.endswith(b"\r\n", 0, end):
         end -= 2
