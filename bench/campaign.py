@@ -300,10 +300,15 @@ def check_ledger(campaign_id: int, eligible: set[str], sink: object) -> dict:
 
 
 def report(args: argparse.Namespace, sink_kind: str, figures: dict) -> None:
-    print(
-        f"\ncommand: python bench/campaign.py --contacts {args.contacts} --workers {args.workers}"
-        f"{' --dkim' if args.dkim else ''}{' --database ' + args.database if args.database else ''}"
+    options = [f"--contacts {args.contacts}", f"--workers {args.workers}"]
+    options += ["--dkim"] if args.dkim else []
+    options += [f"--batch-size {args.batch_size}"] if args.batch_size != 1000 else []
+    options += (
+        [f"--notices {args.notices} --notice-rate {args.notice_rate:g}"] if args.notices else []
     )
+    options += [f"--database {args.database}"] if args.database else []
+    options += [f"--redis {args.redis}"] if args.redis else []
+    print(f"\ncommand: python bench/campaign.py {' '.join(options)}")
     print(f"sink: {sink_kind}")
     for key, value in figures.items():
         print(f"  {key:34} {value}")
