@@ -45,18 +45,17 @@ def _statuses(campaign_id: int) -> Counter[str]:
 
 def _notice_arriving_after(app: Flask, smtp: SmtpTestServer, messages: int) -> threading.Thread:
     """The billing system's notice, triggered once the campaign is `messages` messages in."""
+    notices.define_notice_type(
+        "renewal", "Gia hạn", "renewal", layout_template("renewal", "renewal")
+    )
+    contact_id = make_contact("renew@example.org", name="Công ty Hoa Lan")
+    body = sample_data("renewal")
 
     def trigger() -> None:
         while len(smtp.messages) < messages:
             time.sleep(0.001)
         with app.app_context():
-            contact_id = make_contact("renew@example.org", name="Công ty Hoa Lan")
-            body = sample_data("renewal")
-            kind = "renewal"
-            notices.define_notice_type(
-                kind, "Gia hạn", "renewal", layout_template("renewal", "renewal")
-            )
-            notices.trigger(kind, contact_id, body, "inv-1", notices.request_fingerprint(body))
+            notices.trigger("renewal", contact_id, body, "inv-1", notices.request_fingerprint(body))
 
     thread = threading.Thread(target=trigger)
     thread.start()
@@ -64,15 +63,15 @@ def _notice_arriving_after(app: Flask, smtp: SmtpTestServer, messages: int) -> t
 
 
 def test_a_notice_is_sent_between_two_campaign_messages(app: Flask, smtp: SmtpTestServer) -> None:
-    smtp.data_delay = 0.005  # a campaign long enough to arrive in the middle of
+    smtp.data_delay = 0.01  # a campaign of 1.5 s or more, for the notice to arrive in
     campaign_id = _planned_campaign()
-    notice_thread = _notice_arriving_after(app, smtp, 30)
+    notice_thread = _notice_arriving_after(app, smtp, 10)
 
     sent = campaigns.run_send_job(campaign_id, serve_notices=True)
     notice_thread.join()
 
     order = [m.rcpt_tos[0] for m in smtp.messages]
-    assert 30 <= order.index("renew@example.org") < PEOPLE, "it went out mid-campaign"
+    assert 10 <= order.index("renew@example.org") < PEOPLE, "it went out mid-campaign"
     assert sent == PEOPLE and _statuses(campaign_id) == {"sent": PEOPLE}, "the job went on"
     assert db.session.get(Campaign, campaign_id).status == "done"
     notice = db.session.scalars(select(Notice)).one()
@@ -86,7 +85,7 @@ def test_a_worker_that_serves_no_notices_leaves_them_queued(
     app: Flask, smtp: SmtpTestServer
 ) -> None:
     campaign_id = _planned_campaign()
-    notice_thread = _notice_arriving_after(app, smtp, 30)
+    notice_thread = _notice_arriving_after(app, smtp, 10)
 
     sent = campaigns.run_send_job(campaign_id, serve_notices=False)
     notice_thread.join()
