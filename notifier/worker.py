@@ -49,14 +49,14 @@ def run_worker(app: Flask, queue_names: Sequence[str], burst: bool = False) -> N
     queues = [queue(name.strip(), app) for name in queue_names if name.strip()]
     _served.update(q.name for q in queues)
     worker = AppWorker(queues, connection=redis_connection(app), serializer=JSONSerializer)
-    _tune_garbage_collector()
     worker.work(burst=burst, with_scheduler=False)
 
 
-def _tune_garbage_collector() -> None:
-    """The send loop makes a few dozen short-lived objects a message and no reference cycles
-    worth chasing: collect the youngest generation ten times less often, and never again scan
-    what start-up loaded (the app, SQLAlchemy's mappers, the templates)."""
+def tune_garbage_collector() -> None:
+    """For a worker process, once after start-up (it changes the whole interpreter): the send
+    loop makes a few dozen short-lived objects a message and no reference cycles worth chasing,
+    so collect the youngest generation ten times less often, and never again scan what start-up
+    loaded (the app, SQLAlchemy's mappers, the templates)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(7000, 10, 10)

@@ -140,16 +140,16 @@ class Transport:
         if envelope_from:  # "" is the null reverse-path
             check_address(envelope_from)
         check_address(recipient)
-        reused = self._conn is not None and self._pid == os.getpid()
+        reused = self.connected()
         try:
-            return self._transaction(self._connection(), envelope_from, recipient, data)
+            return self._transaction(self.session(), envelope_from, recipient, data)
         except SessionDropped as dropped:
             self.discard()
             if not reused:
                 return SendResult(SendStatus.DEFERRED, None, str(dropped))
         # A reused connection may have been closed by the relay while idle; one retry on a new one.
         try:
-            return self._transaction(self._connection(), envelope_from, recipient, data)
+            return self._transaction(self.session(), envelope_from, recipient, data)
         except SessionDropped as dropped:
             self.discard()
             return SendResult(SendStatus.DEFERRED, None, str(dropped))
@@ -180,17 +180,14 @@ class Transport:
         """Whether a session is open already (it may have been closed by the relay since)."""
         return self._conn is not None and self._pid == os.getpid()
 
-    def session(self) -> smtplib.SMTP:
-        """The open session, or a new one (TransportError when none can be opened)."""
-        return self._connection()
-
     def discard(self) -> None:
         """Close the session without a word: it is broken or in the middle of a command."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
-    def _connection(self) -> smtplib.SMTP:
+    def session(self) -> smtplib.SMTP:
+        """The open session, or a new one (TransportError when none can be opened)."""
         # After a fork the inherited socket belongs to the parent too: drop it, never write to it.
         if self._conn is not None and self._pid != os.getpid():
             self._conn = None

@@ -34,10 +34,9 @@ from notifier.rendering.stencil import (
     Hole,
     Markers,
     Stencil,
-    fill_values,
+    hole_values,
     holes_of,
     html_quote,
-    plain,
 )
 from notifier.rendering.text import html_to_text, tidy
 
@@ -144,10 +143,10 @@ class CompiledTemplate:
     ) -> FilledMessage | None:
         """fill() for the send loop: the recipient's links (LINKS order) instead of a footer
         made for each message; the stencil's sender is the composer's own."""
-        as_text = fill_values(stencil.holes, context, plain)
-        as_html = fill_values(stencil.holes, context, html_quote)
-        if as_text is None or as_html is None:
+        as_text = hole_values(stencil.holes, context)
+        if as_text is None:
             return None
+        as_html = [html_quote(value) for value in as_text]
         subject = one_line(stencil.subject.fill(as_text))
         body_text = tidy(stencil.text.fill(as_text))
         return FilledMessage(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from functools import cache, lru_cache
 
@@ -91,32 +90,25 @@ _LINKS = {
     "unsubscribe_all_url": "https://links.invalid/unsubscribe-all",
     "preferences_url": "https://links.invalid/preferences",
 }
-_LINK_OF = {stand_in: name for name, stand_in in _LINKS.items()}
 _STAND_INS = re.compile("(" + "|".join(re.escape(s) for s in _LINKS.values()) + ")")
 _SENDER_FIELDS = tuple(f.name for f in fields(FooterData) if f.name not in _LINKS)
 
 
 def footer_html(footer: FooterData) -> str:
-    return _with_links(_pieces("footer.html", _sender(footer)), footer, escape)
+    html, _ = footer_stencils(footer)
+    return html.fill([str(escape(link)) for link in link_values(footer)])
 
 
 def footer_text(footer: FooterData) -> str:
-    return _with_links(_pieces("footer.txt", _sender(footer)), footer, str)
+    _, text = footer_stencils(footer)
+    return text.fill(link_values(footer))
 
 
 def footer_stencils(footer: FooterData) -> tuple[Stencil, Stencil]:
     """The HTML and text footers of this sender, purpose and locale, cut at the links: slot i
-    is the i-th of LINKS (a caller's own values may come first: see Stencil.then)."""
-    sender = _sender(footer)
-    return _stencil(_pieces("footer.html", sender)), _stencil(_pieces("footer.txt", sender))
-
-
-def _stencil(pieces: tuple[str, ...]) -> Stencil:
-    order = list(_LINKS.values())
-    return Stencil(list(pieces), [order.index(stand_in) for stand_in in pieces[1::2]])
-
-
-LINKS = tuple(_LINKS)  # unsubscribe_url, unsubscribe_all_url, preferences_url
+    is the i-th of link_values() (a caller's own values may come first: see Stencil.then)."""
+    sender = sender_of(footer)
+    return _cut("footer.html", sender), _cut("footer.txt", sender)
 
 
 def link_values(footer: FooterData) -> list[str]:
@@ -125,22 +117,13 @@ def link_values(footer: FooterData) -> list[str]:
 
 def sender_of(footer: FooterData) -> tuple[object, ...]:
     """Everything in the footer but the recipient's links."""
-    return _sender(footer)
-
-
-def _sender(footer: FooterData) -> tuple[object, ...]:
     return tuple([getattr(footer, name) for name in _SENDER_FIELDS])
 
 
 @lru_cache(maxsize=256)
-def _pieces(name: str, sender: tuple[object, ...]) -> tuple[str, ...]:
-    """The footer rendered with stand-in links, split so odd pieces are the stand-ins."""
+def _cut(name: str, sender: tuple[object, ...]) -> Stencil:
+    """The footer rendered once with stand-in links, cut at them (a Stencil only reads)."""
     skeleton = FooterData(**dict(zip(_SENDER_FIELDS, sender, strict=True)), **_LINKS)  # type: ignore[arg-type]
-    return tuple(_STAND_INS.split(_template(name).render(f=skeleton, locale=skeleton.locale)))
-
-
-def _with_links(pieces: tuple[str, ...], footer: FooterData, quote: Callable[[str], object]) -> str:
-    filled = list(pieces)
-    for index in range(1, len(filled), 2):
-        filled[index] = str(quote(getattr(footer, _LINK_OF[filled[index]])))
-    return "".join(filled)
+    pieces = _STAND_INS.split(_template(name).render(f=skeleton, locale=skeleton.locale))
+    order = list(_LINKS.values())
+    return Stencil(pieces, [order.index(stand_in) for stand_in in pieces[1::2]])

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from jinja2 import Template, nodes
+from jinja2 import nodes
 from markupsafe import escape
 
 # The names compose() puts in the context per recipient; everything else is the campaign's.
@@ -148,11 +148,9 @@ class Markers:
         return Stencil(pieces, slots)
 
 
-def fill_values(
-    holes: tuple[Hole, ...], context: Mapping[str, object], quote: Callable[[str], str]
-) -> list[str] | None:
-    """Each hole's text for one recipient, or None when only a real render can tell (missing
-    key, an unusual type: Jinja's own lookup and error message must decide)."""
+def hole_values(holes: tuple[Hole, ...], context: Mapping[str, object]) -> list[str] | None:
+    """Each hole's text for one recipient, unquoted, or None when only a real render can tell
+    (a missing key, an unusual type: Jinja's own lookup and error message must decide)."""
     values = []
     for hole in holes:
         try:
@@ -163,19 +161,9 @@ def fill_values(
             value = "None"  # what Jinja prints for None
         elif not isinstance(value, _SIMPLE_VALUE):
             return None
-        values.append(quote(str(value)))
+        values.append(str(value))
     return values
 
 
 def html_quote(value: str) -> str:
     return str(escape(value))
-
-
-def plain(value: str) -> str:
-    return value
-
-
-def render_stencil(
-    template: Template, markers: Markers, shared: Mapping[str, object]
-) -> Stencil | None:
-    return markers.cut(template.render(markers.context(shared)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +27,7 @@ from notifier.services.eligibility import decision_for
 from notifier.services.errors import Conflict, NotFound, ValidationFailed
 from notifier.services.sending import lease, retry_base, retry_limit
 
+log = logging.getLogger(__name__)
 SEND_NOTICE_JOB = "workers.jobs.send_notice"
 
 
@@ -123,36 +125,50 @@ class NoticeDesk:
     def __init__(self, every: float = 0.05) -> None:
         self._queue = queue(NOTICES)
         self._every, self._next, self._waiting = every, 0.0, False
+        self._left: set[str] = set()  # jobs this desk gave back: a worker of their own runs them
 
     def waiting(self) -> bool:
         now = time.monotonic()
         if now >= self._next:
             self._next = now + self._every
-            self._waiting = bool(self._queue.count)
+            if self._left:  # only a job not given back counts
+                self._waiting = any(i not in self._left for i in self._queue.get_job_ids(0, 20))
+            else:
+                self._waiting = self._queue.count > 0
         return self._waiting
 
     def serve(self, limit: int = 20) -> int:
         """Send up to `limit` queued notices now; returns how many this worker took."""
         served = 0
         for job_id in self._queue.get_job_ids(0, limit - 1):
-            if not self._queue.remove(job_id):
-                continue  # another worker took it first
+            if job_id in self._left or not self._queue.remove(job_id):
+                continue  # given back before, or another worker took it first
             try:
                 job = Job.fetch(
                     job_id, connection=self._queue.connection, serializer=JSONSerializer
                 )
             except NoSuchJobError:
                 continue
-            if job.func_name != SEND_NOTICE_JOB:
-                self._queue.enqueue_job(job, at_front=True)  # not ours to run: put it back
-                continue
-            try:
-                send_notice(int(job.args[0]))
-                served += 1
-            finally:
+            if job.func_name == SEND_NOTICE_JOB and self._sent(job):
                 job.delete()
+                served += 1
+            else:
+                # Not ours to run, or it failed: back to the queue's head, for an RQ worker
+                # that records why it fails (a campaign's send job must not fail with it).
+                self._left.add(job_id)
+                self._queue.enqueue_job(job, at_front=True)
         self._waiting = False
         return served
+
+    @staticmethod
+    def _sent(job: Job) -> bool:
+        try:
+            send_notice(int(job.args[0]))
+        except Exception:
+            db.session.rollback()
+            log.exception("notice job %s failed inside a send job; left to its queue", job.id)
+            return False
+        return True
 
 
 def get_notice(notice_id: int) -> Notice:

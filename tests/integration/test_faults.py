@@ -112,6 +112,16 @@ def assert_exactly_once(
     assert set(sink.recipients) <= eligible  # nobody without consent
     assert sent <= set(sink.recipients)  # every "sent" really arrived
     assert set(sink.recipients) - sent <= unknown  # what arrived unrecorded is marked unknown
+    # Invariant 1 through the recovery too: each row that went out, or may have, names the
+    # consent event that authorised it.
+    unproven = db.session.scalar(
+        db.select(db.func.count()).where(
+            Delivery.campaign_id == campaign_id,
+            Delivery.status.in_((DeliveryStatus.SENT, DeliveryStatus.UNKNOWN)),
+            Delivery.consent_event_id.is_(None),
+        )
+    )
+    assert unproven == 0
 
 
 def test_kill_9_at_random_points_then_restart(

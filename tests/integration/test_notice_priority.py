@@ -81,6 +81,21 @@ def test_a_notice_is_sent_between_two_campaign_messages(app: Flask, smtp: SmtpTe
     assert Counter(m.rcpt_tos[0] for m in smtp.messages)["renew@example.org"] == 1
 
 
+def test_a_notice_job_that_fails_inside_a_send_job_is_left_to_its_queue(
+    app: Flask, smtp: SmtpTestServer
+) -> None:
+    """Hostile or broken job data must not stop the campaign, nor vanish: RQ records it."""
+    campaign_id = _planned_campaign()
+    broken = queue(NOTICES).enqueue("workers.jobs.send_notice", "not-a-number")
+
+    sent = campaigns.run_send_job(campaign_id, serve_notices=True)
+
+    assert sent == PEOPLE and db.session.get(Campaign, campaign_id).status == "done"
+    assert queue(NOTICES).get_job_ids() == [broken.id], "given back, not lost"
+    drain(app)
+    assert queue(NOTICES).failed_job_registry.get_job_ids() == [broken.id]
+
+
 def test_a_worker_that_serves_no_notices_leaves_them_queued(
     app: Flask, smtp: SmtpTestServer
 ) -> None:
