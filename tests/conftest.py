@@ -12,11 +12,13 @@ import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import redis
 import sqlalchemy as sa
+import time_machine
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
@@ -26,6 +28,19 @@ from notifier.extensions import db
 
 POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql"))
 SECRET = "test-secret-key-not-for-production"
+
+
+# A Thursday morning in Vietnam (Wednesday 22:42 UTC): 2 working days from here cross the
+# weekend, the case that made deadline tests fail on some days of the week.
+PINNED_NOW = datetime(2026, 11, 25, 22, 42, tzinfo=UTC)
+
+
+@pytest.fixture
+def pinned_clock() -> Iterator[time_machine.Coordinates]:
+    """Tests that compute deadlines run at a fixed instant, whatever the real date (the clock
+    still ticks, so timeouts and ordering behave)."""
+    with time_machine.travel(PINNED_NOW, tick=True) as traveller:
+        yield traveller
 
 
 def _config(database_url: str, redis_url: str, profile: str) -> dict[str, object]:

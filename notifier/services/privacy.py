@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 
+from notifier.domain.privacy_deadlines import deadlines
 from notifier.extensions import db
 from notifier.models import (
     Campaign,
@@ -35,9 +35,6 @@ from notifier.services.context import profile, suppression_salt
 from notifier.services.errors import Conflict, NotFound, ValidationFailed
 from notifier.services.refusals import locked_contact
 
-# Decree 13/2023 / Law 91/2025: acknowledge within 2 working days, complete within 72 hours.
-ACKNOWLEDGE_WORKING_DAYS = 2
-COMPLETE_WITHIN = timedelta(hours=72)
 COMPLAINT_MAX = 4000
 KIND_NAMES = {
     PrivacyRequestKind.EXPORT: ("Tải xuống dữ liệu của tôi", "Download my data"),
@@ -87,16 +84,6 @@ class Requester:
         return {"ip": self.ip, "user_agent": (self.user_agent or "")[:500]}
 
 
-def due_dates(received: datetime, time_zone: str) -> tuple[datetime, datetime]:
-    """Working days are Monday to Friday in the company's zone."""
-    local = received.astimezone(ZoneInfo(time_zone))
-    counted = 0
-    while counted < ACKNOWLEDGE_WORKING_DAYS:
-        local += timedelta(days=1)
-        counted += local.weekday() < 5
-    return local.astimezone(received.tzinfo), received + COMPLETE_WITHIN
-
-
 def open_request(
     contact: Contact,
     kind: PrivacyRequestKind,
@@ -107,7 +94,8 @@ def open_request(
 ) -> PrivacyRequest:
     """In the caller's transaction: the request, its audit row and its acknowledgement email."""
     now = utcnow()
-    acknowledge_by, complete_by = due_dates(now, profile().default_time_zone)
+    due = deadlines(now, profile().default_time_zone)
+    acknowledge_by, complete_by = due.acknowledge_by, due.complete_by
     request = PrivacyRequest(
         contact_id=contact.id,
         kind=kind.value,

@@ -136,7 +136,9 @@ def backdated_event(contact_id: int, when: object) -> int:
 
 
 @pytest.mark.parametrize("profile_name", ["caycanhhoanggia"])
-def test_on_request_profile_erases_only_requests_past_their_deadline(app: Flask) -> None:
+def test_on_request_profile_erases_only_requests_past_their_deadline(
+    app: Flask, pinned_clock: object
+) -> None:
     ended = make_contact("ended@example.org", contract_ends_on="2020-01-01")
     asked = make_contact("asked@example.org", name="Trần Thị C")
     waiting = make_contact("wait@example.org")
