@@ -27,11 +27,12 @@ from notifier.delivery.composer import (
     transport,
 )
 from notifier.delivery.mail.body import Attachment
-from notifier.delivery.mail.smtp import SendResult, TransportError
+from notifier.delivery.mail.smtp import TransportError
 from notifier.delivery.sending import recover_stale_claims, send_claim
 from notifier.domain.addresses import InvalidAddress, normalise_email
 from notifier.domain.errors import Conflict, NotFound, ValidationFailed
 from notifier.domain.profile import LegalBasis, Purpose
+from notifier.domain.send_outcome import SendResult
 from notifier.feedback.rates import pause_on_rates
 from notifier.infra.context import profile
 from notifier.infra.extensions import db

@@ -21,9 +21,19 @@ from sqlalchemy import delete, select, update
 
 from notifier.delivery.claims import Claim, Claimed
 from notifier.delivery.composer import Composer, envelope_sender, transport
+from notifier.delivery.mail.message import message_id_of
 from notifier.delivery.mail.pipeline import Pipeline
-from notifier.delivery.mail.smtp import SendResult, SendStatus
 from notifier.delivery.rendering.errors import TemplateError
+from notifier.domain.send_outcome import (
+    Fate,
+    Reason,
+    RetryPolicy,
+    SendResult,
+    SendStatus,
+    Verdict,
+    judge,
+    render_failed,
+)
 from notifier.infra.bulk import update_by_id
 from notifier.infra.extensions import db
 from notifier.infra.metrics import record_latencies
@@ -42,6 +52,11 @@ def retry_limit() -> int:
 def retry_base() -> timedelta:
     """The first wait after a 4xx; each further attempt doubles it."""
     return timedelta(seconds=float(current_app.config.get("SMTP_RETRY_SECONDS", 30)))
+
+
+def retry_policy() -> RetryPolicy:
+    """The one retry policy of campaign mail, notices and system mail."""
+    return RetryPolicy(retry_limit(), retry_base())
 
 
 def journal_key(token: str) -> str:
@@ -183,6 +198,7 @@ class _InFlight:
     item: Claimed
     message: bytes
     began: float
+    render_error: bool = False
 
 
 def _submit(
@@ -195,62 +211,61 @@ def _submit(
     except (TemplateError, ValueError) as exc:
         # The data of this one recipient does not fit the template: fail it, keep the batch.
         failed = SendResult(SendStatus.FAILED, None, f"render: {exc}")
-        return [(_InFlight(item, b"", began), failed)]
+        return [(_InFlight(item, b"", began, render_error=True), failed)]
     sent = _InFlight(item, message, began)
     return pipeline.send(sent, envelope_sender(item.delivery_id), item.recipient.email, message)
 
 
 def _change(sent: _InFlight, result: SendResult, advertising: bool) -> dict:
     item = sent.item
-    change = _outcome(item, result, utcnow())
     if result.status is not SendStatus.SENT:
         log.info(
             "not sent: %s",
             result.message,
             extra={"delivery_id": item.delivery_id, "smtp_code": result.code},
         )
-    if result.status is SendStatus.SENT:
-        change["message_id"] = _message_id(sent.message)
-    if result.status is SendStatus.UNKNOWN and not advertising:
-        # Service mail that may not have arrived is resent; advertising never is.
-        change.update(status=DeliveryStatus.PENDING, reason="resend_after_unknown")
+    verdict = (
+        render_failed(item.attempts)
+        if sent.render_error
+        else judge(
+            result.status, item.attempts, retry_policy(), utcnow(), resend_unknown=not advertising
+        )
+    )
+    change = outcome_change(item, verdict, result, utcnow())
+    if verdict.fate is Fate.SENT:
+        change["message_id"] = message_id_of(sent.message)
     return change
 
 
-def _outcome(item: Claimed, result: SendResult, now: datetime) -> dict:
+# A verdict's fate as a delivery row's status. A retry of service mail whose outcome is unknown
+# goes back to PENDING, to be claimed and checked again, not to DEFERRED's backoff queue.
+_STATUS = {
+    Fate.SENT: DeliveryStatus.SENT,
+    Fate.FAILED: DeliveryStatus.FAILED,
+    Fate.UNKNOWN: DeliveryStatus.UNKNOWN,
+}
+
+
+def outcome_change(item: Claimed, verdict: Verdict, result: SendResult, now: datetime) -> dict:
     change: dict = {
         "id": item.delivery_id,
         "consent_event_id": item.consent_event_id,
         "smtp_code": result.code,
         "smtp_message": (result.message or "")[:500],
         "claim_token": None,
+        "reason": verdict.reason.value if verdict.reason else None,
     }
-    if result.status is SendStatus.SENT:
-        change.update(status=DeliveryStatus.SENT, sent_at=now, reason=None)
-    elif result.status is SendStatus.DEFERRED:
-        attempts = item.attempts + 1
-        if attempts >= retry_limit():
-            change.update(status=DeliveryStatus.FAILED, reason="retries_exhausted")
-        else:
-            change.update(
-                status=DeliveryStatus.DEFERRED,
-                reason="smtp_temporary",
-                next_attempt_at=now + retry_base() * (2 ** (attempts - 1)),
-            )
-        change["attempts"] = attempts
-    elif result.status is SendStatus.FAILED:
-        change.update(status=DeliveryStatus.FAILED, reason="smtp_permanent")
+    if verdict.attempts != item.attempts:
+        change["attempts"] = verdict.attempts
+    if verdict.fate is Fate.SENT:
+        change.update(status=DeliveryStatus.SENT, sent_at=now)
+    elif verdict.fate is Fate.RETRY and verdict.reason is Reason.RESEND_AFTER_UNKNOWN:
+        change.update(status=DeliveryStatus.PENDING)
+    elif verdict.fate is Fate.RETRY:
+        change.update(status=DeliveryStatus.DEFERRED, next_attempt_at=verdict.next_attempt_at)
     else:
-        change.update(status=DeliveryStatus.UNKNOWN, reason="connection_lost")
+        change.update(status=_STATUS[verdict.fate])
     return change
-
-
-def _message_id(message: bytes) -> str | None:
-    start = message.find(b"\r\nMessage-ID: <")
-    if start < 0:
-        return None
-    end = message.find(b">", start)
-    return message[start + 15 : end].decode("ascii", "replace")
 
 
 def _journal_entry(change: dict) -> str:

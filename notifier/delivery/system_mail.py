@@ -7,17 +7,19 @@ from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from notifier.delivery.composer import dkim_signer, envelope_sender, transport
-from notifier.delivery.mail.smtp import SendResult, SendStatus, TransportError
-from notifier.delivery.sending import lease, retry_base
+from notifier.delivery.composer import dkim_signer, envelope_sender
+from notifier.delivery.mail.message import message_id_of, new_message_id
+from notifier.delivery.sending import retry_policy
+from notifier.delivery.single import claim, requeue_stale, send_one
+from notifier.domain.send_outcome import Fate, SendResult, judge
 from notifier.domain.tokens import make_token
 from notifier.infra.config import ROOT
 from notifier.infra.context import profile, token_secret
@@ -33,7 +35,6 @@ from notifier.models import (
 )
 
 SEND_JOB = "workers.jobs.send_system_mail"
-RETRY_LIMIT = 5
 # Confirmation links are secrets: they stay in the row only until the mail has left.
 SECRET_KEYS = frozenset({"link"})
 SUBJECTS = {
@@ -74,43 +75,33 @@ def queue_mail(
 
 def send(mail_id: int) -> str:
     """Claim, render, send, record; a second run of the same job sends nothing."""
-    claimed = db.session.execute(
-        update(SystemMail)
-        .where(SystemMail.id == mail_id, SystemMail.status == SystemMailStatus.QUEUED)
-        .values(status=SystemMailStatus.SENDING, claimed_at=utcnow())
-        .returning(SystemMail.id),
-        execution_options={"synchronize_session": False},
-    ).first()
+    claimed = claim(
+        SystemMail, mail_id, SystemMailStatus.QUEUED, SystemMailStatus.SENDING, utcnow()
+    )
     db.session.commit()
     mail = db.session.get(SystemMail, mail_id)
     if mail is None:
         return "missing"
-    if claimed is None:
+    if not claimed:
         return mail.status
     if not mail.to_address:
         return _finish(mail, SystemMailStatus.CANCELLED, "address erased")
     message = build_message(mail)
-    try:
-        result = transport().send(envelope_sender(), mail.to_address, message)
-    except TransportError as exc:
-        result = SendResult(SendStatus.DEFERRED, None, f"relay: {exc}")
-    return _record(mail, result, message)
+    return _record(mail, send_one(envelope_sender(), mail.to_address, message), message)
 
 
 def _record(mail: SystemMail, result: SendResult, message: bytes) -> str:
-    if result.status is SendStatus.SENT:
-        start = message.find(b"Message-ID: <")
-        mail.message_id = message[start + 13 : message.find(b">", start)].decode()
+    verdict = judge(result.status, mail.attempts, retry_policy(), utcnow(), resend_unknown=True)
+    mail.attempts = verdict.attempts
+    if verdict.fate is Fate.SENT:
+        mail.message_id = message_id_of(message)
         mail.sent_at = utcnow()
         mail.data = {k: v for k, v in mail.data.items() if k not in SECRET_KEYS}
         _acknowledge(mail)
         return _finish(mail, SystemMailStatus.SENT, "")
     error = f"{result.code or ''} {result.message}".strip()[:500]
-    if result.status is SendStatus.FAILED:
-        return _finish(mail, SystemMailStatus.FAILED, error)
-    # 4xx or an unreachable relay: left queued for the next attempt, a bounded number of times.
-    mail.attempts += 1
-    status = SystemMailStatus.FAILED if mail.attempts >= RETRY_LIMIT else SystemMailStatus.QUEUED
+    # A retry stays queued; `reconcile` sends it again when the policy's wait has passed.
+    status = SystemMailStatus.QUEUED if verdict.fate is Fate.RETRY else SystemMailStatus.FAILED
     return _finish(mail, status, error)
 
 
@@ -141,7 +132,7 @@ def build_message(mail: SystemMail) -> bytes:
     message["To"] = mail.to_address
     message["Subject"] = en if mail.locale == "en" else vi
     message["Date"] = format_datetime(utcnow())
-    message["Message-ID"] = make_msgid(f"s{mail.id}", identity.from_address.rpartition("@")[2])
+    message["Message-ID"] = new_message_id(f"s{mail.id}", identity.from_address.rpartition("@")[2])
     # RFC 3834: auto-responders must not answer this, so no mail loop with a vacation reply.
     message["Auto-Submitted"] = "auto-generated"
     for name, value in _unsubscribe_headers(mail):
@@ -219,20 +210,15 @@ def _env() -> Environment:
 
 def reconcile(now: datetime) -> int:
     """Retry mail a relay refused for now, and mail of a worker that died while sending it."""
-    db.session.execute(
-        update(SystemMail)
-        .where(SystemMail.status == SystemMailStatus.SENDING, SystemMail.claimed_at < now - lease())
-        .values(status=SystemMailStatus.QUEUED),
-        execution_options={"synchronize_session": False},
-    )
+    requeue_stale(SystemMail, SystemMailStatus.SENDING, SystemMailStatus.QUEUED, now)
+    policy = retry_policy()
     due = [
         mail.id
         for mail in db.session.scalars(
             select(SystemMail).where(SystemMail.status == SystemMailStatus.QUEUED)
         )
         # A first try has no claim yet; later ones wait, doubling each time, like campaign mail.
-        if mail.claimed_at is None
-        or mail.claimed_at + retry_base() * 2 ** max(mail.attempts - 1, 0) <= now
+        if mail.claimed_at is None or mail.claimed_at + policy.wait(mail.attempts) <= now
     ]
     # Claiming makes a duplicate job harmless; enqueue only when nothing is waiting already.
     if due and not queue(NOTICES).count:

@@ -13,16 +13,18 @@ from typing import Any
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from notifier.contacts.consent_ledger import purpose_or_error
-from notifier.delivery.composer import Recipient, cached_composer, envelope_sender, transport
+from notifier.delivery.composer import Recipient, cached_composer, envelope_sender
 from notifier.delivery.eligibility import decision_for
-from notifier.delivery.mail.smtp import SendResult, SendStatus, TransportError
+from notifier.delivery.mail.message import message_id_of
 from notifier.delivery.rendering.errors import TemplateError
-from notifier.delivery.sending import lease, retry_base, retry_limit
+from notifier.delivery.sending import retry_policy
+from notifier.delivery.single import claim, requeue_stale, send_one
 from notifier.domain.errors import Conflict, NotFound, ValidationFailed
+from notifier.domain.send_outcome import Fate, SendResult, SendStatus, judge, render_failed
 from notifier.infra.extensions import db
 from notifier.infra.queues import NOTICES, enqueue_after_commit, queue
 from notifier.models import Notice, NoticeStatus, NoticeType, SendLog, Template, utcnow
@@ -181,26 +183,21 @@ def get_notice(notice_id: int) -> Notice:
 def send_notice(notice_id: int) -> str:
     """Claim, re-check consent and contract, send, record; returns the resulting status."""
     now = utcnow()
-    claimed = db.session.execute(
-        update(Notice)
-        .where(Notice.id == notice_id, Notice.status == NoticeStatus.QUEUED)
-        .values(status=NoticeStatus.SENDING, claimed_at=now)
-        .returning(Notice.id),
-        execution_options={"synchronize_session": False},
-    ).first()
+    claimed = claim(Notice, notice_id, NoticeStatus.QUEUED, NoticeStatus.SENDING, now)
     db.session.commit()
-    if claimed is None:
+    if not claimed:
         return get_notice(notice_id).status
     notice = get_notice(notice_id)
     decision = decision_for(notice.contact_id, notice.purpose_key, now)
     if not decision.allowed:
         return _record(notice, NoticeStatus.SKIPPED, reason=decision.reason.value)
     notice.consent_event_id = decision.consent_event_id
-    result, message_id = _deliver(notice)
-    return _record_result(notice, result, message_id)
+    result, message = _deliver(notice)
+    return _record_result(notice, result, message)
 
 
-def _deliver(notice: Notice) -> tuple[SendResult, str | None]:
+def _deliver(notice: Notice) -> tuple[SendResult, bytes | None]:
+    """The message and the relay's answer; no message when the data does not fit the template."""
     from notifier.models import Contact
 
     notice_type = db.session.get(NoticeType, notice.type)
@@ -216,30 +213,29 @@ def _deliver(notice: Notice) -> tuple[SendResult, str | None]:
         message = composer.compose(recipient, dict(notice.data or {}), f"n{notice.id}")
     except (TemplateError, ValueError) as exc:
         return SendResult(SendStatus.FAILED, None, f"render: {exc}"), None
-    try:
-        result = transport().send(envelope_sender(notice_id=notice.id), contact.email, message)
-    except TransportError as exc:
-        result = SendResult(SendStatus.DEFERRED, None, f"relay: {exc}")
-    start = message.find(b"Message-ID: <")
-    message_id = message[start + 13 : message.find(b">", start)].decode() if start >= 0 else None
-    return result, message_id
+    return send_one(envelope_sender(notice_id=notice.id), contact.email, message), message
 
 
-def _record_result(notice: Notice, result: SendResult, message_id: str | None) -> str:
+def _record_result(notice: Notice, result: SendResult, message: bytes | None) -> str:
     notice.smtp_code, notice.smtp_message = result.code, (result.message or "")[:500]
-    if result.status is SendStatus.SENT:
-        notice.message_id, notice.sent_at = message_id, utcnow()
+    verdict = (
+        render_failed(notice.attempts)
+        if message is None
+        else judge(result.status, notice.attempts, retry_policy(), utcnow(), resend_unknown=True)
+    )
+    notice.attempts = verdict.attempts
+    if verdict.fate is Fate.SENT:
+        assert message is not None
+        notice.message_id, notice.sent_at = message_id_of(message), utcnow()
         db.session.add(SendLog(contact_id=notice.contact_id, purpose_key=notice.purpose_key,
                                advertising=False, sent_at=notice.sent_at))  # fmt: skip
         return _record(notice, NoticeStatus.SENT)
-    if result.status is SendStatus.FAILED:
-        return _record(notice, NoticeStatus.FAILED, reason="smtp_permanent")
-    # 4xx, a relay that cannot be reached, or a lost connection: service mail is tried again.
-    notice.attempts += 1
-    if notice.attempts >= retry_limit():
-        return _record(notice, NoticeStatus.FAILED, reason="retries_exhausted")
-    notice.next_attempt_at = utcnow() + retry_base() * (2 ** (notice.attempts - 1))
-    return _record(notice, NoticeStatus.QUEUED, reason=f"retry_{result.status.value}")
+    reason = verdict.reason.value if verdict.reason else None
+    if verdict.fate is Fate.RETRY:
+        # 4xx, a relay that cannot be reached, or a lost connection: service mail is tried again.
+        notice.next_attempt_at = verdict.next_attempt_at
+        return _record(notice, NoticeStatus.QUEUED, reason=reason)
+    return _record(notice, NoticeStatus.FAILED, reason=reason)
 
 
 def _record(notice: Notice, status: NoticeStatus, reason: str | None = None) -> str:
@@ -250,12 +246,7 @@ def _record(notice: Notice, status: NoticeStatus, reason: str | None = None) -> 
 
 def reconcile_notices(now: datetime) -> int:
     """Re-queue notices of dead workers and enqueue due ones the queue does not hold."""
-    db.session.execute(
-        update(Notice)
-        .where(Notice.status == NoticeStatus.SENDING, Notice.claimed_at < now - lease())
-        .values(status=NoticeStatus.QUEUED),
-        execution_options={"synchronize_session": False},
-    )
+    requeue_stale(Notice, NoticeStatus.SENDING, NoticeStatus.QUEUED, now)
     queued_ids = set(queue(NOTICES).get_job_ids())
     due = db.session.scalars(
         select(Notice.id).where(

@@ -204,3 +204,20 @@ def test_ten_parallel_posts_with_one_key_make_one_notice_and_one_email(
     assert db.session.scalar(select(func.count()).select_from(Contact)) == 1
     drain(app)
     assert [m.rcpt_tos for m in smtp.messages] == [["khach@example.com"]]
+
+
+def test_data_that_does_not_fit_the_template_fails_as_a_render_failure_not_smtp(
+    app: Flask, api: FlaskClient, smtp: SmtpTestServer
+) -> None:
+    renewal_type()
+    data = {k: v for k, v in notice_body()["data"].items() if k != "service_name"}
+    _, accepted = post(api, notice_body(data=data))
+    drain(app)
+    failed = status(api, accepted["id"])
+    assert (failed["status"], failed["reason"], failed["smtp_code"]) == (
+        "failed",
+        "render_failed",
+        None,
+    )
+    assert "service_name" in failed["smtp_message"]
+    assert smtp.messages == []

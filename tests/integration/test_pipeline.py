@@ -26,8 +26,15 @@ from notifier.models import (
     Delivery,
     DeliveryStatus,
     Suppression,
+    Template,
 )
-from tests.integration.helpers import drain, make_contact, start_campaign
+from tests.integration.helpers import (
+    drain,
+    layout_template,
+    make_contact,
+    sample_data,
+    start_campaign,
+)
 from tests.smtp_server import SmtpTestServer
 
 
@@ -230,3 +237,35 @@ def test_a_campaign_pauses_itself_when_the_relay_rejects_too_much(
     assert campaign is not None and campaign.status == CampaignStatus.PAUSED
     assert "failed" in campaign.status_reason and "%" in campaign.status_reason
     assert campaigns.counters(campaign_id).get("pending", 0) > 0  # the rest waits for a human
+
+
+def test_a_recipient_whose_data_breaks_the_template_fails_as_render_failed(
+    app: Flask, smtp: SmtpTestServer
+) -> None:
+    ok = make_contact("ok@example.com", ("promotions",), attributes={"plan": "Gold"})
+    broken = make_contact("broken@example.com", ("promotions",))
+    template_id = layout_template("promotion", "promotions")
+    # Set as a template saved before its field was dropped from some contacts would be.
+    template = db.session.get(Template, template_id)
+    assert template is not None
+    template.subject = "Gói {{ contact.plan }} của bạn"
+    template.version += 1
+    db.session.commit()
+    campaign = campaigns.create_campaign(
+        campaigns.CampaignInput(
+            name="plans",
+            kind="promotion",
+            purpose_key="promotions",
+            template_id=template_id,
+            audience={},
+            data=sample_data("promotion"),
+        )
+    )
+    campaign_id = campaign.id
+    campaigns.schedule(campaign_id)
+    drain(app)
+    rows = {c: (r.status, r.reason, r.smtp_code) for c, r in deliveries(campaign_id).items()}
+    assert rows[ok] == ("sent", None, 250)
+    assert rows[broken] == ("failed", "render_failed", None)
+    assert "plan" in deliveries(campaign_id)[broken].smtp_message
+    assert recipients(smtp) == Counter({"ok@example.com": 1})

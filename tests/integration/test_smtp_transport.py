@@ -22,12 +22,12 @@ from notifier.delivery.mail.headers import InvalidAddressError
 from notifier.delivery.mail.message import MessageBuilder
 from notifier.delivery.mail.smtp import (
     InvalidSmtpUrl,
-    SendStatus,
     SmtpConfig,
     SmtpSecurity,
     Transport,
     TransportError,
 )
+from notifier.domain.send_outcome import SendStatus
 from tests.smtp_server import SmtpTestServer
 
 SENDER = "bounce@dcnet.vn"

@@ -249,3 +249,16 @@ def test_plain_http_unsubscribe_links_only_on_this_machine() -> None:
     )
     with pytest.raises(InvalidHeaderError):
         _unsubscribe_lines("http://shop.example.com/u/t", "mailto:u@example.com")
+
+
+def test_one_message_id_scheme_for_every_kind_of_mail() -> None:
+    from notifier.delivery.mail.message import message_id_of, new_message_id
+
+    first, second = new_message_id("s6", "dcnet.vn"), new_message_id("s6", "dcnet.vn")
+    assert first != second
+    assert first.startswith("<s6.") and first.endswith("@dcnet.vn>")
+    message = b"From: a@dcnet.vn\r\nMessage-ID: " + first.encode() + b"\r\n\r\nbody"
+    assert message_id_of(message) == first.strip("<>")
+    assert message_id_of(b"From: a@dcnet.vn\r\nSubject: none\r\n\r\nbody") is None
+    with pytest.raises(InvalidHeaderError):
+        new_message_id("d1\r\nBcc: x@evil.example", "dcnet.vn")

@@ -76,6 +76,24 @@ def _unsubscribe_lines(url: str, mailto: str) -> bytes:
     )
 
 
+def new_message_id(message_key: str, domain: str) -> str:
+    """The one Message-ID scheme of every mail notifier sends: `<key.random@domain>`, where the
+    key names the row it was sent for (d123 a delivery, n45 a notice, s6 a system mail), so a
+    bounce or a complaint that quotes it leads back to that row."""
+    if not _MESSAGE_KEY.fullmatch(message_key):
+        raise h.InvalidHeaderError(f"unsafe message key: {message_key!r}")
+    return f"<{message_key}.{os.urandom(8).hex()}@{domain}>"
+
+
+def message_id_of(message: bytes) -> str | None:
+    """The Message-ID of a message notifier assembled, without the angle brackets."""
+    start = message.find(b"\nMessage-ID: <")
+    if start < 0:
+        return None
+    end = message.find(b">", start)
+    return message[start + 14 : end].decode("ascii", "replace")
+
+
 class MessageBuilder:
     """Assembles the messages of one campaign or notice type from one sender."""
 
@@ -92,7 +110,7 @@ class MessageBuilder:
     ) -> None:
         self.from_address = h.check_address(from_address)
         domain = message_id_domain or from_address.rpartition("@")[2]
-        self._id_suffix = ("@" + h.check_verbatim(domain, "Message-ID domain") + ">\r\n").encode()
+        self._id_domain = h.check_verbatim(domain, "Message-ID domain")
         self._from_line = ("From: " + h.mailbox(from_name, from_address) + "\r\n").encode("ascii")
         self._constant_lines = (
             ("List-Id: " + h.list_id(list_id, list_name) + "\r\n").encode("ascii")
@@ -138,15 +156,7 @@ class MessageBuilder:
         return head + self._body(text, html, attachments)
 
     def _message_id(self, message_key: str) -> bytes:
-        if not _MESSAGE_KEY.fullmatch(message_key):
-            raise h.InvalidHeaderError(f"unsafe message key: {message_key!r}")
-        return (
-            b"Message-ID: <"
-            + message_key.encode()
-            + b"."
-            + os.urandom(8).hex().encode()
-            + (self._id_suffix)
-        )
+        return b"Message-ID: " + new_message_id(message_key, self._id_domain).encode() + b"\r\n"
 
     def _body(self, text: str, html: str | EncodedText, attachments: Sequence[Attachment]) -> bytes:
         """Return Content-Type, blank line and body: alternative, inside mixed when attached."""

@@ -19,14 +19,13 @@ from typing import Generic, TypeVar
 
 from notifier.delivery.mail.headers import check_address
 from notifier.delivery.mail.smtp import (
-    SendResult,
-    SendStatus,
     SessionDropped,
     Transport,
     TransportError,
     dot_stuffed,
     result_of,
 )
+from notifier.domain.send_outcome import SendResult, SendStatus
 
 T = TypeVar("T")
 Results = list[tuple[T, SendResult]]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from notifier.delivery.mail.headers import check_address
+from notifier.domain.send_outcome import SendResult, SendStatus
 
 if TYPE_CHECKING:
     from notifier.delivery.mail.pipeline import Pipeline
@@ -29,13 +30,6 @@ class SmtpSecurity(StrEnum):
 _DEFAULT_PORTS = {SmtpSecurity.PLAIN: 25, SmtpSecurity.STARTTLS: 587, SmtpSecurity.TLS: 465}
 
 
-class SendStatus(StrEnum):
-    SENT = "sent"
-    DEFERRED = "deferred"  # 4xx or dropped before the message was transferred: retry later
-    FAILED = "failed"  # 5xx: permanent for this recipient
-    UNKNOWN = "unknown"  # connection lost after the content was sent: may have been accepted
-
-
 class InvalidSmtpUrl(ValueError):
     """SMTP_URL is not smtp://, smtp+starttls:// or smtps:// with a host."""
 
@@ -46,13 +40,6 @@ class TransportError(Exception):
 
 class SessionDropped(Exception):
     """The connection closed before the message content was sent, so a retry is safe."""
-
-
-@dataclass(frozen=True, slots=True)
-class SendResult:
-    status: SendStatus
-    code: int | None
-    message: str
 
 
 @dataclass(frozen=True, slots=True)

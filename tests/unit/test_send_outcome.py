@@ -1,0 +1,63 @@
+"""The one rule for a relay's answer, shared by campaign mail, notices and system mail."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from notifier.domain.send_outcome import (
+    Fate,
+    Reason,
+    RetryPolicy,
+    SendStatus,
+    judge,
+    render_failed,
+)
+
+NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+POLICY = RetryPolicy(limit=4, base=timedelta(seconds=10))
+
+
+@pytest.mark.parametrize(
+    ("status", "attempts", "resend_unknown", "fate", "reason", "tried", "wait"),
+    [
+        (SendStatus.SENT, 0, False, Fate.SENT, None, 0, None),
+        (SendStatus.SENT, 2, True, Fate.SENT, None, 2, None),
+        (SendStatus.FAILED, 0, True, Fate.FAILED, Reason.SMTP_PERMANENT, 0, None),
+        (SendStatus.DEFERRED, 0, False, Fate.RETRY, Reason.SMTP_TEMPORARY, 1, 10),
+        (SendStatus.DEFERRED, 1, False, Fate.RETRY, Reason.SMTP_TEMPORARY, 2, 20),
+        (SendStatus.DEFERRED, 2, True, Fate.RETRY, Reason.SMTP_TEMPORARY, 3, 40),
+        (SendStatus.DEFERRED, 3, False, Fate.FAILED, Reason.RETRIES_EXHAUSTED, 4, None),
+        # Advertising whose fate is unknown is never sent again: a duplicate is worse.
+        (SendStatus.UNKNOWN, 0, False, Fate.UNKNOWN, Reason.CONNECTION_LOST, 0, None),
+        # Service mail is: a lost renewal notice is worse than a second one.
+        (SendStatus.UNKNOWN, 0, True, Fate.RETRY, Reason.RESEND_AFTER_UNKNOWN, 1, 10),
+        (SendStatus.UNKNOWN, 3, True, Fate.FAILED, Reason.RETRIES_EXHAUSTED, 4, None),
+    ],
+)
+def test_judge(
+    status: SendStatus,
+    attempts: int,
+    resend_unknown: bool,
+    fate: Fate,
+    reason: Reason | None,
+    tried: int,
+    wait: int | None,
+) -> None:
+    verdict = judge(status, attempts, POLICY, NOW, resend_unknown=resend_unknown)
+    assert (verdict.fate, verdict.reason, verdict.attempts) == (fate, reason, tried)
+    expected = None if wait is None else NOW + timedelta(seconds=wait)
+    assert verdict.next_attempt_at == expected
+
+
+def test_a_render_failure_is_never_an_smtp_reason() -> None:
+    verdict = render_failed(2)
+    assert (verdict.fate, verdict.reason, verdict.attempts) == (
+        Fate.FAILED,
+        Reason.RENDER_FAILED,
+        2,
+    )
+
+
+@pytest.mark.parametrize(("attempts", "seconds"), [(0, 10), (1, 10), (2, 20), (5, 160)])
+def test_backoff_doubles(attempts: int, seconds: int) -> None:
+    assert POLICY.wait(attempts) == timedelta(seconds=seconds)
