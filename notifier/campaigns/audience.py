@@ -7,21 +7,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import and_, case, exists, func, literal, select
+from sqlalchemy import func, select
 
 from notifier.campaigns import lifecycle as campaigns
+from notifier.campaigns.audience_sql import ELIGIBLE, reason_per_contact
 from notifier.contacts.consent_ledger import purpose_or_error
+from notifier.delivery.eligibility import rule_for
+from notifier.domain.consent_rules import REFUSAL_RULES
 from notifier.domain.errors import ValidationFailed
-from notifier.domain.profile import LegalBasis
 from notifier.infra.extensions import db
-from notifier.models import Campaign, ConsentState, Contact, Suppression, utcnow
+from notifier.models import Campaign, utcnow
 
-ELIGIBLE = "eligible"
-# Shown in this order: the most permanent reasons first.
-REASONS = (
-    "erased", "restricted", "suppressed", "withdrawn", "no_consent", "pending_confirmation",
-    "contract_ended",
-)  # fmt: skip
+# Shown in the rule table's order: the most permanent reasons first.
+REASONS = tuple(rule.reason.value for rule in REFUSAL_RULES)
 GRACE = timedelta(minutes=1)  # a time picked "now" on the page is a few seconds old on arrival
 
 
@@ -41,32 +39,8 @@ def breakdown(purpose_key: str, filters: dict[str, Any]) -> Breakdown:
     unknown = set(filters) - campaigns.AUDIENCE_KEYS
     if unknown:
         raise ValidationFailed({"audience": f"unknown filters {', '.join(sorted(unknown))}"})
-    scopes = ["all", purpose.key] + (["advertising"] if purpose.is_advertising else [])
-    suppressed = exists().where(
-        Suppression.address_hash == Contact.address_hash, Suppression.scope.in_(scopes)
-    )
-    state = and_(ConsentState.contact_id == Contact.id, ConsentState.purpose_key == purpose.key)
-    if purpose.legal_basis is LegalBasis.CONSENT:
-        basis = [
-            (ConsentState.status.is_(None), literal("no_consent")),
-            (ConsentState.status == "pending", literal("pending_confirmation")),
-            (ConsentState.status == "withdrawn", literal("withdrawn")),
-            (ConsentState.status != "granted", literal("no_consent")),
-        ]
-    else:
-        today = utcnow().date()
-        basis = [
-            (ConsentState.status == "withdrawn", literal("withdrawn")),
-            (Contact.contract_ends_on < today, literal("contract_ended")),
-        ]
-    reason = case(
-        (Contact.email.is_(None) | Contact.erased_at.is_not(None), literal("erased")),
-        (Contact.restricted_at.is_not(None), literal("restricted")),
-        (suppressed, literal("suppressed")),
-        *basis,
-        else_=literal(ELIGIBLE),
-    ).label("reason")
-    base = campaigns._narrow(select(Contact.id, reason).outerjoin(ConsentState, state), filters)
+    rows = reason_per_contact(rule_for(purpose), utcnow().date())
+    base = campaigns._narrow(rows, filters)
     counts = {str(r): int(n) for r, n in db.session.execute(_grouped(base))}
     eligible = counts.pop(ELIGIBLE, 0)
     return Breakdown(eligible, {r: counts[r] for r in REASONS if counts.get(r)})

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import and_, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from notifier.campaigns.audience_sql import eligible_contacts
 from notifier.contacts.consent_ledger import purpose_or_error
 from notifier.delivery.claims import claim_batch
 from notifier.delivery.composer import (
@@ -26,12 +27,13 @@ from notifier.delivery.composer import (
     event_invitation,
     transport,
 )
+from notifier.delivery.eligibility import rule_for
 from notifier.delivery.mail.body import Attachment
 from notifier.delivery.mail.smtp import TransportError
 from notifier.delivery.sending import recover_stale_claims, send_claim
 from notifier.domain.addresses import InvalidAddress, normalise_email
 from notifier.domain.errors import Conflict, NotFound, ValidationFailed
-from notifier.domain.profile import LegalBasis, Purpose
+from notifier.domain.profile import Purpose
 from notifier.domain.send_outcome import SendResult
 from notifier.feedback.rates import pause_on_rates
 from notifier.infra.context import profile
@@ -41,13 +43,11 @@ from notifier.models import (
     Campaign,
     CampaignKind,
     CampaignStatus,
-    ConsentState,
     Contact,
     ContactTag,
     Delivery,
     DeliveryStatus,
     StaffUser,
-    Suppression,
     Template,
     utcnow,
 )
@@ -241,25 +241,7 @@ def _insert_ignoring_duplicates() -> Any:
 
 def audience_query(purpose: Purpose, filters: dict[str, Any], today: date) -> Any:
     """Everyone the purpose may reach, narrowed by the campaign's filters (set-based)."""
-    state = and_(ConsentState.contact_id == Contact.id, ConsentState.purpose_key == purpose.key)
-    scopes = ["all", purpose.key] + (["advertising"] if purpose.is_advertising else [])
-    suppressed = exists().where(
-        Suppression.address_hash == Contact.address_hash, Suppression.scope.in_(scopes)
-    )
-    query = select(Contact.id).where(
-        Contact.email.is_not(None),
-        Contact.erased_at.is_(None),
-        Contact.restricted_at.is_(None),
-        ~suppressed,
-    )
-    if purpose.legal_basis is LegalBasis.CONSENT:
-        query = query.join(ConsentState, state).where(ConsentState.status == "granted")
-    else:
-        query = query.outerjoin(ConsentState, state).where(
-            or_(ConsentState.status.is_(None), ConsentState.status != "withdrawn"),
-            or_(Contact.contract_ends_on.is_(None), Contact.contract_ends_on >= today),
-        )
-    return _narrow(query, filters)
+    return _narrow(eligible_contacts(rule_for(purpose), today), filters)
 
 
 def _narrow(query: Any, filters: dict[str, Any]) -> Any:

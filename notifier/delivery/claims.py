@@ -194,7 +194,7 @@ def _decide(
     if contact is None or not contact.email:
         return Decision(False, Reason.ERASED)
     facts = ContactFacts(
-        erased=contact.erased_at is not None,
+        erased=contact.erased_at is not None or not contact.email,
         restricted=contact.restricted_at is not None,
         contract_ends_on=contact.contract_ends_on,
         suppressed_scopes=frozenset(scopes.get(contact.address_hash or "", ())),

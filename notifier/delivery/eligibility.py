@@ -40,7 +40,7 @@ def contact_facts(contact: Contact) -> ContactFacts:
             )
         )
     return ContactFacts(
-        erased=contact.erased_at is not None,
+        erased=contact.erased_at is not None or not contact.email,
         restricted=contact.restricted_at is not None,
         contract_ends_on=contact.contract_ends_on,
         suppressed_scopes=scopes,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -93,33 +93,77 @@ def decide(
     return Decision(True, Reason.ALLOWED, consent_event_id=consent.event_id)
 
 
+@dataclass(frozen=True)
+class RefusalRule:
+    """One reason a contact may not get a purpose's mail at all (as opposed to not yet).
+
+    The ordered table below is the one definition of eligibility: `decide` asks it per message
+    at claim time, and the audience SQL and its breakdown are compiled from the same table
+    (notifier/campaigns/audience_sql.py), so planning and sending can never disagree.
+    """
+
+    reason: Reason
+    applies: Callable[[PurposeRule], bool]
+    refuses: Callable[[PurposeRule, ContactFacts, ConsentFacts, date], bool]
+
+
+def _always(_: PurposeRule) -> bool:
+    return True
+
+
+def _service(purpose: PurposeRule) -> bool:
+    return not purpose.advertising
+
+
+def _needs_consent(purpose: PurposeRule) -> bool:
+    return purpose.needs_consent
+
+
+def _contract_ended(contact: ContactFacts, today: date) -> bool:
+    # Service mail exists for customers; once the contract ends it has no basis, whatever the
+    # legal basis of the purpose.
+    return contact.contract_ends_on is not None and contact.contract_ends_on < today
+
+
+# Permanent reasons first: the first rule that refuses names the reason.
+REFUSAL_RULES: tuple[RefusalRule, ...] = (
+    RefusalRule(Reason.ERASED, _always, lambda p, c, s, d: c.erased),
+    RefusalRule(Reason.RESTRICTED, _always, lambda p, c, s, d: c.restricted),
+    RefusalRule(Reason.SUPPRESSED, _always, lambda p, c, s, d: _suppressed(p, c.suppressed_scopes)),
+    RefusalRule(Reason.CONTRACT_ENDED, _service, lambda p, c, s, d: _contract_ended(c, d)),
+    RefusalRule(Reason.WITHDRAWN, _always, lambda p, c, s, d: s.status is ConsentStatus.WITHDRAWN),
+    RefusalRule(
+        Reason.PENDING_CONFIRMATION,
+        _needs_consent,
+        lambda p, c, s, d: s.status is ConsentStatus.PENDING,
+    ),
+    RefusalRule(
+        Reason.NO_CONSENT, _needs_consent, lambda p, c, s, d: s.status is not ConsentStatus.GRANTED
+    ),
+)
+
+
+def rules_for(purpose: PurposeRule) -> tuple[RefusalRule, ...]:
+    return tuple(rule for rule in REFUSAL_RULES if rule.applies(purpose))
+
+
 def _refusal(
     purpose: PurposeRule, contact: ContactFacts, consent: ConsentFacts, now: datetime
 ) -> Reason | None:
-    if contact.erased:
-        return Reason.ERASED
-    if contact.restricted:
-        return Reason.RESTRICTED
-    if _suppressed(purpose, contact.suppressed_scopes):
-        return Reason.SUPPRESSED
-    # Service mail exists for customers; once the contract ends it has no basis.
-    ended = contact.contract_ends_on is not None and contact.contract_ends_on < now.date()
-    if ended and not purpose.advertising:
-        return Reason.CONTRACT_ENDED
-    if consent.status is ConsentStatus.WITHDRAWN:
-        return Reason.WITHDRAWN
-    if purpose.needs_consent:
-        if consent.status is ConsentStatus.PENDING:
-            return Reason.PENDING_CONFIRMATION
-        if consent.status is not ConsentStatus.GRANTED:
-            return Reason.NO_CONSENT
+    today = now.date()
+    for rule in rules_for(purpose):
+        if rule.refuses(purpose, contact, consent, today):
+            return rule.reason
     return None
 
 
 def _suppressed(purpose: PurposeRule, scopes: frozenset[str]) -> bool:
-    if "all" in scopes or purpose.key in scopes:
-        return True
-    return purpose.advertising and "advertising" in scopes
+    return not scopes.isdisjoint(suppression_scopes(purpose))
+
+
+def suppression_scopes(purpose: PurposeRule) -> list[str]:
+    """The suppression scopes that stop this purpose's mail."""
+    return ["all", purpose.key] + (["advertising"] if purpose.advertising else [])
 
 
 def _wait(
