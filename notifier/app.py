@@ -13,6 +13,7 @@ from notifier import models  # noqa: F401 - registers every table on the metadat
 from notifier.domain.profile import load_profile
 from notifier.infra.config import ROOT, load_settings, profile_path
 from notifier.infra.extensions import db, migrate
+from notifier.infra.rate_limits import init_rate_limits
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -29,6 +30,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(app.config))
 
     db.init_app(app)
+    init_rate_limits(app)
     # Batch mode lets later migrations ALTER tables on SQLite as well.
     migrate.init_app(
         app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True

@@ -28,6 +28,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vi": "Tài khoản tạm khóa do đăng nhập sai nhiều lần. Vui lòng thử lại sau {minutes} phút.",
         "en": "Too many failed sign-ins. Try again in {minutes} minutes.",
     },
+    "too_many_sign_ins": {
+        "vi": "Quá nhiều lần đăng nhập từ địa chỉ này. Vui lòng thử lại sau ít phút.",
+        "en": "Too many sign-in attempts from this address. Try again in a few minutes.",
+    },
     "welcome": {"vi": "Xin chào", "en": "Welcome"},
     "profile_in_use": {"vi": "Hồ sơ chính sách đang dùng", "en": "Policy profile in use"},
     "purposes": {"vi": "Mục đích xử lý", "en": "Purposes"},

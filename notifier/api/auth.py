@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import threading
 import time
 from collections import OrderedDict
@@ -11,12 +10,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import current_app, g, request
+from flask import g, request
 
 from notifier.api.problems import ApiProblem
 from notifier.contacts.api_contacts import retrying
 from notifier.infra.extensions import db
-from notifier.infra.queues import redis_connection
 from notifier.models import ApiKey
 from notifier.operations.staff import authenticate_api_key
 
@@ -35,7 +33,6 @@ def require(scope: str) -> Callable[[F], F]:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             key = _authenticate(scope)
-            _rate_limit(key.id)
             g.api_key_id = key.id
             return view(*args, **kwargs)
 
@@ -89,23 +86,3 @@ def _verify(token: str, digest: str) -> ApiKey | None:
         while len(_verified) > _VERIFIED_SIZE:
             _verified.popitem(last=False)
     return key
-
-
-def _rate_limit(key_id: int) -> None:
-    """A fixed window counter in Redis, shared by every web process."""
-    limit = int(current_app.config.get("API_RATE_LIMIT", 600))
-    window = int(current_app.config.get("API_RATE_WINDOW", 60))
-    now = time.time()
-    slot = int(now // window)
-    name = f"notifier:api:rate:{key_id}:{slot}"
-    pipe = redis_connection().pipeline()
-    pipe.incr(name)
-    pipe.expire(name, window + 1)
-    count = int(pipe.execute()[0])
-    if count > limit:
-        retry_after = max(1, math.ceil((slot + 1) * window - now))
-        raise ApiProblem(
-            429,
-            f"more than {limit} requests in {window} s for this key",
-            headers={"Retry-After": str(retry_after)},
-        )

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import math
+import time
+
 from flask import Blueprint, Flask, Response, request
+from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from notifier.api.problems import ApiProblem, from_domain, response
 from notifier.api.validation import max_body_bytes
 from notifier.delivery.rendering.errors import TemplateError
 from notifier.domain.errors import DomainError
+from notifier.infra.extensions import limiter
+from notifier.infra.rate_limits import api_client, api_limit
 
 PREFIX = "/api/v1"
 bp = Blueprint("api", __name__, url_prefix=PREFIX, template_folder="templates")
+# Per key (or per address without one), shared by every web process through Redis.
+limiter.limit(api_limit, key_func=api_client)(bp)
 
 
 @bp.before_request
@@ -25,6 +33,16 @@ def _limit_body() -> None:
 @bp.errorhandler(ApiProblem)
 def _problem(exc: ApiProblem) -> Response:
     return response(exc)
+
+
+@bp.errorhandler(RateLimitExceeded)
+def _too_many(exc: RateLimitExceeded) -> Response:
+    limit = limiter.current_limit
+    retry_after = max(1, math.ceil(limit.reset_at - time.time())) if limit else 1
+    problem = ApiProblem(
+        429, f"more than {exc.limit.limit} for this key", headers={"Retry-After": str(retry_after)}
+    )
+    return response(problem)
 
 
 @bp.errorhandler(DomainError)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, session, url_for
+from flask_limiter import RateLimitExceeded
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from notifier.domain.errors import ValidationFailed
 from notifier.i18n import translate
+from notifier.infra.extensions import limiter
+from notifier.infra.rate_limits import login_limit
 from notifier.operations.sign_in import LockedOut, change_password, check_login, set_locale
 from notifier.web.admin import bp
 from notifier.web.admin.forms import LanguageForm, LoginForm, PasswordForm
@@ -15,6 +18,7 @@ from notifier.web.admin.guard import flash_errors, requires
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
 def login() -> tuple[str, int] | Response:
     form = LoginForm()
     error = None
@@ -34,6 +38,13 @@ def login() -> tuple[str, int] | Response:
         error = translate("form_invalid")
     status = 401 if error else 200
     return render_template("admin/login.html", form=form, error=error), status
+
+
+@bp.errorhandler(RateLimitExceeded)
+def _too_many_sign_ins(exc: RateLimitExceeded) -> tuple[str, int]:
+    """Only the sign-in form is limited: answer on it, so a person knows what to do."""
+    form = LoginForm(formdata=None)
+    return render_template("admin/login.html", form=form, error=translate("too_many_sign_ins")), 429
 
 
 @bp.post("/logout")

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, render_template, request, session
+from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response
 
@@ -13,10 +14,14 @@ from notifier.delivery.system_mail import local_time
 from notifier.domain.errors import Conflict, NotFound
 from notifier.domain.profile import LOCALES
 from notifier.infra.context import profile
+from notifier.infra.extensions import limiter
+from notifier.infra.rate_limits import public_limit
 from notifier.models import Contact
 from notifier.web.public.messages import PROBLEMS
 
 bp = Blueprint("public", __name__)
+# Per client address, shared by every web process; one-click unsubscribes stay well inside it.
+limiter.limit(public_limit)(bp)
 
 
 class Problem(Exception):
@@ -63,6 +68,11 @@ def render(template: str, status: int = 200, **context: Any) -> Response:
 @bp.errorhandler(Problem)
 def _problem(exc: Problem) -> Response:
     return render("public/problem.html", exc.status, problem=PROBLEMS[exc.key])
+
+
+@bp.errorhandler(RateLimitExceeded)
+def _too_many(exc: RateLimitExceeded) -> Response:
+    return render("public/problem.html", 429, problem=PROBLEMS["too_many"])
 
 
 @bp.errorhandler(NotFound)

@@ -1,0 +1,58 @@
+"""Rate limits as an attacker meets them: sign-in guessing, hammering public pages, one API key
+flooding the API. Limits live in Redis, so a second web process sees the same count."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from notifier import create_app
+from tests.integration.test_admin_support import PASSWORD, csrf_token, make_staff
+from tests.integration.test_api_support import bearer, issue_key
+
+OTHER_ADDRESS = {"REMOTE_ADDR": "198.51.100.9"}
+
+
+def _sign_in(client: FlaskClient, password: str) -> int:
+    token = csrf_token(client)
+    return client.post(
+        "/admin/login",
+        data={"email": "staff@example.com", "password": password, "csrf_token": token},
+    ).status_code
+
+
+def test_sign_in_attempts_are_limited_per_address(app: Flask, client: FlaskClient) -> None:
+    app.config["LOGIN_RATE_LIMIT"] = "3 per minute"
+    make_staff("staff@example.com", "admin")
+    assert [_sign_in(client, "wrong") for _ in range(4)] == [401, 401, 401, 429]
+    token = csrf_token(client)
+    page = client.post("/admin/login", data={"email": "x@example.com", "csrf_token": token})
+    assert "Quá nhiều lần đăng nhập" in page.get_data(as_text=True)
+    # Even the right password waits: the limit is on attempts, not on failures.
+    assert _sign_in(client, PASSWORD) == 429
+
+
+def test_public_pages_are_limited_per_address(app: Flask, client: FlaskClient) -> None:
+    app.config["PUBLIC_RATE_LIMIT"] = "5 per minute"
+    codes = [client.get("/subscribe").status_code for _ in range(6)]
+    assert codes == [200, 200, 200, 200, 200, 429]
+    limited = client.get("/subscribe")
+    assert limited.status_code == 429 and "Quá nhiều yêu cầu" in limited.get_data(as_text=True)
+    assert app.test_client().get("/subscribe", environ_base=OTHER_ADDRESS).status_code == 200
+    assert client.get("/healthz").status_code == 200  # operators' probes are never limited
+
+
+def test_an_api_key_is_limited_across_web_processes(app: Flask) -> None:
+    app.config.update(API_RATE_LIMIT=4, API_RATE_WINDOW=60)
+    # A second application on the same Redis stands for another gunicorn worker or machine.
+    other_process = create_app({**app.config, "API_RATE_LIMIT": 4, "API_RATE_WINDOW": 60})
+    key = bearer(issue_key("notices"))
+    first, second = app.test_client(), other_process.test_client()
+    codes = [
+        (first if n % 2 else second).get("/api/v1/notice-types", headers=key).status_code
+        for n in range(5)
+    ]
+    assert codes == [200, 200, 200, 200, 429]
+    refused = first.get("/api/v1/notice-types", headers=key)
+    assert refused.mimetype == "application/problem+json"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
