@@ -15,6 +15,7 @@ from notifier.profile import LOCALES
 from notifier.queues import redis_connection
 from notifier.security import hash_secret, verify_secret
 from notifier.services.errors import NotFound, ValidationFailed
+from notifier.settings import settings_of
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
@@ -34,11 +35,11 @@ class LockedOut(Exception):
 
 
 def init_auth(app: Flask) -> None:
-    https = str(app.config.get("PUBLIC_BASE_URL", "")).startswith("https://")
+    https = settings_of(app).PUBLIC_BASE_URL.startswith("https://")
     # Secure cookies wherever the site is served over https; a plain-http embedded install on
     # 127.0.0.1 would otherwise never get its session cookie back.
     for name in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
-        app.config[name] = bool(app.config.get(name)) or https
+        app.config[name] = https
     app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
     app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=8))
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", 8 * 3600)

@@ -13,6 +13,8 @@ from notifier.app import create_app
 from notifier.config import ConfigError
 from notifier.profile import ProfileError, load_profile
 from notifier.services.errors import DomainError
+from notifier.settings import settings_of
+from notifier.settings_cli import settings_group
 
 
 def _create_app() -> Flask:
@@ -25,6 +27,9 @@ def _create_app() -> Flask:
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True)
 def main() -> None:
     """notifier: email marketing and notifications that send only what people agreed to."""
+
+
+main.add_command(settings_group)
 
 
 def _fail_on_domain_error(exc: DomainError) -> click.ClickException:
@@ -61,7 +66,7 @@ def worker_command(burst: bool, queues: str) -> None:
     from notifier.logs import configure_logging
     from notifier.worker import run_worker, tune_garbage_collector
 
-    configure_logging(str(current_app.config.get("LOG_FORMAT", "json")))
+    configure_logging(settings_of(current_app).LOG_FORMAT)
     tune_garbage_collector()
     run_worker(current_app, queues.split(","), burst=burst)
 
@@ -75,7 +80,7 @@ def scheduler_command(once: bool, interval: float) -> None:
     from notifier.logs import configure_logging
     from notifier.scheduler import run_scheduler
 
-    configure_logging(str(current_app.config.get("LOG_FORMAT", "json")))
+    configure_logging(settings_of(current_app).LOG_FORMAT)
     run_scheduler(current_app, once=once, interval=interval)
 
 

@@ -28,6 +28,7 @@ from notifier.outbox import HOST, OutboxError, check_port_free, running_outbox
 from notifier.profile import ProfileError
 from notifier.redis_conn import embedded_server, socket_url
 from notifier.security import generate_password, hash_secret
+from notifier.settings import settings_of
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
@@ -81,7 +82,7 @@ def run_dev(port: int, demo: bool) -> None:
 
 def _app() -> Flask:
     try:
-        app = create_app()
+        app = create_app({"DEV": True})
     except (ProfileError, ConfigError) as exc:
         raise click.ClickException(f"cannot start: {exc}") from None
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
@@ -110,14 +111,15 @@ def _start_embedded(app: Flask, stack: ExitStack) -> Embedded:
             **os.environ,
             "NOTIFIER_INSTANCE_PATH": str(Path(app.instance_path).resolve()),
             "PYTHONUNBUFFERED": "1",
+            "NOTIFIER_DEV": "true",
         },
         pids={},
     )
-    if not app.config.get("REDIS_URL"):
+    if not settings_of(app).REDIS_URL:
         conn = stack.enter_context(_embedded_redis(Path(app.instance_path)))
         embedded.env["REDIS_URL"] = socket_url(conn)
         embedded.pids["redis-server"] = conn.pid
-    if not app.config.get("SMTP_URL"):
+    if not settings_of(app).SMTP_URL:
         embedded.env["SMTP_URL"] = stack.enter_context(_outbox(app))
     return embedded
 
@@ -260,8 +262,8 @@ def _announce(
         f"  admin:     http://{HOST}:{port}/admin/",
         f"  email:     {email}",
         f"  password:  {password}   (a new one at every start)",
-        f"  smtp:      {env.get('SMTP_URL') or app.config.get('SMTP_URL')}",
-        f"  redis:     {env.get('REDIS_URL') or app.config.get('REDIS_URL')}",
+        f"  smtp:      {env.get('SMTP_URL') or settings_of(app).SMTP_URL}",
+        f"  redis:     {env.get('REDIS_URL') or settings_of(app).REDIS_URL}",
         f"  processes: {', '.join(pids)}",
         "Press Ctrl-C to stop everything.",
         "",

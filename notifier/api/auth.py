@@ -11,13 +11,14 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import current_app, g, request
+from flask import g, request
 
 from notifier.api.problems import ApiProblem
 from notifier.extensions import db
 from notifier.models import ApiKey
 from notifier.queues import redis_connection
 from notifier.services.api_contacts import retrying
+from notifier.services.context import settings
 from notifier.services.staff import authenticate_api_key
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -93,8 +94,7 @@ def _verify(token: str, digest: str) -> ApiKey | None:
 
 def _rate_limit(key_id: int) -> None:
     """A fixed window counter in Redis, shared by every web process."""
-    limit = int(current_app.config.get("API_RATE_LIMIT", 600))
-    window = int(current_app.config.get("API_RATE_WINDOW", 60))
+    limit, window = settings().API_RATE_LIMIT, settings().API_RATE_WINDOW
     now = time.time()
     slot = int(now // window)
     name = f"notifier:api:rate:{key_id}:{slot}"

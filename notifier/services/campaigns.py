@@ -46,7 +46,7 @@ from notifier.services.composer import (
     transport,
 )
 from notifier.services.consent import purpose_or_error
-from notifier.services.context import profile
+from notifier.services.context import profile, settings
 from notifier.services.errors import Conflict, NotFound, ValidationFailed
 from notifier.services.feedback_rates import pause_on_rates
 from notifier.services.notices import NoticeDesk
@@ -353,9 +353,7 @@ def _pause_on_failures(campaign_id: int, counts: Counter[str]) -> bool:
     campaign's ledger after every batch would cost more the further the campaign got."""
     attempted = counts.get(DeliveryStatus.SENT, 0) + counts.get(DeliveryStatus.FAILED, 0)
     failed = counts.get(DeliveryStatus.FAILED, 0)
-    from flask import current_app
-
-    threshold = float(current_app.config.get("FAILURE_RATE_PAUSE", 0.2))
+    threshold = settings().FAILURE_RATE_PAUSE
     if attempted < 50 or failed / attempted <= threshold:
         return False
     db.session.execute(
@@ -413,15 +411,11 @@ def _count_open(campaign_id: int) -> int:
 
 
 def _batch_size() -> int:
-    from flask import current_app
-
-    return int(current_app.config.get("BATCH_SIZE", 1000))
+    return settings().BATCH_SIZE
 
 
 def _enqueue_senders(campaign_id: int, wanted: int) -> None:
-    from flask import current_app
-
-    jobs = max(1, min(wanted, int(current_app.config.get("SEND_JOBS", 4))))
+    jobs = max(1, min(wanted, settings().SEND_JOBS))
     for _ in range(jobs):
         enqueue_after_commit(db.session(), SEND, SEND_JOB, campaign_id)
 

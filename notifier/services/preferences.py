@@ -7,7 +7,6 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from flask import current_app
 from itsdangerous import BadData, URLSafeTimedSerializer
 
 from notifier.consent import ConsentStatus
@@ -24,7 +23,7 @@ from notifier.models import (
 from notifier.profile import LegalBasis, Purpose
 from notifier.services import audit, consent, system_mail
 from notifier.services.contacts import apply_fields, clean_fields, find_by_email
-from notifier.services.context import profile, token_secret
+from notifier.services.context import profile, public_base_url, token_secret
 from notifier.services.errors import Conflict, NotFound, ValidationFailed
 from notifier.services.privacy import Requester, open_request
 from notifier.services.refusals import append_refusal, locked_contact
@@ -141,7 +140,7 @@ def update_profile(contact_id: int, data: Mapping[str, Any], requester: Requeste
 
 
 def _queue_email_change(contact: Contact, email: str, requester: Requester) -> None:
-    base = str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/")
+    base = public_base_url()
     token = _serializer().dumps({"c": contact.id, "e": email})
     system_mail.queue_mail(
         SystemMailKind.EMAIL_CHANGE,

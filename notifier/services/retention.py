@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import delete, func, or_, select, update
 
 from notifier.extensions import db
@@ -29,7 +28,7 @@ from notifier.models import (
 from notifier.profile import RetentionRule
 from notifier.queues import redis_connection
 from notifier.services import audit, privacy
-from notifier.services.context import profile
+from notifier.services.context import profile, settings
 
 log = logging.getLogger(__name__)
 LOCK_KEY = "notifier:retention:last-run"
@@ -42,7 +41,7 @@ SCORE_HALF_LIVES_KEPT = 10  # after ten half-lives a soft-bounce score is below 
 
 def scheduled_purge(now: datetime) -> dict[str, int] | None:
     """The scheduler ticks every few seconds: run at most once per interval, on one machine."""
-    interval = int(current_app.config.get("RETENTION_INTERVAL_SECONDS", 3600))
+    interval = settings().RETENTION_INTERVAL_SECONDS
     if not redis_connection().set(LOCK_KEY, now.isoformat(), nx=True, ex=max(1, interval)):
         return None
     return purge(now)
@@ -192,7 +191,7 @@ def _anonymise_mail() -> dict[str, int]:
 
 
 def _expire_scores(now: datetime) -> int:
-    half_life = float(current_app.config.get("SOFT_BOUNCE_HALF_LIFE_DAYS", 7.0))
+    half_life = settings().SOFT_BOUNCE_HALF_LIFE_DAYS
     cutoff = now - timedelta(days=half_life * SCORE_HALF_LIVES_KEPT)
     return _rows(delete(BounceScore).where(BounceScore.updated_at < cutoff))
 

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import redis
-from flask import current_app
 from sqlalchemy import delete, select, update
 
 from notifier.extensions import db
@@ -29,6 +28,7 @@ from notifier.rendering.errors import TemplateError
 from notifier.services.bulk import update_by_id
 from notifier.services.claims import Claim, Claimed
 from notifier.services.composer import Composer, envelope_sender, transport
+from notifier.services.context import settings
 
 log = logging.getLogger(__name__)
 FLUSH_EVERY = 100
@@ -36,12 +36,12 @@ JOURNAL_TTL = 7 * 24 * 3600
 
 
 def retry_limit() -> int:
-    return int(current_app.config.get("SEND_RETRY_LIMIT", 8))
+    return settings().SEND_RETRY_LIMIT
 
 
 def retry_base() -> timedelta:
     """The first wait after a 4xx; each further attempt doubles it."""
-    return timedelta(seconds=float(current_app.config.get("SMTP_RETRY_SECONDS", 30)))
+    return timedelta(seconds=settings().SMTP_RETRY_SECONDS)
 
 
 def journal_key(token: str) -> str:
@@ -301,7 +301,7 @@ def release(delivery_ids: list[int]) -> None:
 
 
 def lease() -> timedelta:
-    return timedelta(seconds=float(current_app.config.get("CLAIM_LEASE_SECONDS", 60)))
+    return timedelta(seconds=settings().CLAIM_LEASE_SECONDS)
 
 
 def recover_stale_claims(now: datetime, advertising_of: Callable[[int], bool]) -> int:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from flask import current_app
-
 from notifier.addresses import InvalidAddress, normalise_email
 from notifier.consent import ConsentStatus
 from notifier.extensions import db
@@ -22,7 +20,7 @@ from notifier.queues import redis_connection
 from notifier.security import address_hash, sha256_hex
 from notifier.services import consent, system_mail
 from notifier.services.contacts import clean_fields, find_by_email
-from notifier.services.context import profile, suppression_salt
+from notifier.services.context import profile, public_base_url, suppression_salt
 from notifier.services.errors import DomainError, NotFound, ValidationFailed
 from notifier.services.privacy import Requester
 
@@ -140,7 +138,7 @@ def queue_opt_in(contact: Contact, tokens: dict[str, str], locale: str) -> None:
 
 
 def confirm_url(tokens: list[str]) -> str:
-    base = str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/")
+    base = public_base_url()
     return f"{base}/confirm/{TOKEN_SEPARATOR.join(tokens)}"
 
 

@@ -11,7 +11,6 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import select, update
 
@@ -28,7 +27,7 @@ from notifier.models import (
 )
 from notifier.queues import NOTICES, enqueue_after_commit, queue
 from notifier.services.composer import dkim_signer, envelope_sender, transport
-from notifier.services.context import profile, token_secret
+from notifier.services.context import profile, public_base_url, token_secret
 from notifier.services.sending import lease, retry_base
 from notifier.tokens import make_token
 
@@ -157,7 +156,7 @@ def build_message(mail: SystemMail) -> bytes:
 
 def _unsubscribe_headers(mail: SystemMail) -> list[tuple[str, str]]:
     """RFC 8058 needs an https URL; a development server on plain http gets no header."""
-    base = str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/")
+    base = public_base_url()
     contact_id = _linked_contact(mail)
     if contact_id is None or not base.startswith("https://"):
         return []
@@ -177,7 +176,7 @@ def _linked_contact(mail: SystemMail) -> int | None:
 def _context(mail: SystemMail) -> dict[str, Any]:
     active = profile()
     locale = mail.locale
-    base = str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/")
+    base = public_base_url()
     preferences = None
     contact_id = _linked_contact(mail)
     if contact_id is not None:

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from notifier.extensions import db
 from notifier.metrics import render
 from notifier.queues import redis_connection
+from notifier.services.context import settings
 
 bp = Blueprint("health", __name__)
 
@@ -54,7 +55,7 @@ def _smtp_check() -> str:
 @bp.get("/metrics")
 def metrics() -> Response:
     """Prometheus text format; set METRICS_TOKEN to require `Authorization: Bearer <token>`."""
-    token = current_app.config.get("METRICS_TOKEN")
+    token = settings().METRICS_TOKEN
     if token and not hmac.compare_digest(
         request.headers.get("Authorization", ""), f"Bearer {token}"
     ):

@@ -20,6 +20,7 @@ from notifier.mail.dkim import DkimSigner
 from notifier.models import ConsentSource, Notice
 from notifier.services import consent, notices
 from notifier.services.errors import Conflict
+from tests.conftest import configure
 from tests.integration.helpers import (
     drain,
     layout_template,
@@ -41,7 +42,7 @@ def dkim_key(app: Flask, tmp_path: Path) -> str:
             serialization.NoEncryption(),
         )
     )
-    app.config.update(DKIM_KEY_FILE=str(path), DKIM_DOMAIN="dcnet.test", DKIM_SELECTOR="s1")
+    configure(app, DKIM_KEY_FILE=str(path), DKIM_DOMAIN="dcnet.test", DKIM_SELECTOR="s1")
     return DkimSigner.from_file(path, domain="dcnet.test", selector="s1").dns_txt_record()
 
 

@@ -13,6 +13,7 @@ from notifier.extensions import db
 from notifier.models import Campaign, Delivery, Notice
 from notifier.queues import NOTICES, SEND, queue
 from notifier.services import campaigns, notices
+from tests.conftest import configure
 from tests.integration.helpers import (
     drain,
     layout_template,
@@ -117,7 +118,7 @@ def test_a_slow_batch_keeps_its_lease_so_nobody_steals_it(app: Flask, smtp: Smtp
     from notifier.models import utcnow
     from notifier.services.sending import recover_stale_claims
 
-    app.config.update(CLAIM_LEASE_SECONDS=1, BATCH_SIZE=PEOPLE)
+    configure(app, CLAIM_LEASE_SECONDS=1, BATCH_SIZE=PEOPLE)
     smtp.data_delay = 0.02  # 150 messages: about 3 s, three times the lease
     campaign_id = _planned_campaign()
     sender_done = threading.Event()

@@ -16,6 +16,7 @@ from notifier.models import ConsentSource
 from notifier.services import consent, refusals
 from notifier.services.composer import links_for
 from notifier.services.staff import create_staff
+from tests.conftest import configure
 from tests.integration.helpers import make_contact
 from tests.integration.public_helpers import body_text, deliver, system_mails
 from tests.smtp_server import SmtpTestServer
@@ -96,7 +97,7 @@ def test_webhook_needs_the_secret_and_withdraws(app: Flask, client: FlaskClient)
     address = _mailto_address(contact_id, "promotions")
     raw = _mail("da@example.com", address)
     assert client.post("/inbound/email", data=raw).status_code == 404  # not configured
-    app.config["INBOUND_WEBHOOK_SECRET"] = SECRET
+    configure(app, INBOUND_WEBHOOK_SECRET=SECRET)
     headers = {"Content-Type": "message/rfc822"}
     wrong = client.post(
         "/inbound/email", data=raw, headers={**headers, "Authorization": "Bearer no"}
@@ -143,7 +144,7 @@ def test_a_confirmation_the_relay_refused_for_now_is_sent_later(
     from tests.integration.helpers import drain
 
     smtp.rcpt_replies["later@example.com"] = "451 4.3.0 try again later"
-    app.config["SMTP_URL"] = smtp.url
+    configure(app, SMTP_URL=smtp.url)
     contact_id = make_contact("later@example.com", grants=("promotions",))
     refusals.refuse(contact_id, None, consent.Evidence(source=ConsentSource.EMAIL))
     drain(app)

@@ -23,6 +23,7 @@ from notifier.models import (
     utcnow,
 )
 from notifier.services import campaigns, privacy, retention
+from tests.conftest import configure
 from tests.integration.helpers import drain, make_contact, start_campaign
 from tests.smtp_server import SmtpTestServer
 
@@ -32,7 +33,7 @@ TODAY = date.today()
 @pytest.fixture
 def smtp(app: Flask) -> Iterator[SmtpTestServer]:
     with SmtpTestServer() as server:
-        app.config["SMTP_URL"] = server.url
+        configure(app, SMTP_URL=server.url)
         yield server
 
 
