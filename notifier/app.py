@@ -11,10 +11,10 @@ from typing import Any
 from flask import Config, Flask
 
 from notifier import models  # noqa: F401 - registers every table on the metadata
-from notifier.config import ROOT, build_settings, normalise_database_url, profile_path
-from notifier.extensions import db, migrate
-from notifier.profile import load_profile
-from notifier.settings import EXTENSION, Settings
+from notifier.infra.config import ROOT, build_settings, normalise_database_url, profile_path
+from notifier.infra.extensions import db, migrate
+from notifier.domain.profile import load_profile
+from notifier.infra.settings import EXTENSION, Settings
 
 log = logging.getLogger("notifier")
 # Settings that Flask and its extensions read from app.config; the rest live only in Settings.
@@ -60,7 +60,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     settings = build_settings(Path(app.instance_path), overrides=test_config)
     install(app, settings)
     # A broken profile must stop start-up here, with its file, key and problem (ProfileError).
-    app.extensions["notifier.profile"] = load_profile(profile_path(settings.PROFILE))
+    app.extensions["notifier.domain.profile"] = load_profile(profile_path(settings.PROFILE))
     if settings.production and not settings.dkim_configured:
         log.warning(
             "DKIM is not configured: mail goes out unsigned and Gmail and Yahoo may reject it; "

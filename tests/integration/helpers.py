@@ -8,10 +8,11 @@ from typing import Any
 from flask import Flask
 
 from notifier.models import ConsentSource
-from notifier.rendering.layouts import builtin_layouts
-from notifier.services import campaigns, consent, contacts, templates
-from notifier.services.context import profile
-from notifier.worker import run_worker
+from notifier.delivery.rendering.layouts import builtin_layouts
+from notifier.campaigns import lifecycle as campaigns, templates
+from notifier.contacts import consent_ledger as consent, contacts
+from notifier.infra.context import profile
+from notifier.processes.worker import run_worker
 
 
 def web_grant(contact_id: int, purpose_key: str) -> None:

@@ -15,8 +15,8 @@ import pytest
 from flask import Flask
 from rq import Worker
 
-from notifier.queues import redis_connection
-from notifier.settings import settings_of
+from notifier.infra.queues import redis_connection
+from notifier.infra.settings import settings_of
 from tests.conftest import SECRET, configure
 from tests.integration import test_api_support as support
 from tests.integration.test_api_support import issue_key, notice_body, renewal_type

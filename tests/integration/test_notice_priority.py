@@ -9,10 +9,11 @@ from collections import Counter
 from flask import Flask
 from sqlalchemy import func, select
 
-from notifier.extensions import db
+from notifier.infra.extensions import db
 from notifier.models import Campaign, Delivery, Notice
-from notifier.queues import NOTICES, SEND, queue
-from notifier.services import campaigns, notices
+from notifier.infra.queues import NOTICES, SEND, queue
+from notifier.campaigns import lifecycle as campaigns
+from notifier.notices import notices
 from tests.conftest import configure
 from tests.integration.helpers import (
     drain,
@@ -116,7 +117,7 @@ def test_a_slow_batch_keeps_its_lease_so_nobody_steals_it(app: Flask, smtp: Smtp
     import threading
 
     from notifier.models import utcnow
-    from notifier.services.sending import recover_stale_claims
+    from notifier.delivery.sending import recover_stale_claims
 
     configure(app, CLAIM_LEASE_SECONDS=1, BATCH_SIZE=PEOPLE)
     smtp.data_delay = 0.02  # 150 messages: about 3 s, three times the lease

@@ -12,8 +12,8 @@ from pathlib import Path
 import dkim
 from flask import Flask
 
-from notifier.mail.dkim import DkimSigner
-from notifier.settings import PLAIN_ENV, PREFIX
+from notifier.delivery.mail.dkim import DkimSigner
+from notifier.infra.settings import PLAIN_ENV, PREFIX
 from tests.conftest import SECRET
 from tests.integration.helpers import make_contact, start_campaign
 from tests.integration.workers import worker_env

@@ -11,8 +11,8 @@ import pytest
 from flask import Flask
 
 from notifier.app import create_app
-from notifier.config import NOT_SETTINGS, ConfigError, build_settings
-from notifier.settings import DKIM_KEYS, PLAIN_ENV, PREFIX, Settings, env_names
+from notifier.infra.config import NOT_SETTINGS, ConfigError, build_settings
+from notifier.infra.settings import DKIM_KEYS, PLAIN_ENV, PREFIX, Settings, env_names
 from tests.conftest import SECRET, configure
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -191,7 +191,7 @@ def test_app_config_refuses_settings_so_no_write_is_silently_ignored(app: Flask)
     with pytest.raises(KeyError, match="SMTP_URL is a notifier setting"):
         app.config.update(SMTP_URL="smtp://elsewhere")
     configure(app, BATCH_SIZE=5)
-    from notifier.services.campaigns import _batch_size
+    from notifier.campaigns.lifecycle import _batch_size
 
     assert _batch_size() == 5
     with pytest.raises(ValueError, match="BATCH_SIZE"):

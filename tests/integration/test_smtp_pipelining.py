@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from bench.sinks import BuiltinSink
-from notifier.mail.smtp import SendStatus, Transport
+from notifier.delivery.mail.smtp import SendStatus, Transport
 
 MESSAGE = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nbody\r\n.dot line\r\n"
 

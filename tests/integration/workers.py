@@ -9,7 +9,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from notifier.settings import settings_of
+from notifier.infra.settings import settings_of
 
 
 def worker_env(app: Flask, tmp_path: Path, **extra: str) -> dict[str, str]:

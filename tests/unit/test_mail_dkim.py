@@ -11,15 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from notifier.mail.dkim import (
-    DkimConfigError,
-    DkimKeyError,
-    DkimMessageError,
-    DkimSigner,
-    relaxed_body,
-    relaxed_header,
-)
-from notifier.mail.message import MessageBuilder
+from notifier.delivery.mail.dkim import DkimConfigError, DkimKeyError, DkimMessageError, DkimSigner, relaxed_body, relaxed_header
+from notifier.delivery.mail.message import MessageBuilder
 
 DOMAIN = "dcnet.vn"
 SELECTOR = "mail2026"

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 
-from notifier.settings import Settings, defaults_path, defaults_toml, weak_secret
+from notifier.infra.settings import Settings, defaults_path, defaults_toml, weak_secret
 
 STRONG = "b3f1c9e07a5d4e2f8c6a1b0d9e7f5a3c"
 

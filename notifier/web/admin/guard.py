@@ -12,9 +12,9 @@ from flask import flash, request
 from flask_login import current_user, login_required
 
 from notifier.i18n import current_locale, has_message, translate
-from notifier.services.access import Access, Forbidden, access_for
-from notifier.services.context import profile
-from notifier.services.errors import ValidationFailed
+from notifier.operations.access import Access, Forbidden, access_for
+from notifier.infra.context import profile
+from notifier.domain.errors import ValidationFailed
 
 View = TypeVar("View", bound=Callable[..., Any])
 

@@ -10,10 +10,10 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response
 
 from notifier.models import Contact
-from notifier.profile import LOCALES
-from notifier.services.context import profile
-from notifier.services.errors import Conflict, NotFound
-from notifier.services.system_mail import local_time
+from notifier.domain.profile import LOCALES
+from notifier.infra.context import profile
+from notifier.domain.errors import Conflict, NotFound
+from notifier.delivery.system_mail import local_time
 from notifier.web.public.messages import PROBLEMS
 
 bp = Blueprint("public", __name__)

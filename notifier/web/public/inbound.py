@@ -8,8 +8,8 @@ from flask import jsonify, request
 from werkzeug.wrappers import Response
 
 from notifier.auth import csrf
-from notifier.inbound import MAX_MESSAGE_BYTES, handle_message, recipients_from_headers
-from notifier.services.context import settings
+from notifier.feedback.inbound import MAX_MESSAGE_BYTES, handle_message, recipients_from_headers
+from notifier.infra.context import settings
 from notifier.web.public import bp
 
 
