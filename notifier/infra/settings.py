@@ -324,4 +324,4 @@ def _toml_value(value: object) -> str:
 
 
 def defaults_path() -> Path:
-    return Path(__file__).resolve().parent.parent / "config" / "settings.toml"
+    return Path(__file__).resolve().parents[2] / "config" / "settings.toml"
