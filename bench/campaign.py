@@ -30,11 +30,11 @@ from bench.notices import NoticeProbe, WebServer, notice_figures, prepare_notice
 from bench.seed import seed_contacts
 from bench.sinks import BuiltinSink, smtp_source_rate, start_sink
 from notifier import create_app
-from notifier.operations.bootstrap import prepare_database
-from notifier.infra.extensions import db
-from notifier.models import Campaign, Contact, Delivery, Notice
 from notifier.campaigns import lifecycle as campaigns
 from notifier.campaigns.templates import TemplateInput, save_template
+from notifier.infra.extensions import db
+from notifier.models import Campaign, Contact, Delivery, Notice
+from notifier.operations.bootstrap import prepare_database
 
 
 def at_least(low: float, kind: type = int):  # type: ignore[no-untyped-def]

@@ -11,9 +11,9 @@ from typing import Any
 from flask import Config, Flask
 
 from notifier import models  # noqa: F401 - registers every table on the metadata
+from notifier.domain.profile import load_profile
 from notifier.infra.config import ROOT, build_settings, normalise_database_url, profile_path
 from notifier.infra.extensions import db, migrate
-from notifier.domain.profile import load_profile
 from notifier.infra.settings import EXTENSION, Settings
 
 log = logging.getLogger("notifier")

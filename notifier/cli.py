@@ -10,11 +10,11 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from notifier.app import create_app
-from notifier.infra.config import ConfigError
-from notifier.domain.profile import ProfileError, load_profile
-from notifier.domain.errors import DomainError
-from notifier.infra.settings import settings_of
 from notifier.cli_settings import settings_group
+from notifier.domain.errors import DomainError
+from notifier.domain.profile import ProfileError, load_profile
+from notifier.infra.config import ConfigError
+from notifier.infra.settings import settings_of
 
 
 def _create_app() -> Flask:

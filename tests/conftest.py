@@ -24,9 +24,9 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from notifier import create_app
 from notifier.app import install
-from notifier.operations.bootstrap import prepare_database
 from notifier.infra.extensions import db
 from notifier.infra.settings import Settings, settings_of
+from notifier.operations.bootstrap import prepare_database
 
 POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql"))
 # Strong enough for the production checks: tests start real `notifier worker` processes with it.
@@ -141,8 +141,8 @@ def app(database_url: str, redis_url: str, tmp_path: Path, profile_name: str) ->
         _reset(flask_app)
     redis.Redis.from_url(redis_url).flushdb()
     with flask_app.app_context():
-        from notifier.infra.context import profile
         from notifier.contacts.purposes import sync_purposes
+        from notifier.infra.context import profile
 
         sync_purposes(profile())
         yield flask_app

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from notifier.infra.queues import NOTICES
 from notifier.campaigns import lifecycle as campaigns
+from notifier.infra.queues import NOTICES
 from notifier.notices import notices
 from notifier.processes.worker import serves, stop_requested
 

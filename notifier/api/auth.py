@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 from flask import g, request
 
 from notifier.api.problems import ApiProblem
-from notifier.infra.extensions import db
-from notifier.models import ApiKey
-from notifier.infra.queues import redis_connection
 from notifier.contacts.api_contacts import retrying
 from notifier.infra.context import settings
+from notifier.infra.extensions import db
+from notifier.infra.queues import redis_connection
+from notifier.models import ApiKey
 from notifier.operations.staff import authenticate_api_key
 
 F = TypeVar("F", bound=Callable[..., Any])

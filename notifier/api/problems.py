@@ -7,7 +7,14 @@ from typing import Any
 from flask import Response, json
 
 from notifier.delivery.rendering.errors import Part, TemplateError
-from notifier.domain.errors import Conflict, DomainError, MissingEvidence, NotFound, UnknownPurpose, ValidationFailed
+from notifier.domain.errors import (
+    Conflict,
+    DomainError,
+    MissingEvidence,
+    NotFound,
+    UnknownPurpose,
+    ValidationFailed,
+)
 
 MEDIA_TYPE = "application/problem+json"
 TITLES = {

@@ -9,12 +9,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import and_, case, exists, func, literal, select
 
-from notifier.infra.extensions import db
-from notifier.models import Campaign, ConsentState, Contact, Suppression, utcnow
-from notifier.domain.profile import LegalBasis
 from notifier.campaigns import lifecycle as campaigns
 from notifier.contacts.consent_ledger import purpose_or_error
 from notifier.domain.errors import ValidationFailed
+from notifier.domain.profile import LegalBasis
+from notifier.infra.extensions import db
+from notifier.models import Campaign, ConsentState, Contact, Suppression, utcnow
 
 ELIGIBLE = "eligible"
 # Shown in this order: the most permanent reasons first.

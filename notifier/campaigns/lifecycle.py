@@ -16,10 +16,26 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import and_, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from notifier.domain.addresses import InvalidAddress, normalise_email
-from notifier.infra.extensions import db
+from notifier.contacts.consent_ledger import purpose_or_error
+from notifier.delivery.claims import claim_batch
+from notifier.delivery.composer import (
+    Recipient,
+    build_composer,
+    cached_composer,
+    envelope_sender,
+    event_invitation,
+    transport,
+)
 from notifier.delivery.mail.body import Attachment
 from notifier.delivery.mail.smtp import SendResult, TransportError
+from notifier.delivery.sending import recover_stale_claims, send_claim
+from notifier.domain.addresses import InvalidAddress, normalise_email
+from notifier.domain.errors import Conflict, NotFound, ValidationFailed
+from notifier.domain.profile import LegalBasis, Purpose
+from notifier.feedback.rates import pause_on_rates
+from notifier.infra.context import profile, settings
+from notifier.infra.extensions import db
+from notifier.infra.queues import CAMPAIGNS, SEND, enqueue_after_commit, queue
 from notifier.models import (
     Campaign,
     CampaignKind,
@@ -34,16 +50,7 @@ from notifier.models import (
     Template,
     utcnow,
 )
-from notifier.domain.profile import LegalBasis, Purpose
-from notifier.infra.queues import CAMPAIGNS, SEND, enqueue_after_commit, queue
-from notifier.delivery.claims import claim_batch
-from notifier.delivery.composer import Recipient, build_composer, cached_composer, envelope_sender, event_invitation, transport
-from notifier.contacts.consent_ledger import purpose_or_error
-from notifier.infra.context import profile, settings
-from notifier.domain.errors import Conflict, NotFound, ValidationFailed
-from notifier.feedback.rates import pause_on_rates
 from notifier.notices.notices import NoticeDesk
-from notifier.delivery.sending import recover_stale_claims, send_claim
 
 log = logging.getLogger(__name__)
 PLAN_JOB = "workers.jobs.plan_campaign"

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
+from notifier.campaigns import lifecycle as campaigns
 from notifier.infra.extensions import db
 from notifier.models import Campaign, CampaignStatus, Contact, Delivery, DeliveryStatus, Template
-from notifier.campaigns import lifecycle as campaigns
 from notifier.operations.access import Access, csv_value
 
 FINAL = (DeliveryStatus.SENT, DeliveryStatus.SKIPPED, DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from notifier.infra.extensions import db
-from notifier.models import CampaignKind, Template, TemplateVersion
+from notifier.contacts.consent_ledger import purpose_or_error
+from notifier.delivery.composer import Recipient, build_composer
 from notifier.delivery.rendering.errors import TemplateError
 from notifier.delivery.rendering.layouts import builtin_layouts
-from notifier.delivery.composer import Recipient, build_composer
-from notifier.contacts.consent_ledger import purpose_or_error
 from notifier.domain.errors import NotFound, ValidationFailed
+from notifier.infra.extensions import db
+from notifier.models import CampaignKind, Template, TemplateVersion
 
 SAMPLE = Recipient(
     contact_id=1, email="khach.hang@example.com", name="Nguyễn Văn An", locale="vi", attributes={}

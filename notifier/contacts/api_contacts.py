@@ -11,15 +11,29 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
+from notifier.contacts import contacts
+from notifier.contacts.consent_ledger import (
+    Evidence,
+    append_grant,
+    append_withdrawals,
+    history,
+    purpose_or_error,
+    states,
+)
 from notifier.domain.consent_rules import ConsentStatus
+from notifier.domain.errors import (
+    Conflict,
+    DomainError,
+    MissingEvidence,
+    NotFound,
+    UnknownPurpose,
+    ValidationFailed,
+)
+from notifier.infra.context import profile
 from notifier.infra.extensions import db
 from notifier.models import ConsentEvent, ConsentSource, Contact, Notice, NoticeType
-from notifier.operations import audit
-from notifier.contacts import contacts
 from notifier.notices import notices
-from notifier.contacts.consent_ledger import Evidence, append_grant, append_withdrawals, history, purpose_or_error, states
-from notifier.infra.context import profile
-from notifier.domain.errors import Conflict, DomainError, MissingEvidence, NotFound, UnknownPurpose, ValidationFailed
+from notifier.operations import audit
 
 T = TypeVar("T")
 ATTEMPTS = 5  # racing requests for one contact or notice settle within a few tries

@@ -8,15 +8,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from notifier.contacts.purposes import store_notice_text
 from notifier.domain.consent_rules import ConsentStatus
+from notifier.domain.errors import Conflict, MissingEvidence, NotFound, UnknownPurpose
+from notifier.domain.profile import Purpose
+from notifier.infra.context import profile
 from notifier.infra.extensions import db
+from notifier.infra.hashing import sha256_hex
 from notifier.models import ConsentAction, ConsentEvent, ConsentSource, ConsentState, Contact
 from notifier.models.types import utcnow
-from notifier.domain.profile import Purpose
-from notifier.infra.hashing import sha256_hex
-from notifier.infra.context import profile
-from notifier.domain.errors import Conflict, MissingEvidence, NotFound, UnknownPurpose
-from notifier.contacts.purposes import store_notice_text
 
 # Channels through which a person can give consent; the rest only ever withdraw it.
 GRANT_SOURCES = frozenset(

@@ -9,12 +9,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from notifier.domain.addresses import InvalidAddress, normalise_email
-from notifier.infra.extensions import db
-from notifier.models import Contact, ContactTag
-from notifier.domain.profile import LOCALES
-from notifier.infra.hashing import address_hash
-from notifier.infra.context import suppression_salt
 from notifier.domain.errors import Conflict, NotFound, ValidationFailed
+from notifier.domain.profile import LOCALES
+from notifier.infra.context import suppression_salt
+from notifier.infra.extensions import db
+from notifier.infra.hashing import address_hash
+from notifier.models import Contact, ContactTag
 
 TEXT_LIMITS = {
     "name": 200, "address": 500, "organisation": 200, "contact_person": 200,

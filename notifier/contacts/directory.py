@@ -10,6 +10,11 @@ from typing import Any
 
 from sqlalchemy import Select, exists, func, or_, select
 
+from notifier.contacts import consent_ledger as consent
+from notifier.contacts import contacts, refusals
+from notifier.contacts.refusals import Refusal
+from notifier.domain.errors import NotFound, ValidationFailed
+from notifier.infra.context import profile
 from notifier.infra.extensions import db
 from notifier.models import (
     Campaign,
@@ -24,11 +29,7 @@ from notifier.models import (
     PrivacyRequest,
     StaffUser,
 )
-from notifier.contacts import consent_ledger as consent, contacts, refusals
 from notifier.operations.access import Access, Forbidden, csv_value, project
-from notifier.infra.context import profile
-from notifier.domain.errors import NotFound, ValidationFailed
-from notifier.contacts.refusals import Refusal
 
 PAGE_SIZE = 25
 EXPORT_LIMIT = 50_000

@@ -20,13 +20,20 @@ import click
 import sqlalchemy as sa
 from tqdm import tqdm
 
+from notifier.contacts.consent_ledger import Evidence, append_grant, append_withdrawals
+from notifier.contacts.contacts import (
+    CONTROL,
+    EDITABLE,
+    clean_fields,
+    find_by_email,
+    find_by_external_ref,
+    stage_contact,
+)
+from notifier.domain.errors import Conflict, DomainError, ValidationFailed
+from notifier.infra.context import profile
 from notifier.infra.extensions import db
 from notifier.models import ConsentSource, Contact, utcnow
 from notifier.operations import audit
-from notifier.contacts.consent_ledger import Evidence, append_grant, append_withdrawals
-from notifier.contacts.contacts import CONTROL, EDITABLE, clean_fields, find_by_email, find_by_external_ref, stage_contact
-from notifier.infra.context import profile
-from notifier.domain.errors import Conflict, DomainError, ValidationFailed
 
 CHUNK = 500  # rows per commit: one transaction per row is ~10x slower on both databases
 FIELDS = EDITABLE - {"attributes", "deal"}  # deal data is confidential and never comes from a file

@@ -11,9 +11,9 @@ from pathlib import Path
 from flask import current_app
 
 from notifier.contacts import importer
+from notifier.domain.errors import NotFound
 from notifier.infra.extensions import db
 from notifier.operations.access import Access
-from notifier.domain.errors import NotFound
 
 PREVIEW_ROWS = 5
 TOKEN = re.compile(r"^[0-9a-f]{32}$")

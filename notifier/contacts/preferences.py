@@ -9,7 +9,15 @@ from typing import Any
 
 from itsdangerous import BadData, URLSafeTimedSerializer
 
+from notifier.contacts import consent_ledger as consent
+from notifier.contacts.contacts import apply_fields, clean_fields, find_by_email
+from notifier.contacts.refusals import append_refusal, locked_contact
+from notifier.contacts.signup import queue_opt_in
+from notifier.delivery import system_mail
 from notifier.domain.consent_rules import ConsentStatus
+from notifier.domain.errors import Conflict, NotFound, ValidationFailed
+from notifier.domain.profile import LegalBasis, Purpose
+from notifier.infra.context import profile, public_base_url, token_secret
 from notifier.infra.extensions import db
 from notifier.models import (
     ConsentEvent,
@@ -20,16 +28,8 @@ from notifier.models import (
     SystemMailKind,
     utcnow,
 )
-from notifier.domain.profile import LegalBasis, Purpose
 from notifier.operations import audit
-from notifier.contacts import consent_ledger as consent
-from notifier.delivery import system_mail
-from notifier.contacts.contacts import apply_fields, clean_fields, find_by_email
-from notifier.infra.context import profile, public_base_url, token_secret
-from notifier.domain.errors import Conflict, NotFound, ValidationFailed
 from notifier.privacy.requests import Requester, open_request
-from notifier.contacts.refusals import append_refusal, locked_contact
-from notifier.contacts.signup import queue_opt_in
 
 EMAIL_CHANGE_MAX_AGE = timedelta(days=7)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from notifier.domain.profile import LOCALES, Profile, text_hash
 from notifier.infra.extensions import db
 from notifier.models import NoticeText, Purpose
-from notifier.domain.profile import LOCALES, Profile, text_hash
 
 
 def sync_purposes(profile: Profile) -> None:

@@ -6,12 +6,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from notifier.contacts.consent_ledger import Evidence, advertising_keys, append_withdrawals
+from notifier.delivery import system_mail
+from notifier.domain.errors import NotFound
+from notifier.infra.context import profile
 from notifier.infra.extensions import db
 from notifier.models import Contact, SystemMailKind, utcnow
-from notifier.delivery import system_mail
-from notifier.contacts.consent_ledger import Evidence, advertising_keys, append_withdrawals
-from notifier.infra.context import profile
-from notifier.domain.errors import NotFound
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from notifier.contacts import consent_ledger as consent
+from notifier.contacts.contacts import clean_fields, find_by_email
+from notifier.delivery import system_mail
 from notifier.domain.addresses import InvalidAddress, normalise_email
 from notifier.domain.consent_rules import ConsentStatus
+from notifier.domain.errors import DomainError, NotFound, ValidationFailed
+from notifier.infra.context import profile, public_base_url, suppression_salt
 from notifier.infra.extensions import db
+from notifier.infra.hashing import address_hash, sha256_hex
+from notifier.infra.queues import redis_connection
 from notifier.models import (
     ConsentEvent,
     ConsentSource,
@@ -16,13 +23,6 @@ from notifier.models import (
     SystemMailKind,
     utcnow,
 )
-from notifier.infra.queues import redis_connection
-from notifier.infra.hashing import address_hash, sha256_hex
-from notifier.contacts import consent_ledger as consent
-from notifier.delivery import system_mail
-from notifier.contacts.contacts import clean_fields, find_by_email
-from notifier.infra.context import profile, public_base_url, suppression_salt
-from notifier.domain.errors import DomainError, NotFound, ValidationFailed
 from notifier.privacy.requests import Requester
 
 # Per client address and per mailbox: a form must not become a way to flood someone's inbox.

@@ -10,7 +10,22 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 
-from notifier.domain.consent_rules import CAP_WINDOW, WEEK, ConsentFacts, ConsentStatus, ContactFacts, Decision, PurposeRule, Reason, SendHistory, decide
+from notifier.delivery.composer import Recipient
+from notifier.delivery.eligibility import rule_for
+from notifier.domain.consent_rules import (
+    CAP_WINDOW,
+    WEEK,
+    ConsentFacts,
+    ConsentStatus,
+    ContactFacts,
+    Decision,
+    PurposeRule,
+    Reason,
+    SendHistory,
+    decide,
+)
+from notifier.domain.profile import Purpose
+from notifier.infra.bulk import among, insert_rows, update_by_id
 from notifier.infra.extensions import db
 from notifier.models import (
     ConsentState,
@@ -20,10 +35,6 @@ from notifier.models import (
     SendLog,
     Suppression,
 )
-from notifier.domain.profile import Purpose
-from notifier.infra.bulk import among, insert_rows, update_by_id
-from notifier.delivery.composer import Recipient
-from notifier.delivery.eligibility import rule_for
 
 
 @dataclass(frozen=True)

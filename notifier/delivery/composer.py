@@ -8,18 +8,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from notifier.domain.bounces.verp import TargetKind
-from notifier.delivery.mail.body import Attachment, EncodedText, QuotedPrintablePieces, prefers_base64
+from notifier.delivery.mail.body import (
+    Attachment,
+    EncodedText,
+    QuotedPrintablePieces,
+    prefers_base64,
+)
 from notifier.delivery.mail.dkim import DkimSigner
 from notifier.delivery.mail.message import MessageBuilder
 from notifier.delivery.mail.smtp import Transport
-from notifier.domain.profile import Profile, Purpose
 from notifier.delivery.rendering.compiler import CompiledTemplate, MessageStencil, compile_template
 from notifier.delivery.rendering.footer import FooterData
 from notifier.delivery.rendering.ics import event_ics
 from notifier.delivery.rendering.stencil import Stencil
-from notifier.infra.context import profile, public_base_url, settings, token_secret
+from notifier.domain.bounces.verp import TargetKind
+from notifier.domain.profile import Profile, Purpose
 from notifier.domain.tokens import make_token, verp_address
+from notifier.infra.context import profile, public_base_url, settings, token_secret
 
 UNSUBSCRIBE, PREFERENCES = "u", "p"
 

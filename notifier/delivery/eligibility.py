@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from notifier.domain.consent_rules import CAP_WINDOW, WEEK, ConsentFacts, ConsentStatus, ContactFacts, Decision, PurposeRule, Reason, SendHistory, decide
-from notifier.infra.extensions import db
-from notifier.models import ConsentState, Contact, SendLog, Suppression
+from notifier.domain.consent_rules import (
+    CAP_WINDOW,
+    WEEK,
+    ConsentFacts,
+    ConsentStatus,
+    ContactFacts,
+    Decision,
+    PurposeRule,
+    Reason,
+    SendHistory,
+    decide,
+)
 from notifier.domain.profile import LegalBasis, Purpose
 from notifier.infra.context import profile
+from notifier.infra.extensions import db
+from notifier.models import ConsentState, Contact, SendLog, Suppression
 
 
 def rule_for(purpose: Purpose) -> PurposeRule:

@@ -18,17 +18,17 @@ from typing import Protocol
 import redis
 from sqlalchemy import delete, select, update
 
-from notifier.infra.extensions import db
-from notifier.delivery.mail.pipeline import Pipeline
-from notifier.delivery.mail.smtp import SendResult, SendStatus
-from notifier.infra.metrics import record_latencies
-from notifier.models import Delivery, DeliveryStatus, SendLog, utcnow
-from notifier.infra.queues import redis_connection
-from notifier.delivery.rendering.errors import TemplateError
-from notifier.infra.bulk import update_by_id
 from notifier.delivery.claims import Claim, Claimed
 from notifier.delivery.composer import Composer, envelope_sender, transport
+from notifier.delivery.mail.pipeline import Pipeline
+from notifier.delivery.mail.smtp import SendResult, SendStatus
+from notifier.delivery.rendering.errors import TemplateError
+from notifier.infra.bulk import update_by_id
 from notifier.infra.context import settings
+from notifier.infra.extensions import db
+from notifier.infra.metrics import record_latencies
+from notifier.infra.queues import redis_connection
+from notifier.models import Delivery, DeliveryStatus, SendLog, utcnow
 
 log = logging.getLogger(__name__)
 FLUSH_EVERY = 100

@@ -14,9 +14,14 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import select, update
 
-from notifier.infra.config import ROOT
-from notifier.infra.extensions import db
+from notifier.delivery.composer import dkim_signer, envelope_sender, transport
 from notifier.delivery.mail.smtp import SendResult, SendStatus, TransportError
+from notifier.delivery.sending import lease, retry_base
+from notifier.domain.tokens import make_token
+from notifier.infra.config import ROOT
+from notifier.infra.context import profile, public_base_url, token_secret
+from notifier.infra.extensions import db
+from notifier.infra.queues import NOTICES, enqueue_after_commit, queue
 from notifier.models import (
     PrivacyRequest,
     PrivacyRequestStatus,
@@ -25,11 +30,6 @@ from notifier.models import (
     SystemMailStatus,
     utcnow,
 )
-from notifier.infra.queues import NOTICES, enqueue_after_commit, queue
-from notifier.delivery.composer import dkim_signer, envelope_sender, transport
-from notifier.infra.context import profile, public_base_url, token_secret
-from notifier.delivery.sending import lease, retry_base
-from notifier.domain.tokens import make_token
 
 SEND_JOB = "workers.jobs.send_system_mail"
 RETRY_LIMIT = 5

@@ -11,11 +11,17 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from notifier.contacts.consent_ledger import Evidence, advertising_keys, append_withdrawals
+from notifier.contacts.refusals import locked_contact
+from notifier.delivery.composer import verp_keys
 from notifier.domain.addresses import InvalidAddress, normalise_email
 from notifier.domain.bounces import Feedback, Kind, Target, TargetKind, classify, next_score
 from notifier.domain.bounces import parse_return_path as parse_verp_target
 from notifier.domain.bounces.providers import ProviderEvent
+from notifier.feedback.rates import pause_on_rates
+from notifier.infra.context import settings, suppression_salt
 from notifier.infra.extensions import db
+from notifier.infra.hashing import address_hash
 from notifier.models import (
     BounceScore,
     ConsentSource,
@@ -29,12 +35,6 @@ from notifier.models import (
     SuppressionReason,
     utcnow,
 )
-from notifier.infra.hashing import address_hash
-from notifier.delivery.composer import verp_keys
-from notifier.contacts.consent_ledger import Evidence, advertising_keys, append_withdrawals
-from notifier.infra.context import settings, suppression_salt
-from notifier.feedback.rates import pause_on_rates
-from notifier.contacts.refusals import locked_contact
 
 log = logging.getLogger(__name__)
 # Only a message that was sent can bounce; a later bounce never rewrites a skip or a failure.

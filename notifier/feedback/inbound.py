@@ -17,16 +17,16 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from flask import Flask
 
-from notifier.domain.addresses import InvalidAddress, normalise_email
-from notifier.infra.extensions import db
-from notifier.models import ConsentSource
-from notifier.feedback import bounce_handling as bounces
 from notifier.contacts import refusals
 from notifier.contacts.consent_ledger import Evidence
 from notifier.contacts.contacts import find_by_email
-from notifier.infra.context import profile, token_secret
+from notifier.domain.addresses import InvalidAddress, normalise_email
 from notifier.domain.errors import NotFound
 from notifier.domain.tokens import InvalidToken, verify_token
+from notifier.feedback import bounce_handling as bounces
+from notifier.infra.context import profile, token_secret
+from notifier.infra.extensions import db
+from notifier.models import ConsentSource
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 1_048_576  # a refusal is a few lines; bigger is not for this mailbox

@@ -10,13 +10,26 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from notifier.domain.bounces.providers import BadEvent, ProviderEvent, mailgun_event, sendgrid_events, ses_events
-from notifier.domain.bounces.signatures import BadSignature, check_age, check_sns_certificate_url, verify_mailgun, verify_sendgrid, verify_sns
-from notifier.infra.extensions import db
-from notifier.operations import audit
+from notifier.domain.bounces.providers import (
+    BadEvent,
+    ProviderEvent,
+    mailgun_event,
+    sendgrid_events,
+    ses_events,
+)
+from notifier.domain.bounces.signatures import (
+    BadSignature,
+    check_age,
+    check_sns_certificate_url,
+    verify_mailgun,
+    verify_sendgrid,
+    verify_sns,
+)
+from notifier.domain.errors import DomainError, NotFound
 from notifier.feedback import bounce_handling as bounces
 from notifier.infra.context import settings
-from notifier.domain.errors import DomainError, NotFound
+from notifier.infra.extensions import db
+from notifier.operations import audit
 
 log = logging.getLogger(__name__)
 CERTIFICATE_MAX_BYTES = 65_536

@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, distinct, func, select, update
 
 from notifier.domain.bounces import Kind
+from notifier.infra.context import profile, settings
 from notifier.infra.extensions import db
 from notifier.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, MailFeedback
 from notifier.models.sending import SendLog
-from notifier.infra.context import profile, settings
 
 log = logging.getLogger(__name__)
 # Everything that left: a bounce was sent first, and UNKNOWN may well have arrived.

@@ -15,8 +15,8 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from sqlalchemy import func, select
 
 from notifier.infra.extensions import db
-from notifier.models import Campaign, CampaignStatus, Delivery, Notice
 from notifier.infra.queues import PRIORITY, queue
+from notifier.models import Campaign, CampaignStatus, Delivery, Notice
 
 LATENCY_KEY = "notifier:metrics:send_latency"
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

@@ -16,16 +16,16 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from notifier.infra.extensions import db
-from notifier.delivery.mail.smtp import SendResult, SendStatus, TransportError
-from notifier.models import Notice, NoticeStatus, NoticeType, SendLog, Template, utcnow
-from notifier.infra.queues import NOTICES, enqueue_after_commit, queue
-from notifier.delivery.rendering.errors import TemplateError
-from notifier.delivery.composer import Recipient, cached_composer, envelope_sender, transport
 from notifier.contacts.consent_ledger import purpose_or_error
+from notifier.delivery.composer import Recipient, cached_composer, envelope_sender, transport
 from notifier.delivery.eligibility import decision_for
-from notifier.domain.errors import Conflict, NotFound, ValidationFailed
+from notifier.delivery.mail.smtp import SendResult, SendStatus, TransportError
+from notifier.delivery.rendering.errors import TemplateError
 from notifier.delivery.sending import lease, retry_base, retry_limit
+from notifier.domain.errors import Conflict, NotFound, ValidationFailed
+from notifier.infra.extensions import db
+from notifier.infra.queues import NOTICES, enqueue_after_commit, queue
+from notifier.models import Notice, NoticeStatus, NoticeType, SendLog, Template, utcnow
 
 log = logging.getLogger(__name__)
 SEND_NOTICE_JOB = "workers.jobs.send_notice"

@@ -19,10 +19,10 @@ from flask import has_app_context
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
-from notifier.infra.extensions import db
-from notifier.models import Contact, Notice, WebhookEvent, WebhookStatus, utcnow
-from notifier.infra.queues import NOTICES, enqueue_after_commit
 from notifier.infra import context
+from notifier.infra.extensions import db
+from notifier.infra.queues import NOTICES, enqueue_after_commit
+from notifier.models import Contact, Notice, WebhookEvent, WebhookStatus, utcnow
 
 log = logging.getLogger(__name__)
 DELIVER_JOB = "workers.jobs.deliver_webhook"

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from notifier.models import Contact, StaffUser
-from notifier.domain.profile import Localized, Role
-from notifier.operations import audit
-from notifier.infra.context import profile
 from notifier.domain.errors import DomainError
+from notifier.domain.profile import Localized, Role
+from notifier.infra.context import profile
+from notifier.models import Contact, StaffUser
+from notifier.operations import audit
 
 # Plain contact columns in the order pages and exports show them; "consent", "deliveries" and
 # "privacy_requests" are groups of related records, checked with `sees` before they are loaded.

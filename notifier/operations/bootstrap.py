@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Flask
 from flask_migrate import upgrade
 
-from notifier.infra.context import profile
 from notifier.contacts.purposes import sync_purposes
+from notifier.infra.context import profile
 
 
 def prepare_database(app: Flask) -> None:

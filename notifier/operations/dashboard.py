@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, select
 
 from notifier.domain.bounces.model import Kind
+from notifier.feedback.rates import BOUNCES
+from notifier.infra.context import profile
 from notifier.infra.extensions import db
 from notifier.models import (
     Campaign,
@@ -20,8 +22,6 @@ from notifier.models import (
     PrivacyRequest,
     SendLog,
 )
-from notifier.infra.context import profile
-from notifier.feedback.rates import BOUNCES
 
 DAYS = 14
 WINDOW = timedelta(days=30)

@@ -10,6 +10,16 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
+from notifier.contacts.consent_ledger import (
+    Evidence,
+    append_grant,
+    append_request,
+    append_withdrawals,
+)
+from notifier.contacts.contacts import find_by_email, stage_contact
+from notifier.delivery.rendering.layouts import builtin_layouts
+from notifier.domain.profile import Purpose
+from notifier.infra.context import profile
 from notifier.infra.extensions import db
 from notifier.models import (
     ConsentSource,
@@ -22,11 +32,6 @@ from notifier.models import (
     TemplateVersion,
     utcnow,
 )
-from notifier.domain.profile import Purpose
-from notifier.delivery.rendering.layouts import builtin_layouts
-from notifier.contacts.consent_ledger import Evidence, append_grant, append_request, append_withdrawals
-from notifier.contacts.contacts import find_by_email, stage_contact
-from notifier.infra.context import profile
 from notifier.operations.staff import create_staff
 
 BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"

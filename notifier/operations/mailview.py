@@ -10,10 +10,10 @@ from email.parser import BytesParser
 
 from sqlalchemy import func, select
 
+from notifier.domain.errors import NotFound
 from notifier.infra.extensions import db
 from notifier.models import OutboxMessage
 from notifier.operations.access import Access
-from notifier.domain.errors import NotFound
 
 
 @dataclass(frozen=True)

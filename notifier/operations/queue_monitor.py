@@ -17,10 +17,10 @@ from rq.registry import FailedJobRegistry
 from rq.results import Result
 from rq.serializers import JSONSerializer
 
+from notifier.domain.errors import DomainError, NotFound
 from notifier.infra.extensions import db
 from notifier.infra.queues import PRIORITY, queue, redis_connection
 from notifier.operations.access import Access
-from notifier.domain.errors import DomainError, NotFound
 
 # Only the admin role holds staff.manage (tests/unit/test_profile.py keeps it from the other roles
 # of the shipped profiles); failed jobs can quote recipients and requeueing re-runs sending.

@@ -6,12 +6,12 @@ import secrets
 from dataclasses import dataclass
 
 from notifier.domain.addresses import InvalidAddress, normalise_email
+from notifier.domain.errors import Conflict, ValidationFailed
+from notifier.infra.context import profile
 from notifier.infra.extensions import db
+from notifier.infra.hashing import generate_password, hash_secret, verify_secret
 from notifier.models import ApiKey, StaffUser
 from notifier.models.types import utcnow
-from notifier.infra.hashing import generate_password, hash_secret, verify_secret
-from notifier.infra.context import profile
-from notifier.domain.errors import Conflict, ValidationFailed
 
 API_SCOPES = frozenset({"notices", "contacts", "campaigns", "templates"})
 

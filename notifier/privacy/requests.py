@@ -8,8 +8,14 @@ from typing import Any
 
 from sqlalchemy import update
 
+from notifier.contacts.consent_ledger import Evidence, append_withdrawals
+from notifier.contacts.refusals import locked_contact
+from notifier.delivery import system_mail
+from notifier.domain.errors import Conflict, NotFound, ValidationFailed
 from notifier.domain.privacy_deadlines import deadlines
+from notifier.infra.context import profile, suppression_salt
 from notifier.infra.extensions import db
+from notifier.infra.hashing import address_hash
 from notifier.models import (
     Campaign,
     ConsentEvent,
@@ -28,13 +34,7 @@ from notifier.models import (
     utcnow,
 )
 from notifier.models.consent import ConsentSource
-from notifier.infra.hashing import address_hash
 from notifier.operations import audit
-from notifier.delivery import system_mail
-from notifier.contacts.consent_ledger import Evidence, append_withdrawals
-from notifier.infra.context import profile, suppression_salt
-from notifier.domain.errors import Conflict, NotFound, ValidationFailed
-from notifier.contacts.refusals import locked_contact
 
 COMPLAINT_MAX = 4000
 KIND_NAMES = {

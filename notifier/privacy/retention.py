@@ -9,7 +9,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, or_, select, update
 
+from notifier.domain.profile import RetentionRule
+from notifier.infra.context import profile, settings
 from notifier.infra.extensions import db
+from notifier.infra.queues import redis_connection
 from notifier.models import (
     BounceScore,
     ConsentEvent,
@@ -25,11 +28,8 @@ from notifier.models import (
     SystemMailStatus,
     utcnow,
 )
-from notifier.domain.profile import RetentionRule
-from notifier.infra.queues import redis_connection
 from notifier.operations import audit
 from notifier.privacy import requests as privacy
-from notifier.infra.context import profile, settings
 
 log = logging.getLogger(__name__)
 LOCK_KEY = "notifier:retention:last-run"

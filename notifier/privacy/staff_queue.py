@@ -8,6 +8,9 @@ from typing import Any
 
 from sqlalchemy import case, select
 
+from notifier.contacts.contacts import apply_fields, clean_fields
+from notifier.contacts.refusals import locked_contact
+from notifier.domain.errors import Conflict, NotFound, ValidationFailed
 from notifier.infra.extensions import db
 from notifier.models import (
     Contact,
@@ -16,11 +19,8 @@ from notifier.models import (
     PrivacyRequestStatus,
     utcnow,
 )
-from notifier.privacy import requests as privacy
 from notifier.operations.access import Access, project
-from notifier.contacts.contacts import apply_fields, clean_fields
-from notifier.domain.errors import Conflict, NotFound, ValidationFailed
-from notifier.contacts.refusals import locked_contact
+from notifier.privacy import requests as privacy
 
 OPEN = (PrivacyRequestStatus.RECEIVED, PrivacyRequestStatus.ACKNOWLEDGED)
 MAX_OUTCOME = 2000

@@ -20,15 +20,15 @@ import redis
 from flask import Flask
 
 from notifier.app import create_app
-from notifier.operations.bootstrap import prepare_database
-from notifier.infra.config import ConfigError
-from notifier.operations.demo import admin_account, load_demo
-from notifier.infra.extensions import db
-from notifier.processes.outbox import HOST, OutboxError, check_port_free, running_outbox
 from notifier.domain.profile import ProfileError
-from notifier.infra.redis_conn import embedded_server, socket_url
+from notifier.infra.config import ConfigError
+from notifier.infra.extensions import db
 from notifier.infra.hashing import generate_password, hash_secret
+from notifier.infra.redis_conn import embedded_server, socket_url
 from notifier.infra.settings import settings_of
+from notifier.operations.bootstrap import prepare_database
+from notifier.operations.demo import admin_account, load_demo
+from notifier.processes.outbox import HOST, OutboxError, check_port_free, running_outbox
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0

@@ -24,8 +24,8 @@ from sqlalchemy import Engine, insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from notifier.infra.extensions import db
-from notifier.models import OutboxMessage, utcnow
 from notifier.infra.settings import settings_of
+from notifier.models import OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
 

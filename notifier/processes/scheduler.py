@@ -19,9 +19,9 @@ Task = Callable[[datetime], object]
 
 def tasks() -> list[Task]:
     from notifier.campaigns import lifecycle as campaigns
+    from notifier.delivery import system_mail
     from notifier.notices import notices, webhooks
     from notifier.privacy import retention
-    from notifier.delivery import system_mail
 
     return [
         campaigns.start_due_campaigns,

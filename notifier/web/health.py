@@ -8,10 +8,10 @@ import socket
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy import text
 
+from notifier.infra.context import settings
 from notifier.infra.extensions import db
 from notifier.infra.metrics import render
 from notifier.infra.queues import redis_connection
-from notifier.infra.context import settings
 
 bp = Blueprint("health", __name__)
 
@@ -41,8 +41,8 @@ def readyz() -> tuple[dict[str, object], int]:
 
 def _smtp_check() -> str:
     """A TCP connect to the relay: enough to know it answers, without an SMTP session per probe."""
-    from notifier.delivery.mail.smtp import InvalidSmtpUrl, SmtpConfig
     from notifier.delivery.composer import smtp_url
+    from notifier.delivery.mail.smtp import InvalidSmtpUrl, SmtpConfig
 
     try:
         config = SmtpConfig.from_url(smtp_url())

@@ -9,8 +9,8 @@ import pytest
 from flask import Flask
 
 from notifier.infra.extensions import db
-from notifier.processes.outbox import running_outbox
 from notifier.operations.staff import create_staff
+from notifier.processes.outbox import running_outbox
 from tests.browser.conftest import screenshot as full_page
 from tests.conftest import configure
 from tests.integration.helpers import drain, make_contact

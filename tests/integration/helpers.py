@@ -7,11 +7,13 @@ from typing import Any
 
 from flask import Flask
 
-from notifier.models import ConsentSource
+from notifier.campaigns import lifecycle as campaigns
+from notifier.campaigns import templates
+from notifier.contacts import consent_ledger as consent
+from notifier.contacts import contacts
 from notifier.delivery.rendering.layouts import builtin_layouts
-from notifier.campaigns import lifecycle as campaigns, templates
-from notifier.contacts import consent_ledger as consent, contacts
 from notifier.infra.context import profile
+from notifier.models import ConsentSource
 from notifier.processes.worker import run_worker
 
 

@@ -9,9 +9,9 @@ from email.policy import default
 
 from flask import Flask
 
-from notifier.models import SystemMail
-from notifier.infra.context import token_secret
 from notifier.domain.tokens import make_token
+from notifier.infra.context import token_secret
+from notifier.models import SystemMail
 from tests.conftest import configure
 from tests.integration.helpers import drain
 from tests.smtp_server import SmtpTestServer

@@ -8,6 +8,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from notifier.campaigns.lifecycle import preview
+from notifier.delivery.composer import Recipient
+from notifier.delivery.rendering.layouts import builtin_layouts
 from notifier.infra.extensions import db
 from notifier.models import (
     ApiKey,
@@ -21,11 +24,8 @@ from notifier.models import (
     TemplateVersion,
     utcnow,
 )
-from notifier.delivery.rendering.layouts import builtin_layouts
-from notifier.privacy import requests as privacy
 from notifier.operations import staff
-from notifier.campaigns.lifecycle import preview
-from notifier.delivery.composer import Recipient
+from notifier.privacy import requests as privacy
 from tests.conftest import configure
 from tests.integration.helpers import layout_template, make_contact
 from tests.integration.test_admin_support import (
@@ -248,8 +248,8 @@ def test_staff_accounts_and_settings(app: Flask, client: FlaskClient, admin: Sta
 def test_every_message_a_template_names_exists_in_both_languages() -> None:
     import re
 
-    from notifier.infra.config import ROOT
     from notifier.i18n import catalogue
+    from notifier.infra.config import ROOT
 
     used = set()
     for page in (ROOT / "templates" / "admin").rglob("*.html"):

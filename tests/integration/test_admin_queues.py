@@ -18,8 +18,8 @@ from rq import get_current_job
 from rq.job import Job, JobStatus
 
 from notifier.infra.extensions import db
-from notifier.models import AuditEntry
 from notifier.infra.queues import queue, redis_connection
+from notifier.models import AuditEntry
 from notifier.processes.worker import run_worker
 from tests.integration.test_admin_support import browser, csrf_token, make_staff, sign_in
 

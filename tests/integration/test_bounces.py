@@ -12,10 +12,16 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from notifier.campaigns import lifecycle as campaigns
+from notifier.contacts import consent_ledger as consent
+from notifier.delivery.composer import envelope_sender, verp_keys
 from notifier.domain.bounces import Feedback, Kind, Target, TargetKind, parse_return_path
 from notifier.domain.consent_rules import ConsentStatus
-from notifier.infra.extensions import db
+from notifier.feedback import bounce_handling as bounces
 from notifier.feedback.inbound import start_receiver
+from notifier.feedback.rates import campaign_rates, daily_rates
+from notifier.infra.context import profile
+from notifier.infra.extensions import db
 from notifier.models import (
     BounceScore,
     Campaign,
@@ -27,13 +33,7 @@ from notifier.models import (
     Suppression,
     utcnow,
 )
-from notifier.feedback import bounce_handling as bounces
-from notifier.campaigns import lifecycle as campaigns
-from notifier.contacts import consent_ledger as consent
 from notifier.notices import notices
-from notifier.delivery.composer import envelope_sender, verp_keys
-from notifier.infra.context import profile
-from notifier.feedback.rates import campaign_rates, daily_rates
 from notifier.processes.worker import run_worker
 from tests.bounce_samples import sample
 from tests.conftest import configure

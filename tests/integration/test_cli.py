@@ -12,8 +12,8 @@ from flask.testing import FlaskCliRunner
 
 from notifier.cli import main
 from notifier.infra.extensions import db
-from notifier.models import ApiKey, StaffUser
 from notifier.infra.hashing import verify_secret
+from notifier.models import ApiKey, StaffUser
 from notifier.operations.staff import authenticate_api_key
 
 NOTIFIER = str(Path(sys.executable).with_name("notifier"))

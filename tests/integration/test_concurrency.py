@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from notifier.models import ConsentSource
 from notifier.campaigns import lifecycle as campaigns
-from notifier.contacts import consent_ledger as consent, contacts
+from notifier.contacts import consent_ledger as consent
+from notifier.contacts import contacts
 from notifier.infra.context import profile
+from notifier.models import ConsentSource
 from tests.integration.helpers import start_campaign
 from tests.integration.workers import start_workers, wait_all
 from tests.smtp_server import SmtpTestServer

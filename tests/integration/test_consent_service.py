@@ -7,12 +7,13 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from notifier.contacts import consent_ledger as consent
+from notifier.contacts import contacts
+from notifier.delivery.eligibility import decision_for
 from notifier.domain.consent_rules import ConsentStatus, Reason
+from notifier.domain.errors import Conflict, MissingEvidence
 from notifier.infra.extensions import db
 from notifier.models import ConsentEvent, ConsentSource, ConsentState, NoticeText, utcnow
-from notifier.contacts import consent_ledger as consent, contacts
-from notifier.delivery.eligibility import decision_for
-from notifier.domain.errors import Conflict, MissingEvidence
 
 WEB = consent.Evidence(
     source=ConsentSource.WEB_FORM, notice_version="", ip="203.0.113.9", user_agent="Firefox"

@@ -18,11 +18,11 @@ from sqlalchemy.exc import OperationalError
 
 from bench.seed import seed_contacts
 from bench.sinks import BuiltinSink
+from notifier.campaigns import lifecycle as campaigns
 from notifier.infra.extensions import db
+from notifier.infra.settings import settings_of
 from notifier.models import Campaign, CampaignStatus, Contact, Delivery, DeliveryStatus, utcnow
 from notifier.processes.scheduler import tick
-from notifier.campaigns import lifecycle as campaigns
-from notifier.infra.settings import settings_of
 from tests.conftest import configure
 from tests.integration.helpers import start_campaign
 from tests.integration.workers import worker_env

@@ -14,13 +14,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 
-from notifier.domain.consent_rules import Reason
-from notifier.infra.extensions import db
-from notifier.delivery.mail.dkim import DkimSigner
-from notifier.models import ConsentSource, Notice
 from notifier.contacts import consent_ledger as consent
-from notifier.notices import notices
+from notifier.delivery.mail.dkim import DkimSigner
+from notifier.domain.consent_rules import Reason
 from notifier.domain.errors import Conflict
+from notifier.infra.extensions import db
+from notifier.models import ConsentSource, Notice
+from notifier.notices import notices
 from tests.conftest import configure
 from tests.integration.helpers import (
     drain,
@@ -149,8 +149,8 @@ def test_a_renewal_notice_is_skipped_with_a_reason(
 @pytest.mark.parametrize("kind", ["promotion", "event", "renewal"])
 def test_the_stencil_path_sends_what_a_full_render_makes(app: Flask, kind: str) -> None:
     """Each layout takes the render-once path; its decoded parts equal a per-recipient render."""
-    from notifier.delivery.rendering.layouts import builtin_layouts
     from notifier.delivery.composer import Recipient, build_composer, links_for
+    from notifier.delivery.rendering.layouts import builtin_layouts
 
     layout = builtin_layouts()[kind]
     purpose = {"promotion": "promotions", "event": "events", "renewal": "renewal"}[kind]

@@ -10,8 +10,15 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from notifier.campaigns import lifecycle as campaigns
+from notifier.campaigns import templates
+from notifier.contacts import consent_ledger as consent
+from notifier.delivery.rendering.errors import TemplateError
 from notifier.domain.consent_rules import Reason
+from notifier.domain.errors import ValidationFailed
+from notifier.infra.context import suppression_salt
 from notifier.infra.extensions import db
+from notifier.infra.hashing import address_hash
 from notifier.models import (
     Campaign,
     CampaignStatus,
@@ -20,12 +27,6 @@ from notifier.models import (
     DeliveryStatus,
     Suppression,
 )
-from notifier.delivery.rendering.errors import TemplateError
-from notifier.infra.hashing import address_hash
-from notifier.campaigns import lifecycle as campaigns, templates
-from notifier.contacts import consent_ledger as consent
-from notifier.infra.context import suppression_salt
-from notifier.domain.errors import ValidationFailed
 from tests.conftest import configure
 from tests.integration.helpers import drain, make_contact, start_campaign
 from tests.smtp_server import SmtpTestServer

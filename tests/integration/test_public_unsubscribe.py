@@ -8,9 +8,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from notifier.contacts import consent_ledger as consent
 from notifier.domain.consent_rules import ConsentStatus
 from notifier.models import ConsentEvent, ConsentSource
-from notifier.contacts import consent_ledger as consent
 from tests.integration.helpers import make_contact
 from tests.integration.public_helpers import (
     body_text,

@@ -10,11 +10,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from notifier.contacts import consent_ledger as consent
+from notifier.contacts import refusals
+from notifier.delivery.composer import links_for
 from notifier.domain.consent_rules import ConsentStatus
 from notifier.feedback.inbound import handle_message, start_receiver
 from notifier.models import ConsentSource
-from notifier.contacts import consent_ledger as consent, refusals
-from notifier.delivery.composer import links_for
 from notifier.operations.staff import create_staff
 from tests.conftest import configure
 from tests.integration.helpers import make_contact
@@ -139,8 +140,8 @@ def test_a_confirmation_the_relay_refused_for_now_is_sent_later(
 ) -> None:
     from datetime import timedelta
 
-    from notifier.models import utcnow
     from notifier.delivery import system_mail
+    from notifier.models import utcnow
     from tests.integration.helpers import drain
 
     smtp.rcpt_replies["later@example.com"] = "451 4.3.0 try again later"

@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from notifier.campaigns import lifecycle as campaigns
 from notifier.infra.extensions import db
 from notifier.models import (
     AuditEntry,
@@ -22,8 +23,8 @@ from notifier.models import (
     SystemMail,
     utcnow,
 )
-from notifier.campaigns import lifecycle as campaigns
-from notifier.privacy import requests as privacy, retention
+from notifier.privacy import requests as privacy
+from notifier.privacy import retention
 from tests.conftest import configure
 from tests.integration.helpers import drain, make_contact, start_campaign
 from tests.smtp_server import SmtpTestServer

@@ -20,7 +20,14 @@ from cryptography.x509.oid import NameOID
 from notifier.delivery.mail.dkim import DkimSigner
 from notifier.delivery.mail.headers import InvalidAddressError
 from notifier.delivery.mail.message import MessageBuilder
-from notifier.delivery.mail.smtp import InvalidSmtpUrl, SendStatus, SmtpConfig, SmtpSecurity, Transport, TransportError
+from notifier.delivery.mail.smtp import (
+    InvalidSmtpUrl,
+    SendStatus,
+    SmtpConfig,
+    SmtpSecurity,
+    Transport,
+    TransportError,
+)
 from tests.smtp_server import SmtpTestServer
 
 SENDER = "bounce@dcnet.vn"

@@ -10,7 +10,14 @@ import pytest
 
 from notifier.domain.bounces import Kind, Target, TargetKind, decayed, next_score, parse_return_path
 from notifier.domain.bounces.providers import BadEvent, mailgun_event, sendgrid_events, ses_events
-from notifier.domain.bounces.signatures import BadSignature, check_age, check_sns_certificate_url, verify_mailgun, verify_sendgrid, verify_sns
+from notifier.domain.bounces.signatures import (
+    BadSignature,
+    check_age,
+    check_sns_certificate_url,
+    verify_mailgun,
+    verify_sendgrid,
+    verify_sns,
+)
 from notifier.domain.bounces.status import classify_status, redact
 from notifier.domain.tokens import verp_address
 from tests.provider_signing import CERT_URL, SendGridSigner, SnsSigner, mailgun_signature

@@ -6,7 +6,15 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from notifier.domain.consent_rules import ConsentFacts, ConsentStatus, ContactFacts, PurposeRule, Reason, SendHistory, decide
+from notifier.domain.consent_rules import (
+    ConsentFacts,
+    ConsentStatus,
+    ContactFacts,
+    PurposeRule,
+    Reason,
+    SendHistory,
+    decide,
+)
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 ADS = PurposeRule("promotions", advertising=True, needs_consent=True)

@@ -11,7 +11,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from notifier.delivery.mail.dkim import DkimConfigError, DkimKeyError, DkimMessageError, DkimSigner, relaxed_body, relaxed_header
+from notifier.delivery.mail.dkim import (
+    DkimConfigError,
+    DkimKeyError,
+    DkimMessageError,
+    DkimSigner,
+    relaxed_body,
+    relaxed_header,
+)
 from notifier.delivery.mail.message import MessageBuilder
 
 DOMAIN = "dcnet.vn"

@@ -7,7 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from notifier.domain.profile import BUILTIN_ROLES, CONTACT_FIELDS, PERMISSIONS, LegalBasis, Profile, ProfileError, PurposeKind, RetentionRule, load_profile
+from notifier.domain.profile import (
+    BUILTIN_ROLES,
+    CONTACT_FIELDS,
+    PERMISSIONS,
+    LegalBasis,
+    Profile,
+    ProfileError,
+    PurposeKind,
+    RetentionRule,
+    load_profile,
+)
 
 PROFILES = Path(__file__).resolve().parents[2] / "config" / "profiles"
 SHIPPED = ["dcnet", "caycanhhoanggia"]

@@ -7,7 +7,14 @@ import string
 
 import pytest
 
-from notifier.domain.tokens import InvalidToken, TokenClaims, make_token, parse_verp, verify_token, verp_address
+from notifier.domain.tokens import (
+    InvalidToken,
+    TokenClaims,
+    make_token,
+    parse_verp,
+    verify_token,
+    verp_address,
+)
 
 SECRET = b"k" * 32
 OTHER_SECRET = b"j" * 32

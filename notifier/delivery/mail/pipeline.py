@@ -18,7 +18,15 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from notifier.delivery.mail.headers import check_address
-from notifier.delivery.mail.smtp import SendResult, SendStatus, SessionDropped, Transport, TransportError, dot_stuffed, result_of
+from notifier.delivery.mail.smtp import (
+    SendResult,
+    SendStatus,
+    SessionDropped,
+    Transport,
+    TransportError,
+    dot_stuffed,
+    result_of,
+)
 
 T = TypeVar("T")
 Results = list[tuple[T, SendResult]]

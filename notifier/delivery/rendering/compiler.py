@@ -14,10 +14,30 @@ from mjml import mjml2html
 
 from notifier.delivery.rendering.environment import STAFF_HTML, STAFF_PLAIN, one_line
 from notifier.delivery.rendering.errors import Part, TemplateError
-from notifier.delivery.rendering.footer import FooterData, footer_html, footer_stencils, footer_text, link_values, sender_of
-from notifier.delivery.rendering.markup import Protected, check_blocks_balanced, check_survived, locate_markup_problem, protect
+from notifier.delivery.rendering.footer import (
+    FooterData,
+    footer_html,
+    footer_stencils,
+    footer_text,
+    link_values,
+    sender_of,
+)
+from notifier.delivery.rendering.markup import (
+    Protected,
+    check_blocks_balanced,
+    check_survived,
+    locate_markup_problem,
+    protect,
+)
 from notifier.delivery.rendering.promotion import refuse_promotion
-from notifier.delivery.rendering.stencil import Hole, Markers, Stencil, hole_values, holes_of, html_quote
+from notifier.delivery.rendering.stencil import (
+    Hole,
+    Markers,
+    Stencil,
+    hole_values,
+    holes_of,
+    html_quote,
+)
 from notifier.delivery.rendering.text import html_to_text, tidy
 
 _TAIL = "</body></html>"

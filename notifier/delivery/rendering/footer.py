@@ -9,9 +9,9 @@ from functools import cache, lru_cache
 from jinja2 import Template
 from markupsafe import escape
 
-from notifier.domain.profile import LOCALES, Identity, Purpose
 from notifier.delivery.rendering.environment import SYSTEM
 from notifier.delivery.rendering.stencil import Stencil
+from notifier.domain.profile import LOCALES, Identity, Purpose
 
 
 @dataclass(frozen=True)

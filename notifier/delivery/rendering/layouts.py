@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from notifier.domain.profile import Localized
 from notifier.delivery.rendering.compiler import CompiledTemplate, RenderedMessage, compile_template
 from notifier.delivery.rendering.environment import EMAILS_DIR
 from notifier.delivery.rendering.footer import FooterData
+from notifier.domain.profile import Localized
 
 LAYOUT_KEYS = ("promotion", "event", "renewal")
 

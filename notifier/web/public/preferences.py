@@ -6,8 +6,8 @@ from flask import request
 from werkzeug.wrappers import Response
 
 from notifier.contacts import preferences
-from notifier.infra.context import profile
 from notifier.domain.errors import ValidationFailed
+from notifier.infra.context import profile
 from notifier.web.public import bp, page_locale, render
 from notifier.web.public.links import PREFERENCES, from_token, requester
 from notifier.web.public.messages import field_errors

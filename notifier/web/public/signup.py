@@ -7,8 +7,8 @@ from werkzeug.wrappers import Response
 
 from notifier.contacts import preferences, signup
 from notifier.contacts.consent_ledger import advertising_keys
-from notifier.infra.context import profile
 from notifier.domain.errors import ValidationFailed
+from notifier.infra.context import profile
 from notifier.web.public import Problem, bp, page_locale, render
 from notifier.web.public.links import requester
 from notifier.web.public.messages import field_errors

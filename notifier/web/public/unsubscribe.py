@@ -6,11 +6,11 @@ from flask import request
 from werkzeug.wrappers import Response
 
 from notifier.auth import csrf
-from notifier.models import ConsentSource
 from notifier.contacts import refusals
 from notifier.contacts.consent_ledger import Evidence
-from notifier.infra.context import profile
 from notifier.contacts.preferences import choices
+from notifier.infra.context import profile
+from notifier.models import ConsentSource
 from notifier.web.public import Problem, bp, render
 from notifier.web.public.links import PREFERENCES, UNSUBSCRIBE, from_token, requester, token_for
 
