@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -168,7 +169,7 @@ def main() -> None:
     settings = {
         "DATABASE_URL": database,
         "REDIS_URL": redis_url,
-        "SECRET_KEY": "bench-secret",
+        "SECRET_KEY": secrets.token_hex(32),  # production checks refuse weak keys
         "SMTP_URL": f"smtp://127.0.0.1:{sink.port}",
         "PROFILE": "dcnet",
         "PUBLIC_BASE_URL": "https://bench.example",

@@ -16,9 +16,9 @@ import dkim
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from notifier.delivery.mail.dkim import DkimSigner
-from notifier.delivery.mail.message import MessageBuilder
-from notifier.delivery.mail.smtp import Transport
+from notifier.mail.dkim import DkimSigner
+from notifier.mail.message import MessageBuilder
+from notifier.mail.smtp import Transport
 
 SUBJECT = "[QC] Ưu đãi tháng 6: giảm 50% cho dịch vụ hosting và tên miền, anh Nguyễn Văn A"
 PARAGRAPH = "Kính gửi quý khách, DCNET xin gửi tới quý khách chương trình ưu đãi đặc biệt. "

@@ -6,6 +6,7 @@ python bench/plan.py --contacts 1000000 --database postgresql://postgres@127.0.0
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 import tempfile
 import time
@@ -40,7 +41,7 @@ def main() -> None:
     settings = {
         "DATABASE_URL": args.database if args.reuse else fresh_database(args.database, workdir),
         "REDIS_URL": args.redis,
-        "SECRET_KEY": "bench-secret",
+        "SECRET_KEY": secrets.token_hex(32),  # production checks refuse weak keys
         "PUBLIC_BASE_URL": "https://bench.example",
     }
     app = create_app(settings)

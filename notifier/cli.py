@@ -10,9 +10,11 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from notifier.app import create_app
+from notifier.cli_settings import settings_group
 from notifier.domain.errors import DomainError
 from notifier.domain.profile import ProfileError, load_profile
 from notifier.infra.config import ConfigError
+from notifier.infra.settings import settings_of
 
 
 def _create_app() -> Flask:
@@ -25,6 +27,9 @@ def _create_app() -> Flask:
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True)
 def main() -> None:
     """notifier: email marketing and notifications that send only what people agreed to."""
+
+
+main.add_command(settings_group)
 
 
 def _fail_on_domain_error(exc: DomainError) -> click.ClickException:
@@ -61,7 +66,7 @@ def worker_command(burst: bool, queues: str) -> None:
     from notifier.infra.logs import configure_logging
     from notifier.processes.worker import run_worker, tune_garbage_collector
 
-    configure_logging(str(current_app.config.get("LOG_FORMAT", "json")))
+    configure_logging(settings_of(current_app).LOG_FORMAT)
     tune_garbage_collector()
     run_worker(current_app, queues.split(","), burst=burst)
 
@@ -75,7 +80,7 @@ def scheduler_command(once: bool, interval: float) -> None:
     from notifier.infra.logs import configure_logging
     from notifier.processes.scheduler import run_scheduler
 
-    configure_logging(str(current_app.config.get("LOG_FORMAT", "json")))
+    configure_logging(settings_of(current_app).LOG_FORMAT)
     run_scheduler(current_app, once=once, interval=interval)
 
 

@@ -23,11 +23,14 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from notifier import create_app
+from notifier.app import install
 from notifier.infra.extensions import db
+from notifier.infra.settings import Settings, settings_of
 from notifier.operations.bootstrap import prepare_database
 
 POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql"))
-SECRET = "test-secret-key-not-for-production"
+# Strong enough for the production checks: tests start real `notifier worker` processes with it.
+SECRET = "7f3c9a1e5b2d8064-suite-signing-key-b71e0c4a93d2f658"
 
 
 # A Thursday morning in Vietnam (Wednesday 22:42 UTC): 2 working days from here cross the
@@ -41,6 +44,12 @@ def pinned_clock() -> Iterator[time_machine.Coordinates]:
     still ticks, so timeouts and ordering behave)."""
     with time_machine.travel(PINNED_NOW, tick=True) as traveller:
         yield traveller
+
+
+def configure(app: Flask, **changes: object) -> None:
+    """Change a test app's settings, validated as at start-up (app.config refuses them)."""
+    current = settings_of(app).model_dump()
+    install(app, Settings.model_validate({**current, **changes}))
 
 
 def _config(database_url: str, redis_url: str, profile: str) -> dict[str, object]:

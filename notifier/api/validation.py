@@ -10,7 +10,7 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any
 
-from flask import current_app, request
+from flask import request
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
@@ -18,10 +18,10 @@ from referencing.jsonschema import DRAFT202012
 
 from notifier.api.problems import ApiProblem, invalid
 from notifier.domain.addresses import InvalidAddress, normalise_email
+from notifier.infra.context import settings
 
 BASE = "urn:notifier:api-v1"
 MAX_DEPTH = 16
-DEFAULT_MAX_BODY = 256 * 1024
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATE_TIME = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})$"
@@ -189,4 +189,4 @@ def _unstorable(text: str) -> bool:
 
 
 def max_body_bytes() -> int:
-    return int(current_app.config.get("API_MAX_BODY_BYTES", DEFAULT_MAX_BODY))
+    return settings().API_MAX_BODY_BYTES

@@ -28,17 +28,17 @@ from notifier.delivery.composer import (
     transport,
 )
 from notifier.delivery.eligibility import rule_for
-from notifier.delivery.mail.body import Attachment
-from notifier.delivery.mail.smtp import TransportError
 from notifier.delivery.sending import recover_stale_claims, send_claim
 from notifier.domain.addresses import InvalidAddress, normalise_email
 from notifier.domain.errors import Conflict, NotFound, ValidationFailed
 from notifier.domain.profile import Purpose
 from notifier.domain.send_outcome import SendResult
 from notifier.feedback.rates import pause_on_rates
-from notifier.infra.context import profile
+from notifier.infra.context import profile, settings
 from notifier.infra.extensions import db
 from notifier.infra.queues import CAMPAIGNS, SEND, enqueue_after_commit, queue
+from notifier.mail.body import Attachment
+from notifier.mail.smtp import TransportError
 from notifier.models import (
     Campaign,
     CampaignKind,
@@ -336,9 +336,7 @@ def _pause_on_failures(campaign_id: int, counts: Counter[str]) -> bool:
     campaign's ledger after every batch would cost more the further the campaign got."""
     attempted = counts.get(DeliveryStatus.SENT, 0) + counts.get(DeliveryStatus.FAILED, 0)
     failed = counts.get(DeliveryStatus.FAILED, 0)
-    from flask import current_app
-
-    threshold = float(current_app.config.get("FAILURE_RATE_PAUSE", 0.2))
+    threshold = settings().FAILURE_RATE_PAUSE
     if attempted < 50 or failed / attempted <= threshold:
         return False
     db.session.execute(
@@ -396,15 +394,11 @@ def _count_open(campaign_id: int) -> int:
 
 
 def _batch_size() -> int:
-    from flask import current_app
-
-    return int(current_app.config.get("BATCH_SIZE", 1000))
+    return settings().BATCH_SIZE
 
 
 def _enqueue_senders(campaign_id: int, wanted: int) -> None:
-    from flask import current_app
-
-    jobs = max(1, min(wanted, int(current_app.config.get("SEND_JOBS", 4))))
+    jobs = max(1, min(wanted, settings().SEND_JOBS))
     for _ in range(jobs):
         enqueue_after_commit(db.session(), SEND, SEND_JOB, campaign_id)
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from flask import current_app
 from itsdangerous import BadData, URLSafeTimedSerializer
 
 from notifier.contacts import consent_ledger as consent
@@ -18,7 +17,7 @@ from notifier.delivery import system_mail
 from notifier.domain.consent_rules import ConsentStatus
 from notifier.domain.errors import Conflict, NotFound, ValidationFailed
 from notifier.domain.profile import LegalBasis, Purpose
-from notifier.infra.context import profile, token_secret
+from notifier.infra.context import profile, public_base_url, token_secret
 from notifier.infra.extensions import db
 from notifier.models import (
     ConsentEvent,
@@ -143,7 +142,7 @@ def update_profile(contact_id: int, data: Mapping[str, Any], requester: Requeste
 
 
 def _queue_email_change(contact: Contact, email: str, requester: Requester) -> None:
-    base = str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/")
+    base = public_base_url()
     token = _serializer().dumps({"c": contact.id, "e": email})
     system_mail.queue_mail(
         SystemMailKind.EMAIL_CHANGE,

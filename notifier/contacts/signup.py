@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from flask import current_app
-
 from notifier.contacts import consent_ledger as consent
 from notifier.contacts.contacts import clean_fields, find_by_email
 from notifier.delivery import system_mail
 from notifier.domain.addresses import InvalidAddress, normalise_email
 from notifier.domain.consent_rules import ConsentStatus
 from notifier.domain.errors import DomainError, NotFound, ValidationFailed
-from notifier.infra.context import profile, suppression_salt
+from notifier.infra.context import profile, public_base_url, suppression_salt
 from notifier.infra.extensions import db
 from notifier.infra.hashing import address_hash, sha256_hex
 from notifier.infra.queues import redis_connection
@@ -141,7 +139,7 @@ def queue_opt_in(contact: Contact, tokens: dict[str, str], locale: str) -> None:
 
 
 def confirm_url(tokens: list[str]) -> str:
-    base = str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/")
+    base = public_base_url()
     return f"{base}/confirm/{TOKEN_SEPARATOR.join(tokens)}"
 
 

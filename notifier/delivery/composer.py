@@ -8,17 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app
-
-from notifier.delivery.mail.body import (
-    Attachment,
-    EncodedText,
-    QuotedPrintablePieces,
-    prefers_base64,
-)
-from notifier.delivery.mail.dkim import DkimSigner
-from notifier.delivery.mail.message import MessageBuilder
-from notifier.delivery.mail.smtp import Transport
 from notifier.delivery.rendering.compiler import CompiledTemplate, MessageStencil, compile_template
 from notifier.delivery.rendering.footer import FooterData
 from notifier.delivery.rendering.ics import event_ics
@@ -26,7 +15,16 @@ from notifier.delivery.rendering.stencil import Stencil
 from notifier.domain.bounces.verp import TargetKind
 from notifier.domain.profile import Profile, Purpose
 from notifier.domain.tokens import make_token, verp_address
-from notifier.infra.context import profile, token_secret
+from notifier.infra.context import profile, public_base_url, settings, token_secret
+from notifier.mail.body import (
+    Attachment,
+    EncodedText,
+    QuotedPrintablePieces,
+    prefers_base64,
+)
+from notifier.mail.dkim import DkimSigner
+from notifier.mail.message import MessageBuilder
+from notifier.mail.smtp import Transport
 
 UNSUBSCRIBE, PREFERENCES = "u", "p"
 
@@ -52,7 +50,7 @@ class Links:
 def links_for(contact_id: int, purpose_key: str) -> Links:
     """Tokens never expire: links in old mail keep working (RFC 8058 and COMPLIANCE.md)."""
     secret = token_secret()
-    base = str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/")
+    base = public_base_url()
     one = make_token(secret, contact_id, purpose_key, UNSUBSCRIBE)
     local, _, domain = profile().identity.unsubscribe_mailbox.partition("@")
     return Links(
@@ -246,8 +244,8 @@ _transports: dict[str, Transport] = {}
 
 def smtp_url() -> str:
     """SMTP_URL, or the built-in outbox server of the embedded setup."""
-    url = str(current_app.config.get("SMTP_URL") or "")
-    return url or f"smtp://127.0.0.1:{current_app.config.get('OUTBOX_PORT', 8025)}"
+    config = settings()
+    return config.SMTP_URL or f"smtp://127.0.0.1:{config.OUTBOX_PORT}"
 
 
 def transport() -> Transport:
@@ -259,11 +257,10 @@ def transport() -> Transport:
 
 
 def dkim_signer() -> DkimSigner | None:
-    config = current_app.config
-    key = (config.get("DKIM_KEY_FILE"), config.get("DKIM_DOMAIN"), config.get("DKIM_SELECTOR"))
-    if not all(key):
+    config = settings()
+    if not config.dkim_configured:
         return None
-    return _signer(*key)
+    return _signer(config.DKIM_KEY_FILE, config.DKIM_DOMAIN, config.DKIM_SELECTOR)
 
 
 @functools.lru_cache(maxsize=4)
@@ -282,7 +279,7 @@ def verp_keys() -> dict[TargetKind, bytes]:
 
 def envelope_sender(delivery_id: int | None = None, notice_id: int | None = None) -> str:
     """The return path: with BOUNCE_DOMAIN set, a signed VERP address naming the message."""
-    domain = str(current_app.config.get("BOUNCE_DOMAIN") or "").strip().lower()
+    domain = settings().BOUNCE_DOMAIN.strip().lower()
     if domain and delivery_id is not None:
         return verp_address(verp_keys()[TargetKind.DELIVERY], delivery_id, domain)
     if domain and notice_id is not None:

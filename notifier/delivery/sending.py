@@ -16,13 +16,10 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import redis
-from flask import current_app
 from sqlalchemy import delete, select, update
 
 from notifier.delivery.claims import Claim, Claimed
 from notifier.delivery.composer import Composer, envelope_sender, transport
-from notifier.delivery.mail.message import message_id_of
-from notifier.delivery.mail.pipeline import Pipeline
 from notifier.delivery.rendering.errors import TemplateError
 from notifier.domain.send_outcome import (
     Fate,
@@ -35,9 +32,12 @@ from notifier.domain.send_outcome import (
     render_failed,
 )
 from notifier.infra.bulk import update_by_id
+from notifier.infra.context import settings
 from notifier.infra.extensions import db
 from notifier.infra.metrics import record_latencies
 from notifier.infra.queues import redis_connection
+from notifier.mail.message import message_id_of
+from notifier.mail.pipeline import Pipeline
 from notifier.models import Delivery, DeliveryStatus, SendLog, utcnow
 
 log = logging.getLogger(__name__)
@@ -46,12 +46,12 @@ JOURNAL_TTL = 7 * 24 * 3600
 
 
 def retry_limit() -> int:
-    return int(current_app.config.get("SEND_RETRY_LIMIT", 8))
+    return settings().SEND_RETRY_LIMIT
 
 
 def retry_base() -> timedelta:
     """The first wait after a 4xx; each further attempt doubles it."""
-    return timedelta(seconds=float(current_app.config.get("SMTP_RETRY_SECONDS", 30)))
+    return timedelta(seconds=settings().SMTP_RETRY_SECONDS)
 
 
 def retry_policy() -> RetryPolicy:
@@ -316,7 +316,7 @@ def release(delivery_ids: list[int]) -> None:
 
 
 def lease() -> timedelta:
-    return timedelta(seconds=float(current_app.config.get("CLAIM_LEASE_SECONDS", 60)))
+    return timedelta(seconds=settings().CLAIM_LEASE_SECONDS)
 
 
 def recover_stale_claims(now: datetime, advertising_of: Callable[[int], bool]) -> int:

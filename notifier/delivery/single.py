@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import update
 
 from notifier.delivery.composer import transport
-from notifier.delivery.mail.smtp import TransportError
 from notifier.delivery.sending import lease
 from notifier.domain.send_outcome import SendResult, SendStatus
 from notifier.infra.extensions import db
+from notifier.mail.smtp import TransportError
 
 
 def claim(model: Any, row_id: int, queued: StrEnum, sending: StrEnum, now: datetime) -> bool:

@@ -11,20 +11,19 @@ from email.utils import format_datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import select
 
 from notifier.delivery.composer import dkim_signer, envelope_sender
-from notifier.delivery.mail.message import message_id_of, new_message_id
 from notifier.delivery.sending import retry_policy
 from notifier.delivery.single import claim, requeue_stale, send_one
 from notifier.domain.send_outcome import Fate, SendResult, judge
 from notifier.domain.tokens import make_token
 from notifier.infra.config import ROOT
-from notifier.infra.context import profile, token_secret
+from notifier.infra.context import profile, public_base_url, token_secret
 from notifier.infra.extensions import db
 from notifier.infra.queues import NOTICES, enqueue_after_commit, queue
+from notifier.mail.message import message_id_of, new_message_id
 from notifier.models import (
     PrivacyRequest,
     PrivacyRequestStatus,
@@ -148,7 +147,7 @@ def build_message(mail: SystemMail) -> bytes:
 
 def _unsubscribe_headers(mail: SystemMail) -> list[tuple[str, str]]:
     """RFC 8058 needs an https URL; a development server on plain http gets no header."""
-    base = str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/")
+    base = public_base_url()
     contact_id = _linked_contact(mail)
     if contact_id is None or not base.startswith("https://"):
         return []
@@ -168,7 +167,7 @@ def _linked_contact(mail: SystemMail) -> int | None:
 def _context(mail: SystemMail) -> dict[str, Any]:
     active = profile()
     locale = mail.locale
-    base = str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/")
+    base = public_base_url()
     preferences = None
     contact_id = _linked_contact(mail)
     if contact_id is not None:

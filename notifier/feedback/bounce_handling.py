@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -20,7 +19,7 @@ from notifier.domain.bounces import Feedback, Kind, Target, TargetKind, classify
 from notifier.domain.bounces import parse_return_path as parse_verp_target
 from notifier.domain.bounces.providers import ProviderEvent
 from notifier.feedback.rates import pause_on_rates
-from notifier.infra.context import suppression_salt
+from notifier.infra.context import settings, suppression_salt
 from notifier.infra.extensions import db
 from notifier.infra.hashing import address_hash
 from notifier.models import (
@@ -50,7 +49,7 @@ class Outcome:
 
 
 def bounce_domain() -> str:
-    return str(current_app.config.get("BOUNCE_DOMAIN") or "").strip().lower()
+    return settings().BOUNCE_DOMAIN.strip().lower()
 
 
 def is_bounce_address(address: str) -> bool:
@@ -247,7 +246,7 @@ def _mark_bounced(delivery: Delivery | None, notice: Notice | None, kind: Kind) 
 
 def _soft_score(digest: str, evidence: dict, now: datetime) -> float:
     row = db.session.get(BounceScore, digest, with_for_update=True)
-    half_life = float(current_app.config.get("SOFT_BOUNCE_HALF_LIFE_DAYS", 7.0))
+    half_life = settings().SOFT_BOUNCE_HALF_LIFE_DAYS
     if row is None:
         row = BounceScore(address_hash=digest, score=0.0, bounces=0)
         db.session.add(row)
@@ -259,7 +258,7 @@ def _soft_score(digest: str, evidence: dict, now: datetime) -> float:
 
 
 def _threshold() -> float:
-    return float(current_app.config.get("SOFT_BOUNCE_THRESHOLD", 3.0))
+    return settings().SOFT_BOUNCE_THRESHOLD
 
 
 def _suppress(digest: str | None, scope: str, reason: str, evidence: dict, now: datetime) -> None:

@@ -10,8 +10,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flask import current_app
-
 from notifier.domain.bounces.providers import (
     BadEvent,
     ProviderEvent,
@@ -29,6 +27,7 @@ from notifier.domain.bounces.signatures import (
 )
 from notifier.domain.errors import DomainError, NotFound
 from notifier.feedback import bounce_handling as bounces
+from notifier.infra.context import settings
 from notifier.infra.extensions import db
 from notifier.operations import audit
 
@@ -47,10 +46,10 @@ class Malformed(DomainError):
 
 def ses(body: bytes, now: datetime) -> dict[str, int]:
     """An SNS message: a SubscriptionConfirmation is recorded, a Notification applied."""
-    if not current_app.config.get("SES_WEBHOOK"):
+    if not settings().SES_WEBHOOK:
         raise NotFound("the SES webhook is not enabled")
     message = _json_object(body)
-    topics = list(current_app.config.get("SES_TOPIC_ARNS") or [])
+    topics = settings().SES_TOPIC_ARNS
     if topics and message.get("TopicArn") not in topics:
         raise Forged("SNS topic not accepted (SES_TOPIC_ARNS)")
     try:
@@ -78,7 +77,7 @@ def ses(body: bytes, now: datetime) -> dict[str, int]:
 
 
 def sendgrid(body: bytes, signature: str, timestamp: str, now: datetime) -> dict[str, int]:
-    key = str(current_app.config.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or "")
+    key = settings().SENDGRID_WEBHOOK_PUBLIC_KEY
     if not key:
         raise NotFound("the SendGrid webhook is not configured")
     try:
@@ -94,7 +93,7 @@ def sendgrid(body: bytes, signature: str, timestamp: str, now: datetime) -> dict
 
 
 def mailgun(body: bytes, now: datetime) -> dict[str, int]:
-    key = str(current_app.config.get("MAILGUN_SIGNING_KEY") or "")
+    key = settings().MAILGUN_SIGNING_KEY
     if not key:
         raise NotFound("the Mailgun webhook is not configured")
     document = _json_object(body)
@@ -119,7 +118,7 @@ def mailgun(body: bytes, now: datetime) -> dict[str, int]:
 
 def sns_certificate(url: str) -> bytes:
     """SNS_CERTIFICATES pins certificates by URL (and lets tests run offline); else fetched once."""
-    pinned = dict(current_app.config.get("SNS_CERTIFICATES") or {})
+    pinned = settings().SNS_CERTIFICATES
     if url in pinned:
         return Path(str(pinned[url])).read_bytes()
     if url not in _fetched:
@@ -148,4 +147,4 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 
 def _max_age() -> float:
-    return float(current_app.config.get("PROVIDER_WEBHOOK_MAX_AGE", 3600))
+    return float(settings().PROVIDER_WEBHOOK_MAX_AGE)

@@ -9,11 +9,10 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import and_, case, distinct, func, select, update
 
 from notifier.domain.bounces import Kind
-from notifier.infra.context import profile
+from notifier.infra.context import profile, settings
 from notifier.infra.extensions import db
 from notifier.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, MailFeedback
 from notifier.models.sending import SendLog
@@ -52,17 +51,11 @@ class Limits:
 
     @classmethod
     def from_settings(cls) -> Limits:
-        config = current_app.config
+        config = settings()
         return cls(
-            complaints=(
-                float(config.get("COMPLAINT_RATE_WARN", 0.001)),
-                float(config.get("COMPLAINT_RATE_PAUSE", 0.003)),
-            ),
-            bounces=(
-                float(config.get("BOUNCE_RATE_WARN", 0.02)),
-                float(config.get("BOUNCE_RATE_PAUSE", 0.05)),
-            ),
-            min_sent=int(config.get("RATE_MIN_SENT", 100)),
+            complaints=(config.COMPLAINT_RATE_WARN, config.COMPLAINT_RATE_PAUSE),
+            bounces=(config.BOUNCE_RATE_WARN, config.BOUNCE_RATE_PAUSE),
+            min_sent=config.RATE_MIN_SENT,
         )
 
     def level(self, rates: Rates) -> str:

@@ -1,61 +1,161 @@
-"""Settings: config/settings.toml, then an optional file, then the environment; never at import."""
+"""Loading settings: config/settings.toml, then NOTIFIER_SETTINGS's file, then the environment."""
 
 from __future__ import annotations
 
-import json
+import difflib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsError,
+    TomlConfigSettingsSource,
+)
+
+from notifier.infra.settings import PREFIX, Settings, defaults_path, env_names
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "config"
 PROFILES_DIR = CONFIG_DIR / "profiles"
-# Read without the NOTIFIER_ prefix because hosting platforms and the Procfile set them that way.
-PLAIN_ENV = ("DATABASE_URL", "REDIS_URL", "SMTP_URL", "SECRET_KEY", "PUBLIC_BASE_URL")
+# NOTIFIER_* variables that are not settings: read before settings exist, or by tools.
+NOT_SETTINGS = frozenset(
+    {
+        "NOTIFIER_SETTINGS",
+        "NOTIFIER_INSTANCE_PATH",
+        "NOTIFIER_KEY",  # the API key in docs/api.md's shell examples
+        "NOTIFIER_FAULT_RESTART_PG",  # the test suite's fault injection
+    }
+)
 
 
 class ConfigError(ValueError):
-    """A setting that cannot be used; the message names it."""
+    """A setting that cannot be used; the message names it and says why, on one line."""
 
 
-def load_settings(
-    instance_path: Path, environ: Mapping[str, str] | None = None, overrides: Mapping | None = None
-) -> dict[str, Any]:
-    environ = os.environ if environ is None else environ
-    settings: dict[str, Any] = tomllib.loads((CONFIG_DIR / "settings.toml").read_text("utf-8"))
-    extra = environ.get("NOTIFIER_SETTINGS")
-    if extra:
-        try:
-            settings.update(tomllib.loads(Path(extra).read_text("utf-8")))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"NOTIFIER_SETTINGS={extra}: {exc}") from None
-    for key, value in environ.items():
-        if key.startswith("NOTIFIER_") and key != "NOTIFIER_SETTINGS":
-            settings[key.removeprefix("NOTIFIER_")] = _parse(value)
-    for key in PLAIN_ENV:
-        if environ.get(key):
-            settings[key] = environ[key]
-    settings.update(overrides or {})
-    _apply_embedded_defaults(settings, instance_path)
-    return settings
+class _Loaded(Settings):
+    """Settings read from the TOML files and the environment, in that order of strength."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        files = TomlConfigSettingsSource(settings_cls, _toml_files())
+        return tuple(_ByFieldName(source) for source in (init_settings, env_settings, files))
 
 
-def _parse(value: str) -> Any:
-    """Numbers, booleans and JSON lists arrive as text in the environment."""
+class _ByFieldName(PydanticBaseSettingsSource):
+    """Sources name a value by the alias they found it under (SECRET_KEY from the environment,
+    NOTIFIER_SECRET_KEY from a file); one key per setting lets the stronger source win."""
+
+    def __init__(self, source: PydanticBaseSettingsSource) -> None:
+        super().__init__(source.settings_cls)
+        self.source = source
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.source.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        return {_field_of(key): value for key, value in self.source().items()}
+
+
+def build_settings(instance_path: Path, overrides: Mapping[str, Any] | None = None) -> Settings:
+    """The one Settings object of a process; ConfigError names the first unusable setting."""
+    files = _toml_files()
+    for path in files:
+        _read_toml(path)  # a missing or broken file is named here, not skipped
+    _reject_unknown_variables()
     try:
-        return json.loads(value)
-    except ValueError:
-        return value
+        loaded = _Loaded(**dict(overrides or {}))
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_describe(error, files) for error in exc.errors())) from None
+    except SettingsError as exc:
+        raise ConfigError(_describe_parse_error(str(exc))) from None
+    settings = Settings.model_construct(**dict(loaded))
+    return _embedded_defaults(settings, instance_path)
 
 
-def _apply_embedded_defaults(settings: dict[str, Any], instance_path: Path) -> None:
-    if not settings.get("DATABASE_URL"):
-        settings["DATABASE_URL"] = f"sqlite:///{instance_path / 'notifier.sqlite3'}"
-    settings["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(settings["DATABASE_URL"])
-    if not settings.get("SECRET_KEY"):
-        settings["SECRET_KEY"] = _instance_secret(instance_path)
+def _toml_files() -> list[Path]:
+    extra = os.environ.get("NOTIFIER_SETTINGS")
+    return [defaults_path(), *([Path(extra)] if extra else [])]
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text("utf-8"))
+    except OSError as exc:
+        label = path if path == defaults_path() else f"NOTIFIER_SETTINGS={path}"
+        raise ConfigError(f"{label}: cannot read: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _reject_unknown_variables() -> None:
+    known = {name for key in Settings.model_fields for name in env_names(key)}
+    for name in sorted(os.environ):
+        if name.startswith(PREFIX) and name not in known and name not in NOT_SETTINGS:
+            raise ConfigError(f"{name}: unknown setting{_suggestion(name, known)}")
+
+
+def _suggestion(name: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _describe(error: Mapping[str, Any], files: list[Path]) -> str:
+    """'<where it was set>: <problem>', where is the variable or the file and key."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:
+        return message
+    key = _field_of(str(error["loc"][0]))
+    if error["type"] == "extra_forbidden":
+        known = set(Settings.model_fields)
+        return f"{_where(key, files)}: unknown setting{_suggestion(key, known)}"
+    return f"{_where(key, files)}: {message} (got {error['input']!r})"
+
+
+def _field_of(name: str) -> str:
+    bare = name.removeprefix(PREFIX)
+    return bare if bare in Settings.model_fields else name
+
+
+def _where(key: str, files: list[Path]) -> str:
+    for name in env_names(key):
+        if name in os.environ:
+            return name
+    for path in reversed(files):
+        if key in _read_toml(path):
+            return f"{key} in {path}"
+    return key
+
+
+def _describe_parse_error(message: str) -> str:
+    """pydantic-settings could not parse a list or table from the environment as JSON."""
+    found = re.search(r'field "(\w+)"', message)
+    key = found.group(1) if found else "?"
+    name = next((n for n in env_names(key) if n in os.environ), key)
+    return f'{name}: not valid JSON (a list is written ["a", "b"], a table {{"k": "v"}})'
+
+
+def _embedded_defaults(settings: Settings, instance_path: Path) -> Settings:
+    """A SQLite file and a generated secret under instance/, so a first run needs nothing set."""
+    changes: dict[str, str] = {}
+    if not settings.DATABASE_URL:
+        changes["DATABASE_URL"] = f"sqlite:///{instance_path / 'notifier.sqlite3'}"
+    if not settings.SECRET_KEY:
+        changes["SECRET_KEY"] = _instance_secret(instance_path)
+    return settings.model_copy(update=changes)
 
 
 def normalise_database_url(url: str) -> str:

@@ -13,6 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from notifier.infra.redis_conn import connect
+from notifier.infra.settings import settings_of
 
 # Workers listen in this order: transactional notices first, then planning, then batches.
 NOTICES, CAMPAIGNS, SEND = "notices", "campaigns", "send"
@@ -24,7 +25,7 @@ def redis_connection(app: Flask | None = None) -> redis.Redis:
     app = app or current_app
     conn = app.extensions.get("notifier.redis")
     if conn is None:
-        conn = connect(app.config.get("REDIS_URL") or None, Path(app.instance_path))
+        conn = connect(settings_of(app).REDIS_URL or None, Path(app.instance_path))
         app.extensions["notifier.redis"] = conn
     return conn
 

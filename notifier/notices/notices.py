@@ -19,7 +19,6 @@ from sqlalchemy.exc import IntegrityError
 from notifier.contacts.consent_ledger import purpose_or_error
 from notifier.delivery.composer import Recipient, cached_composer, envelope_sender
 from notifier.delivery.eligibility import decision_for
-from notifier.delivery.mail.message import message_id_of
 from notifier.delivery.rendering.errors import TemplateError
 from notifier.delivery.sending import retry_policy
 from notifier.delivery.single import claim, requeue_stale, send_one
@@ -27,6 +26,7 @@ from notifier.domain.errors import Conflict, NotFound, ValidationFailed
 from notifier.domain.send_outcome import Fate, SendResult, SendStatus, judge, render_failed
 from notifier.infra.extensions import db
 from notifier.infra.queues import NOTICES, enqueue_after_commit, queue
+from notifier.mail.message import message_id_of
 from notifier.models import Notice, NoticeStatus, NoticeType, SendLog, Template, utcnow
 
 log = logging.getLogger(__name__)

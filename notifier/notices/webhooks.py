@@ -15,10 +15,11 @@ import urllib.request
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app, has_app_context
+from flask import has_app_context
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
+from notifier.infra import context
 from notifier.infra.extensions import db
 from notifier.infra.queues import NOTICES, enqueue_after_commit
 from notifier.models import Contact, Notice, WebhookEvent, WebhookStatus, utcnow
@@ -38,8 +39,7 @@ def settings() -> tuple[str, str] | None:
     """(url, secret) when both are configured; webhooks are optional."""
     if not has_app_context():
         return None
-    url = str(current_app.config.get("API_WEBHOOK_URL") or "")
-    secret = str(current_app.config.get("API_WEBHOOK_SECRET") or "")
+    url, secret = context.settings().API_WEBHOOK_URL, context.settings().API_WEBHOOK_SECRET
     if not (url.startswith(("http://", "https://")) and secret):
         return None
     return url, secret

@@ -7,11 +7,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import delete, func, or_, select, update
 
 from notifier.domain.profile import RetentionRule
-from notifier.infra.context import profile
+from notifier.infra.context import profile, settings
 from notifier.infra.extensions import db
 from notifier.infra.queues import redis_connection
 from notifier.models import (
@@ -43,7 +42,7 @@ SCORE_HALF_LIVES_KEPT = 10  # after ten half-lives a soft-bounce score is below 
 
 def scheduled_purge(now: datetime) -> dict[str, int] | None:
     """The scheduler ticks every few seconds: run at most once per interval, on one machine."""
-    interval = int(current_app.config.get("RETENTION_INTERVAL_SECONDS", 3600))
+    interval = settings().RETENTION_INTERVAL_SECONDS
     if not redis_connection().set(LOCK_KEY, now.isoformat(), nx=True, ex=max(1, interval)):
         return None
     return purge(now)
@@ -193,7 +192,7 @@ def _anonymise_mail() -> dict[str, int]:
 
 
 def _expire_scores(now: datetime) -> int:
-    half_life = float(current_app.config.get("SOFT_BOUNCE_HALF_LIFE_DAYS", 7.0))
+    half_life = settings().SOFT_BOUNCE_HALF_LIFE_DAYS
     cutoff = now - timedelta(days=half_life * SCORE_HALF_LIVES_KEPT)
     return _rows(delete(BounceScore).where(BounceScore.updated_at < cutoff))
 

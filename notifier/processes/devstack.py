@@ -25,6 +25,7 @@ from notifier.infra.config import ConfigError
 from notifier.infra.extensions import db
 from notifier.infra.hashing import generate_password, hash_secret
 from notifier.infra.redis_conn import embedded_server, socket_url
+from notifier.infra.settings import settings_of
 from notifier.operations.bootstrap import prepare_database
 from notifier.operations.demo import admin_account, load_demo
 from notifier.processes.outbox import HOST, OutboxError, check_port_free, running_outbox
@@ -81,7 +82,7 @@ def run_dev(port: int, demo: bool) -> None:
 
 def _app() -> Flask:
     try:
-        app = create_app()
+        app = create_app({"DEV": True})
     except (ProfileError, ConfigError) as exc:
         raise click.ClickException(f"cannot start: {exc}") from None
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
@@ -110,14 +111,15 @@ def _start_embedded(app: Flask, stack: ExitStack) -> Embedded:
             **os.environ,
             "NOTIFIER_INSTANCE_PATH": str(Path(app.instance_path).resolve()),
             "PYTHONUNBUFFERED": "1",
+            "NOTIFIER_DEV": "true",
         },
         pids={},
     )
-    if not app.config.get("REDIS_URL"):
+    if not settings_of(app).REDIS_URL:
         conn = stack.enter_context(_embedded_redis(Path(app.instance_path)))
         embedded.env["REDIS_URL"] = socket_url(conn)
         embedded.pids["redis-server"] = conn.pid
-    if not app.config.get("SMTP_URL"):
+    if not settings_of(app).SMTP_URL:
         embedded.env["SMTP_URL"] = stack.enter_context(_outbox(app))
     return embedded
 
@@ -256,12 +258,12 @@ def _announce(
     pids += [f"{name} {pid}" for name, pid in embedded.pids.items()]
     lines = [
         "",
-        f"notifier dev is running ({app.extensions['notifier.profile'].name})",
+        f"notifier dev is running ({app.extensions['notifier.domain.profile'].name})",
         f"  admin:     http://{HOST}:{port}/admin/",
         f"  email:     {email}",
         f"  password:  {password}   (a new one at every start)",
-        f"  smtp:      {env.get('SMTP_URL') or app.config.get('SMTP_URL')}",
-        f"  redis:     {env.get('REDIS_URL') or app.config.get('REDIS_URL')}",
+        f"  smtp:      {env.get('SMTP_URL') or settings_of(app).SMTP_URL}",
+        f"  redis:     {env.get('REDIS_URL') or settings_of(app).REDIS_URL}",
         f"  processes: {', '.join(pids)}",
         "Press Ctrl-C to stop everything.",
         "",

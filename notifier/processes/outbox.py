@@ -24,6 +24,7 @@ from sqlalchemy import Engine, insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from notifier.infra.extensions import db
+from notifier.infra.settings import settings_of
 from notifier.models import OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
@@ -187,7 +188,7 @@ def check_port_free(port: int) -> None:
 @contextmanager
 def running_outbox(app: Flask, port: int | None = None) -> Iterator[RunningOutbox]:
     """Serve in a background thread; OUTBOX_PORT when port is None, 0 for any free port."""
-    wanted = int(app.config.get("OUTBOX_PORT", 8025)) if port is None else port
+    wanted = settings_of(app).OUTBOX_PORT if port is None else port
     with app.app_context():
         store = OutboxStore(db.engine)
     controller = _controller(store, wanted)

@@ -8,6 +8,7 @@ import socket
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy import text
 
+from notifier.infra.context import settings
 from notifier.infra.extensions import db
 from notifier.infra.metrics import render
 from notifier.infra.queues import redis_connection
@@ -41,7 +42,7 @@ def readyz() -> tuple[dict[str, object], int]:
 def _smtp_check() -> str:
     """A TCP connect to the relay: enough to know it answers, without an SMTP session per probe."""
     from notifier.delivery.composer import smtp_url
-    from notifier.delivery.mail.smtp import InvalidSmtpUrl, SmtpConfig
+    from notifier.mail.smtp import InvalidSmtpUrl, SmtpConfig
 
     try:
         config = SmtpConfig.from_url(smtp_url())
@@ -54,7 +55,7 @@ def _smtp_check() -> str:
 @bp.get("/metrics")
 def metrics() -> Response:
     """Prometheus text format; set METRICS_TOKEN to require `Authorization: Bearer <token>`."""
-    token = current_app.config.get("METRICS_TOKEN")
+    token = settings().METRICS_TOKEN
     if token and not hmac.compare_digest(
         request.headers.get("Authorization", ""), f"Bearer {token}"
     ):

@@ -16,6 +16,8 @@ import pytest
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from tests.conftest import configure
+
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 # Without these, chromium keeps dialling hosts this closed network refuses.
@@ -36,7 +38,7 @@ def _free_port() -> int:
 def live_server(app: Flask) -> Iterator[str]:
     """The app in a real HTTP server thread; each request gets its own app context."""
     port = _free_port()
-    app.config["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
+    configure(app, PUBLIC_BASE_URL=f"http://127.0.0.1:{port}")
     server: BaseWSGIServer = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -12,6 +12,7 @@ from notifier.infra.extensions import db
 from notifier.operations.staff import create_staff
 from notifier.processes.outbox import running_outbox
 from tests.browser.conftest import screenshot as full_page
+from tests.conftest import configure
 from tests.integration.helpers import drain, make_contact
 
 PASSWORD = "correct horse battery staple"
@@ -28,9 +29,9 @@ def outbox(app: Flask, live_server: str) -> Iterator[str]:
     """The built-in outbox SMTP server, so sent mail lands where the outbox page reads it."""
     # The composer builds List-Unsubscribe only with https links (RFC 8058); the live server
     # is plain http, so the links in these messages name the test's https base instead.
-    app.config["PUBLIC_BASE_URL"] = "https://notifier.test"
+    configure(app, PUBLIC_BASE_URL="https://notifier.test")
     with running_outbox(app, 0) as running:
-        app.config["SMTP_URL"] = running.url
+        configure(app, SMTP_URL=running.url)
         yield running.url
 
 

@@ -19,13 +19,14 @@ from notifier.infra.context import profile
 from notifier.infra.extensions import db
 from notifier.models import PrivacyRequest
 from tests.browser.conftest import screenshot
+from tests.conftest import configure
 from tests.integration.helpers import drain, make_contact
 from tests.integration.public_helpers import preferences_token
 from tests.smtp_server import SmtpTestServer
 
 
 def _mail_link(app: Flask, server: SmtpTestServer, path: str) -> str:
-    app.config["SMTP_URL"] = server.url
+    configure(app, SMTP_URL=server.url)
     drain(app)
     message = message_from_bytes(server.messages[-1].data, policy=default)
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]

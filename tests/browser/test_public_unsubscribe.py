@@ -13,6 +13,7 @@ from flask import Flask
 from notifier.contacts import consent_ledger as consent
 from notifier.domain.consent_rules import ConsentStatus
 from tests.browser.conftest import screenshot
+from tests.conftest import configure
 from tests.integration.helpers import drain, make_contact, start_campaign
 from tests.smtp_server import SmtpTestServer
 
@@ -20,13 +21,13 @@ from tests.smtp_server import SmtpTestServer
 def test_unsubscribe_from_a_received_email(app: Flask, live_server: str, phone_page: Any) -> None:
     contact_id = make_contact("khach@example.com", grants=("promotions", "events"), name="Lan")
     with SmtpTestServer() as server:
-        app.config["SMTP_URL"] = server.url
+        configure(app, SMTP_URL=server.url)
         # RFC 8058 wants https in the header: the campaign goes out with the production form of
         # the address, and the browser then opens the same path on the test server.
-        app.config["PUBLIC_BASE_URL"] = "https://notifier.test"
+        configure(app, PUBLIC_BASE_URL="https://notifier.test")
         start_campaign("promotion", "promotions")
         drain(app)
-        app.config["PUBLIC_BASE_URL"] = live_server
+        configure(app, PUBLIC_BASE_URL=live_server)
         [received] = server.messages
     message = message_from_bytes(received.data, policy=default)
     assert str(message["Subject"]).startswith("[QC]")

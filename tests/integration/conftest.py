@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 
+from tests.conftest import configure
 from tests.smtp_server import SmtpTestServer
 
 
@@ -14,5 +15,5 @@ from tests.smtp_server import SmtpTestServer
 def smtp(app: Flask) -> Iterator[SmtpTestServer]:
     """A real SMTP server the app sends to, recording every message it accepts."""
     with SmtpTestServer() as server:
-        app.config["SMTP_URL"] = server.url
+        configure(app, SMTP_URL=server.url)
         yield server

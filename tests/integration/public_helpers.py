@@ -12,6 +12,7 @@ from flask import Flask
 from notifier.domain.tokens import make_token
 from notifier.infra.context import token_secret
 from notifier.models import SystemMail
+from tests.conftest import configure
 from tests.integration.helpers import drain
 from tests.smtp_server import SmtpTestServer
 
@@ -43,7 +44,7 @@ def system_mails(kind: str | None = None) -> list[SystemMail]:
 
 def deliver(app: Flask, server: SmtpTestServer) -> list[EmailMessage]:
     """Run a real worker over the queues into the SMTP test server; return what arrived."""
-    app.config["SMTP_URL"] = server.url
+    configure(app, SMTP_URL=server.url)
     drain(app)
     parsed = []
     for received in server.messages:

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from notifier.contacts import consent_ledger as consent
 from notifier.infra.extensions import db
 from notifier.models import AuditEntry, Campaign, ConsentSource, StaffUser
+from tests.conftest import configure
 from tests.integration.helpers import drain, layout_template, make_contact, sample_data
 from tests.integration.test_admin_support import (
     browser,
@@ -33,7 +34,7 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def smtp(app: Flask) -> Iterator[SmtpTestServer]:
     with SmtpTestServer() as server:
-        app.config["SMTP_URL"] = server.url
+        configure(app, SMTP_URL=server.url)
         yield server
 
 

@@ -26,6 +26,7 @@ from notifier.models import (
 )
 from notifier.operations import staff
 from notifier.privacy import requests as privacy
+from tests.conftest import configure
 from tests.integration.helpers import layout_template, make_contact
 from tests.integration.test_admin_support import (
     browser,
@@ -238,7 +239,7 @@ def test_staff_accounts_and_settings(app: Flask, client: FlaskClient, admin: Sta
     assert user.active is False
     post(client, f"/admin/staff/{admin.id}/deactivate")  # not oneself
     assert db.session.get(StaffUser, admin.id).active is True
-    app.config["SMTP_URL"] = "smtp+starttls://mailer:s3cret-pass@relay.example.vn:587"
+    configure(app, SMTP_URL="smtp+starttls://mailer:s3cret-pass@relay.example.vn:587")
     settings = client.get("/admin/settings").get_data(as_text=True)
     assert "relay.example.vn:587" in settings and "s3cret-pass" not in settings
     assert "DCNET" in settings.upper() and "DKIM" in settings

@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 from notifier.infra.extensions import db
 from notifier.models import ApiKey
 from notifier.operations import staff
+from tests.conftest import configure
 from tests.integration.test_api_support import bearer, conforms, issue_key, notice_body
 
 TYPES = "/notice-types"
@@ -74,7 +75,7 @@ def test_a_key_without_the_scope_gets_403(
 
 
 def test_the_rate_limit_answers_429_with_retry_after(app: Flask, client: FlaskClient) -> None:
-    app.config.update(API_RATE_LIMIT=3, API_RATE_WINDOW=60)
+    configure(app, API_RATE_LIMIT=3, API_RATE_WINDOW=60)
     plain, other = issue_key("notices"), issue_key("notices")
     codes = [client.get(f"/api/v1{TYPES}", headers=bearer(plain)).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]

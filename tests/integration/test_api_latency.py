@@ -16,7 +16,8 @@ from flask import Flask
 from rq import Worker
 
 from notifier.infra.queues import redis_connection
-from tests.conftest import SECRET
+from notifier.infra.settings import settings_of
+from tests.conftest import SECRET, configure
 from tests.integration import test_api_support as support
 from tests.integration.test_api_support import issue_key, notice_body, renewal_type
 from tests.smtp_server import SmtpTestServer
@@ -29,11 +30,11 @@ NOTICES = 50
 def worker_process(app: Flask, smtp: SmtpTestServer, tmp_path: Path) -> subprocess.Popen:
     env = {
         **os.environ,
-        "DATABASE_URL": str(app.config["DATABASE_URL"]),
-        "REDIS_URL": str(app.config["REDIS_URL"]),
+        "DATABASE_URL": settings_of(app).DATABASE_URL,
+        "REDIS_URL": settings_of(app).REDIS_URL,
         "SMTP_URL": smtp.url,
         "SECRET_KEY": SECRET,
-        "PUBLIC_BASE_URL": str(app.config["PUBLIC_BASE_URL"]),
+        "PUBLIC_BASE_URL": settings_of(app).PUBLIC_BASE_URL,
         "NOTIFIER_INSTANCE_PATH": str(tmp_path / "worker-instance"),
         "NOTIFIER_PROFILE": "dcnet",
     }
@@ -54,7 +55,7 @@ def test_renewal_notice_latency_from_api_to_smtp(
 ) -> None:
     renewal_type()
     key = issue_key("notices")
-    app.config["API_RATE_LIMIT"] = 10_000
+    configure(app, API_RATE_LIMIT=10_000)
     latencies = []
     for i in range(NOTICES):
         body = json.dumps(notice_body(ref=f"KH-{i:03}", email=f"kh{i}@example.com")).encode()

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode, Response, checks
 from schemathesis.checks import CheckContext
 
+from tests.conftest import configure
 from tests.integration.helpers import make_contact
 from tests.integration.test_api_support import issue_key, renewal_type
 
@@ -42,7 +43,7 @@ CHECKS = [
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_no_input_breaks_the_api(app: Flask, mode: GenerationMode) -> None:
-    app.config["API_RATE_LIMIT"] = 1_000_000
+    configure(app, API_RATE_LIMIT=1_000_000)
     renewal_type()
     make_contact("khach@example.com", external_ref="KH-001")
     headers = {"Authorization": f"Bearer {issue_key()}"}

@@ -18,6 +18,7 @@ from werkzeug.test import TestResponse
 from notifier.api.openapi import document
 from notifier.notices import notices
 from notifier.operations import staff
+from tests.conftest import configure
 from tests.integration.helpers import layout_template
 from tests.smtp_server import SmtpTestServer
 
@@ -80,7 +81,7 @@ def conforms(response: TestResponse, method: str, path: str) -> Any:
 @pytest.fixture
 def smtp(app: Flask) -> Iterator[SmtpTestServer]:
     with SmtpTestServer() as server:
-        app.config["SMTP_URL"] = server.url
+        configure(app, SMTP_URL=server.url)
         yield server
 
 

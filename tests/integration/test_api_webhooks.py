@@ -17,6 +17,7 @@ from sqlalchemy import select
 from notifier.infra.extensions import db
 from notifier.models import WebhookEvent, WebhookStatus, utcnow
 from notifier.notices import webhooks
+from tests.conftest import configure
 from tests.integration import test_api_support as support
 from tests.integration.helpers import drain
 from tests.integration.test_api_support import notice_body, renewal_type
@@ -68,7 +69,7 @@ def receiver(app: Flask) -> Iterator[Receiver]:
     receiver = Receiver()
     thread = threading.Thread(target=receiver.server.serve_forever, daemon=True)
     thread.start()
-    app.config.update(API_WEBHOOK_URL=receiver.url, API_WEBHOOK_SECRET=SECRET)
+    configure(app, API_WEBHOOK_URL=receiver.url, API_WEBHOOK_SECRET=SECRET)
     yield receiver
     receiver.server.shutdown()
     thread.join(5)

@@ -36,6 +36,7 @@ from notifier.models import (
 from notifier.notices import notices
 from notifier.processes.worker import run_worker
 from tests.bounce_samples import sample
+from tests.conftest import configure
 from tests.integration.helpers import drain, make_contact, sample_data, start_campaign
 from tests.integration.test_messages import renewal_type
 from tests.smtp_server import SmtpTestServer
@@ -48,7 +49,7 @@ T = TypeVar("T")
 @pytest.fixture
 def smtp(app: Flask) -> Iterator[SmtpTestServer]:
     with SmtpTestServer() as server:
-        app.config.update(SMTP_URL=server.url, BOUNCE_DOMAIN=BOUNCE_DOMAIN)
+        configure(app, SMTP_URL=server.url, BOUNCE_DOMAIN=BOUNCE_DOMAIN)
         yield server
 
 
@@ -96,7 +97,7 @@ def test_each_message_carries_a_signed_verp_return_path(app: Flask, smtp: SmtpTe
         assert target == Target(TargetKind.DELIVERY, delivery.id)
     notice = parse_return_path(verp_keys(), envelope_sender(notice_id=7))
     assert notice == Target(TargetKind.NOTICE, 7)
-    app.config["BOUNCE_DOMAIN"] = ""
+    configure(app, BOUNCE_DOMAIN="")
     assert envelope_sender(1) == profile().identity.from_address == "thongbao@dcnet.example.vn"
 
 
@@ -179,7 +180,7 @@ def test_the_webhook_applies_each_report_once(
     app: Flask, client: FlaskClient, smtp: SmtpTestServer
 ) -> None:
     campaign_id, sent = send_campaign(app, ["gm@example.org", "ms@example.org"])
-    app.config["INBOUND_WEBHOOK_SECRET"] = SECRET
+    configure(app, INBOUND_WEBHOOK_SECRET=SECRET)
     auth = {"Authorization": f"Bearer {SECRET}", "Content-Type": "message/rfc822"}
     raw = report("gmail_no_such_user.eml", sent["gm@example.org"], "gm@example.org")
     first = client.post("/inbound/email", data=raw, headers=auth)
@@ -241,7 +242,7 @@ def test_a_bounced_notice_is_marked_and_reported(app: Flask, smtp: SmtpTestServe
 
 
 def test_a_campaign_pauses_itself_past_the_complaint_rate(app: Flask, smtp: SmtpTestServer) -> None:
-    app.config.update(BATCH_SIZE=3, SEND_JOBS=1, RATE_MIN_SENT=3)
+    configure(app, BATCH_SIZE=3, SEND_JOBS=1, RATE_MIN_SENT=3)
     for index in range(9):
         make_contact(f"c{index}@example.org", grants=("promotions",))
     campaign_id = start_campaign("promotion", "promotions")

@@ -20,8 +20,10 @@ from bench.seed import seed_contacts
 from bench.sinks import BuiltinSink
 from notifier.campaigns import lifecycle as campaigns
 from notifier.infra.extensions import db
+from notifier.infra.settings import settings_of
 from notifier.models import Campaign, CampaignStatus, Contact, Delivery, DeliveryStatus, utcnow
 from notifier.processes.scheduler import tick
+from tests.conftest import configure
 from tests.integration.helpers import start_campaign
 from tests.integration.workers import worker_env
 
@@ -33,7 +35,7 @@ CONTACTS = 1500  # 1,050 of them may receive the campaign (bench.seed's mix)
 def sink(app: Flask) -> Iterator[BuiltinSink]:
     server = BuiltinSink()
     server.start()
-    app.config.update(SMTP_URL=f"smtp://127.0.0.1:{server.port}", CLAIM_LEASE_SECONDS=3)
+    configure(app, SMTP_URL=f"smtp://127.0.0.1:{server.port}", CLAIM_LEASE_SECONDS=3)
     yield server
     server.stop()
 
@@ -193,7 +195,7 @@ def test_redis_flushed_mid_campaign_loses_nothing(
 
     def flush_once() -> None:
         if not flushed and sink.messages >= 300:
-            redis.Redis.from_url(str(app.config["REDIS_URL"])).flushdb()
+            redis.Redis.from_url(settings_of(app).REDIS_URL).flushdb()
             flushed.append(time.monotonic())
 
     try:
@@ -208,7 +210,7 @@ def test_a_flaky_relay_gets_everything_exactly_once(app: Flask, sink: BuiltinSin
     from tests.integration.helpers import drain
 
     sink.fault_rate = 0.1  # 451 or 421-and-hang-up to a tenth of MAIL, RCPT and DATA commands
-    app.config.update(SMTP_RETRY_SECONDS=0.05, SEND_RETRY_LIMIT=25, BATCH_SIZE=50)
+    configure(app, SMTP_RETRY_SECONDS=0.05, SEND_RETRY_LIMIT=25, BATCH_SIZE=50)
     eligible = seed_contacts(600, "promotions")
     campaign_id = start_campaign("promotion", "promotions")
 

@@ -15,12 +15,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 
 from notifier.contacts import consent_ledger as consent
-from notifier.delivery.mail.dkim import DkimSigner
 from notifier.domain.consent_rules import Reason
 from notifier.domain.errors import Conflict
 from notifier.infra.extensions import db
+from notifier.mail.dkim import DkimSigner
 from notifier.models import ConsentSource, Notice
 from notifier.notices import notices
+from tests.conftest import configure
 from tests.integration.helpers import (
     drain,
     layout_template,
@@ -42,7 +43,7 @@ def dkim_key(app: Flask, tmp_path: Path) -> str:
             serialization.NoEncryption(),
         )
     )
-    app.config.update(DKIM_KEY_FILE=str(path), DKIM_DOMAIN="dcnet.test", DKIM_SELECTOR="s1")
+    configure(app, DKIM_KEY_FILE=str(path), DKIM_DOMAIN="dcnet.test", DKIM_SELECTOR="s1")
     return DkimSigner.from_file(path, domain="dcnet.test", selector="s1").dns_txt_record()
 
 

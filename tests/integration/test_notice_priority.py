@@ -14,6 +14,7 @@ from notifier.infra.extensions import db
 from notifier.infra.queues import NOTICES, SEND, queue
 from notifier.models import Campaign, Delivery, Notice
 from notifier.notices import notices
+from tests.conftest import configure
 from tests.integration.helpers import (
     drain,
     layout_template,
@@ -118,7 +119,7 @@ def test_a_slow_batch_keeps_its_lease_so_nobody_steals_it(app: Flask, smtp: Smtp
     from notifier.delivery.sending import recover_stale_claims
     from notifier.models import utcnow
 
-    app.config.update(CLAIM_LEASE_SECONDS=1, BATCH_SIZE=PEOPLE)
+    configure(app, CLAIM_LEASE_SECONDS=1, BATCH_SIZE=PEOPLE)
     smtp.data_delay = 0.02  # 150 messages: about 3 s, three times the lease
     campaign_id = _planned_campaign()
     sender_done = threading.Event()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.conftest import configure
 from tests.integration.helpers import drain, make_contact, start_campaign
 from tests.smtp_server import SmtpTestServer
 
@@ -17,7 +18,7 @@ def test_health_and_readiness(app: Flask, client: FlaskClient, smtp: SmtpTestSer
 
 
 def test_readiness_fails_when_the_relay_is_down(app: Flask, client: FlaskClient) -> None:
-    app.config["SMTP_URL"] = "smtp://127.0.0.1:9"  # discard port: nothing listens
+    configure(app, SMTP_URL="smtp://127.0.0.1:9")  # discard port: nothing listens
     ready = client.get("/readyz")
     assert ready.status_code == 503
     assert ready.json["checks"]["smtp"].startswith("error")
@@ -39,6 +40,6 @@ def test_metrics_count_outcomes_queues_and_latency(
 
 
 def test_metrics_can_require_a_token(app: Flask, client: FlaskClient) -> None:
-    app.config["METRICS_TOKEN"] = "s3cret"
+    configure(app, METRICS_TOKEN="s3cret")
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer s3cret"}).status_code == 200

@@ -28,6 +28,7 @@ from notifier.models import (
     Suppression,
     Template,
 )
+from tests.conftest import configure
 from tests.integration.helpers import (
     drain,
     layout_template,
@@ -230,7 +231,7 @@ def test_a_campaign_pauses_itself_when_the_relay_rejects_too_much(
         make_contact(f"r{i}@example.com", ("promotions",))
         if i % 2:
             smtp.rcpt_replies[f"r{i}@example.com"] = "554 5.7.1 rejected"
-    app.config["BATCH_SIZE"] = 20
+    configure(app, BATCH_SIZE=20)
     campaign_id = start_campaign("promotion", "promotions")
     drain(app)
     campaign = db.session.get(Campaign, campaign_id)

@@ -17,6 +17,7 @@ from notifier.infra.context import suppression_salt
 from notifier.infra.extensions import db
 from notifier.infra.hashing import address_hash
 from notifier.models import AuditEntry, MailFeedback, Suppression
+from tests.conftest import configure
 from tests.integration.helpers import make_contact
 from tests.provider_signing import (
     CERT_URL,
@@ -47,9 +48,7 @@ def sns(app: Flask, tmp_path: Path) -> SnsSigner:
     signer = SnsSigner()
     pem = tmp_path / "sns.pem"
     pem.write_bytes(signer.pem)
-    app.config.update(
-        SES_WEBHOOK=True, SES_TOPIC_ARNS=[TOPIC], SNS_CERTIFICATES={CERT_URL: str(pem)}
-    )
+    configure(app, SES_WEBHOOK=True, SES_TOPIC_ARNS=[TOPIC], SNS_CERTIFICATES={CERT_URL: str(pem)})
     return signer
 
 
@@ -139,7 +138,7 @@ def test_ses_webhook_rejects_bad_bodies(app: Flask, client: FlaskClient, sns: Sn
     assert client.post("/providers/ses", data=json.dumps(broken)).status_code == 400
     huge = b"{" + b" " * 1_100_000 + b"}"
     assert client.post("/providers/ses", data=huge).status_code == 413
-    app.config["SES_WEBHOOK"] = False
+    configure(app, SES_WEBHOOK=False)
     assert client.post("/providers/ses", data=b"{}").status_code == 404
 
 
@@ -148,7 +147,7 @@ def test_sendgrid_signed_events(app: Flask, client: FlaskClient) -> None:
     make_contact("sg1@example.org", grants=("promotions",))
     buyer = make_contact("sg2@example.org", grants=("promotions",))
     assert client.post("/providers/sendgrid", data=b"[]").status_code == 404
-    app.config["SENDGRID_WEBHOOK_PUBLIC_KEY"] = signer.public_key
+    configure(app, SENDGRID_WEBHOOK_PUBLIC_KEY=signer.public_key)
     events = [
         {"email": "sg1@example.org", "event": "bounce", "type": "bounce", "status": "5.1.1",
          "reason": "550 5.1.1 The email account that you tried to reach does not exist",
@@ -183,7 +182,7 @@ def test_mailgun_signed_events(app: Flask, client: FlaskClient) -> None:
     make_contact("mg2@example.org", grants=("promotions",))
     complained = {"id": "mg-1", "event": "complained", "recipient": "mg1@example.org"}
     assert client.post("/providers/mailgun", data=mailgun_body(complained)).status_code == 404
-    app.config["MAILGUN_SIGNING_KEY"] = MAILGUN_KEY
+    configure(app, MAILGUN_SIGNING_KEY=MAILGUN_KEY)
     forged = client.post("/providers/mailgun", data=mailgun_body(complained, key="other"))
     assert forged.status_code == 403
     replayed = client.post("/providers/mailgun", data=mailgun_body(complained, age=7200))

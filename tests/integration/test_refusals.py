@@ -17,6 +17,7 @@ from notifier.domain.consent_rules import ConsentStatus
 from notifier.feedback.inbound import handle_message, start_receiver
 from notifier.models import ConsentSource
 from notifier.operations.staff import create_staff
+from tests.conftest import configure
 from tests.integration.helpers import make_contact
 from tests.integration.public_helpers import body_text, deliver, system_mails
 from tests.smtp_server import SmtpTestServer
@@ -97,7 +98,7 @@ def test_webhook_needs_the_secret_and_withdraws(app: Flask, client: FlaskClient)
     address = _mailto_address(contact_id, "promotions")
     raw = _mail("da@example.com", address)
     assert client.post("/inbound/email", data=raw).status_code == 404  # not configured
-    app.config["INBOUND_WEBHOOK_SECRET"] = SECRET
+    configure(app, INBOUND_WEBHOOK_SECRET=SECRET)
     headers = {"Content-Type": "message/rfc822"}
     wrong = client.post(
         "/inbound/email", data=raw, headers={**headers, "Authorization": "Bearer no"}
@@ -144,7 +145,7 @@ def test_a_confirmation_the_relay_refused_for_now_is_sent_later(
     from tests.integration.helpers import drain
 
     smtp.rcpt_replies["later@example.com"] = "451 4.3.0 try again later"
-    app.config["SMTP_URL"] = smtp.url
+    configure(app, SMTP_URL=smtp.url)
     contact_id = make_contact("later@example.com", grants=("promotions",))
     refusals.refuse(contact_id, None, consent.Evidence(source=ConsentSource.EMAIL))
     drain(app)

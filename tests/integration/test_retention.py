@@ -25,6 +25,7 @@ from notifier.models import (
 )
 from notifier.privacy import requests as privacy
 from notifier.privacy import retention
+from tests.conftest import configure
 from tests.integration.helpers import drain, make_contact, start_campaign
 from tests.smtp_server import SmtpTestServer
 
@@ -34,7 +35,7 @@ TODAY = date.today()
 @pytest.fixture
 def smtp(app: Flask) -> Iterator[SmtpTestServer]:
     with SmtpTestServer() as server:
-        app.config["SMTP_URL"] = server.url
+        configure(app, SMTP_URL=server.url)
         yield server
 
 

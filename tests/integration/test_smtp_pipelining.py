@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from bench.sinks import BuiltinSink
-from notifier.delivery.mail.smtp import Transport
 from notifier.domain.send_outcome import SendStatus
+from notifier.mail.smtp import Transport
 
 MESSAGE = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nbody\r\n.dot line\r\n"
 

@@ -17,17 +17,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from notifier.delivery.mail.dkim import DkimSigner
-from notifier.delivery.mail.headers import InvalidAddressError
-from notifier.delivery.mail.message import MessageBuilder
-from notifier.delivery.mail.smtp import (
+from notifier.domain.send_outcome import SendStatus
+from notifier.mail.dkim import DkimSigner
+from notifier.mail.headers import InvalidAddressError
+from notifier.mail.message import MessageBuilder
+from notifier.mail.smtp import (
     InvalidSmtpUrl,
     SmtpConfig,
     SmtpSecurity,
     Transport,
     TransportError,
 )
-from notifier.domain.send_outcome import SendStatus
 from tests.smtp_server import SmtpTestServer
 
 SENDER = "bounce@dcnet.vn"

@@ -9,17 +9,19 @@ from pathlib import Path
 
 from flask import Flask
 
+from notifier.infra.settings import settings_of
+
 
 def worker_env(app: Flask, tmp_path: Path, **extra: str) -> dict[str, str]:
-    config = app.config
+    config = settings_of(app)
     env = {
         **os.environ,
-        "DATABASE_URL": str(config["DATABASE_URL"]),
-        "REDIS_URL": str(config["REDIS_URL"]),
-        "SMTP_URL": str(config.get("SMTP_URL") or ""),
-        "SECRET_KEY": str(config["SECRET_KEY"]),
-        "PUBLIC_BASE_URL": str(config["PUBLIC_BASE_URL"]),
-        "NOTIFIER_PROFILE": str(config["PROFILE"]),
+        "DATABASE_URL": config.DATABASE_URL,
+        "REDIS_URL": config.REDIS_URL,
+        "SMTP_URL": config.SMTP_URL,
+        "SECRET_KEY": config.SECRET_KEY,
+        "PUBLIC_BASE_URL": config.PUBLIC_BASE_URL,
+        "NOTIFIER_PROFILE": config.PROFILE,
         "NOTIFIER_INSTANCE_PATH": str(tmp_path / "instance"),
     }
     env.update({f"NOTIFIER_{key}": value for key, value in extra.items()})

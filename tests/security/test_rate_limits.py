@@ -7,6 +7,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from notifier import create_app
+from notifier.infra.settings import settings_of
+from tests.conftest import configure
 from tests.integration.test_admin_support import PASSWORD, csrf_token, make_staff
 from tests.integration.test_api_support import bearer, issue_key
 
@@ -22,7 +24,7 @@ def _sign_in(client: FlaskClient, password: str) -> int:
 
 
 def test_sign_in_attempts_are_limited_per_address(app: Flask, client: FlaskClient) -> None:
-    app.config["LOGIN_RATE_LIMIT"] = "3 per minute"
+    configure(app, LOGIN_RATE_LIMIT="3 per minute")
     make_staff("staff@example.com", "admin")
     assert [_sign_in(client, "wrong") for _ in range(4)] == [401, 401, 401, 429]
     token = csrf_token(client)
@@ -33,7 +35,7 @@ def test_sign_in_attempts_are_limited_per_address(app: Flask, client: FlaskClien
 
 
 def test_public_pages_are_limited_per_address(app: Flask, client: FlaskClient) -> None:
-    app.config["PUBLIC_RATE_LIMIT"] = "5 per minute"
+    configure(app, PUBLIC_RATE_LIMIT="5 per minute")
     codes = [client.get("/subscribe").status_code for _ in range(6)]
     assert codes == [200, 200, 200, 200, 200, 429]
     limited = client.get("/subscribe")
@@ -43,9 +45,10 @@ def test_public_pages_are_limited_per_address(app: Flask, client: FlaskClient) -
 
 
 def test_an_api_key_is_limited_across_web_processes(app: Flask) -> None:
-    app.config.update(API_RATE_LIMIT=4, API_RATE_WINDOW=60)
+    configure(app, API_RATE_LIMIT=4, API_RATE_WINDOW=60)
     # A second application on the same Redis stands for another gunicorn worker or machine.
-    other_process = create_app({**app.config, "API_RATE_LIMIT": 4, "API_RATE_WINDOW": 60})
+    same = settings_of(app).model_dump(include={"DATABASE_URL", "REDIS_URL", "SECRET_KEY"})
+    other_process = create_app({**same, "TESTING": True, "API_RATE_LIMIT": 4})
     key = bearer(issue_key("notices"))
     first, second = app.test_client(), other_process.test_client()
     codes = [

@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from notifier.delivery.mail.dkim import (
+from notifier.mail.dkim import (
     DkimConfigError,
     DkimKeyError,
     DkimMessageError,
@@ -19,7 +19,7 @@ from notifier.delivery.mail.dkim import (
     relaxed_body,
     relaxed_header,
 )
-from notifier.delivery.mail.message import MessageBuilder
+from notifier.mail.message import MessageBuilder
 
 DOMAIN = "dcnet.vn"
 SELECTOR = "mail2026"

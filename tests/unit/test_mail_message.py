@@ -8,9 +8,9 @@ from email.message import EmailMessage
 
 import pytest
 
-from notifier.delivery.mail.body import Attachment
-from notifier.delivery.mail.headers import InvalidAddressError, InvalidHeaderError
-from notifier.delivery.mail.message import MessageBuilder
+from notifier.mail.body import Attachment
+from notifier.mail.headers import InvalidAddressError, InvalidHeaderError
+from notifier.mail.message import MessageBuilder
 
 SUBJECT_VI = (
     "[QC] Ưu đãi tháng 6: giảm 50% cho tất cả dịch vụ hosting và tên miền của quý khách hàng"
@@ -242,7 +242,7 @@ def test_sender_without_name_and_ascii_names() -> None:
 
 
 def test_plain_http_unsubscribe_links_only_on_this_machine() -> None:
-    from notifier.delivery.mail.message import _unsubscribe_lines
+    from notifier.mail.message import _unsubscribe_lines
 
     assert b"<http://127.0.0.1:5000/u/t>" in _unsubscribe_lines(
         "http://127.0.0.1:5000/u/t", "mailto:u@example.com"
@@ -252,7 +252,7 @@ def test_plain_http_unsubscribe_links_only_on_this_machine() -> None:
 
 
 def test_one_message_id_scheme_for_every_kind_of_mail() -> None:
-    from notifier.delivery.mail.message import message_id_of, new_message_id
+    from notifier.mail.message import message_id_of, new_message_id
 
     first, second = new_message_id("s6", "dcnet.vn"), new_message_id("s6", "dcnet.vn")
     assert first != second

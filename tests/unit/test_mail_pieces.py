@@ -6,7 +6,7 @@ import quopri
 
 import pytest
 
-from notifier.delivery.mail.body import QuotedPrintablePieces, encode_text
+from notifier.mail.body import QuotedPrintablePieces, encode_text
 
 LONG = '<td style="padding:0 32px;font-family:Arial">' + "x" * 300 + "</td>\n"
 CONSTANTS = [

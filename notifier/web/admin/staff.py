@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from notifier.domain.errors import DomainError, ValidationFailed
 from notifier.i18n import current_locale, translate
+from notifier.infra import context
 from notifier.infra.context import profile
 from notifier.infra.extensions import db
 from notifier.models import StaffUser
@@ -81,19 +82,19 @@ def staff_active(user_id: int, step: str) -> Response:
 @bp.get("/settings")
 @requires("settings.view")
 def settings() -> str:
-    config = current_app.config
-    smtp = str(config.get("SMTP_URL") or "")
+    config = context.settings()
+    smtp = config.SMTP_URL
     parts = urlsplit(smtp) if smtp else None
     # Never show the relay's password: the scheme, host and port are what an operator checks.
     relay = f"{parts.scheme}://{parts.hostname}:{parts.port or ''}" if parts else None
-    key_file = str(config.get("DKIM_KEY_FILE") or "")
+    key_file = config.DKIM_KEY_FILE
     dkim = {
-        "domain": config.get("DKIM_DOMAIN") or "",
-        "selector": config.get("DKIM_SELECTOR") or "",
+        "domain": config.DKIM_DOMAIN,
+        "selector": config.DKIM_SELECTOR,
         "key_file": key_file,
         "readable": bool(key_file) and os.access(key_file, os.R_OK),
     }
     return render_template(
-        "admin/settings.html", p=profile(), relay=relay, outbox_port=config.get("OUTBOX_PORT"),
-        dkim=dkim, base_url=config.get("PUBLIC_BASE_URL"),
+        "admin/settings.html", p=profile(), relay=relay, outbox_port=config.OUTBOX_PORT,
+        dkim=dkim, base_url=config.PUBLIC_BASE_URL,
     )  # fmt: skip

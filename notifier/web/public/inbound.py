@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hmac
 
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 from werkzeug.wrappers import Response
 
 from notifier.feedback.inbound import MAX_MESSAGE_BYTES, handle_message, recipients_from_headers
+from notifier.infra.context import settings
 from notifier.infra.extensions import csrf
 from notifier.web.public import bp
 
@@ -15,7 +16,7 @@ from notifier.web.public import bp
 @bp.post("/inbound/email")
 @csrf.exempt  # a relay is not a browser: the shared secret authenticates it
 def inbound_email() -> tuple[Response, int]:
-    secret = str(current_app.config.get("INBOUND_WEBHOOK_SECRET") or "")
+    secret = settings().INBOUND_WEBHOOK_SECRET
     if not secret:
         return jsonify(error="inbound webhook is not configured"), 404
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()

@@ -12,11 +12,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from notifier.delivery.mail.headers import check_address
 from notifier.domain.send_outcome import SendResult, SendStatus
+from notifier.mail.headers import check_address
 
 if TYPE_CHECKING:
-    from notifier.delivery.mail.pipeline import Pipeline
+    from notifier.mail.pipeline import Pipeline
 
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -159,7 +159,7 @@ class Transport:
 
     def pipeline(self) -> Pipeline[Any]:
         """Send many messages, one round trip each (see pipeline.py)."""
-        from notifier.delivery.mail.pipeline import Pipeline
+        from notifier.mail.pipeline import Pipeline
 
         return Pipeline(self)
 

@@ -17,15 +17,15 @@ import smtplib
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from notifier.delivery.mail.headers import check_address
-from notifier.delivery.mail.smtp import (
+from notifier.domain.send_outcome import SendResult, SendStatus
+from notifier.mail.headers import check_address
+from notifier.mail.smtp import (
     SessionDropped,
     Transport,
     TransportError,
     dot_stuffed,
     result_of,
 )
-from notifier.domain.send_outcome import SendResult, SendStatus
 
 T = TypeVar("T")
 Results = list[tuple[T, SendResult]]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from notifier.delivery.mail.headers import check_verbatim, clean_text
+from notifier.mail.headers import check_verbatim, clean_text
 
 _B64_LINE = 76
 

@@ -7,8 +7,8 @@ import re
 import time
 from collections.abc import Sequence
 
-from notifier.delivery.mail import headers as h
-from notifier.delivery.mail.body import Attachment, EncodedText, attachment_part, text_part
+from notifier.mail import headers as h
+from notifier.mail.body import Attachment, EncodedText, attachment_part, text_part
 
 # Headers the builder writes itself; extra headers may not repeat them, so each appears once.
 RESERVED_HEADERS = frozenset(

