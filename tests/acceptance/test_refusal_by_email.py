@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import re
 import smtplib
+import urllib.parse
+import urllib.request
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
@@ -67,3 +70,27 @@ def test_a_refusal_from_an_authenticated_sender_withdraws_at_once_and_confirms_o
     assert "Chúng tôi đã nhận yêu cầu từ chối của bạn" in _text(confirmation)
     assert not _subscribed(product, _preferences_url(confirmation)) & ADVERTISING
     assert [m.rcpt_tos for m in sink.messages] == [[person]]
+
+
+def test_a_forged_refusal_applies_only_after_the_address_confirms_over_http(
+    product: Product, sink: SmtpTestServer
+) -> None:
+    person = "bao.dang@example.net"  # demo contact; no DKIM or SPF record vouches for the sender
+    _send(product, "attacker@evil.example", refusal_mail(f"Đặng Quốc Bảo <{person}>"))
+    product.deliver()
+    [question] = _mail_to(sink, person)
+    assert _subscribed(product, _preferences_url(question)) >= ADVERTISING  # nothing changed
+    link = re.search(r"(http://\S+/r/\S+)", _text(question))
+    assert link
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    page = opener.open(link[1], timeout=15).read().decode()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token, page
+    form = urllib.parse.urlencode({"csrf_token": token[1], "confirm": "yes"}).encode()
+    assert opener.open(link[1], form, timeout=15).status == 200
+    product.deliver()
+    confirmation = _mail_to(sink, person)[1:]
+    assert [m["Subject"] for m in confirmation] == ["Xác nhận từ chối nhận email"]
+    assert not _subscribed(product, _preferences_url(confirmation[0])) & ADVERTISING

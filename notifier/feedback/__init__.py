@@ -1,0 +1,1 @@
+"""Mail that people send to us: who really sent it."""
