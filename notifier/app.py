@@ -10,9 +10,9 @@ from typing import Any
 from flask import Flask
 
 from notifier import models  # noqa: F401 - registers every table on the metadata
-from notifier.config import ROOT, load_settings, profile_path
-from notifier.extensions import db, migrate
-from notifier.profile import load_profile
+from notifier.domain.profile import load_profile
+from notifier.infra.config import ROOT, load_settings, profile_path
+from notifier.infra.extensions import db, migrate
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -25,7 +25,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.update(load_settings(Path(app.instance_path), overrides=test_config))
     # A broken profile must stop start-up here, with its file, key and problem (ProfileError).
-    app.extensions["notifier.profile"] = load_profile(profile_path(str(app.config["PROFILE"])))
+    app.extensions["notifier.domain.profile"] = load_profile(
+        profile_path(str(app.config["PROFILE"]))
+    )
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(app.config))
 
     db.init_app(app)

@@ -18,11 +18,11 @@ from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
 
-from notifier.consent import ConsentStatus
-from notifier.inbound import start_receiver
+from notifier.contacts import consent_ledger as consent
+from notifier.delivery.composer import links_for
+from notifier.domain.consent_rules import ConsentStatus
+from notifier.feedback.inbound import start_receiver
 from notifier.models import utcnow
-from notifier.services import consent
-from notifier.services.composer import links_for
 from tests.dns_server import LocalDns
 from tests.integration.helpers import make_contact
 from tests.integration.public_helpers import body_text, csrf_of, deliver, system_mails

@@ -8,13 +8,13 @@ from flask import current_app, jsonify, request
 from werkzeug.wrappers import Response
 
 from notifier.auth import csrf
-from notifier.feedback.sender_auth import Connection
-from notifier.inbound import (
+from notifier.feedback.inbound import (
     MAX_MESSAGE_BYTES,
     handle_message,
     recipients_from_headers,
     resolver_for,
 )
+from notifier.feedback.sender_auth import Connection
 from notifier.web.public import bp
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import request
 from werkzeug.wrappers import Response
 
-from notifier.services import refusal_checks
-from notifier.services.preferences import choices, linked_contact
+from notifier.contacts import refusal_checks
+from notifier.contacts.preferences import choices, linked_contact
 from notifier.web.public import Problem, bp, render
 from notifier.web.public.links import PREFERENCES, requester, token_for
 
