@@ -61,7 +61,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     settings = build_settings(Path(app.instance_path), overrides=test_config)
     install(app, settings)
     # A broken profile must stop start-up here, with its file, key and problem (ProfileError).
-    app.extensions["notifier.domain.profile"] = load_profile(profile_path(settings.PROFILE))
+    app.extensions["notifier.profile"] = load_profile(profile_path(settings.PROFILE))
     if settings.production and not settings.dkim_configured:
         log.warning(
             "DKIM is not configured: mail goes out unsigned and Gmail and Yahoo may reject it; "

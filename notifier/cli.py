@@ -7,7 +7,7 @@ import sys
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, ScriptInfo, pass_script_info, with_appcontext
 
 from notifier.app import create_app
 from notifier.cli_settings import settings_group
@@ -205,9 +205,11 @@ def demo_load() -> None:
 @main.command("inbound")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=2525, show_default=True, help="0 picks a free port.")
-@with_appcontext
-def inbound_command(host: str, port: int) -> None:
+@pass_script_info
+def inbound_command(info: ScriptInfo, host: str, port: int) -> None:
     """Receive mail for the unsubscribe mailbox over SMTP and record each refusal."""
     from notifier.feedback.inbound import serve_inbound
 
-    serve_inbound(current_app, host, port)
+    # The app itself, not the current_app proxy: messages are handled in worker threads, where
+    # the proxy has no application context to point at.
+    serve_inbound(info.load_app(), host, port)

@@ -44,6 +44,11 @@ SUBJECTS = {
         "We received your personal data request",
     ),
     SystemMailKind.EMAIL_CHANGE: ("Xác nhận địa chỉ email mới", "Confirm your new email address"),
+    # Both languages: the person may never have told us theirs, and the question must be understood.
+    SystemMailKind.REFUSAL_CHECK: (
+        "Bạn muốn ngừng nhận email quảng cáo? / Did you ask to stop our advertising?",
+    )
+    * 2,
 }
 
 

@@ -11,22 +11,24 @@ from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
-from email.utils import getaddresses, parseaddr
+from email.utils import getaddresses
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from flask import Flask
 
-from notifier.contacts import refusals
+from notifier.contacts import refusal_checks, refusals
 from notifier.contacts.consent_ledger import Evidence
 from notifier.contacts.contacts import find_by_email
 from notifier.domain.addresses import InvalidAddress, normalise_email
 from notifier.domain.errors import NotFound
 from notifier.domain.tokens import InvalidToken, verify_token
 from notifier.feedback import bounce_handling as bounces
+from notifier.feedback.sender_auth import Connection, Resolver, vouched_by
 from notifier.infra.context import profile, token_secret
 from notifier.infra.extensions import db
-from notifier.models import ConsentSource
+from notifier.infra.settings import settings_of
+from notifier.models import ConsentSource, utcnow
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 1_048_576  # a refusal is a few lines; bigger is not for this mailbox
@@ -36,6 +38,7 @@ UNSUBSCRIBE = "u"
 @dataclass
 class Outcome:
     refused: list[int] = field(default_factory=list)  # contacts whose refusal was handled
+    pending: list[int] = field(default_factory=list)  # contacts asked to confirm it first
     ignored: str | None = None  # why nothing was done
     feedback: str | None = None  # a bounce or complaint applied (services.bounces)
     rejected: str | None = None  # a malformed report: answered with an error
@@ -66,8 +69,17 @@ def recipients_from_headers(raw: bytes) -> list[str]:
     return [address for _, address in getaddresses(fields) if address]
 
 
-def handle_message(raw: bytes, recipients: Sequence[str], channel: str = "smtp") -> Outcome:
-    """A token in the address refuses its purpose; a plain mail from a contact, all advertising."""
+def handle_message(
+    raw: bytes,
+    recipients: Sequence[str],
+    channel: str = "smtp",
+    *,
+    resolver: Resolver,
+    connection: Connection | None = None,
+) -> Outcome:
+    """A valid token, or a From domain DKIM or SPF vouches for, refuses at once; other mail from
+    a known contact's address only asks that address to confirm (a From header is easily forged).
+    """
     returned = [r for r in recipients if bounces.is_bounce_address(r)]
     if returned:
         result = bounces.receive_mail(raw, returned, channel)
@@ -80,26 +92,31 @@ def handle_message(raw: bytes, recipients: Sequence[str], channel: str = "smtp")
     tokens = [t for t in (token_of(r, box) for r in recipients) if t is not None]
     if not tokens:
         return Outcome(ignored="not addressed to the unsubscribe mailbox")
-    evidence = Evidence(
-        source=ConsentSource.EMAIL,
-        reference=f"message-id:{str(message.get('Message-ID', ''))[:200]}",
-    )
+    reference = f"message-id:{str(message.get('Message-ID', ''))[:200]}"
     outcome = Outcome()
     for token in filter(None, tokens):
         try:
             claims = verify_token(token_secret(), token, UNSUBSCRIBE)
-            refusals.refuse(claims.contact_id, claims.purpose, evidence)
+            refusals.refuse(claims.contact_id, claims.purpose, _evidence(reference))
         except (InvalidToken, NotFound):
             continue
         outcome.refused.append(claims.contact_id)
-    if not outcome.refused:
-        sender = _sender(message)
-        contact = find_by_email(sender) if sender else None
-        if contact is None or contact.erased_at is not None:
-            return Outcome(ignored="no valid token and the sender is not a known contact")
-        refusals.refuse(contact.id, None, evidence)
-        outcome.refused.append(contact.id)
-    return outcome
+    if outcome.refused:
+        return outcome
+    sender = _sender(message)
+    contact = find_by_email(sender) if sender else None
+    if sender is None or contact is None or contact.erased_at is not None:
+        return Outcome(ignored="no valid token and the sender is not a known contact")
+    vouched = vouched_by(raw, sender.rpartition("@")[2], connection, resolver)
+    if vouched is None:
+        asked = refusal_checks.ask(contact.id, None, reference, utcnow())
+        return Outcome(pending=[contact.id], ignored=None if asked else "confirmation already sent")
+    refusals.refuse(contact.id, None, _evidence(f"{reference}; {vouched}"))
+    return Outcome(refused=[contact.id])
+
+
+def _evidence(reference: str) -> Evidence:
+    return Evidence(source=ConsentSource.EMAIL, reference=reference)
 
 
 def _automatic(message: EmailMessage) -> bool:
@@ -109,11 +126,22 @@ def _automatic(message: EmailMessage) -> bool:
 
 
 def _sender(message: EmailMessage) -> str | None:
-    _, address = parseaddr(str(message.get("From", "")))
+    """The one From address; DMARC treats a message with several as unauthenticated."""
+    fields = [str(v) for v in message.get_all("From") or []]
+    addresses = getaddresses(fields)
+    if len(addresses) != 1:
+        return None
+    address = addresses[0][1]
     try:
         return normalise_email(address)
     except InvalidAddress:
         return None
+
+
+def resolver_for(app: Flask) -> Resolver:
+    """INBOUND_DNS_SERVERS ("ip" or "ip:port"), else the system's resolver."""
+    servers = settings_of(app).INBOUND_DNS_SERVERS
+    return Resolver([servers] if isinstance(servers, str) else [str(s) for s in servers])
 
 
 class _Handler:
@@ -121,6 +149,7 @@ class _Handler:
 
     def __init__(self, app: Flask) -> None:
         self.app = app
+        self.resolver = resolver_for(app)
         with app.app_context():
             self.box = mailbox()
             self.bounce_domain = bounces.bounce_domain()
@@ -136,8 +165,13 @@ class _Handler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = bytes(envelope.original_content or b"")
+        client = Connection(
+            client_ip=str(session.peer[0]) if session.peer else "",
+            helo=session.host_name or "",
+            mail_from=envelope.mail_from or "",
+        )
         try:
-            outcome = await asyncio.to_thread(self._process, raw, list(envelope.rcpt_tos))
+            outcome = await asyncio.to_thread(self._process, raw, list(envelope.rcpt_tos), client)
         except Exception:  # the sender's server retries a 4xx: the refusal is not lost
             log.exception("inbound message could not be processed")
             return "451 4.3.0 Temporary failure, please retry"
@@ -145,12 +179,12 @@ class _Handler:
             return f"550 5.6.0 Malformed report: {outcome.rejected[:200]}"
         return "250 OK refusal received"
 
-    def _process(self, raw: bytes, rcpts: list[str]) -> Outcome:
+    def _process(self, raw: bytes, rcpts: list[str], client: Connection) -> Outcome:
         with self.app.app_context():
             try:
-                outcome = handle_message(raw, rcpts)
-                log.info("inbound: refused %s feedback %s ignored %s", outcome.refused,
-                         outcome.feedback, outcome.ignored)  # fmt: skip
+                outcome = handle_message(raw, rcpts, resolver=self.resolver, connection=client)
+                log.info("inbound: refused %s pending %s feedback %s ignored %s", outcome.refused,
+                         outcome.pending, outcome.feedback, outcome.ignored)  # fmt: skip
                 return outcome
             finally:
                 db.session.remove()

@@ -9,7 +9,7 @@ from notifier.infra.settings import Settings, settings_of
 
 
 def profile() -> Profile:
-    return current_app.extensions["notifier.domain.profile"]
+    return current_app.extensions["notifier.profile"]
 
 
 def settings() -> Settings:

@@ -182,6 +182,14 @@ class Settings(BaseSettings):
     PROVIDER_WEBHOOK_MAX_AGE: int = Field(
         3600, ge=1, description="Seconds a provider's signed event stays acceptable."
     )
+    INBOUND_DNS_SERVERS: list[str] = Field(
+        [],
+        description=(
+            "Refusals mailed to the unsubscribe mailbox apply at once only with a valid token or "
+            'a From domain passing DKIM or SPF, aligned. The DNS servers those checks ask ("ip" '
+            'or "ip:port"); empty: the system\'s resolver.'
+        ),
+    )
     INBOUND_WEBHOOK_SECRET: str = _plain(
         "", "Turns on POST /inbound/email for a relay presenting it (docs/inbound.md).", secret=True
     )

@@ -19,13 +19,7 @@ from typing import Generic, TypeVar
 
 from notifier.domain.send_outcome import SendResult, SendStatus
 from notifier.mail.headers import check_address
-from notifier.mail.smtp import (
-    SessionDropped,
-    Transport,
-    TransportError,
-    dot_stuffed,
-    result_of,
-)
+from notifier.mail.smtp import SessionDropped, Transport, TransportError, dot_stuffed, result_of
 
 T = TypeVar("T")
 Results = list[tuple[T, SendResult]]

@@ -33,6 +33,7 @@ class SystemMailKind(StrEnum):
     OPT_IN = "opt_in"  # double opt-in confirmation link
     PRIVACY_ACK = "privacy_ack"
     EMAIL_CHANGE = "email_change"  # sent to the new address before it is used
+    REFUSAL_CHECK = "refusal_check"  # a refusal by email whose sender was not authenticated
 
 
 class SystemMailStatus(StrEnum):

@@ -258,7 +258,7 @@ def _announce(
     pids += [f"{name} {pid}" for name, pid in embedded.pids.items()]
     lines = [
         "",
-        f"notifier dev is running ({app.extensions['notifier.domain.profile'].name})",
+        f"notifier dev is running ({app.extensions['notifier.profile'].name})",
         f"  admin:     http://{HOST}:{port}/admin/",
         f"  email:     {email}",
         f"  password:  {password}   (a new one at every start)",

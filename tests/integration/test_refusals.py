@@ -15,14 +15,29 @@ from notifier.contacts import refusals
 from notifier.delivery.composer import links_for
 from notifier.domain.consent_rules import ConsentStatus
 from notifier.feedback.inbound import handle_message, start_receiver
+from notifier.feedback.sender_auth import Resolver
 from notifier.models import ConsentSource
 from notifier.operations.staff import create_staff
 from tests.conftest import configure
+from tests.dns_server import LocalDns
 from tests.integration.helpers import make_contact
 from tests.integration.public_helpers import body_text, deliver, system_mails
 from tests.smtp_server import SmtpTestServer
 
 SECRET = "relay-shared-secret-1234"
+
+
+@pytest.fixture(autouse=True)
+def dns(app: Flask) -> Iterator[LocalDns]:
+    """Sender authentication asks a local DNS server, never the public one."""
+    with LocalDns() as server:
+        configure(app, INBOUND_DNS_SERVERS=[server.address])
+        yield server
+
+
+@pytest.fixture
+def resolver(dns: LocalDns) -> Resolver:
+    return Resolver([dns.address])
 
 
 @pytest.fixture
@@ -64,32 +79,37 @@ def test_smtp_receiver_withdraws_by_token_and_by_sender(app: Flask, smtp: SmtpTe
         receiver.stop()
     assert consent.states(first)["events"] is ConsentStatus.WITHDRAWN
     assert consent.states(first)["promotions"] is ConsentStatus.GRANTED  # token scoped to events
-    states = consent.states(second)
-    assert states["events"] is ConsentStatus.WITHDRAWN
-    assert states["promotions"] is ConsentStatus.WITHDRAWN
+    states = consent.states(second)  # an unauthenticated From only asks the address to confirm
+    assert states["events"] is ConsentStatus.GRANTED
+    assert states["promotions"] is ConsentStatus.GRANTED
     assert {e.source for e in consent.history(first) if e.action == "withdraw"} == {"email"}
-    messages = deliver(app, smtp)
-    assert sorted(m["To"] for m in messages) == ["an@example.com", "bo@example.com"]
-    assert all("Thời điểm nhận yêu cầu" in body_text(m) for m in messages)
+    messages = {m["To"]: m for m in deliver(app, smtp)}
+    assert sorted(messages) == ["an@example.com", "bo@example.com"]
+    assert "Thời điểm nhận yêu cầu" in body_text(messages["an@example.com"])
+    assert "https://notifier.test/r/" in body_text(messages["bo@example.com"])
 
 
-def test_repeated_and_unknown_mail_sends_nothing_more(app: Flask) -> None:
+def test_repeated_and_unknown_mail_sends_nothing_more(app: Flask, resolver: Resolver) -> None:
     contact_id = make_contact("cu@example.com", grants=("promotions",))
     address = _mailto_address(contact_id, "promotions")
     raw = _mail("cu@example.com", address)
-    assert handle_message(raw, [address]).refused == [contact_id]
-    assert handle_message(raw, [address]).refused == [contact_id]
+    assert handle_message(raw, [address], resolver=resolver).refused == [contact_id]
+    assert handle_message(raw, [address], resolver=resolver).refused == [contact_id]
     assert len(system_mails("refusal")) == 1
     stranger = handle_message(
-        _mail("who@example.org", "unsubscribe@dcnet.example.vn"), ["unsubscribe@dcnet.example.vn"]
+        _mail("who@example.org", "unsubscribe@dcnet.example.vn"),
+        ["unsubscribe@dcnet.example.vn"],
+        resolver=resolver,
     )
     assert stranger.refused == [] and stranger.ignored
     bounce = handle_message(
-        _mail("cu@example.com", address, Auto_Submitted="auto-replied"), [address]
+        _mail("cu@example.com", address, Auto_Submitted="auto-replied"),
+        [address],
+        resolver=resolver,
     )
     assert bounce.ignored and len(system_mails()) == 1
     tampered = address.replace("+", "+x")
-    other = handle_message(_mail("nobody@example.org", tampered), [tampered])
+    other = handle_message(_mail("nobody@example.org", tampered), [tampered], resolver=resolver)
     assert other.refused == []
 
 

@@ -21,13 +21,7 @@ from notifier.domain.send_outcome import SendStatus
 from notifier.mail.dkim import DkimSigner
 from notifier.mail.headers import InvalidAddressError
 from notifier.mail.message import MessageBuilder
-from notifier.mail.smtp import (
-    InvalidSmtpUrl,
-    SmtpConfig,
-    SmtpSecurity,
-    Transport,
-    TransportError,
-)
+from notifier.mail.smtp import InvalidSmtpUrl, SmtpConfig, SmtpSecurity, Transport, TransportError
 from tests.smtp_server import SmtpTestServer
 
 SENDER = "bounce@dcnet.vn"

@@ -90,4 +90,11 @@ def _csrf(exc: CSRFError) -> Response:
     return render("public/problem.html", 400, problem=PROBLEMS["expired_form"])
 
 
-from notifier.web.public import inbound, preferences, privacy, signup, unsubscribe  # noqa: E402,F401
+from notifier.web.public import (  # noqa: E402,F401
+    inbound,
+    preferences,
+    privacy,
+    refusal_check,
+    signup,
+    unsubscribe,
+)

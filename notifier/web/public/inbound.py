@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import hmac
 
-from flask import jsonify, request
+from flask import current_app, jsonify, request
 from werkzeug.wrappers import Response
 
-from notifier.feedback.inbound import MAX_MESSAGE_BYTES, handle_message, recipients_from_headers
+from notifier.feedback.inbound import (
+    MAX_MESSAGE_BYTES,
+    handle_message,
+    recipients_from_headers,
+    resolver_for,
+)
+from notifier.feedback.sender_auth import Connection
 from notifier.infra.context import settings
 from notifier.infra.extensions import csrf
 from notifier.web.public import bp
@@ -28,7 +34,25 @@ def inbound_email() -> tuple[Response, int]:
     if not raw.strip():
         return jsonify(error="empty body: send the raw RFC 5322 message"), 400
     rcpts = request.args.getlist("rcpt") or recipients_from_headers(raw)
-    outcome = handle_message(raw, rcpts, channel="webhook")
+    # The relay, authenticated by the secret, may tell what its SMTP server saw, for SPF.
+    client_ip = request.args.get("client_ip", "")
+    connection = None
+    if client_ip:
+        connection = Connection(
+            client_ip, request.args.get("helo", ""), request.args.get("mail_from", "")
+        )
+    outcome = handle_message(
+        raw,
+        rcpts,
+        channel="webhook",
+        resolver=resolver_for(current_app),
+        connection=connection,
+    )
     if outcome.rejected:
         return jsonify(error=f"malformed report: {outcome.rejected}"), 422
-    return jsonify(refused=outcome.refused, ignored=outcome.ignored, feedback=outcome.feedback), 200
+    return jsonify(
+        refused=outcome.refused,
+        pending=outcome.pending,
+        ignored=outcome.ignored,
+        feedback=outcome.feedback,
+    ), 200

@@ -37,6 +37,16 @@ PROBLEMS: dict[str, dict[str, Localized]] = {
             "and send it again.",
         ),
     },
+    "expired_link": {
+        "title": Localized("Liên kết đã hết hạn", "This link has expired"),
+        "body": Localized(
+            "Để bảo vệ bạn, liên kết xác nhận chỉ dùng được 7 ngày. Không có thay đổi nào được "
+            "thực hiện. Hãy gửi lại email tới hộp thư hủy đăng ký, hoặc dùng liên kết hủy đăng ký "
+            "trong email gần nhất của chúng tôi.",
+            "To protect you, confirmation links work for 7 days. Nothing was changed. Email our "
+            "unsubscribe mailbox again, or use the unsubscribe link in our latest email.",
+        ),
+    },
     "too_many": {
         "title": Localized("Quá nhiều yêu cầu", "Too many attempts"),
         "body": Localized(

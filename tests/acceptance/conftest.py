@@ -1,0 +1,182 @@
+"""The product as separate OS processes on a fresh database: the real `notifier` command.
+
+`product` runs `notifier setup` and `notifier demo load`, starts `notifier web` (gunicorn) and
+`notifier inbound`, relays mail to an SMTP sink on a free loopback port and resolves DNS through
+a local DNS server; tests go in only through HTTP, SMTP and the CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+import sqlalchemy as sa
+
+from tests.dns_server import LocalDns
+from tests.smtp_server import SmtpTestServer
+
+NOTIFIER = str(Path(sys.executable).with_name("notifier"))
+READY_WITHIN = 60.0
+SECRET = "acceptance-secret-key-not-for-production"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Running:
+    """A started `notifier` command whose merged output is collected as it arrives."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [NOTIFIER, *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # a Ctrl-C of the test run is not delivered twice
+        )
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, pattern: str) -> re.Match[str]:
+        deadline = time.monotonic() + READY_WITHIN
+        while time.monotonic() < deadline:
+            found = re.search(pattern, self.output)
+            if found:
+                return found
+            assert self.process.poll() is None, f"exited early:\n{self.output}"
+            time.sleep(0.05)
+        raise AssertionError(f"no {pattern!r} within {READY_WITHIN} s:\n{self.output}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+@dataclass
+class Product:
+    env: dict[str, str]
+    base_url: str = ""
+    inbound_port: int = 0
+    running: list[Running] = field(default_factory=list)
+
+    def cli(self, *args: str) -> str:
+        """Run one command to its end; a non-zero exit fails the test with its output."""
+        done = subprocess.run(
+            [NOTIFIER, *args], env=self.env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, f"notifier {' '.join(args)}:\n{done.stdout}{done.stderr}"
+        return done.stdout
+
+    def deliver(self) -> None:
+        """What a worker would do by now: send every queued mail to the relay."""
+        self.cli("worker", "--burst")
+
+    def get(self, url: str) -> str:
+        with urllib.request.urlopen(url, timeout=15) as page:
+            return str(page.read().decode())
+
+    def start_web(self) -> None:
+        port = free_port()
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.env["PUBLIC_BASE_URL"] = self.base_url
+        web = Running(["web", "--bind", f"127.0.0.1:{port}", "--workers", "1"], self.env)
+        self.running.append(web)
+        deadline = time.monotonic() + READY_WITHIN
+        while True:
+            assert web.process.poll() is None, f"notifier web exited:\n{web.output}"
+            try:
+                self.get(f"{self.base_url}/healthz")
+                return
+            except OSError:
+                assert time.monotonic() < deadline, f"web not ready:\n{web.output}"
+                time.sleep(0.1)
+
+    def start_inbound(self) -> None:
+        inbound = Running(["inbound", "--host", "127.0.0.1", "--port", "0"], self.env)
+        self.running.append(inbound)
+        self.inbound_port = int(inbound.wait_for(r"inbound SMTP receiver on [\d.]+:(\d+)")[1])
+
+
+def _fresh_database(tmp_path: Path) -> str:
+    """A new SQLite file, or a PostgreSQL database of its own beside the one DATABASE_URL names."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql")):
+        return f"sqlite:///{tmp_path / 'notifier.sqlite3'}"
+    target = sa.engine.make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"{target.database}_acceptance"
+    server = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    server.dispose()
+    return target.set(database=name).render_as_string(hide_password=False).replace("+psycopg", "")
+
+
+@pytest.fixture
+def dns() -> Iterator[LocalDns]:
+    with LocalDns() as server:
+        yield server
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpTestServer]:
+    with SmtpTestServer() as server:
+        yield server
+
+
+@pytest.fixture
+def product(
+    tmp_path: Path, redis_url: str, dns: LocalDns, sink: SmtpTestServer
+) -> Iterator[Product]:
+    redis.Redis.from_url(redis_url).flushdb()
+    plain = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
+    env = {
+        **plain,
+        "DATABASE_URL": _fresh_database(tmp_path),
+        "REDIS_URL": redis_url,
+        "SMTP_URL": sink.url,
+        "SECRET_KEY": SECRET,
+        "NOTIFIER_INSTANCE_PATH": str(tmp_path / "instance"),
+        "NOTIFIER_INBOUND_DNS_SERVERS": f'["{dns.address}"]',
+        "NOTIFIER_LOG_FORMAT": "text",
+    }
+    running = Product(env)
+    running.cli("setup")
+    running.cli("demo", "load")
+    try:
+        running.start_web()
+        running.start_inbound()
+        yield running
+    finally:
+        for process in running.running:
+            process.stop()
