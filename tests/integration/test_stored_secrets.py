@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
-from notifier.extensions import db
+from notifier.infra.extensions import db
 from notifier.models import ApiKey, StaffUser
 from tests.integration.test_admin_support import (
     PASSWORD,
