@@ -1,4 +1,4 @@
-"""Shipped policy profiles load and hold what POLICIES.md requires; broken ones are refused."""
+"""Shipped policy profiles load and hold what docs/policies/ requires; broken ones are refused."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ branch_labels = None
 depends_on = None
 
 
-# The consent ledger is append-only (DESIGN.md invariant 4). The database itself refuses a rewrite;
+# The consent ledger is append-only (docs/design.md invariant 4). The database itself refuses a rewrite;
 # the only update allowed clears the IP and user agent (data minimisation after erasure), and rows
 # may be deleted only once older than the 365 days Decree 91/2020 Art 11 asks to keep them.
 LEDGER_COLUMNS = (
