@@ -108,15 +108,28 @@ def build_image(image: str) -> float:
     return time.monotonic() - started
 
 
-def reset_stores(database_url: str, redis_url: str) -> None:
-    """A fresh database and an empty Redis db: each run starts from nothing."""
+SQLITE_DIR = "/var/lib/notifier/db"  # inside the containers; a host folder all of them share
+
+
+def prepare_database(args: argparse.Namespace, workdir: Path) -> tuple[str, list[str]]:
+    """The DATABASE_URL the containers get and the volumes it needs; each run starts empty."""
+    redis.Redis.from_url(args.redis).flushdb()
+    if args.database != "sqlite":
+        reset_postgres(args.database)
+        return args.database, []
+    shared = workdir / "db"
+    shared.mkdir()
+    shared.chmod(0o777)  # the container user (uid 10001) creates the file and its journal here
+    return f"sqlite:///{SQLITE_DIR}/notifier.sqlite3", [f"{shared}:{SQLITE_DIR}"]
+
+
+def reset_postgres(database_url: str) -> None:
     url = urllib.parse.urlsplit(database_url)
     name = url.path.lstrip("/")
     admin = urllib.parse.urlunsplit(url._replace(path="/postgres"))
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
-    redis.Redis.from_url(redis_url).flushdb()
 
 
 @dataclass
@@ -316,7 +329,7 @@ def check_mail(report: Report, sink: SmtpTestServer, emails: Sequence[str]) -> N
 def run(args: argparse.Namespace, report: Report, workdir: Path) -> None:
     if not args.skip_build:
         report.check("image built", True, f"{build_image(args.image):.0f} s")
-    reset_stores(args.database, args.redis)
+    database_url, volumes = prepare_database(args, workdir)
     web_port = free_port()
     base = f"http://127.0.0.1:{web_port}"
     import_dir = workdir / "import"
@@ -326,9 +339,9 @@ def run(args: argparse.Namespace, report: Report, workdir: Path) -> None:
         sink.data_delay = args.sink_delay  # a slow relay, so a SIGTERM lands mid-campaign
         stack = Stack(
             args.image,
-            volumes=[f"{import_dir}:/import:ro"],
+            volumes=[f"{import_dir}:/import:ro", *volumes],
             env={
-                "DATABASE_URL": args.database,
+                "DATABASE_URL": database_url,
                 "REDIS_URL": args.redis,
                 "SMTP_URL": sink.url,
                 "SECRET_KEY": secrets.token_hex(32),
@@ -344,6 +357,18 @@ def run(args: argparse.Namespace, report: Report, workdir: Path) -> None:
             stack.remove_all()
 
 
+def check_refuses_half_configuration(report: Report, image: str) -> None:
+    """Without DATABASE_URL and SECRET_KEY a process would keep its data inside the container."""
+    result = podman("run", "--rm", "--network", "host", image, "worker", check=False)
+    report.check(
+        "missing settings refused",
+        result.returncode == 64
+        and "Thiếu biến môi trường: DATABASE_URL REDIS_URL SECRET_KEY" in result.stderr
+        and "Missing environment variables: DATABASE_URL REDIS_URL SECRET_KEY" in result.stderr,
+        f"exit {result.returncode}, in Vietnamese and English",
+    )
+
+
 def exercise(
     args: argparse.Namespace,
     report: Report,
@@ -352,6 +377,7 @@ def exercise(
     emails: list[str],
     base: str,
 ) -> None:
+    check_refuses_half_configuration(report, args.image)
     report.check("setup", "database ready" in stack.once("setup"), "notifier setup ran once")
     password = re.search(
         r"password: (\S+)",
@@ -426,7 +452,12 @@ def exercise(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--image", default="localhost/notifier:image-test")
-    parser.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/image_test")
+    parser.add_argument(
+        "--database",
+        default="postgresql://postgres@127.0.0.1:5432/image_test",
+        help="a PostgreSQL URL (the database is dropped and created), or sqlite: a file that "
+        "every container shares through a volume",
+    )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/1")
     parser.add_argument("--contacts", type=int, default=1500)
     parser.add_argument("--sink-delay", type=float, default=0.01, help="seconds per message")
