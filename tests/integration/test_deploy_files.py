@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from notifier.config import CONFIG_DIR, PLAIN_ENV, ROOT
+from notifier.infra.config import CONFIG_DIR, PLAIN_ENV, ROOT
 
 ENTRYPOINT = ROOT / "deploy" / "entrypoint.sh"
 ENV_EXAMPLE = (ROOT / ".env.example").read_text("utf-8")
