@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest chromium postfix bench clean
+.PHONY: install run test lint typecheck pytest chromium postfix bench image-test clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { echo "python3-venv is missing: installing it"; \
@@ -48,6 +48,15 @@ postfix:
 BENCH_ARGS ?= --contacts 150000 --workers 2
 bench: install postfix
 	$(BIN)/python bench/campaign.py $(BENCH_ARGS)
+
+## The container image, end to end with podman (docs/deployment.md); kept out of `make test`.
+## It uses the local PostgreSQL and Redis: IMAGE_TEST_ARGS="--database ... --redis ..." to change.
+IMAGE_TEST_ARGS ?=
+image-test: install
+	@command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null \
+	  || { echo "installing podman, runc and debootstrap"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap; }
+	$(BIN)/python deploy/image_test.py $(IMAGE_TEST_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
