@@ -33,6 +33,9 @@ class SystemMailKind(StrEnum):
     OPT_IN = "opt_in"  # double opt-in confirmation link
     PRIVACY_ACK = "privacy_ack"
     EMAIL_CHANGE = "email_change"  # sent to the new address before it is used
+    VERIFY = "verify"  # a short-lived one-time link: proof of control of the address of record
+    PREFERENCES_LINK = "pref_link"  # asked for from the unsubscribe page, sent to that address
+    ADDRESS_CHANGED = "addr_changed"  # to the OLD address after an API change of it
 
 
 class SystemMailStatus(StrEnum):

@@ -44,6 +44,12 @@ SUBJECTS = {
         "We received your personal data request",
     ),
     SystemMailKind.EMAIL_CHANGE: ("Xác nhận địa chỉ email mới", "Confirm your new email address"),
+    SystemMailKind.VERIFY: ("Xác minh đó là bạn", "Verify it is you"),
+    SystemMailKind.PREFERENCES_LINK: ("Liên kết tới trang tùy chọn", "Your preferences link"),
+    SystemMailKind.ADDRESS_CHANGED: (
+        "Địa chỉ email của bạn đã được thay đổi",
+        "Your email address was changed",
+    ),
 }
 
 
@@ -170,8 +176,10 @@ def _unsubscribe_headers(mail: SystemMail) -> list[tuple[str, str]]:
 
 
 def _linked_contact(mail: SystemMail) -> int | None:
-    """A new address is not yet proven to be the contact's: it gets no link to their data."""
-    return None if mail.kind == SystemMailKind.EMAIL_CHANGE else mail.contact_id
+    """A new address is not yet proven to be the contact's, an old one is no longer theirs:
+    neither gets a link to the contact's pages."""
+    elsewhere = (SystemMailKind.EMAIL_CHANGE, SystemMailKind.ADDRESS_CHANGED)
+    return None if mail.kind in elsewhere else mail.contact_id
 
 
 def _context(mail: SystemMail) -> dict[str, Any]:
