@@ -14,9 +14,24 @@ from notifier.profile import LOCALES
 from notifier.services.context import profile
 from notifier.services.errors import Conflict, NotFound
 from notifier.services.system_mail import local_time
+from notifier.services.verified_links import LinkExpired, LinkUsed
 from notifier.web.public.messages import PROBLEMS
 
 bp = Blueprint("public", __name__)
+
+# Tokens sit in these URLs and the pages name a person: nothing may frame, cache, leak the
+# address to another site through Referer, or run a script that is not ours.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 class Problem(Exception):
@@ -60,6 +75,12 @@ def render(template: str, status: int = 200, **context: Any) -> Response:
     return Response(html, status=status, mimetype="text/html")
 
 
+@bp.after_request
+def _headers(response: Response) -> Response:
+    response.headers.update(HEADERS)
+    return response
+
+
 @bp.errorhandler(Problem)
 def _problem(exc: Problem) -> Response:
     return render("public/problem.html", exc.status, problem=PROBLEMS[exc.key])
@@ -75,9 +96,23 @@ def _conflict(exc: Conflict) -> Response:
     return render("public/problem.html", 409, problem=PROBLEMS["conflict"])
 
 
+@bp.errorhandler(LinkUsed)
+@bp.errorhandler(LinkExpired)
+def _link_gone(exc: LinkUsed | LinkExpired) -> Response:
+    key = "used_link" if isinstance(exc, LinkUsed) else "expired_link"
+    return render("public/problem.html", 410, problem=PROBLEMS[key])
+
+
 @bp.errorhandler(CSRFError)
 def _csrf(exc: CSRFError) -> Response:
     return render("public/problem.html", 400, problem=PROBLEMS["expired_form"])
 
 
-from notifier.web.public import inbound, preferences, privacy, signup, unsubscribe  # noqa: E402,F401
+from notifier.web.public import (  # noqa: E402,F401
+    inbound,
+    preferences,
+    privacy,
+    signup,
+    unsubscribe,
+    verified,
+)
