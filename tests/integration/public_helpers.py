@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 from flask import Flask
 from flask.testing import FlaskClient
 
+from notifier.domain.tokens import make_token
+from notifier.infra.context import token_secret
 from notifier.models import SystemMail
-from notifier.services.context import token_secret
-from notifier.tokens import make_token
 from tests.integration.helpers import drain
 from tests.smtp_server import SmtpTestServer
 
@@ -44,7 +44,7 @@ def verified_link(client: FlaskClient, contact_id: int, action: str) -> str:
 
 
 def system_mails(kind: str | None = None) -> list[SystemMail]:
-    from notifier.extensions import db
+    from notifier.infra.extensions import db
 
     query = db.select(SystemMail).order_by(SystemMail.id)
     if kind:

@@ -10,9 +10,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from notifier.extensions import db
+from notifier.contacts import contacts
+from notifier.infra.extensions import db
 from notifier.models import AuditEntry, Contact, Notice, SystemMail
-from notifier.services import contacts
 from tests.integration.helpers import drain, make_contact
 from tests.integration.test_api_support import bearer, issue_key, notice_body, renewal_type
 from tests.integration.test_api_support import smtp as smtp  # fixture

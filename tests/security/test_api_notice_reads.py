@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
-from notifier.extensions import db
-from notifier.services import notices
+from notifier.infra.extensions import db
+from notifier.notices import notices
 from tests.integration.helpers import make_contact
 from tests.integration.test_api_support import bearer, issue_key, notice_body, renewal_type
 

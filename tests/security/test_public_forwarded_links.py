@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from notifier.extensions import db
+from notifier.infra.extensions import db
 from notifier.models import Contact, PrivacyRequest
 from tests.integration.helpers import drain, make_contact
 from tests.integration.public_helpers import (

@@ -6,7 +6,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from notifier.services import consent
+from notifier.contacts import consent_ledger as consent
 from tests.integration.helpers import make_contact
 from tests.integration.public_helpers import (
     preferences_token,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from notifier.tokens import (
+from notifier.domain.tokens import (
     ExpiredToken,
     InvalidToken,
     make_expiring_token,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import request
 from werkzeug.wrappers import Response
 
+from notifier.contacts import preferences
+from notifier.domain.errors import ValidationFailed
 from notifier.domain.masking import mask
+from notifier.infra.context import profile
 from notifier.models import Contact
-from notifier.services import preferences
-from notifier.services.context import profile
-from notifier.services.errors import ValidationFailed
 from notifier.web.public import bp, render
 from notifier.web.public.links import PREFERENCES, from_token, requester
 

@@ -6,12 +6,13 @@ from flask import request
 from werkzeug.wrappers import Response
 
 from notifier.auth import csrf
+from notifier.contacts import refusals
+from notifier.contacts.consent_ledger import Evidence
+from notifier.contacts.preferences import choices
 from notifier.domain.masking import mask_email
+from notifier.infra.context import profile
 from notifier.models import ConsentSource
-from notifier.services import refusals, verified_links
-from notifier.services.consent import Evidence
-from notifier.services.context import profile
-from notifier.services.preferences import choices
+from notifier.privacy import verified_links
 from notifier.web.public import Problem, bp, render
 from notifier.web.public.links import UNSUBSCRIBE, from_token, requester, token_for
 

@@ -7,11 +7,11 @@ import json
 from flask import request
 from werkzeug.wrappers import Response
 
+from notifier.domain.errors import ValidationFailed
 from notifier.domain.masking import mask_email
-from notifier.services import verified_links
-from notifier.services.context import profile
-from notifier.services.errors import ValidationFailed
-from notifier.services.verified_links import Action
+from notifier.infra.context import profile
+from notifier.privacy import verified_links
+from notifier.privacy.verified_links import Action
 from notifier.web.public import Problem, bp, page_locale, render
 from notifier.web.public.links import PREFERENCES, from_token, requester
 from notifier.web.public.messages import field_errors
