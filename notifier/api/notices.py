@@ -8,7 +8,7 @@ from flask import Response, g, jsonify, request
 
 from notifier.api.auth import require
 from notifier.api.base import bp
-from notifier.api.problems import invalid
+from notifier.api.problems import ApiProblem, invalid
 from notifier.api.representations import (
     accepted_json,
     notice_json,
@@ -38,9 +38,23 @@ def create_notice() -> tuple[Response, int]:
     if header_problem:
         raise invalid(header_problem)
     send_at = parse_date_time(body["send_at"]) if "send_at" in body else None
-    result = api_contacts.submit_notice(
-        body["type"], body["contact"], body["data"], send_at, key, g.api_key_id, body
-    )
+    try:
+        result = api_contacts.submit_notice(
+            body["type"], body["contact"], body["data"], send_at, key, g.api_key_id, body
+        )
+    except api_contacts.IdentityChangeRefused as exc:
+        raise ApiProblem(
+            403,
+            str(exc),
+            [
+                {
+                    "field": f"contact.{f}",
+                    "detail": "only a key with the 'contacts' scope may "
+                    "change this field of an existing contact",
+                }
+                for f in exc.fields
+            ],
+        ) from None
     answer = jsonify(accepted_json(result.notice))
     answer.headers["Location"] = status_url(result.notice)
     if not result.created:
@@ -51,7 +65,7 @@ def create_notice() -> tuple[Response, int]:
 @bp.get(f"/notices/<int(min=1, max={MAX_ID}):notice_id>")
 @require("notices")
 def notice_status(notice_id: int) -> Response:
-    notice, external_ref = api_contacts.notice_status(notice_id)
+    notice, external_ref = api_contacts.notice_status(notice_id, g.api_key_id)
     return jsonify(notice_json(notice, external_ref))
 
 

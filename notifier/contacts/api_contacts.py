@@ -20,6 +20,7 @@ from notifier.contacts.consent_ledger import (
     purpose_or_error,
     states,
 )
+from notifier.delivery import system_mail
 from notifier.domain.consent_rules import ConsentStatus
 from notifier.domain.errors import (
     Conflict,
@@ -29,14 +30,47 @@ from notifier.domain.errors import (
     UnknownPurpose,
     ValidationFailed,
 )
+from notifier.domain.masking import mask_email
 from notifier.infra.context import profile
 from notifier.infra.extensions import db
-from notifier.models import ConsentEvent, ConsentSource, Contact, Notice, NoticeType
+from notifier.models import (
+    ApiKey,
+    ConsentEvent,
+    ConsentSource,
+    Contact,
+    Notice,
+    NoticeType,
+    SystemMailKind,
+    utcnow,
+)
 from notifier.notices import notices
 from notifier.operations import audit
 
 T = TypeVar("T")
 ATTEMPTS = 5  # racing requests for one contact or notice settle within a few tries
+# Who the contact is and where their mail goes: a notices key may set these on a new contact
+# only; changing them on an existing one takes the contacts scope (issue #13: a notices key
+# could send a person's notice, and its links, to an address of its choosing).
+IDENTITY_FIELDS = frozenset(
+    {
+        "email",
+        "name",
+        "phone",
+        "address",
+        "national_id",
+        "birth_date",
+        "organisation",
+        "contact_person",
+    }
+)
+
+
+class IdentityChangeRefused(DomainError):
+    """This key may not change these fields of an existing contact."""
+
+    def __init__(self, fields: list[str]) -> None:
+        super().__init__(f"changing {', '.join(fields)} of an existing contact needs 'contacts'")
+        self.fields = fields
 
 
 @dataclass(frozen=True)
@@ -117,7 +151,7 @@ def upsert_contact(
     """Create or update by external_ref and apply consent changes, all or nothing."""
 
     def work() -> tuple[Contact, bool]:
-        contact, created = _stage(external_ref, fields, must_exist)
+        contact, created = _stage(external_ref, fields, must_exist, api_key_id)
         _apply_consents(contact, changes, api_key_id)
         audit.record(
             _actor(api_key_id),
@@ -132,7 +166,13 @@ def upsert_contact(
     return retrying(work)
 
 
-def _stage(external_ref: str, fields: Mapping[str, Any], must_exist: bool) -> tuple[Contact, bool]:
+def _stage(
+    external_ref: str,
+    fields: Mapping[str, Any],
+    must_exist: bool,
+    api_key_id: int,
+    may_change_identity: bool = True,
+) -> tuple[Contact, bool]:
     existing = contacts.find_by_external_ref(external_ref)
     if existing is None or existing.erased_at is not None:
         if must_exist:
@@ -141,13 +181,43 @@ def _stage(external_ref: str, fields: Mapping[str, Any], must_exist: bool) -> tu
             raise Conflict(f"contact {external_ref} was erased at the person's request")
         return contacts.stage_contact({**fields, "external_ref": external_ref})
     cleaned = contacts.clean_fields(fields)
-    if "email" in cleaned:
+    changed = sorted(
+        f for f, v in cleaned.items() if f in IDENTITY_FIELDS and v != getattr(existing, f)
+    )
+    if changed and not may_change_identity:
+        raise IdentityChangeRefused(changed)
+    if "email" in changed:
         other = contacts.find_by_email(cleaned["email"])
         if other is not None and other.id != existing.id:
             raise Conflict(f"{cleaned['email']} belongs to another contact")
+    old_email = existing.email
     contacts.apply_fields(existing, cleaned)
+    if changed:
+        _identity_changed(existing, changed, old_email, api_key_id)
     db.session.flush()
     return existing, False
+
+
+def _identity_changed(
+    contact: Contact, changed: list[str], old_email: str | None, api_key_id: int
+) -> None:
+    """Audited; a moved address is told to the OLD one, whose owner may not have asked."""
+    audit.record(
+        _actor(api_key_id), "contact.identity_change", "contact", contact.id, {"fields": changed}
+    )
+    if "email" not in changed or not old_email:
+        return
+    system_mail.queue_mail(
+        SystemMailKind.ADDRESS_CHANGED,
+        old_email,
+        contact.locale,
+        {
+            "new_address": mask_email(contact.email),
+            "received_at": utcnow().isoformat(),
+            "time_zone": contact.time_zone,
+        },
+        contact_id=contact.id,
+    )
 
 
 def _apply_consents(contact: Contact, changes: list[ConsentChange], api_key_id: int) -> None:
@@ -242,6 +312,8 @@ def submit_notice(
     # Keys are per API key: one client can neither replay nor block another's requests.
     scoped_key = f"api:{api_key_id}:{idempotency_key}"
     fingerprint = notices.request_fingerprint(request_body)
+    key = db.session.get(ApiKey, api_key_id)
+    may_change_identity = key is not None and "contacts" in (key.scopes or [])
 
     def work() -> notices.Triggered:
         existing = db.session.scalar(select(Notice).where(Notice.idempotency_key == scoped_key))
@@ -254,7 +326,7 @@ def submit_notice(
         fields = dict(contact_fields)
         ref = str(fields.pop("external_ref"))
         try:
-            contact, _ = _stage(ref, fields, must_exist=False)
+            contact, _ = _stage(ref, fields, False, api_key_id, may_change_identity)
         except ValidationFailed as exc:
             raise ValidationFailed({f"contact.{k}": v for k, v in exc.errors.items()}) from None
         audit.record(_actor(api_key_id), "notice.trigger", "contact", contact.id)
@@ -271,7 +343,10 @@ def submit_notice(
     return retrying(work)
 
 
-def notice_status(notice_id: int) -> tuple[Notice, str | None]:
+def notice_status(notice_id: int, api_key_id: int) -> tuple[Notice, str | None]:
+    """A key sees only the notices it triggered; another's answer 404 as if there were none."""
     notice = notices.get_notice(notice_id)
+    if notice.api_key_id != api_key_id:
+        raise NotFound(f"notice {notice_id}")
     contact = db.session.get(Contact, notice.contact_id)
     return notice, contact.external_ref if contact is not None else None

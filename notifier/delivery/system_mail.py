@@ -49,6 +49,12 @@ SUBJECTS = {
         "Bạn muốn ngừng nhận email quảng cáo? / Did you ask to stop our advertising?",
     )
     * 2,
+    SystemMailKind.VERIFY: ("Xác minh đó là bạn", "Verify it is you"),
+    SystemMailKind.PREFERENCES_LINK: ("Liên kết tới trang tùy chọn", "Your preferences link"),
+    SystemMailKind.ADDRESS_CHANGED: (
+        "Địa chỉ email của bạn đã được thay đổi",
+        "Your email address was changed",
+    ),
 }
 
 
@@ -165,8 +171,10 @@ def _unsubscribe_headers(mail: SystemMail) -> list[tuple[str, str]]:
 
 
 def _linked_contact(mail: SystemMail) -> int | None:
-    """A new address is not yet proven to be the contact's: it gets no link to their data."""
-    return None if mail.kind == SystemMailKind.EMAIL_CHANGE else mail.contact_id
+    """A new address is not yet proven to be the contact's, an old one is no longer theirs:
+    neither gets a link to the contact's pages."""
+    elsewhere = (SystemMailKind.EMAIL_CHANGE, SystemMailKind.ADDRESS_CHANGED)
+    return None if mail.kind in elsewhere else mail.contact_id
 
 
 def _context(mail: SystemMail) -> dict[str, Any]:

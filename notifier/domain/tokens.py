@@ -1,4 +1,4 @@
-"""Unforgeable, never-expiring link tokens and VERP bounce addresses, HMAC-SHA256 signed."""
+"""Unforgeable link tokens, lasting and short-lived, and VERP addresses, HMAC-SHA256 signed."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import binascii
 import hmac
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 _VERSION = 1
 _MAC_BYTES = 16
@@ -18,6 +19,9 @@ _VERP_LOCAL = re.compile(r"b-(0|[1-9][0-9]{0,19})-([a-z2-7]{16})")
 # Domain separation: a link token's MAC can never be replayed as a VERP address's MAC or vice versa.
 _TOKEN_CONTEXT = b"notifier/token/v1\x00"
 _VERP_CONTEXT = b"notifier/verp/v1\x00"
+_EXPIRING_CONTEXT = b"notifier/expiring/v1\x00"
+_EXPIRING_VERSION = 2
+_NONCE_BYTES = 12
 
 
 class InvalidToken(ValueError):
@@ -88,6 +92,64 @@ def verify_token(secret: bytes, token: str, action: str) -> TokenClaims:
     contact_id = int.from_bytes(payload[2 : 2 + raw[1]], "big")
     purpose = payload[2 + raw[1] :].decode("utf-8")  # signed by us, so valid UTF-8
     return TokenClaims(contact_id=contact_id, purpose=purpose or None, action=action)
+
+
+class ExpiredToken(InvalidToken):
+    """A genuine short-lived token whose time is up."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiringClaims:
+    contact_id: int
+    action: str
+    issued_at: datetime
+    nonce: str  # hex; names this one link, so a use can be recorded and refused a second time
+
+
+def make_expiring_token(
+    secret: bytes, contact_id: int, action: str, issued_at: datetime, nonce: bytes
+) -> str:
+    """Return a URL-safe token for one action on one contact, issued at a given second."""
+    if not secret:
+        raise ValueError("token secret is empty")
+    if not action or not action.isascii() or "\x00" in action:
+        raise ValueError(f"bad token action: {action!r}")
+    if len(nonce) != _NONCE_BYTES:
+        raise ValueError(f"nonce must have {_NONCE_BYTES} bytes")
+    if not 0 <= contact_id < 1 << (8 * _MAX_ID_BYTES):
+        raise ValueError(f"contact id out of range: {contact_id}")
+    payload = (
+        bytes((_EXPIRING_VERSION,))
+        + contact_id.to_bytes(_MAX_ID_BYTES, "big")
+        + int(issued_at.timestamp()).to_bytes(8, "big")
+        + nonce
+    )
+    mac = _mac(secret, _EXPIRING_CONTEXT, action.encode("ascii"), payload)[:_MAC_BYTES]
+    return _b64(payload + mac)
+
+
+def verify_expiring_token(
+    secret: bytes, token: str, action: str, now: datetime, max_age: timedelta
+) -> ExpiringClaims:
+    """Return the claims of a token from make_expiring_token that is younger than max_age.
+
+    Raises ExpiredToken for a genuine but old one, InvalidToken for anything else.
+    """
+    raw = _decode(token)
+    size = 1 + _MAX_ID_BYTES + 8 + _NONCE_BYTES
+    if len(raw) != size + _MAC_BYTES or raw[0] != _EXPIRING_VERSION:
+        raise InvalidToken("malformed token")
+    payload, mac = raw[:size], raw[size:]
+    expected = _mac(secret, _EXPIRING_CONTEXT, action.encode("utf-8", "replace"), payload)
+    if not hmac.compare_digest(mac, expected[:_MAC_BYTES]):
+        raise InvalidToken("token signature does not match")
+    contact_id = int.from_bytes(payload[1 : 1 + _MAX_ID_BYTES], "big")
+    seconds = int.from_bytes(payload[1 + _MAX_ID_BYTES : 9 + _MAX_ID_BYTES], "big")
+    issued_at = datetime.fromtimestamp(seconds, UTC)
+    # A token from the future (clock skew between web processes) is only trusted by a minute.
+    if not issued_at - timedelta(minutes=1) <= now <= issued_at + max_age:
+        raise ExpiredToken("token expired")
+    return ExpiringClaims(contact_id, action, issued_at, payload[9 + _MAX_ID_BYTES :].hex())
 
 
 def _verp_mac(secret: bytes, delivery_id: int) -> str:

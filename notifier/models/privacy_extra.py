@@ -34,6 +34,9 @@ class SystemMailKind(StrEnum):
     PRIVACY_ACK = "privacy_ack"
     EMAIL_CHANGE = "email_change"  # sent to the new address before it is used
     REFUSAL_CHECK = "refusal_check"  # a refusal by email whose sender was not authenticated
+    VERIFY = "verify"  # a short-lived one-time link: proof of control of the address of record
+    PREFERENCES_LINK = "pref_link"  # asked for from the unsubscribe page, sent to that address
+    ADDRESS_CHANGED = "addr_changed"  # to the OLD address after an API change of it
 
 
 class SystemMailStatus(StrEnum):

@@ -28,9 +28,13 @@ from tests.smtp_server import SmtpTestServer
 def _mail_link(app: Flask, server: SmtpTestServer, path: str) -> str:
     configure(app, SMTP_URL=server.url)
     drain(app)
-    message = message_from_bytes(server.messages[-1].data, policy=default)
-    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    return re.search(rf"(http://\S+{path}\S+)", text).group(1)  # type: ignore[union-attr]
+    for received in reversed(server.messages):
+        message = message_from_bytes(received.data, policy=default)
+        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        found = re.search(rf"(http://\S+{path}\S+)", text)
+        if found:
+            return found.group(1)
+    raise AssertionError(f"no mail with a {path} link")
 
 
 @pytest.mark.parametrize("lang", ["vi", "en"])
@@ -117,6 +121,12 @@ def test_each_privacy_request(app: Flask, live_server: str, phone_page: Any, lan
     tab = phone_page
     tab.goto(page_url)
     screenshot(tab, f"public-privacy-{lang}")
+    ask = {"vi": "Gửi liên kết tải dữ liệu tới email của tôi", "en": "Email me a download link"}
+
+    with SmtpTestServer() as server:
+        tab.get_by_role("button", name=ask[lang]).click()
+        assert tab.get_by_role("status").is_visible()
+        tab.goto(_mail_link(app, server, "/v/export/"))
     with tab.expect_download() as info:
         tab.get_by_role(
             "button", name="Tải dữ liệu (JSON)" if lang == "vi" else "Download data (JSON)"
@@ -129,17 +139,30 @@ def test_each_privacy_request(app: Flask, live_server: str, phone_page: Any, lan
             "Nội dung khiếu nại",
             "Gửi khiếu nại",
             "Yêu cầu hạn chế xử lý",
+            "Gửi liên kết xác nhận xóa dữ liệu tới email của tôi",
             "Yêu cầu xóa dữ liệu",
         ),
-        "en": ("Your complaint", "Send complaint", "Restrict processing", "Ask to erase my data"),
+        "en": (
+            "Your complaint",
+            "Send complaint",
+            "Restrict processing",
+            "Email me a link to confirm erasure",
+            "Ask to erase my data",
+        ),
     }[lang]
+    tab.goto(page_url)
     tab.get_by_label(words[0]).fill("Tôi vẫn nhận email sau khi hủy.")
     tab.get_by_role("button", name=words[1]).click()
     assert "#" in tab.get_by_role("status").inner_text()
     screenshot(tab, f"public-privacy-done-{lang}")
-    for button in words[2:]:
-        tab.goto(page_url)
-        tab.get_by_role("button", name=button, exact=True).click()
-        assert tab.get_by_role("status").is_visible()
+    tab.goto(page_url)
+    tab.get_by_role("button", name=words[2], exact=True).click()
+    assert tab.get_by_role("status").is_visible()
+    tab.goto(page_url)
+    with SmtpTestServer() as server:
+        tab.get_by_role("button", name=words[3], exact=True).click()
+        tab.goto(_mail_link(app, server, "/v/erasure/"))
+    tab.get_by_role("button", name=words[4], exact=True).click()
+    assert tab.get_by_role("status").is_visible()
     kinds = sorted(r.kind for r in db.session.scalars(db.select(PrivacyRequest)))
     assert kinds == ["complaint", "erasure", "export", "restriction"]

@@ -6,8 +6,10 @@ import re
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
+from urllib.parse import urlsplit
 
 from flask import Flask
+from flask.testing import FlaskClient
 
 from notifier.domain.tokens import make_token
 from notifier.infra.context import token_secret
@@ -31,6 +33,15 @@ def csrf_of(html: str) -> str:
     match = CSRF.search(html)
     assert match, "page has no CSRF token"
     return match.group(1)
+
+
+def verified_link(client: FlaskClient, contact_id: int, action: str) -> str:
+    """Ask for a one-time link on the preference page; return its path from the queued mail."""
+    url = f"/p/{preferences_token(contact_id)}"
+    page = client.get(url).get_data(as_text=True)
+    sent = client.post(f"{url}/verify/{action}", data={"csrf_token": csrf_of(page)})
+    assert sent.status_code == 200, sent.get_data(as_text=True)
+    return urlsplit(system_mails("verify")[-1].data["link"]).path
 
 
 def system_mails(kind: str | None = None) -> list[SystemMail]:

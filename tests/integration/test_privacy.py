@@ -28,6 +28,7 @@ from tests.integration.public_helpers import (
     deliver,
     preferences_token,
     system_mails,
+    verified_link,
 )
 from tests.smtp_server import SmtpTestServer
 
@@ -49,9 +50,9 @@ def test_export_is_ready_at_once_and_acknowledged(
     app: Flask, client: FlaskClient, smtp: SmtpTestServer
 ) -> None:
     contact_id = make_contact("an@example.com", grants=("promotions",), phone="0901234567")
-    url = f"/p/{preferences_token(contact_id)}/privacy"
-    html = client.get(url).get_data(as_text=True)
-    response = client.post(f"{url}/export", data={"csrf_token": csrf_of(html)})
+    link = verified_link(client, contact_id, "export")
+    html = client.get(link).get_data(as_text=True)
+    response = client.post(link, data={"csrf_token": csrf_of(html)})
     assert response.status_code == 200
     assert response.mimetype == "application/json"
     assert "attachment" in response.headers["Content-Disposition"]
@@ -69,7 +70,8 @@ def test_export_is_ready_at_once_and_acknowledged(
     assert request.complete_by == received + timedelta(hours=72)
     assert request.acknowledge_by == request.complete_by
     request_id = request.id
-    [ack] = deliver(app, smtp)
+    verify, ack = deliver(app, smtp)
+    assert verify["To"] == ack["To"] == "an@example.com"
     assert "Tải xuống dữ liệu của tôi" in body_text(ack)
     acknowledged = db.session.get(PrivacyRequest, request_id)
     assert acknowledged.acknowledged_at is not None and acknowledged.status == "completed"
@@ -77,7 +79,7 @@ def test_export_is_ready_at_once_and_acknowledged(
 
 def test_export_without_csrf_is_refused(client: FlaskClient) -> None:
     contact_id = make_contact("bo@example.com")
-    response = client.post(f"/p/{preferences_token(contact_id)}/privacy/export")
+    response = client.post(verified_link(client, contact_id, "export"))
     assert response.status_code == 400
     assert db.session.scalars(sa.select(PrivacyRequest)).all() == []
 
@@ -120,9 +122,9 @@ def test_erase_then_reimport_is_still_never_mailed(client: FlaskClient) -> None:
         phone="0901234567",
         national_id="012345678901",
     )
-    url = f"/p/{preferences_token(contact_id)}/privacy"
-    token = csrf_of(client.get(url).get_data(as_text=True))
-    assert client.post(f"{url}/erasure", data={"csrf_token": token}).status_code == 200
+    link = verified_link(client, contact_id, "erasure")
+    token = csrf_of(client.get(link).get_data(as_text=True))
+    assert client.post(link, data={"csrf_token": token}).status_code == 200
     [request] = db.session.scalars(sa.select(PrivacyRequest)).all()
     assert request.kind == "erasure" and request.status == "received"
 

@@ -1,4 +1,4 @@
-"""The preference center: toggles, double opt-in, self-service edits, history, receipts."""
+"""The preference center: toggles, double opt-in, verified self-service edits, history, receipts."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from tests.integration.public_helpers import (
     deliver,
     preferences_token,
     system_mails,
+    verified_link,
 )
 from tests.smtp_server import SmtpTestServer
 
@@ -128,11 +129,12 @@ def test_choices_need_csrf_and_known_purposes(client: FlaskClient) -> None:
 
 def test_self_service_edit_validation_and_verified_name(client: FlaskClient) -> None:
     contact_id = make_contact("ed@example.com", name="Nguyễn Văn Ed", phone="0901234567")
-    url, html = _open(client, contact_id)
-    token = csrf_of(html)
+    link = verified_link(client, contact_id, "details")
+    token = csrf_of(client.get(link, headers={"User-Agent": UA}).get_data(as_text=True))
     bad = client.post(
-        f"{url}/profile",
+        link,
         data={"csrf_token": token, "phone": "call me\r\nBcc: x", "national_id": "12"},
+        headers={"User-Agent": UA},
     )
     assert bad.status_code == 422
     text = bad.get_data(as_text=True)
@@ -141,25 +143,25 @@ def test_self_service_edit_validation_and_verified_name(client: FlaskClient) -> 
     db.session.refresh(contact)
     assert contact.phone == "0901234567"
 
-    client.post(f"{url}/profile", data={"csrf_token": token, "tags": "vip"})
-    db.session.refresh(contact)
-    assert contact.tag_names == []  # not a self-editable field: never read from the form
     with pytest.raises(ValidationFailed):
         preferences.update_profile(contact_id, {"tags": "vip"}, Requester("127.0.0.1", UA))
 
+    # A refused form left the one-time link unused: the corrected one goes through.
     ok = client.post(
-        f"{url}/profile",
+        link,
         data={
             "csrf_token": token,
             "name": "Nguyễn Văn Edward",
             "phone": "+84 28 3512 3456",
             "address": "1 Lê Lợi, Quận 1",
             "email": "ed@example.com",
+            "tags": "vip",
         },
     )
     assert ok.status_code == 200
     db.session.refresh(contact)
     assert contact.phone == "+84 28 3512 3456" and contact.address == "1 Lê Lợi, Quận 1"
+    assert contact.tag_names == []  # not a self-editable field: never read from the form
     assert contact.name == "Nguyễn Văn Ed"  # DCNET: staff verify a name change first
     [correction] = db.session.scalars(db.select(PrivacyRequest)).all()
     assert correction.kind == "correction"
@@ -168,7 +170,7 @@ def test_self_service_edit_validation_and_verified_name(client: FlaskClient) -> 
         "to": "Nguyễn Văn Edward",
     }
     assert correction.details["requester"]["ip"] == "127.0.0.1"
-    assert [m.kind for m in system_mails()] == ["privacy_ack"]
+    assert [m.kind for m in system_mails()] == ["verify", "privacy_ack"]
 
 
 def test_email_change_is_confirmed_at_the_new_address(
@@ -176,12 +178,14 @@ def test_email_change_is_confirmed_at_the_new_address(
 ) -> None:
     contact_id = make_contact("old@example.com")
     make_contact("taken@example.com")
-    url, html = _open(client, contact_id)
-    client.post(f"{url}/profile", data={"csrf_token": csrf_of(html), "email": "New@Example.com"})
+    link = verified_link(client, contact_id, "details")
+    page = client.get(link).get_data(as_text=True)
+    client.post(link, data={"csrf_token": csrf_of(page), "email": "New@Example.com"})
     contact = db.session.get(Contact, contact_id)
     db.session.refresh(contact)
     assert contact.email == "old@example.com"
-    [message] = deliver(app, smtp)
+    verify, message = deliver(app, smtp)
+    assert verify["To"] == "old@example.com"
     assert message["To"] == "new@example.com"
     assert "/p/" not in body_text(message)  # a stranger's inbox gets no link to this contact
     link = _link(body_text(message))

@@ -80,7 +80,9 @@ def test_get_changes_nothing_and_offers_confirm_all_and_preferences(
     assert f'action="/u/{token}"' in html and 'method="post"' in html
     assert f'action="/u/{unsubscribe_token(contact_id, None)}"' in html
     assert "Từ chối tất cả quảng cáo" in html
-    assert f'href="/p/{preferences_token(contact_id)}"' in html
+    # The preference link is sent to the address of record, never shown to a link holder.
+    assert preferences_token(contact_id) not in html
+    assert f'action="/u/{token}/preferences-link"' in html
     assert "CÔNG TY CỔ PHẦN VIỄN THÔNG DCNET" in html
     assert len(consent.history(contact_id)) == before
     assert consent.states(contact_id)["promotions"] is ConsentStatus.GRANTED

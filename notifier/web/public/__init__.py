@@ -17,11 +17,26 @@ from notifier.infra.context import profile
 from notifier.infra.extensions import limiter
 from notifier.infra.rate_limits import public_limit
 from notifier.models import Contact
+from notifier.privacy.verified_links import LinkExpired, LinkUsed
 from notifier.web.public.messages import PROBLEMS
 
 bp = Blueprint("public", __name__)
 # Per client address, shared by every web process; one-click unsubscribes stay well inside it.
 limiter.limit(public_limit)(bp)
+
+# Tokens sit in these URLs and the pages name a person: nothing may frame, cache, leak the
+# address to another site through Referer, or run a script that is not ours.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 class Problem(Exception):
@@ -65,6 +80,12 @@ def render(template: str, status: int = 200, **context: Any) -> Response:
     return Response(html, status=status, mimetype="text/html")
 
 
+@bp.after_request
+def _headers(response: Response) -> Response:
+    response.headers.update(HEADERS)
+    return response
+
+
 @bp.errorhandler(Problem)
 def _problem(exc: Problem) -> Response:
     return render("public/problem.html", exc.status, problem=PROBLEMS[exc.key])
@@ -85,6 +106,13 @@ def _conflict(exc: Conflict) -> Response:
     return render("public/problem.html", 409, problem=PROBLEMS["conflict"])
 
 
+@bp.errorhandler(LinkUsed)
+@bp.errorhandler(LinkExpired)
+def _link_gone(exc: LinkUsed | LinkExpired) -> Response:
+    key = "used_link" if isinstance(exc, LinkUsed) else "expired_link"
+    return render("public/problem.html", 410, problem=PROBLEMS[key])
+
+
 @bp.errorhandler(CSRFError)
 def _csrf(exc: CSRFError) -> Response:
     return render("public/problem.html", 400, problem=PROBLEMS["expired_form"])
@@ -97,4 +125,5 @@ from notifier.web.public import (  # noqa: E402,F401
     refusal_check,
     signup,
     unsubscribe,
+    verified,
 )

@@ -14,6 +14,24 @@ PROBLEMS: dict[str, dict[str, Localized]] = {
             "the link in our latest email again, or contact us.",
         ),
     },
+    "used_link": {
+        "title": Localized("Liên kết đã được dùng", "This link was used already"),
+        "body": Localized(
+            "Để bảo vệ dữ liệu của bạn, liên kết xác minh chỉ dùng được một lần. Hãy mở lại trang "
+            "tùy chọn và yêu cầu một liên kết mới; chúng tôi sẽ gửi nó tới địa chỉ email của bạn.",
+            "To protect your data, a verification link works only once. Open your preferences "
+            "page again and ask for a new link; we will send it to your email address.",
+        ),
+    },
+    "expired_link": {
+        "title": Localized("Liên kết đã hết hạn", "This link has expired"),
+        "body": Localized(
+            "Để bảo vệ dữ liệu của bạn, liên kết xác minh chỉ dùng được trong 30 phút. Không có "
+            "thay đổi nào được thực hiện. Hãy mở lại trang tùy chọn và yêu cầu một liên kết mới.",
+            "To protect your data, a verification link works for 30 minutes only. Nothing was "
+            "changed. Open your preferences page again and ask for a new link.",
+        ),
+    },
     "bad_request": {
         "title": Localized("Yêu cầu không hợp lệ", "We could not read this request"),
         "body": Localized(
@@ -37,7 +55,7 @@ PROBLEMS: dict[str, dict[str, Localized]] = {
             "and send it again.",
         ),
     },
-    "expired_link": {
+    "expired_refusal_link": {
         "title": Localized("Liên kết đã hết hạn", "This link has expired"),
         "body": Localized(
             "Để bảo vệ bạn, liên kết xác nhận chỉ dùng được 7 ngày. Không có thay đổi nào được "

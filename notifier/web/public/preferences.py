@@ -1,4 +1,4 @@
-"""The preference center: choices, profile edits, consent history and receipts."""
+"""The preference center: choices, masked details, consent history and receipts."""
 
 from __future__ import annotations
 
@@ -7,23 +7,22 @@ from werkzeug.wrappers import Response
 
 from notifier.contacts import preferences
 from notifier.domain.errors import ValidationFailed
+from notifier.domain.masking import mask
 from notifier.infra.context import profile
-from notifier.web.public import bp, page_locale, render
+from notifier.models import Contact
+from notifier.web.public import bp, render
 from notifier.web.public.links import PREFERENCES, from_token, requester
-from notifier.web.public.messages import field_errors
 
 
 def _page(token: str, status: int = 200, **context: object) -> Response:
     contact, _ = from_token(token, PREFERENCES)
-    active = profile()
     return render(
         "public/preferences.html",
         status,
         contact=contact,
         token=token,
         choices=preferences.choices(contact.id),
-        editable=[f for f in FIELD_ORDER if f in active.self_editable],
-        verified=[f for f in FIELD_ORDER if f in active.verified_fields],
+        details=masked_details(contact),
         **context,
     )
 
@@ -42,6 +41,23 @@ FIELD_ORDER = [
 ]
 
 
+# Shown only masked on every public page: a link holder may not be the person.
+MASKED = frozenset({"phone", "address", "national_id", "birth_date"})
+
+
+def masked_details(contact: Contact) -> dict[str, str]:
+    """The details the person may change, as public pages show them."""
+    active = profile()
+    shown = {}
+    for field in FIELD_ORDER:
+        value = getattr(contact, field)
+        if field not in active.self_editable | active.verified_fields or value in (None, ""):
+            continue
+        text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+        shown[field] = mask(text) if field in MASKED else text
+    return shown
+
+
 @bp.get("/p/<token>")
 def preference_center(token: str) -> Response:
     return _page(token)
@@ -56,22 +72,6 @@ def save_choices(token: str) -> Response:
     except ValidationFailed:
         return _page(token, 422, choice_error=True)
     return _page(token, saved_choices=result)
-
-
-@bp.post("/p/<token>/profile")
-def save_profile(token: str) -> Response:
-    contact, _ = from_token(token, PREFERENCES)
-    active = profile()
-    allowed = active.self_editable | active.verified_fields
-    data = {f: request.form[f] for f in allowed if f in request.form}
-    if not data.get("email", "x").strip():
-        data.pop("email")  # an emptied email box means "keep it", never "remove my address"
-    try:
-        change = preferences.update_profile(contact.id, data, requester(contact))
-    except ValidationFailed as exc:
-        errors = field_errors(exc.errors, page_locale(contact))
-        return _page(token, 422, errors=errors, values=data)
-    return _page(token, saved_profile=change)
 
 
 @bp.get("/p/<token>/history")

@@ -1,8 +1,7 @@
-"""Privacy requests from the preference center: export at once, erasure, restriction, complaint."""
+"""Privacy requests from the preference center: restriction and complaint at once; export and
+erasure only through a link to the address of record (see verified.py)."""
 
 from __future__ import annotations
-
-import json
 
 from flask import request
 from werkzeug.wrappers import Response
@@ -20,26 +19,12 @@ def privacy_page(token: str) -> Response:
     return render("public/privacy.html", contact=contact, token=token)
 
 
-@bp.post("/p/<token>/privacy/export")
-def export(token: str) -> Response:
-    contact, _ = from_token(token, PREFERENCES)
-    data = privacy.export(contact.id, requester(contact))
-    body = json.dumps(data, ensure_ascii=False, indent=2)
-    return Response(
-        body,
-        mimetype="application/json",
-        headers={"Content-Disposition": f'attachment; filename="my-data-{contact.id}.json"'},
-    )
-
-
 @bp.post("/p/<token>/privacy/<kind>")
 def privacy_request(token: str, kind: str) -> Response:
     contact, _ = from_token(token, PREFERENCES)
     who = requester(contact)
     try:
-        if kind == "erasure":
-            made = privacy.request_erasure(contact.id, who)
-        elif kind == "restriction":
+        if kind == "restriction":
             made = privacy.request_restriction(contact.id, who)
         elif kind == "complaint":
             made = privacy.complain(contact.id, request.form.get("text", ""), who)

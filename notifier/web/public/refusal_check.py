@@ -15,7 +15,7 @@ def _pending(signed: str) -> refusal_checks.Pending:
     try:
         return refusal_checks.read(signed)
     except refusal_checks.LinkExpired:
-        raise Problem("expired_link", 410) from None
+        raise Problem("expired_refusal_link", 410) from None
 
 
 @bp.get("/r/<signed>")

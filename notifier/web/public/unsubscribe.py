@@ -8,11 +8,13 @@ from werkzeug.wrappers import Response
 from notifier.contacts import refusals
 from notifier.contacts.consent_ledger import Evidence
 from notifier.contacts.preferences import choices
+from notifier.domain.masking import mask_email
 from notifier.infra.context import profile
 from notifier.infra.extensions import csrf
 from notifier.models import ConsentSource
+from notifier.privacy import verified_links
 from notifier.web.public import Problem, bp, render
-from notifier.web.public.links import PREFERENCES, UNSUBSCRIBE, from_token, requester, token_for
+from notifier.web.public.links import UNSUBSCRIBE, from_token, requester, token_for
 
 
 @bp.get("/u/<token>")
@@ -25,7 +27,6 @@ def unsubscribe_page(token: str) -> Response:
         purpose=profile().purpose(claims.purpose) if claims.purpose else None,
         token=token,
         all_token=token_for(contact, UNSUBSCRIBE),
-        preferences_token=token_for(contact, PREFERENCES),
         choices=choices(contact.id),
     )
 
@@ -51,6 +52,16 @@ def unsubscribe(token: str) -> Response:
         contact=contact,
         purpose=profile().purpose(claims.purpose) if claims.purpose else None,
         refusal=refusal,
-        preferences_token=token_for(contact, PREFERENCES),
+        token=token,
         choices=choices(contact.id),
     )
+
+
+@bp.post("/u/<token>/preferences-link")
+@csrf.exempt  # no cookie on the one-click result page; a forged post only mails the owner
+def send_preferences_link(token: str) -> Response:
+    """The unsubscribe link is in every mail header and may be forwarded: it never hands out the
+    preference link itself, it has it sent to the address of record."""
+    contact, _ = from_token(token, UNSUBSCRIBE)
+    verified_links.send_preferences_link(contact.id, requester(contact))
+    return render("public/verify_sent.html", contact=contact, to=mask_email(contact.email))
