@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flufl.bounce import all_failures
 
-from notifier.bounces import Kind, Report, classify
+from notifier.domain.bounces import Kind, Report, classify
 from tests.bounce_samples import corpus
 
 FAILED = (Kind.HARD_BOUNCE, Kind.SOFT_BOUNCE)

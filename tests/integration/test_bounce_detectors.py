@@ -9,10 +9,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from notifier.extensions import db
-from notifier.inbound import start_receiver
+from notifier.delivery.composer import envelope_sender
+from notifier.feedback.inbound import start_receiver
+from notifier.infra.extensions import db
 from notifier.models import BounceScore, Delivery, MailFeedback
-from notifier.services.composer import envelope_sender
 from tests.bounce_samples import MAILMAN, sample
 from tests.integration.test_bounces import (
     BOUNCE_DOMAIN,

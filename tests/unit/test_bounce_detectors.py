@@ -9,8 +9,8 @@ import pytest
 from flufl.bounce import all_failures
 
 from bench.bounce_compare import family_table, rows, sample_table
-from notifier.bounces import Kind, Report, classify
-from notifier.bounces.detectors import MAX_SCAN_BYTES, failures
+from notifier.domain.bounces import Kind, Report, classify
+from notifier.domain.bounces.detectors import MAX_SCAN_BYTES, failures
 from tests.bounce_samples import MAILMAN, RCPT, corpus, sample
 
 CORPUS = dict(corpus())
