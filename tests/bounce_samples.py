@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bounces"
+MAILMAN = FIXTURES / "mailman"  # flufl.bounce's own test data, as shipped (see its README.md)
 VERP = "b-41-abcdefghijklmnop@bounce.dcnet.example.vn"
 RCPT = "khach.hang@example.org"
 MESSAGE_ID = "d41.0011223344556677@dcnet.example.vn"
@@ -29,3 +31,15 @@ def sample(
 
 def names(prefix: str = "") -> list[str]:
     return sorted(p.name for p in FIXTURES.glob(f"{prefix}*.eml"))
+
+
+def mailman_names() -> list[str]:
+    return sorted(p.name for p in MAILMAN.glob("*.txt"))
+
+
+def corpus() -> Iterator[tuple[str, bytes]]:
+    """Every sample: ours by file name, Mailman's as mailman/<file name>, bytes as sent."""
+    for name in names():
+        yield name, sample(name)
+    for name in mailman_names():
+        yield f"mailman/{name}", (MAILMAN / name).read_bytes()

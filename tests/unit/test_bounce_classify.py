@@ -12,6 +12,7 @@ from tests.bounce_samples import MESSAGE_ID, RCPT, VERP, names, sample
 # sample -> (report kind, first feedback's category, enhanced status code)
 BOUNCES = {
     "postfix_user_unknown.eml": (Kind.HARD_BOUNCE, "bad_mailbox", "5.1.1"),
+    "postfix_legacy_notification.eml": (Kind.HARD_BOUNCE, "bad_mailbox", "5.1.1"),
     "exim_user_unknown.eml": (Kind.HARD_BOUNCE, "bad_mailbox", "5.1.1"),
     "gmail_no_such_user.eml": (Kind.HARD_BOUNCE, "bad_mailbox", "5.1.1"),
     "outlook_ndr.eml": (Kind.HARD_BOUNCE, "bad_mailbox", "5.4.1"),
@@ -53,7 +54,13 @@ def test_bounces(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["postfix_user_unknown.eml", "gmail_no_such_user.eml", "outlook_ndr.eml"]
+    "name",
+    [
+        "postfix_user_unknown.eml",
+        "postfix_legacy_notification.eml",
+        "gmail_no_such_user.eml",
+        "outlook_ndr.eml",
+    ],
 )
 def test_the_returned_message_is_identified(name: str) -> None:
     report = classify(sample(name))

@@ -38,12 +38,13 @@ def parse_dsn(message: Message) -> Report:
     feedback = tuple(item for item in (_recipient(block, reporter) for block in fields[1:]) if item)
     if not feedback:
         return malformed("delivery-status part names no recipient")
-    original = _original(parts)
-    return Report(_overall(feedback), feedback, *original)
+    original = original_ids(parts)
+    return Report(overall(feedback), feedback, *original)
 
 
 def _recipient(block: Message, reporter: str) -> Feedback | None:
-    recipient = _address(block, "Final-Recipient") or _address(block, "Original-Recipient")
+    # Original-Recipient is the address we sent to; Final-Recipient may be an alias's mailbox.
+    recipient = _address(block, "Original-Recipient") or _address(block, "Final-Recipient")
     action = mime.header(block, "Action").lower()
     if recipient is None or not action:
         return None
@@ -58,7 +59,7 @@ def _recipient(block: Message, reporter: str) -> Feedback | None:
     return Feedback(kind, recipient, status, category, redact(diagnostic), reporter)
 
 
-def _overall(feedback: tuple[Feedback, ...]) -> Kind:
+def overall(feedback: tuple[Feedback, ...]) -> Kind:
     kinds = [item.kind for item in feedback]
     for kind in (Kind.HARD_BOUNCE, Kind.SOFT_BOUNCE, Kind.DELAYED):
         if kind in kinds:
@@ -77,7 +78,7 @@ def _address(block: Message, name: str) -> str | None:
     return match.group(0).strip("<>").lower() if match else None
 
 
-def _original(parts: list[Message]) -> tuple[str | None, str | None]:
+def original_ids(parts: list[Message]) -> tuple[str | None, str | None]:
     """(Message-ID, Return-Path) of the returned message, when it came back with the report."""
     for part in parts:
         if mime.content_type(part) in ORIGINAL_PARTS:
@@ -108,8 +109,7 @@ def parse_text_bounce(message: Message) -> Report:
     if not found:
         return malformed("bounce that names no recipient")
     recipient = found[0].group(0).strip("<>.:").lower()
-    # The server's words follow the address; the part before is boilerplate.
-    tail = body[found[0].end() : found[0].end() + 2000].lstrip(">:.\n ")
+    tail = words_after(body, found[0].end())
     if TEMPORARY_WORDS.search(body) and not PERMANENT_WORDS.search(body):
         feedback = Feedback(Kind.DELAYED, recipient, None, "delayed", redact(tail), "text")
     else:
@@ -117,4 +117,9 @@ def parse_text_bounce(message: Message) -> Report:
         if kind is Kind.UNKNOWN:
             return malformed("bounce whose reason cannot be read")
         feedback = Feedback(kind, recipient, status, category, redact(tail), "text")
-    return Report(feedback.kind, (feedback,), *_original(list(mime.walk(message))))
+    return Report(feedback.kind, (feedback,), *original_ids(list(mime.walk(message))))
+
+
+def words_after(body: str, end: int) -> str:
+    """A text bounce names the failed address, then the server's words; before is boilerplate."""
+    return body[end : end + 2000].lstrip(">:.\n ")
