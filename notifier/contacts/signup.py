@@ -1,4 +1,5 @@
-"""Sign-up with double opt-in: unticked boxes per purpose, a rate limit, a confirmation email."""
+"""Sign-up with double opt-in: unticked boxes per purpose and a confirmation email (the form's rate
+limits are in notifier/web/public/signup.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,10 @@ from notifier.contacts.contacts import clean_fields, find_by_email
 from notifier.delivery import system_mail
 from notifier.domain.addresses import InvalidAddress, normalise_email
 from notifier.domain.consent_rules import ConsentStatus
-from notifier.domain.errors import DomainError, NotFound, ValidationFailed
+from notifier.domain.errors import NotFound, ValidationFailed
 from notifier.infra.context import profile, public_base_url, suppression_salt
 from notifier.infra.extensions import db
 from notifier.infra.hashing import address_hash, sha256_hex
-from notifier.infra.queues import redis_connection
 from notifier.models import (
     ConsentEvent,
     ConsentSource,
@@ -25,14 +25,7 @@ from notifier.models import (
 )
 from notifier.privacy.requests import Requester
 
-# Per client address and per mailbox: a form must not become a way to flood someone's inbox.
-IP_LIMIT, IP_WINDOW = 5, 600
-ADDRESS_LIMIT, ADDRESS_WINDOW = 3, 86_400
 TOKEN_SEPARATOR = "."  # noqa: S105 - joins tokens in a URL, not a secret
-
-
-class RateLimited(DomainError):
-    """Too many sign-ups from one place or for one address; try again later."""
 
 
 def subscribe(email: str, name: str, purpose_keys: Iterable[str], requester: Requester) -> None:
@@ -42,8 +35,6 @@ def subscribe(email: str, name: str, purpose_keys: Iterable[str], requester: Req
     tells nobody who is a customer.
     """
     address, clean_name, keys = _validate(email, name, purpose_keys)
-    _count(f"ip:{requester.ip}", IP_LIMIT, IP_WINDOW)
-    _count(f"addr:{sha256_hex(address)}", ADDRESS_LIMIT, ADDRESS_WINDOW)
     if _suppressed(address):
         return
     contact = find_by_email(address)
@@ -99,16 +90,6 @@ def _validate(email: str, name: str, purpose_keys: Iterable[str]) -> tuple[str, 
     if errors:
         raise ValidationFailed(errors)
     return address, clean_name, keys
-
-
-def _count(key: str, limit: int, window: int) -> None:
-    conn = redis_connection()
-    name = f"notifier:signup:{key}"
-    count = conn.incr(name)
-    if count == 1:
-        conn.expire(name, window)
-    if count > limit:
-        raise RateLimited(f"more than {limit} sign-ups in {window} seconds")
 
 
 def _suppressed(address: str) -> bool:

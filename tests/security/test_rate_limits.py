@@ -59,3 +59,18 @@ def test_an_api_key_is_limited_across_web_processes(app: Flask) -> None:
     refused = first.get("/api/v1/notice-types", headers=key)
     assert refused.mimetype == "application/problem+json"
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
+
+
+def test_one_click_refusals_are_never_rate_limited(app: Flask, client: FlaskClient) -> None:
+    """Mailbox providers send every one-click POST from a few addresses: none may be refused."""
+    from tests.integration.helpers import make_contact
+    from tests.integration.public_helpers import unsubscribe_token
+
+    configure(app, PUBLIC_RATE_LIMIT="2 per minute")
+    people = [make_contact(f"p{i}@example.com", ("promotions",)) for i in range(4)]
+    tokens = [unsubscribe_token(person, "promotions") for person in people]
+    codes = [
+        client.post(f"/u/{t}", data={"List-Unsubscribe": "One-Click"}).status_code for t in tokens
+    ]
+    assert codes == [200, 200, 200, 200]
+    assert [client.get("/subscribe").status_code for _ in range(3)] == [200, 200, 429]

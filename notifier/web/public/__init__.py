@@ -21,8 +21,16 @@ from notifier.privacy.verified_links import LinkExpired, LinkUsed
 from notifier.web.public.messages import PROBLEMS
 
 bp = Blueprint("public", __name__)
-# Per client address, shared by every web process; one-click unsubscribes stay well inside it.
-limiter.limit(public_limit)(bp)
+
+
+def _a_refusal() -> bool:
+    """A refusal must never wait: Gmail and Yahoo send every one-click POST from a few addresses,
+    and the signed token in the URL already limits what such a request can do."""
+    return request.method == "POST" and request.endpoint == "public.unsubscribe"
+
+
+# Per client address, shared by every web process.
+limiter.limit(public_limit, exempt_when=_a_refusal)(bp)
 
 # Tokens sit in these URLs and the pages name a person: nothing may frame, cache, leak the
 # address to another site through Referer, or run a script that is not ours.

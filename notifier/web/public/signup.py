@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import request
+from flask_limiter.util import get_remote_address
 from werkzeug.wrappers import Response
 
 from notifier.contacts import preferences, signup
 from notifier.contacts.consent_ledger import advertising_keys
 from notifier.domain.errors import ValidationFailed
 from notifier.infra.context import profile
-from notifier.web.public import Problem, bp, page_locale, render
+from notifier.infra.extensions import limiter
+from notifier.web.public import bp, page_locale, render
 from notifier.web.public.links import requester
 from notifier.web.public.messages import field_errors
 
@@ -27,7 +31,16 @@ def subscribe_form() -> Response:
     return _form(embedded=request.args.get("embed") == "1")
 
 
+def _mailbox() -> str:
+    """The rate-limit bucket of the address typed in: only a digest is stored."""
+    typed = request.form.get("email", "").strip().lower()
+    return "signup:" + hashlib.sha256(typed.encode("utf-8", "replace")).hexdigest()[:32]
+
+
 @bp.post("/subscribe")
+# Per client address and per mailbox: a form must not become a way to flood someone's inbox.
+@limiter.limit("5 per 10 minutes", key_func=get_remote_address)
+@limiter.limit("3 per day", key_func=_mailbox)
 def subscribe() -> Response:
     form = request.form
     values = {"email": form.get("email", ""), "name": form.get("name", "")}
@@ -39,8 +52,6 @@ def subscribe() -> Response:
     except ValidationFailed as exc:
         errors = field_errors(exc.errors, page_locale())
         return _form(422, errors=errors, values=values, ticked=ticked)
-    except signup.RateLimited:
-        raise Problem("too_many", 429) from None
     return render("public/subscribe_sent.html")
 
 
