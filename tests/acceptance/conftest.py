@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -29,7 +30,7 @@ from tests.smtp_server import SmtpTestServer
 
 NOTIFIER = str(Path(sys.executable).with_name("notifier"))
 READY_WITHIN = 60.0
-SECRET = "acceptance-secret-key-not-for-production"
+SECRET = secrets.token_hex(32)  # the processes run in production mode: a real secret
 
 
 def free_port() -> int:
