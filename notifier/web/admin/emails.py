@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 from notifier.extensions import db
 from notifier.i18n import current_locale, translate
 from notifier.models import CampaignKind, StaffUser, Template, TemplateVersion
+from notifier.rendering.budget import cpu_budget
 from notifier.rendering.errors import TemplateError
 from notifier.rendering.layouts import builtin_layouts
 from notifier.services import campaigns, templates
@@ -143,10 +144,12 @@ def _preview(data: templates.TemplateInput, locale: str) -> dict[str, Any]:
     name, email = SAMPLE_PEOPLE[locale]
     sample = templates.sample_for(data.kind)
     try:
-        raw = campaigns.preview(
-            data.subject, data.body_mjml, data.text, data.purpose_key,
-            dict(sample.get(locale, sample.get("vi", {}))), Recipient(0, email, name, locale, {}),
-        )  # fmt: skip
+        with cpu_budget():
+            raw = campaigns.preview(
+                data.subject, data.body_mjml, data.text, data.purpose_key,
+                dict(sample.get(locale, sample.get("vi", {}))),
+                Recipient(0, email, name, locale, {}),
+            )  # fmt: skip
     except TemplateError as exc:
         return {"error": exc}
     except (DomainError, ValueError) as exc:
