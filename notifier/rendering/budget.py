@@ -95,8 +95,12 @@ def cpu_budget(seconds: float = CPU_SECONDS) -> Iterator[None]:
         nonlocal lines
         if event == "line":
             lines += 1
-            if lines % CHECK_EVERY == 0 and time.thread_time() > deadline:
-                raise BudgetExceeded(f"the template ran longer than {seconds:g} s of CPU time")
+            if lines % CHECK_EVERY == 0:
+                if time.thread_time() > deadline:
+                    raise BudgetExceeded(f"the template ran longer than {seconds:g} s of CPU time")
+                # Let the worker's other request threads run now rather than at the next GIL
+                # switch: a long render must not hold up a page being served beside it.
+                time.sleep(0)
         return on_line
 
     def on_call(frame: FrameType, event: str, arg: object) -> Callable[..., Any] | None:
