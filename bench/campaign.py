@@ -29,11 +29,11 @@ from bench.notices import NoticeProbe, WebServer, notice_figures, prepare_notice
 from bench.seed import seed_contacts
 from bench.sinks import BuiltinSink, smtp_source_rate, start_sink
 from notifier import create_app
-from notifier.bootstrap import prepare_database
-from notifier.extensions import db
+from notifier.campaigns import lifecycle as campaigns
+from notifier.campaigns.templates import TemplateInput, save_template
+from notifier.infra.extensions import db
 from notifier.models import Campaign, Contact, Delivery, Notice
-from notifier.services import campaigns
-from notifier.services.templates import TemplateInput, save_template
+from notifier.operations.bootstrap import prepare_database
 
 
 def at_least(low: float, kind: type = int):  # type: ignore[no-untyped-def]
@@ -196,7 +196,7 @@ def main() -> None:
 
 
 def create_campaign() -> int:
-    from notifier.rendering.layouts import builtin_layouts
+    from notifier.delivery.rendering.layouts import builtin_layouts
 
     layout = builtin_layouts()["promotion"]
     template = save_template(

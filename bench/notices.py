@@ -20,11 +20,12 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bench.sinks import free_port
-from notifier.extensions import db
+from notifier.campaigns.templates import TemplateInput, save_template
+from notifier.delivery.rendering.layouts import builtin_layouts
+from notifier.infra.extensions import db
 from notifier.models import Notice
-from notifier.rendering.layouts import builtin_layouts
-from notifier.services import notices, staff
-from notifier.services.templates import TemplateInput, save_template
+from notifier.notices import notices
+from notifier.operations import staff
 
 NOTICE_TYPE = "renewal"
 

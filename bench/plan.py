@@ -16,10 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.campaign import create_campaign, fresh_database
 from bench.seed import seed_contacts
 from notifier import create_app
-from notifier.bootstrap import prepare_database
-from notifier.extensions import db
+from notifier.campaigns import lifecycle as campaigns
+from notifier.infra.extensions import db
 from notifier.models import Campaign, CampaignStatus
-from notifier.services import campaigns
+from notifier.operations.bootstrap import prepare_database
 
 # The bench mix's eligible contacts: granted and not suppressed.
 ELIGIBLE = (

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from sqlalchemy import insert
 
-from notifier.extensions import db
+from notifier.contacts.purposes import store_notice_text
+from notifier.infra.context import profile, suppression_salt
+from notifier.infra.extensions import db
+from notifier.infra.hashing import address_hash
 from notifier.models import ConsentEvent, ConsentState, Contact, Suppression, utcnow
-from notifier.security import address_hash
-from notifier.services.context import profile, suppression_salt
-from notifier.services.purposes import store_notice_text
 
 CHUNK = 5000
 # Of every 20 contacts: 14 granted, 2 never asked, 2 withdrawn, 1 suppressed, 1 pending.

@@ -10,9 +10,9 @@ from typing import Any
 from flask import Flask
 
 from notifier import models  # noqa: F401 - registers every table on the metadata
-from notifier.config import ROOT, load_settings, profile_path
-from notifier.extensions import db, migrate
-from notifier.profile import load_profile
+from notifier.domain.profile import load_profile
+from notifier.infra.config import ROOT, load_settings, profile_path
+from notifier.infra.extensions import db, migrate
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:

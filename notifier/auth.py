@@ -8,13 +8,13 @@ from flask import Flask
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
-from notifier.extensions import db
+from notifier.domain.errors import NotFound, ValidationFailed
+from notifier.domain.profile import LOCALES
+from notifier.infra.extensions import db
+from notifier.infra.hashing import hash_secret, verify_secret
+from notifier.infra.queues import redis_connection
 from notifier.models import StaffUser
 from notifier.models.types import utcnow
-from notifier.profile import LOCALES
-from notifier.queues import redis_connection
-from notifier.security import hash_secret, verify_secret
-from notifier.services.errors import NotFound, ValidationFailed
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)

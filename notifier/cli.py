@@ -10,9 +10,9 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from notifier.app import create_app
-from notifier.config import ConfigError
-from notifier.profile import ProfileError, load_profile
-from notifier.services.errors import DomainError
+from notifier.domain.errors import DomainError
+from notifier.domain.profile import ProfileError, load_profile
+from notifier.infra.config import ConfigError
 
 
 def _create_app() -> Flask:
@@ -35,7 +35,7 @@ def _fail_on_domain_error(exc: DomainError) -> click.ClickException:
 @with_appcontext
 def setup_command() -> None:
     """Migrate the database and mirror the profile's purposes into it."""
-    from notifier.bootstrap import prepare_database
+    from notifier.operations.bootstrap import prepare_database
 
     prepare_database(current_app)
     click.echo("database ready")
@@ -58,8 +58,8 @@ def web_command(bind: str, workers: int) -> None:
 @with_appcontext
 def worker_command(burst: bool, queues: str) -> None:
     """Run an RQ worker on the queues, in priority order."""
-    from notifier.logs import configure_logging
-    from notifier.worker import run_worker, tune_garbage_collector
+    from notifier.infra.logs import configure_logging
+    from notifier.processes.worker import run_worker, tune_garbage_collector
 
     configure_logging(str(current_app.config.get("LOG_FORMAT", "json")))
     tune_garbage_collector()
@@ -72,8 +72,8 @@ def worker_command(burst: bool, queues: str) -> None:
 @with_appcontext
 def scheduler_command(once: bool, interval: float) -> None:
     """Start due campaigns and re-enqueue work the database holds as pending."""
-    from notifier.logs import configure_logging
-    from notifier.scheduler import run_scheduler
+    from notifier.infra.logs import configure_logging
+    from notifier.processes.scheduler import run_scheduler
 
     configure_logging(str(current_app.config.get("LOG_FORMAT", "json")))
     run_scheduler(current_app, once=once, interval=interval)
@@ -84,7 +84,7 @@ def scheduler_command(once: bool, interval: float) -> None:
 @click.option("--no-demo", is_flag=True, help="Do not load demo data.")
 def dev_command(port: int, no_demo: bool) -> None:
     """Web, worker, scheduler and the outbox SMTP server in one command (Ctrl-C stops all)."""
-    from notifier.devstack import run_dev
+    from notifier.processes.devstack import run_dev
 
     run_dev(port=port, demo=not no_demo)
 
@@ -94,7 +94,7 @@ def dev_command(port: int, no_demo: bool) -> None:
 @with_appcontext
 def outbox_command(port: int | None) -> None:
     """Run the built-in outbox SMTP server alone, storing what it receives, until Ctrl-C."""
-    from notifier.outbox import OutboxError, serve_outbox
+    from notifier.processes.outbox import OutboxError, serve_outbox
 
     try:
         serve_outbox(current_app, port)
@@ -133,7 +133,7 @@ def staff_group() -> None:
 @with_appcontext
 def staff_create(email: str, role: str, name: str) -> None:
     """Create a staff account and print its generated password once."""
-    from notifier.services.staff import create_staff
+    from notifier.operations.staff import create_staff
 
     try:
         user, password = create_staff(email, role, name)
@@ -154,7 +154,7 @@ def apikey_group() -> None:
 @with_appcontext
 def apikey_create(name: str, scopes: tuple[str, ...]) -> None:
     """Create an API key and print it once; only its hash is kept."""
-    from notifier.services.staff import create_api_key
+    from notifier.operations.staff import create_api_key
 
     try:
         issued = create_api_key(name, list(scopes))
@@ -176,7 +176,7 @@ def contacts_group() -> None:
 @with_appcontext
 def contacts_import(file: str, errors_path: str | None, quiet: bool) -> None:
     """Import contacts from CSV; consent columns grant only with evidence columns."""
-    from notifier.importer import import_cli
+    from notifier.contacts.importer import import_cli
 
     if not import_cli(file, errors_path=errors_path, progress=not quiet):
         sys.exit(1)
@@ -191,7 +191,7 @@ def demo_group() -> None:
 @with_appcontext
 def demo_load() -> None:
     """Load demo contacts, consent and templates (idempotent)."""
-    from notifier.demo import load_demo
+    from notifier.operations.demo import load_demo
 
     summary = load_demo()
     click.echo(summary)
@@ -203,6 +203,6 @@ def demo_load() -> None:
 @with_appcontext
 def inbound_command(host: str, port: int) -> None:
     """Receive mail for the unsubscribe mailbox over SMTP and record each refusal."""
-    from notifier.inbound import serve_inbound
+    from notifier.feedback.inbound import serve_inbound
 
     serve_inbound(current_app, host, port)

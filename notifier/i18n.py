@@ -8,8 +8,8 @@ from functools import cache
 from flask import request, session
 from flask_login import current_user
 
-from notifier.config import ROOT
-from notifier.profile import LOCALES
+from notifier.domain.profile import LOCALES
+from notifier.infra.config import ROOT
 
 # The admin pages' messages live beside their templates, one `key = { vi = ..., en = ... }` a line.
 ADMIN_CATALOGUE = ROOT / "templates" / "admin" / "messages.toml"

@@ -23,8 +23,8 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from notifier import create_app
-from notifier.bootstrap import prepare_database
-from notifier.extensions import db
+from notifier.infra.extensions import db
+from notifier.operations.bootstrap import prepare_database
 
 POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql"))
 SECRET = "test-secret-key-not-for-production"
@@ -132,8 +132,8 @@ def app(database_url: str, redis_url: str, tmp_path: Path, profile_name: str) ->
         _reset(flask_app)
     redis.Redis.from_url(redis_url).flushdb()
     with flask_app.app_context():
-        from notifier.services.context import profile
-        from notifier.services.purposes import sync_purposes
+        from notifier.contacts.purposes import sync_purposes
+        from notifier.infra.context import profile
 
         sync_purposes(profile())
         yield flask_app

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from notifier.bounces.signatures import sns_string_to_sign
+from notifier.domain.bounces.signatures import sns_string_to_sign
 
 CERT_URL = "https://sns.ap-southeast-1.amazonaws.com/SimpleNotificationService-test.pem"
 TOPIC = "arn:aws:sns:ap-southeast-1:123456789012:ses-feedback"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from notifier.queues import NOTICES
-from notifier.services import campaigns, notices
-from notifier.worker import serves, stop_requested
+from notifier.campaigns import lifecycle as campaigns
+from notifier.infra.queues import NOTICES
+from notifier.notices import notices
+from notifier.processes.worker import serves, stop_requested
 
 
 def plan_campaign(campaign_id: int) -> int:
@@ -22,12 +23,12 @@ def send_notice(notice_id: int) -> str:
 
 
 def send_system_mail(mail_id: int) -> str:
-    from notifier.services import system_mail
+    from notifier.delivery import system_mail
 
     return system_mail.send(mail_id)
 
 
 def deliver_webhook(event_id: int) -> str:
-    from notifier.services import webhooks
+    from notifier.notices import webhooks
 
     return webhooks.deliver(event_id)

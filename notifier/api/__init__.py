@@ -11,7 +11,7 @@ def init_app(app: Flask) -> None:
     # The views register their routes on bp when imported.
     from notifier.api import campaigns, contacts, docs, notices  # noqa: F401
     from notifier.auth import csrf
-    from notifier.services import webhooks
+    from notifier.notices import webhooks
 
     csrf.exempt(bp)  # bearer keys, never cookies: no CSRF to defend against
     app.register_blueprint(bp)

@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 from flask import current_app, g, request
 
 from notifier.api.problems import ApiProblem
-from notifier.extensions import db
+from notifier.contacts.api_contacts import retrying
+from notifier.infra.extensions import db
+from notifier.infra.queues import redis_connection
 from notifier.models import ApiKey
-from notifier.queues import redis_connection
-from notifier.services.api_contacts import retrying
-from notifier.services.staff import authenticate_api_key
+from notifier.operations.staff import authenticate_api_key
 
 F = TypeVar("F", bound=Callable[..., Any])
 MAX_KEY_LENGTH = 200

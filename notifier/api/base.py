@@ -7,8 +7,8 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from notifier.api.problems import ApiProblem, from_domain, response
 from notifier.api.validation import max_body_bytes
-from notifier.rendering.errors import TemplateError
-from notifier.services.errors import DomainError
+from notifier.delivery.rendering.errors import TemplateError
+from notifier.domain.errors import DomainError
 
 PREFIX = "/api/v1"
 bp = Blueprint("api", __name__, url_prefix=PREFIX, template_folder="templates")

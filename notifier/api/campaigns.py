@@ -15,7 +15,8 @@ from notifier.api.problems import invalid
 from notifier.api.representations import campaign_json, template_json
 from notifier.api.schemas import MAX_ID
 from notifier.api.validation import parse_date_time, read_json
-from notifier.services import campaigns, templates
+from notifier.campaigns import lifecycle as campaigns
+from notifier.campaigns import templates
 
 CAMPAIGN = f"/campaigns/<int(min=1, max={MAX_ID}):campaign_id>"
 LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2})?$")

@@ -13,7 +13,7 @@ from notifier.api.problems import ApiProblem
 from notifier.api.representations import consents_json, contact_json
 from notifier.api.schemas import EXTERNAL_REF
 from notifier.api.validation import read_json
-from notifier.services import api_contacts
+from notifier.contacts import api_contacts
 
 _REF = re.compile(EXTERNAL_REF["pattern"])
 

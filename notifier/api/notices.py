@@ -17,7 +17,7 @@ from notifier.api.representations import (
 )
 from notifier.api.schemas import MAX_ID
 from notifier.api.validation import parse_date_time, read_json
-from notifier.services import api_contacts
+from notifier.contacts import api_contacts
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,150}$")
 

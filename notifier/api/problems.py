@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import Response, json
 
-from notifier.rendering.errors import Part, TemplateError
-from notifier.services.errors import (
+from notifier.delivery.rendering.errors import Part, TemplateError
+from notifier.domain.errors import (
     Conflict,
     DomainError,
     MissingEvidence,

@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import url_for
 
-from notifier.consent import ConsentStatus
+from notifier.campaigns import lifecycle as campaigns
+from notifier.contacts.api_contacts import ConsentOverview, purpose_kind
+from notifier.domain.consent_rules import ConsentStatus
 from notifier.models import Campaign, ConsentEvent, Contact, Notice, NoticeType, Template
-from notifier.services import campaigns
-from notifier.services.api_contacts import ConsentOverview, purpose_kind
 
 
 def _iso(value: datetime | date | None) -> str | None:

@@ -16,8 +16,8 @@ from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from notifier.addresses import InvalidAddress, normalise_email
 from notifier.api.problems import ApiProblem, invalid
+from notifier.domain.addresses import InvalidAddress, normalise_email
 
 BASE = "urn:notifier:api-v1"
 MAX_DEPTH = 16

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from notifier.extensions import db
+from notifier.infra.extensions import db
 from notifier.models.sending import BigId
 from notifier.models.types import UTCDateTime, utcnow
 
@@ -21,7 +21,7 @@ class MailFeedback(db.Model):  # type: ignore[name-defined]
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # "<channel>:<id of the report or provider event>": a redelivered report is applied once.
     event_key: Mapped[str] = mapped_column(String(200), unique=True)
-    kind: Mapped[str] = mapped_column(String(16))  # notifier.bounces.Kind
+    kind: Mapped[str] = mapped_column(String(16))  # notifier.domain.bounces.Kind
     category: Mapped[str] = mapped_column(String(32), default="")
     channel: Mapped[str] = mapped_column(String(16))  # smtp, webhook, ses, sendgrid, mailgun
     delivery_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("deliveries.id"))

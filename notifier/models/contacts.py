@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from notifier.extensions import db
+from notifier.infra.extensions import db
 from notifier.models.types import UTCDateTime, utcnow
 
 

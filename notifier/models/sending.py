@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from notifier.extensions import db
+from notifier.infra.extensions import db
 from notifier.models.types import UTCDateTime, utcnow
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a real bigint.

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from notifier.extensions import db
+from notifier.infra.extensions import db
 from notifier.models.types import UTCDateTime, utcnow
 
 

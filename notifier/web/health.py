@@ -8,9 +8,9 @@ import socket
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy import text
 
-from notifier.extensions import db
-from notifier.metrics import render
-from notifier.queues import redis_connection
+from notifier.infra.extensions import db
+from notifier.infra.metrics import render
+from notifier.infra.queues import redis_connection
 
 bp = Blueprint("health", __name__)
 
@@ -40,8 +40,8 @@ def readyz() -> tuple[dict[str, object], int]:
 
 def _smtp_check() -> str:
     """A TCP connect to the relay: enough to know it answers, without an SMTP session per probe."""
+    from notifier.delivery.composer import smtp_url
     from notifier.mail.smtp import InvalidSmtpUrl, SmtpConfig
-    from notifier.services.composer import smtp_url
 
     try:
         config = SmtpConfig.from_url(smtp_url())

@@ -8,9 +8,9 @@ from flask import Blueprint, jsonify, request
 from werkzeug.wrappers import Response
 
 from notifier.auth import csrf
+from notifier.domain.errors import NotFound
+from notifier.feedback import provider_events
 from notifier.models import utcnow
-from notifier.services import provider_events
-from notifier.services.errors import NotFound
 
 bp = Blueprint("providers", __name__, url_prefix="/providers")
 MAX_BODY = 1_048_576

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from notifier.extensions import db
-from notifier.outbox import running_outbox
-from notifier.services.staff import create_staff
+from notifier.infra.extensions import db
+from notifier.operations.staff import create_staff
+from notifier.processes.outbox import running_outbox
 from tests.browser.conftest import screenshot as full_page
 from tests.integration.helpers import drain, make_contact
 
@@ -149,7 +149,7 @@ def test_shipping_sees_name_phone_address_and_nothing_else(
 def test_the_other_pages_in_both_languages_and_on_a_phone(
     app: Flask, live_server: str, page: Any, phone_page: Any
 ) -> None:
-    from notifier.services import privacy
+    from notifier.privacy import requests as privacy
 
     create_staff("admin@example.com", "admin", name="Lê Quản Trị", password=PASSWORD)
     contact = make_contact("an@example.com", grants=("promotions",), name="Nguyễn Văn An")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from notifier.services.staff import create_staff
+from notifier.operations.staff import create_staff
 from tests.browser.conftest import screenshot
 
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import Flask
 
-from notifier.queues import queue
-from notifier.services.staff import create_staff
-from notifier.worker import run_worker
+from notifier.infra.queues import queue
+from notifier.operations.staff import create_staff
+from notifier.processes.worker import run_worker
 from tests.browser.test_admin_flow import PASSWORD, _nav, _sign_in, screenshot
 
 

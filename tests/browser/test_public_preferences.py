@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from notifier.consent import ConsentStatus
-from notifier.extensions import db
+from notifier.contacts import consent_ledger as consent
+from notifier.contacts.contacts import find_by_email
+from notifier.domain.consent_rules import ConsentStatus
+from notifier.infra.context import profile
+from notifier.infra.extensions import db
 from notifier.models import PrivacyRequest
-from notifier.services import consent
-from notifier.services.contacts import find_by_email
-from notifier.services.context import profile
 from tests.browser.conftest import screenshot
 from tests.integration.helpers import drain, make_contact
 from tests.integration.public_helpers import preferences_token

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
-from notifier.consent import ConsentStatus
-from notifier.services import consent
+from notifier.contacts import consent_ledger as consent
+from notifier.domain.consent_rules import ConsentStatus
 from tests.browser.conftest import screenshot
 from tests.integration.helpers import drain, make_contact, start_campaign
 from tests.smtp_server import SmtpTestServer

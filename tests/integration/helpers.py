@@ -7,11 +7,14 @@ from typing import Any
 
 from flask import Flask
 
+from notifier.campaigns import lifecycle as campaigns
+from notifier.campaigns import templates
+from notifier.contacts import consent_ledger as consent
+from notifier.contacts import contacts
+from notifier.delivery.rendering.layouts import builtin_layouts
+from notifier.infra.context import profile
 from notifier.models import ConsentSource
-from notifier.rendering.layouts import builtin_layouts
-from notifier.services import campaigns, consent, contacts, templates
-from notifier.services.context import profile
-from notifier.worker import run_worker
+from notifier.processes.worker import run_worker
 
 
 def web_grant(contact_id: int, purpose_key: str) -> None:

@@ -9,9 +9,9 @@ from email.policy import default
 
 from flask import Flask
 
+from notifier.domain.tokens import make_token
+from notifier.infra.context import token_secret
 from notifier.models import SystemMail
-from notifier.services.context import token_secret
-from notifier.tokens import make_token
 from tests.integration.helpers import drain
 from tests.smtp_server import SmtpTestServer
 
@@ -33,7 +33,7 @@ def csrf_of(html: str) -> str:
 
 
 def system_mails(kind: str | None = None) -> list[SystemMail]:
-    from notifier.extensions import db
+    from notifier.infra.extensions import db
 
     query = db.select(SystemMail).order_by(SystemMail.id)
     if kind:

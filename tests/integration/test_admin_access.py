@@ -9,10 +9,12 @@ from flask import Flask, url_for
 from flask.testing import FlaskClient
 
 from notifier import create_app
-from notifier.extensions import db
+from notifier.campaigns import lifecycle as campaigns
+from notifier.infra.context import profile
+from notifier.infra.extensions import db
 from notifier.models import ConsentSource, OutboxMessage, PrivacyRequest, StaffUser, utcnow
-from notifier.services import campaigns, privacy, staff
-from notifier.services.context import profile
+from notifier.operations import staff
+from notifier.privacy import requests as privacy
 from tests.integration.helpers import layout_template, make_contact, sample_data
 from tests.integration.test_admin_support import (
     PASSWORD,

@@ -11,9 +11,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from notifier.extensions import db
+from notifier.contacts import consent_ledger as consent
+from notifier.infra.extensions import db
 from notifier.models import AuditEntry, Campaign, ConsentSource, StaffUser
-from notifier.services import consent
 from tests.integration.helpers import drain, layout_template, make_contact, sample_data
 from tests.integration.test_admin_support import (
     browser,

@@ -8,7 +8,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from notifier.extensions import db
+from notifier.contacts import consent_ledger as consent
+from notifier.infra.extensions import db
 from notifier.models import (
     AuditEntry,
     ConsentEvent,
@@ -17,7 +18,6 @@ from notifier.models import (
     SystemMail,
     SystemMailKind,
 )
-from notifier.services import consent
 from tests.integration.helpers import make_contact
 from tests.integration.test_admin_support import (
     browser,

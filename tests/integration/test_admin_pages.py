@@ -8,7 +8,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from notifier.extensions import db
+from notifier.campaigns.lifecycle import preview
+from notifier.delivery.composer import Recipient
+from notifier.delivery.rendering.layouts import builtin_layouts
+from notifier.infra.extensions import db
 from notifier.models import (
     ApiKey,
     AuditEntry,
@@ -21,10 +24,8 @@ from notifier.models import (
     TemplateVersion,
     utcnow,
 )
-from notifier.rendering.layouts import builtin_layouts
-from notifier.services import privacy, staff
-from notifier.services.campaigns import preview
-from notifier.services.composer import Recipient
+from notifier.operations import staff
+from notifier.privacy import requests as privacy
 from tests.integration.helpers import layout_template, make_contact
 from tests.integration.test_admin_support import (
     browser,
@@ -175,7 +176,7 @@ def test_privacy_queue_marks_overdue_and_runs_every_action(
 
 @pytest.mark.parametrize("profile_name", ["dcnet"])
 def test_a_name_change_waits_for_staff_approval(client: FlaskClient, admin: StaffUser) -> None:
-    from notifier.services.preferences import update_profile
+    from notifier.contacts.preferences import update_profile
 
     contact_id = make_contact("an@example.com", name="Nguyen An")
     change = update_profile(contact_id, {"name": "Nguyễn Văn An"}, REQUESTER)
@@ -246,8 +247,8 @@ def test_staff_accounts_and_settings(app: Flask, client: FlaskClient, admin: Sta
 def test_every_message_a_template_names_exists_in_both_languages() -> None:
     import re
 
-    from notifier.config import ROOT
     from notifier.i18n import catalogue
+    from notifier.infra.config import ROOT
 
     used = set()
     for page in (ROOT / "templates" / "admin").rglob("*.html"):

@@ -17,10 +17,10 @@ from redis.retry import Retry
 from rq import get_current_job
 from rq.job import Job, JobStatus
 
-from notifier.extensions import db
+from notifier.infra.extensions import db
+from notifier.infra.queues import queue, redis_connection
 from notifier.models import AuditEntry
-from notifier.queues import queue, redis_connection
-from notifier.worker import run_worker
+from notifier.processes.worker import run_worker
 from tests.integration.test_admin_support import browser, csrf_token, make_staff, sign_in
 
 # The worker runs in this process and finds these by the name pytest imported this module under.

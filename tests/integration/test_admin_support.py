@@ -9,7 +9,7 @@ from flask import Flask, g
 from flask.testing import FlaskClient
 
 from notifier.models import StaffUser
-from notifier.services.staff import create_staff
+from notifier.operations.staff import create_staff
 
 PASSWORD = "correct horse battery staple"
 TOKEN = re.compile(r'name="csrf-token" content="([^"]+)"')

@@ -6,9 +6,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from notifier.extensions import db
+from notifier.infra.extensions import db
 from notifier.models import ApiKey
-from notifier.services import staff
+from notifier.operations import staff
 from tests.integration.test_api_support import bearer, conforms, issue_key, notice_body
 
 TYPES = "/notice-types"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
-from notifier.rendering.layouts import builtin_layouts
+from notifier.delivery.rendering.layouts import builtin_layouts
 from tests.integration import test_api_support as support
 from tests.integration.helpers import drain, make_contact, sample_data
 from tests.integration.test_api_support import conforms

@@ -6,9 +6,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from notifier.extensions import db
+from notifier.infra.context import profile
+from notifier.infra.extensions import db
 from notifier.models import AuditEntry, ConsentEvent
-from notifier.services.context import profile
 from tests.integration import test_api_support as support
 from tests.integration.test_api_support import conforms
 

@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 from rq import Worker
 
-from notifier.queues import redis_connection
+from notifier.infra.queues import redis_connection
 from tests.conftest import SECRET
 from tests.integration import test_api_support as support
 from tests.integration.test_api_support import issue_key, notice_body, renewal_type

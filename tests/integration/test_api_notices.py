@@ -12,9 +12,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from notifier.extensions import db
+from notifier.contacts import contacts
+from notifier.infra.extensions import db
 from notifier.models import AuditEntry, Contact, Notice
-from notifier.services import contacts
 from tests.integration import test_api_support as support
 from tests.integration.helpers import drain
 from tests.integration.test_api_support import conforms, notice_body, renewal_type

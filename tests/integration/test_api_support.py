@@ -16,7 +16,8 @@ from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
 from notifier.api.openapi import document
-from notifier.services import notices, staff
+from notifier.notices import notices
+from notifier.operations import staff
 from tests.integration.helpers import layout_template
 from tests.smtp_server import SmtpTestServer
 

@@ -14,9 +14,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from notifier.extensions import db
+from notifier.infra.extensions import db
 from notifier.models import WebhookEvent, WebhookStatus, utcnow
-from notifier.services import webhooks
+from notifier.notices import webhooks
 from tests.integration import test_api_support as support
 from tests.integration.helpers import drain
 from tests.integration.test_api_support import notice_body, renewal_type

@@ -12,10 +12,16 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from notifier.bounces import Feedback, Kind, Target, TargetKind, parse_return_path
-from notifier.consent import ConsentStatus
-from notifier.extensions import db
-from notifier.inbound import start_receiver
+from notifier.campaigns import lifecycle as campaigns
+from notifier.contacts import consent_ledger as consent
+from notifier.delivery.composer import envelope_sender, verp_keys
+from notifier.domain.bounces import Feedback, Kind, Target, TargetKind, parse_return_path
+from notifier.domain.consent_rules import ConsentStatus
+from notifier.feedback import bounce_handling as bounces
+from notifier.feedback.inbound import start_receiver
+from notifier.feedback.rates import campaign_rates, daily_rates
+from notifier.infra.context import profile
+from notifier.infra.extensions import db
 from notifier.models import (
     BounceScore,
     Campaign,
@@ -27,11 +33,8 @@ from notifier.models import (
     Suppression,
     utcnow,
 )
-from notifier.services import bounces, campaigns, consent, notices
-from notifier.services.composer import envelope_sender, verp_keys
-from notifier.services.context import profile
-from notifier.services.feedback_rates import campaign_rates, daily_rates
-from notifier.worker import run_worker
+from notifier.notices import notices
+from notifier.processes.worker import run_worker
 from tests.bounce_samples import sample
 from tests.integration.helpers import drain, make_contact, sample_data, start_campaign
 from tests.integration.test_messages import renewal_type
@@ -165,7 +168,7 @@ def test_the_corpus_through_the_smtp_receiver(app: Flask, smtp: SmtpTestServer) 
 
 
 def contact_hash(email: str) -> str:
-    from notifier.services.contacts import find_by_email
+    from notifier.contacts.contacts import find_by_email
 
     contact = find_by_email(email)
     assert contact is not None and contact.address_hash
@@ -265,7 +268,7 @@ def test_a_campaign_pauses_itself_past_the_complaint_rate(app: Flask, smtp: Smtp
 def test_the_dashboard_counts_bounce_and_complaint_reports(
     app: Flask, smtp: SmtpTestServer
 ) -> None:
-    from notifier.services.dashboard import overview
+    from notifier.operations.dashboard import overview
 
     _, sent = send_campaign(app, ["gone@example.org", "angry@example.org", "fine@example.org"])
     hard = Feedback(Kind.HARD_BOUNCE, None, "5.1.1", "no_such_user", "550 5.1.1 unknown")

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from flask import Flask
 from sqlalchemy import select
 
-from notifier.extensions import db
+from notifier.infra.bulk import among, insert_rows, update_by_id
+from notifier.infra.extensions import db
 from notifier.models import Delivery, DeliveryStatus, SendLog
-from notifier.services.bulk import among, insert_rows, update_by_id
 from tests.integration.helpers import make_contact, start_campaign
 
 

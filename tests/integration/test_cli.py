@@ -11,10 +11,10 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from notifier.cli import main
-from notifier.extensions import db
+from notifier.infra.extensions import db
+from notifier.infra.hashing import verify_secret
 from notifier.models import ApiKey, StaffUser
-from notifier.security import verify_secret
-from notifier.services.staff import authenticate_api_key
+from notifier.operations.staff import authenticate_api_key
 
 NOTIFIER = str(Path(sys.executable).with_name("notifier"))
 

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
+from notifier.campaigns import lifecycle as campaigns
+from notifier.contacts import consent_ledger as consent
+from notifier.contacts import contacts
+from notifier.infra.context import profile
 from notifier.models import ConsentSource
-from notifier.services import campaigns, consent, contacts
-from notifier.services.context import profile
 from tests.integration.helpers import start_campaign
 from tests.integration.workers import start_workers, wait_all
 from tests.smtp_server import SmtpTestServer
@@ -26,7 +28,7 @@ def consented(count: int, purposes: tuple[str, ...]) -> list[str]:
             evidence = consent.Evidence(ConsentSource.WEB_FORM, notice_version=version, ip="::1")
             consent.append_grant(contact, key, evidence)
         addresses.append(contact.email or "")
-    from notifier.extensions import db
+    from notifier.infra.extensions import db
 
     db.session.commit()
     return addresses

@@ -7,12 +7,13 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from notifier.consent import ConsentStatus, Reason
-from notifier.extensions import db
+from notifier.contacts import consent_ledger as consent
+from notifier.contacts import contacts
+from notifier.delivery.eligibility import decision_for
+from notifier.domain.consent_rules import ConsentStatus, Reason
+from notifier.domain.errors import Conflict, MissingEvidence
+from notifier.infra.extensions import db
 from notifier.models import ConsentEvent, ConsentSource, ConsentState, NoticeText, utcnow
-from notifier.services import consent, contacts
-from notifier.services.eligibility import decision_for
-from notifier.services.errors import Conflict, MissingEvidence
 
 WEB = consent.Evidence(
     source=ConsentSource.WEB_FORM, notice_version="", ip="203.0.113.9", user_agent="Firefox"
@@ -20,7 +21,7 @@ WEB = consent.Evidence(
 
 
 def web_evidence(purpose_key: str, **changes: object) -> consent.Evidence:
-    from notifier.services.context import profile
+    from notifier.infra.context import profile
 
     version = profile().purpose(purpose_key).notice_version
     fields = {**WEB.__dict__, "notice_version": version, **changes}
@@ -47,7 +48,7 @@ def test_one_grant_leaves_other_purposes_untouched(contact_id: int) -> None:
 
 
 def test_grant_records_the_exact_notice_text_shown(contact_id: int) -> None:
-    from notifier.services.context import profile
+    from notifier.infra.context import profile
 
     event = consent.grant(contact_id, "promotions", web_evidence("promotions", locale="en"))
     assert event is not None

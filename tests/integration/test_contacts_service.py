@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from notifier.extensions import db
+from notifier.contacts import contacts
+from notifier.domain.errors import Conflict, ValidationFailed
+from notifier.infra.extensions import db
 from notifier.models import Contact
-from notifier.services import contacts
-from notifier.services.errors import Conflict, ValidationFailed
 
 
 def test_every_bad_field_is_named_and_nothing_is_written(app: Flask) -> None:

@@ -7,9 +7,11 @@ import sqlalchemy as sa
 from flask.testing import FlaskCliRunner
 
 from notifier.cli import main
-from notifier.consent import Reason
-from notifier.demo import BOUNCED, PEOPLE, Story, admin_email, load_demo
-from notifier.extensions import db
+from notifier.delivery.eligibility import decision_for
+from notifier.delivery.rendering.compiler import compile_template
+from notifier.domain.consent_rules import Reason
+from notifier.infra.context import profile
+from notifier.infra.extensions import db
 from notifier.models import (
     ConsentEvent,
     ConsentState,
@@ -20,9 +22,7 @@ from notifier.models import (
     TemplateVersion,
     utcnow,
 )
-from notifier.rendering.compiler import compile_template
-from notifier.services.context import profile
-from notifier.services.eligibility import decision_for
+from notifier.operations.demo import BOUNCED, PEOPLE, Story, admin_email, load_demo
 
 PROFILES = pytest.mark.parametrize("profile_name", ["dcnet", "caycanhhoanggia"])
 

@@ -18,10 +18,10 @@ from sqlalchemy.exc import OperationalError
 
 from bench.seed import seed_contacts
 from bench.sinks import BuiltinSink
-from notifier.extensions import db
+from notifier.campaigns import lifecycle as campaigns
+from notifier.infra.extensions import db
 from notifier.models import Campaign, CampaignStatus, Contact, Delivery, DeliveryStatus, utcnow
-from notifier.scheduler import tick
-from notifier.services import campaigns
+from notifier.processes.scheduler import tick
 from tests.integration.helpers import start_campaign
 from tests.integration.workers import worker_env
 

@@ -11,12 +11,12 @@ import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskCliRunner
 
-from notifier import importer
 from notifier.cli import main
-from notifier.extensions import db
+from notifier.contacts import consent_ledger as consent
+from notifier.contacts import contacts, importer
+from notifier.infra.context import profile
+from notifier.infra.extensions import db
 from notifier.models import AuditEntry, ConsentEvent, Contact
-from notifier.services import consent, contacts
-from notifier.services.context import profile
 
 EVIDENCE = "consent_source,consent_notice_version,consent_collected_at,consent_ip"
 GIVEN = "web_form,1,2024-05-01T09:30:00+07:00,203.0.113.7"

@@ -14,12 +14,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 
-from notifier.consent import Reason
-from notifier.extensions import db
+from notifier.contacts import consent_ledger as consent
+from notifier.domain.consent_rules import Reason
+from notifier.domain.errors import Conflict
+from notifier.infra.extensions import db
 from notifier.mail.dkim import DkimSigner
 from notifier.models import ConsentSource, Notice
-from notifier.services import consent, notices
-from notifier.services.errors import Conflict
+from notifier.notices import notices
 from tests.integration.helpers import (
     drain,
     layout_template,
@@ -147,8 +148,8 @@ def test_a_renewal_notice_is_skipped_with_a_reason(
 @pytest.mark.parametrize("kind", ["promotion", "event", "renewal"])
 def test_the_stencil_path_sends_what_a_full_render_makes(app: Flask, kind: str) -> None:
     """Each layout takes the render-once path; its decoded parts equal a per-recipient render."""
-    from notifier.rendering.layouts import builtin_layouts
-    from notifier.services.composer import Recipient, build_composer, links_for
+    from notifier.delivery.composer import Recipient, build_composer, links_for
+    from notifier.delivery.rendering.layouts import builtin_layouts
 
     layout = builtin_layouts()[kind]
     purpose = {"promotion": "promotions", "event": "events", "renewal": "renewal"}[kind]

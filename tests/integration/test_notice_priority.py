@@ -9,10 +9,11 @@ from collections import Counter
 from flask import Flask
 from sqlalchemy import func, select
 
-from notifier.extensions import db
+from notifier.campaigns import lifecycle as campaigns
+from notifier.infra.extensions import db
+from notifier.infra.queues import NOTICES, SEND, queue
 from notifier.models import Campaign, Delivery, Notice
-from notifier.queues import NOTICES, SEND, queue
-from notifier.services import campaigns, notices
+from notifier.notices import notices
 from tests.integration.helpers import (
     drain,
     layout_template,
@@ -114,8 +115,8 @@ def test_a_slow_batch_keeps_its_lease_so_nobody_steals_it(app: Flask, smtp: Smtp
     """The lease is renewed only now and then (not at every flush), but in time."""
     import threading
 
+    from notifier.delivery.sending import recover_stale_claims
     from notifier.models import utcnow
-    from notifier.services.sending import recover_stale_claims
 
     app.config.update(CLAIM_LEASE_SECONDS=1, BATCH_SIZE=PEOPLE)
     smtp.data_delay = 0.02  # 150 messages: about 3 s, three times the lease

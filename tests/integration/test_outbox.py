@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from notifier.extensions import db
+from notifier.infra.extensions import db
 from notifier.models import OutboxMessage
-from notifier.outbox import HOST, OutboxError, OutboxHandler, OutboxStore, running_outbox
+from notifier.processes.outbox import HOST, OutboxError, OutboxHandler, OutboxStore, running_outbox
 
 VIETNAMESE = (
     "From: =?utf-8?b?VGjDtG5nIGLDoW8=?= <thongbao@dcnet.example.vn>\r\n"

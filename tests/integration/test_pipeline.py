@@ -10,8 +10,15 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from notifier.consent import Reason
-from notifier.extensions import db
+from notifier.campaigns import lifecycle as campaigns
+from notifier.campaigns import templates
+from notifier.contacts import consent_ledger as consent
+from notifier.delivery.rendering.errors import TemplateError
+from notifier.domain.consent_rules import Reason
+from notifier.domain.errors import ValidationFailed
+from notifier.infra.context import suppression_salt
+from notifier.infra.extensions import db
+from notifier.infra.hashing import address_hash
 from notifier.models import (
     Campaign,
     CampaignStatus,
@@ -20,11 +27,6 @@ from notifier.models import (
     DeliveryStatus,
     Suppression,
 )
-from notifier.rendering.errors import TemplateError
-from notifier.security import address_hash
-from notifier.services import campaigns, consent, templates
-from notifier.services.context import suppression_salt
-from notifier.services.errors import ValidationFailed
 from tests.integration.helpers import drain, make_contact, start_campaign
 from tests.smtp_server import SmtpTestServer
 

@@ -11,14 +11,15 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from notifier.consent import Reason
-from notifier.extensions import db
+from notifier.contacts import consent_ledger as consent
+from notifier.contacts.contacts import save_contact
+from notifier.delivery.eligibility import decision_for
+from notifier.domain.consent_rules import Reason
+from notifier.domain.errors import Conflict, ValidationFailed
+from notifier.infra.extensions import db
 from notifier.models import ConsentEvent, Contact, PrivacyRequest, Suppression
 from notifier.models.types import utcnow
-from notifier.services import consent, privacy
-from notifier.services.contacts import save_contact
-from notifier.services.eligibility import decision_for
-from notifier.services.errors import Conflict, ValidationFailed
+from notifier.privacy import requests as privacy
 from tests.conftest import PINNED_NOW
 from tests.integration.helpers import make_contact, web_grant
 from tests.integration.public_helpers import (

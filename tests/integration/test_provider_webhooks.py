@@ -11,12 +11,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from notifier.consent import ConsentStatus
-from notifier.extensions import db
+from notifier.contacts import consent_ledger as consent
+from notifier.domain.consent_rules import ConsentStatus
+from notifier.infra.context import suppression_salt
+from notifier.infra.extensions import db
+from notifier.infra.hashing import address_hash
 from notifier.models import AuditEntry, MailFeedback, Suppression
-from notifier.security import address_hash
-from notifier.services import consent
-from notifier.services.context import suppression_salt
 from tests.integration.helpers import make_contact
 from tests.provider_signing import (
     CERT_URL,

@@ -9,14 +9,15 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from notifier.consent import ConsentStatus
-from notifier.extensions import db
+from notifier.contacts import consent_ledger as consent
+from notifier.contacts import preferences
+from notifier.domain.consent_rules import ConsentStatus
+from notifier.domain.errors import ValidationFailed
+from notifier.domain.profile import text_hash
+from notifier.infra.context import profile
+from notifier.infra.extensions import db
 from notifier.models import ConsentSource, Contact, PrivacyRequest
-from notifier.profile import text_hash
-from notifier.services import consent, preferences
-from notifier.services.context import profile
-from notifier.services.errors import ValidationFailed
-from notifier.services.privacy import Requester
+from notifier.privacy.requests import Requester
 from tests.integration.helpers import make_contact
 from tests.integration.public_helpers import (
     body_text,

@@ -10,11 +10,11 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from notifier.consent import ConsentStatus
-from notifier.extensions import db
+from notifier.contacts import consent_ledger as consent
+from notifier.contacts.contacts import find_by_email
+from notifier.domain.consent_rules import ConsentStatus
+from notifier.infra.extensions import db
 from notifier.models import ConsentSource, Contact
-from notifier.services import consent
-from notifier.services.contacts import find_by_email
 from tests.integration.helpers import make_contact
 from tests.integration.public_helpers import body_text, csrf_of, deliver, system_mails
 from tests.smtp_server import SmtpTestServer

@@ -8,9 +8,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from notifier.consent import ConsentStatus
+from notifier.contacts import consent_ledger as consent
+from notifier.domain.consent_rules import ConsentStatus
 from notifier.models import ConsentEvent, ConsentSource
-from notifier.services import consent
 from tests.integration.helpers import make_contact
 from tests.integration.public_helpers import (
     body_text,
@@ -161,7 +161,7 @@ def test_english_contact_sees_english(app: Flask) -> None:
 
 
 def test_refusal_confirmation_never_counts_toward_the_cap(app: Flask, smtp: SmtpTestServer) -> None:
-    from notifier.extensions import db
+    from notifier.infra.extensions import db
     from notifier.models import SendLog
 
     contact_id = make_contact("ha@example.com", grants=("promotions", "events"))

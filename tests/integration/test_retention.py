@@ -11,7 +11,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from notifier.extensions import db
+from notifier.campaigns import lifecycle as campaigns
+from notifier.infra.extensions import db
 from notifier.models import (
     AuditEntry,
     ConsentEvent,
@@ -22,7 +23,8 @@ from notifier.models import (
     SystemMail,
     utcnow,
 )
-from notifier.services import campaigns, privacy, retention
+from notifier.privacy import requests as privacy
+from notifier.privacy import retention
 from tests.integration.helpers import drain, make_contact, start_campaign
 from tests.smtp_server import SmtpTestServer
 
@@ -63,8 +65,8 @@ def test_contract_end_purge_keeps_the_hash_and_the_records(
     assert contact(ending).email == "end@example.org"
     # Alembic's fileConfig (the migrations run once per test session) disables loggers that
     # existed then; listen on the module's own logger, switched back on.
-    caplog.set_level(logging.INFO, logger="notifier.services.retention")
-    logger = logging.getLogger("notifier.services.retention")
+    caplog.set_level(logging.INFO, logger="notifier.privacy.retention")
+    logger = logging.getLogger("notifier.privacy.retention")
     logger.addHandler(caplog.handler)
     disabled, logger.disabled = logger.disabled, False
     try:

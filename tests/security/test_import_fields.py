@@ -12,8 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from notifier.cli import main
-from notifier.config import profile_path
-from notifier.extensions import db
+from notifier.infra.config import profile_path
+from notifier.infra.extensions import db
 from notifier.models import Contact
 from tests.integration.helpers import make_contact
 from tests.integration.test_admin_support import browser, make_staff, post, sign_in

@@ -8,9 +8,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from notifier.extensions import db
+from notifier.infra.extensions import db
 from notifier.models import AuditEntry, PrivacyRequest
-from notifier.services import privacy
+from notifier.privacy import requests as privacy
 from tests.integration.helpers import make_contact
 from tests.integration.test_admin_support import browser, make_staff, post, sign_in
 

@@ -20,7 +20,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from notifier.extensions import db
+from notifier.infra.extensions import db
 from notifier.models import Template
 from tests.conftest import SECRET
 from tests.integration.test_admin_support import PASSWORD, browser, make_staff, post, sign_in

@@ -11,8 +11,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from notifier.consent import ConsentStatus
-from notifier.services import consent
+from notifier.contacts import consent_ledger as consent
+from notifier.domain.consent_rules import ConsentStatus
 from tests.integration.helpers import make_contact
 from tests.integration.test_provider_webhooks import feedback_count, ses_bounce, suppressed
 from tests.provider_signing import CERT_URL, TOPIC, SnsSigner, mailgun_signature, sns_notification

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from notifier.addresses import InvalidAddress, normalise_email
+from notifier.domain.addresses import InvalidAddress, normalise_email
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from notifier.bounces import MAX_REPORT_BYTES, Kind, Report, classify
+from notifier.domain.bounces import MAX_REPORT_BYTES, Kind, Report, classify
 from tests.bounce_samples import MESSAGE_ID, RCPT, VERP, names, sample
 
 # sample -> (report kind, first feedback's category, enhanced status code)

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from notifier.bounces import Kind, Target, TargetKind, decayed, next_score, parse_return_path
-from notifier.bounces.providers import BadEvent, mailgun_event, sendgrid_events, ses_events
-from notifier.bounces.signatures import (
+from notifier.domain.bounces import Kind, Target, TargetKind, decayed, next_score, parse_return_path
+from notifier.domain.bounces.providers import BadEvent, mailgun_event, sendgrid_events, ses_events
+from notifier.domain.bounces.signatures import (
     BadSignature,
     check_age,
     check_sns_certificate_url,
@@ -18,8 +18,8 @@ from notifier.bounces.signatures import (
     verify_sendgrid,
     verify_sns,
 )
-from notifier.bounces.status import classify_status, redact
-from notifier.tokens import verp_address
+from notifier.domain.bounces.status import classify_status, redact
+from notifier.domain.tokens import verp_address
 from tests.provider_signing import CERT_URL, SendGridSigner, SnsSigner, mailgun_signature
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

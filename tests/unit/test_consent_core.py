@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from notifier.consent import (
+from notifier.domain.consent_rules import (
     ConsentFacts,
     ConsentStatus,
     ContactFacts,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from notifier.logs import JsonFormatter
+from notifier.infra.logs import JsonFormatter
 
 
 def test_a_log_line_is_json_with_ids() -> None:

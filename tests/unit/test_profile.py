@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from notifier.profile import (
+from notifier.domain.profile import (
     BUILTIN_ROLES,
     CONTACT_FIELDS,
     PERMISSIONS,

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from notifier.profile import Identity, LegalBasis, Localized, Purpose, PurposeKind
-from notifier.rendering import FooterData, Part, TemplateError, compile_template
+from notifier.delivery.rendering import FooterData, Part, TemplateError, compile_template
+from notifier.domain.profile import Identity, LegalBasis, Localized, Purpose, PurposeKind
 
 BODY = """<mjml>
   <mj-body>

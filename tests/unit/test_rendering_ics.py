@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from notifier.rendering import event_ics
+from notifier.delivery.rendering import event_ics
 
 SAIGON = ZoneInfo("Asia/Ho_Chi_Minh")
 EVENT = {

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from notifier.rendering import builtin_layouts
+from notifier.delivery.rendering import builtin_layouts
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "snapshots"
 UPDATE = os.environ.get("UPDATE_SNAPSHOTS") == "1"

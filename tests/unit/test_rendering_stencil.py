@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from notifier.rendering import FooterData, TemplateError, compile_template
-from notifier.rendering.layouts import builtin_layouts
+from notifier.delivery.rendering import FooterData, TemplateError, compile_template
+from notifier.delivery.rendering.layouts import builtin_layouts
 
 from .test_rendering import footer
 

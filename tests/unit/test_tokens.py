@@ -7,7 +7,7 @@ import string
 
 import pytest
 
-from notifier.tokens import (
+from notifier.domain.tokens import (
     InvalidToken,
     TokenClaims,
     make_token,

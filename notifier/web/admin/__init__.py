@@ -6,10 +6,10 @@ from flask import Blueprint, render_template
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from notifier.services.access import Forbidden
-from notifier.services.context import profile
-from notifier.services.errors import NotFound
-from notifier.services.queue_monitor import PERMISSION as QUEUES_PERMISSION
+from notifier.domain.errors import NotFound
+from notifier.infra.context import profile
+from notifier.operations.access import Forbidden
+from notifier.operations.queue_monitor import PERMISSION as QUEUES_PERMISSION
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 from flask import render_template, request
 
-from notifier.services.audit_log import AuditFilter, browse
-from notifier.services.context import profile
+from notifier.infra.context import profile
+from notifier.operations.audit_log import AuditFilter, browse
 from notifier.web.admin import bp
 from notifier.web.admin.guard import requires, staff_access
 

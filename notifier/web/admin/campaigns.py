@@ -11,16 +11,17 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from notifier.extensions import db
+from notifier.campaigns import audience, reports, templates
+from notifier.campaigns import lifecycle as campaigns
+from notifier.campaigns.templates import sample_for
+from notifier.delivery.composer import Recipient
+from notifier.delivery.rendering.errors import TemplateError
+from notifier.domain.errors import DomainError, ValidationFailed
 from notifier.i18n import current_locale, translate
+from notifier.infra.context import profile
+from notifier.infra.extensions import db
 from notifier.models import CampaignKind, CampaignStatus, Template
-from notifier.rendering.errors import TemplateError
-from notifier.services import audience, campaigns, reports, templates
-from notifier.services.composer import Recipient
-from notifier.services.context import profile
-from notifier.services.errors import DomainError, ValidationFailed
-from notifier.services.mailview import read_message
-from notifier.services.templates import sample_for
+from notifier.operations.mailview import read_message
 from notifier.web.admin import bp
 from notifier.web.admin.forms import ActionForm, CampaignForm, ScheduleForm, TestSendForm, choices
 from notifier.web.admin.guard import flash_errors, requires, staff_access

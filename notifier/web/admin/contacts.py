@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from notifier.extensions import db
+from notifier.contacts import directory
+from notifier.domain.errors import Conflict, ValidationFailed
 from notifier.i18n import translate
-from notifier.services import directory
-from notifier.services.context import profile
-from notifier.services.errors import Conflict, ValidationFailed
+from notifier.infra.context import profile
+from notifier.infra.extensions import db
 from notifier.web.admin import bp
 from notifier.web.admin.forms import ContactSearchForm, RefusalForm, choices
 from notifier.web.admin.guard import field_label, flash_errors, requires, staff_access

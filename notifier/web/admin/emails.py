@@ -9,17 +9,18 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from notifier.extensions import db
+from notifier.campaigns import lifecycle as campaigns
+from notifier.campaigns import templates
+from notifier.delivery.composer import Recipient
+from notifier.delivery.rendering.budget import cpu_budget
+from notifier.delivery.rendering.errors import TemplateError
+from notifier.delivery.rendering.layouts import builtin_layouts
+from notifier.domain.errors import DomainError, ValidationFailed
 from notifier.i18n import current_locale, translate
+from notifier.infra.context import profile
+from notifier.infra.extensions import db
 from notifier.models import CampaignKind, StaffUser, Template, TemplateVersion
-from notifier.rendering.budget import cpu_budget
-from notifier.rendering.errors import TemplateError
-from notifier.rendering.layouts import builtin_layouts
-from notifier.services import campaigns, templates
-from notifier.services.composer import Recipient
-from notifier.services.context import profile
-from notifier.services.errors import DomainError, ValidationFailed
-from notifier.services.mailview import read_message
+from notifier.operations.mailview import read_message
 from notifier.web.admin import bp
 from notifier.web.admin.forms import TemplateForm, choices
 from notifier.web.admin.guard import flash_errors, requires

@@ -20,7 +20,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
-from notifier.profile import LOCALES
+from notifier.domain.profile import LOCALES
 
 
 def choices(pairs: Iterable[tuple[str, str]]) -> list[SelectChoice]:

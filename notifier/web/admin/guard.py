@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 from flask import flash, request
 from flask_login import current_user, login_required
 
+from notifier.domain.errors import ValidationFailed
 from notifier.i18n import current_locale, has_message, translate
-from notifier.services.access import Access, Forbidden, access_for
-from notifier.services.context import profile
-from notifier.services.errors import ValidationFailed
+from notifier.infra.context import profile
+from notifier.operations.access import Access, Forbidden, access_for
 
 View = TypeVar("View", bound=Callable[..., Any])
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import flash, render_template
 
+from notifier.contacts import imports
+from notifier.contacts.importer import ImportAborted
 from notifier.i18n import translate
-from notifier.importer import ImportAborted
-from notifier.services import imports
 from notifier.web.admin import bp
 from notifier.web.admin.forms import ImportConfirmForm, ImportForm
 from notifier.web.admin.guard import requires, staff_access

@@ -6,12 +6,13 @@ from flask import flash, redirect, render_template, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from notifier.extensions import db
+from notifier.domain.errors import DomainError, ValidationFailed
 from notifier.i18n import current_locale, translate
+from notifier.infra.context import profile
+from notifier.infra.extensions import db
 from notifier.models import ApiKey, Notice, NoticeType, Template
-from notifier.services import notices, staff
-from notifier.services.context import profile
-from notifier.services.errors import DomainError, ValidationFailed
+from notifier.notices import notices
+from notifier.operations import staff
 from notifier.web.admin import bp
 from notifier.web.admin.forms import ActionForm, ApiKeyForm, NoticeTypeForm, choices
 from notifier.web.admin.guard import flash_errors, requires

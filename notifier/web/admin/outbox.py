@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import render_template, request
 
-from notifier.services import mailview
+from notifier.operations import mailview
 from notifier.web.admin import bp
 from notifier.web.admin.guard import requires, staff_access
 

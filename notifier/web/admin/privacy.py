@@ -7,11 +7,11 @@ import json
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from notifier.domain.errors import DomainError, ValidationFailed
 from notifier.i18n import translate
 from notifier.models import utcnow
-from notifier.services import privacy_queue
-from notifier.services.access import Forbidden
-from notifier.services.errors import DomainError, ValidationFailed
+from notifier.operations.access import Forbidden
+from notifier.privacy import staff_queue as privacy_queue
 from notifier.web.admin import bp
 from notifier.web.admin.forms import ActionForm, OutcomeForm
 from notifier.web.admin.guard import flash_errors, requires, staff_access

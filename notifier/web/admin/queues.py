@@ -7,8 +7,8 @@ from werkzeug.wrappers import Response
 
 from notifier.i18n import translate
 from notifier.models import utcnow
-from notifier.services import queue_monitor
-from notifier.services.queue_monitor import QueuesUnavailable, UnknownJob, UnknownQueue
+from notifier.operations import queue_monitor
+from notifier.operations.queue_monitor import QueuesUnavailable, UnknownJob, UnknownQueue
 from notifier.web.admin import bp
 from notifier.web.admin.forms import QueueForm, QueueJobForm
 from notifier.web.admin.guard import requires, staff_access

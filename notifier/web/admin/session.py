@@ -7,8 +7,8 @@ from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from notifier.auth import LockedOut, change_password, check_login, set_locale
+from notifier.domain.errors import ValidationFailed
 from notifier.i18n import translate
-from notifier.services.errors import ValidationFailed
 from notifier.web.admin import bp
 from notifier.web.admin.forms import LanguageForm, LoginForm, PasswordForm
 from notifier.web.admin.guard import flash_errors, requires

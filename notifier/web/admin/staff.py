@@ -11,12 +11,12 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from notifier.auth import set_active
-from notifier.extensions import db
+from notifier.domain.errors import DomainError, ValidationFailed
 from notifier.i18n import current_locale, translate
+from notifier.infra.context import profile
+from notifier.infra.extensions import db
 from notifier.models import StaffUser
-from notifier.services import staff as staff_service
-from notifier.services.context import profile
-from notifier.services.errors import DomainError, ValidationFailed
+from notifier.operations import staff as staff_service
 from notifier.web.admin import bp
 from notifier.web.admin.forms import ActionForm, StaffForm, choices
 from notifier.web.admin.guard import flash_errors, requires

@@ -9,11 +9,11 @@ from flask import Blueprint, render_template, request, session
 from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response
 
+from notifier.delivery.system_mail import local_time
+from notifier.domain.errors import Conflict, NotFound
+from notifier.domain.profile import LOCALES
+from notifier.infra.context import profile
 from notifier.models import Contact
-from notifier.profile import LOCALES
-from notifier.services.context import profile
-from notifier.services.errors import Conflict, NotFound
-from notifier.services.system_mail import local_time
 from notifier.web.public.messages import PROBLEMS
 
 bp = Blueprint("public", __name__)

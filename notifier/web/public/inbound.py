@@ -8,7 +8,7 @@ from flask import current_app, jsonify, request
 from werkzeug.wrappers import Response
 
 from notifier.auth import csrf
-from notifier.inbound import MAX_MESSAGE_BYTES, handle_message, recipients_from_headers
+from notifier.feedback.inbound import MAX_MESSAGE_BYTES, handle_message, recipients_from_headers
 from notifier.web.public import bp
 
 

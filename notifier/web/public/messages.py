@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from notifier.profile import Localized
+from notifier.domain.profile import Localized
 
 PROBLEMS: dict[str, dict[str, Localized]] = {
     "bad_link": {

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import request
 from werkzeug.wrappers import Response
 
-from notifier.services import preferences
-from notifier.services.context import profile
-from notifier.services.errors import ValidationFailed
+from notifier.contacts import preferences
+from notifier.domain.errors import ValidationFailed
+from notifier.infra.context import profile
 from notifier.web.public import bp, page_locale, render
 from notifier.web.public.links import PREFERENCES, from_token, requester
 from notifier.web.public.messages import field_errors

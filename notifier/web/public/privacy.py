@@ -7,8 +7,8 @@ import json
 from flask import request
 from werkzeug.wrappers import Response
 
-from notifier.services import privacy
-from notifier.services.errors import ValidationFailed
+from notifier.domain.errors import ValidationFailed
+from notifier.privacy import requests as privacy
 from notifier.web.public import Problem, bp, page_locale, render
 from notifier.web.public.links import PREFERENCES, from_token, requester
 from notifier.web.public.messages import field_errors

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import request
 from werkzeug.wrappers import Response
 
-from notifier.services import preferences, signup
-from notifier.services.consent import advertising_keys
-from notifier.services.context import profile
-from notifier.services.errors import ValidationFailed
+from notifier.contacts import preferences, signup
+from notifier.contacts.consent_ledger import advertising_keys
+from notifier.domain.errors import ValidationFailed
+from notifier.infra.context import profile
 from notifier.web.public import Problem, bp, page_locale, render
 from notifier.web.public.links import requester
 from notifier.web.public.messages import field_errors

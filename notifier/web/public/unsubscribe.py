@@ -6,11 +6,11 @@ from flask import request
 from werkzeug.wrappers import Response
 
 from notifier.auth import csrf
+from notifier.contacts import refusals
+from notifier.contacts.consent_ledger import Evidence
+from notifier.contacts.preferences import choices
+from notifier.infra.context import profile
 from notifier.models import ConsentSource
-from notifier.services import refusals
-from notifier.services.consent import Evidence
-from notifier.services.context import profile
-from notifier.services.preferences import choices
 from notifier.web.public import Problem, bp, render
 from notifier.web.public.links import PREFERENCES, UNSUBSCRIBE, from_token, requester, token_for
 

@@ -1,0 +1,1 @@
+"""Campaigns: templates, audiences, scheduling, planning and reports."""

@@ -1,0 +1,516 @@
+"""Campaigns: define, schedule, plan the audience in one SQL statement, send, pause, finish."""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import and_, exists, func, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from notifier.contacts.consent_ledger import purpose_or_error
+from notifier.delivery.claims import claim_batch
+from notifier.delivery.composer import (
+    Recipient,
+    build_composer,
+    cached_composer,
+    envelope_sender,
+    event_invitation,
+    transport,
+)
+from notifier.delivery.sending import recover_stale_claims, send_claim
+from notifier.domain.addresses import InvalidAddress, normalise_email
+from notifier.domain.errors import Conflict, NotFound, ValidationFailed
+from notifier.domain.profile import LegalBasis, Purpose
+from notifier.feedback.rates import pause_on_rates
+from notifier.infra.context import profile
+from notifier.infra.extensions import db
+from notifier.infra.queues import CAMPAIGNS, SEND, enqueue_after_commit, queue
+from notifier.mail.body import Attachment
+from notifier.mail.smtp import SendResult, TransportError
+from notifier.models import (
+    Campaign,
+    CampaignKind,
+    CampaignStatus,
+    ConsentState,
+    Contact,
+    ContactTag,
+    Delivery,
+    DeliveryStatus,
+    StaffUser,
+    Suppression,
+    Template,
+    utcnow,
+)
+from notifier.notices.notices import NoticeDesk
+
+log = logging.getLogger(__name__)
+PLAN_JOB = "workers.jobs.plan_campaign"
+SEND_JOB = "workers.jobs.send_campaign"
+JOB_SECONDS = 60  # a send job hands over to a fresh one after this, so queues stay fair
+RATE_CHECK_SECONDS = 5.0
+OPEN = (DeliveryStatus.PENDING, DeliveryStatus.CLAIMED, DeliveryStatus.DEFERRED)
+AUDIENCE_KEYS = frozenset({"tags", "locale", "attributes", "contact_ids"})
+
+
+@dataclass(frozen=True)
+class CampaignInput:
+    name: str
+    kind: str
+    purpose_key: str
+    template_id: int
+    audience: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    send_at: datetime | None = None
+    time_zone: str = "Asia/Ho_Chi_Minh"
+
+
+def create_campaign(data: CampaignInput, staff_id: int | None = None) -> Campaign:
+    purpose = _check(data)
+    template = db.session.get(Template, data.template_id)
+    assert template is not None  # _check verified it
+    campaign = Campaign(
+        name=data.name.strip(),
+        kind=data.kind,
+        purpose_key=purpose.key,
+        template_id=template.id,
+        template_version=template.version,
+        audience=data.audience,
+        data=data.data,
+        send_at=data.send_at,
+        time_zone=data.time_zone,
+        status=CampaignStatus.DRAFT,
+        created_by=staff_id,
+    )
+    db.session.add(campaign)
+    db.session.commit()
+    return campaign
+
+
+def _check(data: CampaignInput) -> Purpose:
+    errors: dict[str, str] = {}
+    if not data.name.strip():
+        errors["name"] = "is required"
+    if data.kind not in {k.value for k in CampaignKind}:
+        errors["kind"] = f"one of {', '.join(k.value for k in CampaignKind)}"
+    unknown = set(data.audience) - AUDIENCE_KEYS
+    if unknown:
+        errors["audience"] = f"unknown filters {', '.join(sorted(unknown))}"
+    try:
+        ZoneInfo(data.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        errors["time_zone"] = f"unknown time zone {data.time_zone!r}"
+    if data.send_at is not None and data.send_at.tzinfo is None:
+        errors["send_at"] = "needs a time zone offset"
+    template = db.session.get(Template, data.template_id)
+    if template is None:
+        errors["template_id"] = "no such template"
+    elif template.purpose_key != data.purpose_key:
+        errors["template_id"] = f"the template is for purpose {template.purpose_key}"
+    if errors:
+        raise ValidationFailed(errors)
+    purpose = purpose_or_error(data.purpose_key)
+    if data.kind == CampaignKind.EVENT:
+        try:
+            event_invitation(0, data.data)
+        except ValueError as exc:
+            raise ValidationFailed({"data": str(exc)}) from None
+    if data.kind == CampaignKind.RENEWAL and purpose.is_advertising:
+        raise ValidationFailed({"purpose_key": "a renewal notice must use a service purpose"})
+    return purpose
+
+
+def get_campaign(campaign_id: int) -> Campaign:
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound(f"campaign {campaign_id}")
+    return campaign
+
+
+def schedule(campaign_id: int, send_at: datetime | None = None) -> Campaign:
+    """Now, or at a time with a zone; the scheduler starts it when due."""
+    campaign = get_campaign(campaign_id)
+    _require(campaign, CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
+    if send_at is not None and send_at.tzinfo is None:
+        raise ValidationFailed({"send_at": "needs a time zone offset"})
+    campaign.send_at = send_at or campaign.send_at or utcnow()
+    campaign.status = CampaignStatus.SCHEDULED
+    db.session.commit()
+    if campaign.send_at <= utcnow():
+        start_due_campaigns(utcnow())
+    return campaign
+
+
+def pause(campaign_id: int, reason: str = "paused by staff") -> Campaign:
+    campaign = get_campaign(campaign_id)
+    _require(campaign, CampaignStatus.SENDING, CampaignStatus.SCHEDULED)
+    campaign.status, campaign.status_reason = CampaignStatus.PAUSED, reason
+    db.session.commit()
+    return campaign
+
+
+def resume(campaign_id: int) -> Campaign:
+    campaign = get_campaign(campaign_id)
+    _require(campaign, CampaignStatus.PAUSED)
+    campaign.status, campaign.status_reason = CampaignStatus.SENDING, ""
+    if campaign.planned_at is None:
+        enqueue_after_commit(db.session(), CAMPAIGNS, PLAN_JOB, campaign.id)
+    else:
+        _enqueue_senders(campaign.id, 1)
+    db.session.commit()
+    return campaign
+
+
+def cancel(campaign_id: int) -> Campaign:
+    """Rows not yet sent are skipped with a reason, so the report still accounts for everyone."""
+    campaign = get_campaign(campaign_id)
+    _require(campaign, CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.SENDING,
+             CampaignStatus.PAUSED)  # fmt: skip
+    campaign.status, campaign.finished_at = CampaignStatus.CANCELLED, utcnow()
+    db.session.execute(
+        update(Delivery)
+        .where(
+            Delivery.campaign_id == campaign.id,
+            Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.DEFERRED]),
+        )
+        .values(status=DeliveryStatus.SKIPPED, reason="campaign_cancelled"),
+        execution_options={"synchronize_session": False},
+    )
+    db.session.commit()
+    return campaign
+
+
+def _require(campaign: Campaign, *allowed: CampaignStatus) -> None:
+    if campaign.status not in allowed:
+        raise Conflict(f"campaign {campaign.id} is {campaign.status}")
+
+
+def start_due_campaigns(now: datetime) -> int:
+    due = list(
+        db.session.scalars(
+            select(Campaign).where(
+                Campaign.status == CampaignStatus.SCHEDULED, Campaign.send_at <= now
+            )
+        )
+    )
+    for campaign in due:
+        campaign.status = CampaignStatus.SENDING
+        enqueue_after_commit(db.session(), CAMPAIGNS, PLAN_JOB, campaign.id)
+    db.session.commit()
+    return len(due)
+
+
+def plan(campaign_id: int) -> int:
+    """Snapshot the audience into the ledger with one INSERT ... SELECT; safe to run twice."""
+    campaign = get_campaign(campaign_id)
+    if campaign.status != CampaignStatus.SENDING:
+        return 0
+    purpose = profile().purpose(campaign.purpose_key)
+    audience = audience_query(purpose, campaign.audience, utcnow().date())
+    rows = audience.with_only_columns(
+        literal(campaign.id), Contact.id, literal(DeliveryStatus.PENDING.value), literal(0)
+    )
+    insert = _insert_ignoring_duplicates().from_select(
+        ["campaign_id", "contact_id", "status", "attempts"], rows
+    )
+    db.session.execute(insert)
+    campaign.planned_at = utcnow()
+    total = _count_open(campaign.id)
+    _enqueue_senders(campaign.id, math.ceil(total / _batch_size()))
+    db.session.commit()
+    if total == 0:
+        finish_if_done(campaign.id)
+    return total
+
+
+def _insert_ignoring_duplicates() -> Any:
+    table = Delivery.__table__
+    if db.session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def audience_query(purpose: Purpose, filters: dict[str, Any], today: date) -> Any:
+    """Everyone the purpose may reach, narrowed by the campaign's filters (set-based)."""
+    state = and_(ConsentState.contact_id == Contact.id, ConsentState.purpose_key == purpose.key)
+    scopes = ["all", purpose.key] + (["advertising"] if purpose.is_advertising else [])
+    suppressed = exists().where(
+        Suppression.address_hash == Contact.address_hash, Suppression.scope.in_(scopes)
+    )
+    query = select(Contact.id).where(
+        Contact.email.is_not(None),
+        Contact.erased_at.is_(None),
+        Contact.restricted_at.is_(None),
+        ~suppressed,
+    )
+    if purpose.legal_basis is LegalBasis.CONSENT:
+        query = query.join(ConsentState, state).where(ConsentState.status == "granted")
+    else:
+        query = query.outerjoin(ConsentState, state).where(
+            or_(ConsentState.status.is_(None), ConsentState.status != "withdrawn"),
+            or_(Contact.contract_ends_on.is_(None), Contact.contract_ends_on >= today),
+        )
+    return _narrow(query, filters)
+
+
+def _narrow(query: Any, filters: dict[str, Any]) -> Any:
+    for tag in filters.get("tags") or []:
+        query = query.where(
+            exists().where(ContactTag.contact_id == Contact.id, ContactTag.tag == str(tag))
+        )
+    if filters.get("locale"):
+        query = query.where(Contact.locale == str(filters["locale"]))
+    for name, value in (filters.get("attributes") or {}).items():
+        query = query.where(Contact.attributes[str(name)].as_string() == str(value))
+    if filters.get("contact_ids"):
+        query = query.where(Contact.id.in_([int(i) for i in filters["contact_ids"]]))
+    return query
+
+
+def count_audience(purpose_key: str, filters: dict[str, Any]) -> int:
+    purpose = purpose_or_error(purpose_key)
+    query = audience_query(purpose, filters, utcnow().date())
+    return int(db.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+
+def run_send_job(
+    campaign_id: int,
+    should_stop: Callable[[], bool] = lambda: False,
+    serve_notices: bool = False,
+) -> int:
+    """Claim and send batches until none is left, time is up or the campaign stops.
+
+    serve_notices: this worker serves the notices queue too, so notices queued meanwhile are
+    sent between two campaign messages (see NoticeDesk) instead of after the job.
+    """
+    started, sent, next_check = time.monotonic(), 0, 0.0
+    tally: Counter[str] = Counter()  # this job's outcomes
+    desk = NoticeDesk() if serve_notices else None
+    while not should_stop():
+        campaign = db.session.get(Campaign, campaign_id)
+        if campaign is None or campaign.status != CampaignStatus.SENDING:
+            break
+        purpose = profile().purpose(campaign.purpose_key)
+        template = db.session.get(Template, campaign.template_id)
+        assert template is not None
+        data = dict(campaign.data or {})
+        composer = cached_composer(template.id, template.version, template.subject,
+                                   template.body_mjml, template.text, purpose.key,
+                                   _attachments(campaign))  # fmt: skip
+        db.session.commit()
+        claim = claim_batch(campaign_id, purpose, _batch_size(), utcnow())
+        if not claim.sendable and not claim.skipped and not claim.deferred:
+            break
+        outcomes = send_claim(
+            claim,
+            composer,
+            data,
+            advertising=purpose.is_advertising,
+            should_stop=should_stop,
+            interlude=desk,
+        )
+        sent += outcomes.counts.get(DeliveryStatus.SENT, 0)
+        tally.update(outcomes.counts)
+        if _pause_on_failures(campaign_id, tally):
+            break
+        # Bounce and complaint rates count the campaign's whole ledger: after a job's first
+        # batch, then every RATE_CHECK_SECONDS (after every batch, that cost would grow with
+        # the square of the campaign's size; the reports come in minutes later anyway).
+        if time.monotonic() >= next_check:
+            if pause_on_rates(campaign_id):
+                break
+            next_check = time.monotonic() + RATE_CHECK_SECONDS
+        if time.monotonic() - started > JOB_SECONDS:
+            return _hand_over(campaign_id, sent)
+    finish_if_done(campaign_id)
+    return sent
+
+
+def _hand_over(campaign_id: int, sent: int) -> int:
+    """Queue a fresh send job and end this one, so that other campaigns get their turn."""
+    _enqueue_senders(campaign_id, 1)
+    db.session.commit()
+    return sent
+
+
+def _attachments(campaign: Campaign) -> tuple[Attachment, ...]:
+    if campaign.kind != CampaignKind.EVENT:
+        return ()
+    return event_invitation(campaign.id, dict(campaign.data or {}))
+
+
+def _pause_on_failures(campaign_id: int, counts: Counter[str]) -> bool:
+    """Stop a campaign whose relay rejects too much of this job's mail, and say why (a human
+    should look). The job's own tally: each worker talks to the same relay, and counting the
+    campaign's ledger after every batch would cost more the further the campaign got."""
+    attempted = counts.get(DeliveryStatus.SENT, 0) + counts.get(DeliveryStatus.FAILED, 0)
+    failed = counts.get(DeliveryStatus.FAILED, 0)
+    from flask import current_app
+
+    threshold = float(current_app.config.get("FAILURE_RATE_PAUSE", 0.2))
+    if attempted < 50 or failed / attempted <= threshold:
+        return False
+    db.session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.SENDING)
+        .values(
+            status=CampaignStatus.PAUSED,
+            status_reason=f"paused: {failed} of {attempted} messages failed "
+            f"({failed / attempted:.0%} > {threshold:.0%})",
+        )
+    )
+    db.session.commit()
+    return True
+
+
+def finish_if_done(campaign_id: int) -> bool:
+    if _count_open(campaign_id):
+        return False
+    result = db.session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.SENDING)
+        .values(status=CampaignStatus.DONE, finished_at=utcnow())
+    )
+    db.session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def counters(campaign_id: int) -> dict[str, int]:
+    rows = db.session.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.campaign_id == campaign_id)
+        .group_by(Delivery.status)
+    )
+    return {str(status): int(count) for status, count in rows}
+
+
+def reasons(campaign_id: int) -> dict[str, int]:
+    rows = db.session.execute(
+        select(Delivery.reason, func.count())
+        .where(Delivery.campaign_id == campaign_id, Delivery.reason.is_not(None))
+        .group_by(Delivery.reason)
+    )
+    return {str(reason): int(count) for reason, count in rows}
+
+
+def _count_open(campaign_id: int) -> int:
+    return int(
+        db.session.scalar(
+            select(func.count()).where(
+                Delivery.campaign_id == campaign_id, Delivery.status.in_(OPEN)
+            )
+        )
+        or 0
+    )
+
+
+def _batch_size() -> int:
+    from flask import current_app
+
+    return int(current_app.config.get("BATCH_SIZE", 1000))
+
+
+def _enqueue_senders(campaign_id: int, wanted: int) -> None:
+    from flask import current_app
+
+    jobs = max(1, min(wanted, int(current_app.config.get("SEND_JOBS", 4))))
+    for _ in range(jobs):
+        enqueue_after_commit(db.session(), SEND, SEND_JOB, campaign_id)
+
+
+def reconcile(now: datetime) -> None:
+    """The database is the truth: settle dead workers' claims and re-enqueue open work."""
+    recover_stale_claims(now, _is_advertising_campaign)
+    sending = list(
+        db.session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.SENDING))
+    )
+    busy = bool(queue(SEND).count or queue(CAMPAIGNS).count)
+    for campaign in sending:
+        if campaign.planned_at is None:
+            if not busy:
+                enqueue_after_commit(db.session(), CAMPAIGNS, PLAN_JOB, campaign.id)
+            continue
+        claimable = db.session.scalar(
+            select(func.count()).where(
+                Delivery.campaign_id == campaign.id,
+                or_(
+                    Delivery.status == DeliveryStatus.PENDING,
+                    and_(
+                        Delivery.status == DeliveryStatus.DEFERRED,
+                        Delivery.next_attempt_at <= now,
+                    ),
+                ),
+            )
+        )
+        if claimable and not busy:
+            _enqueue_senders(campaign.id, math.ceil(claimable / _batch_size()))
+        elif not claimable:
+            db.session.commit()
+            finish_if_done(campaign.id)
+    db.session.commit()
+
+
+def _is_advertising_campaign(campaign_id: int) -> bool:
+    campaign = db.session.get(Campaign, campaign_id)
+    return campaign is None or profile().purpose(campaign.purpose_key).is_advertising
+
+
+TEST_MARKER = "(thử nghiệm/test)"
+
+
+def preview(
+    subject: str,
+    body_mjml: str,
+    text: str | None,
+    purpose_key: str,
+    data: dict[str, Any],
+    recipient: Recipient,
+    message_key: str = "preview",
+) -> bytes:
+    """The message exactly as the pipeline's composer builds it; raises TemplateError."""
+    purpose_or_error(purpose_key)
+    composer = build_composer(subject, body_mjml, text, purpose_key)
+    return composer.compose(recipient, data, message_key)
+
+
+def _test_subject(subject: str, advertising: bool, label: str) -> str:
+    # Decree 91/2020 Art 18: the label stays first, so the marker goes right after it.
+    rest = subject.lstrip()
+    if rest[: len(label)].casefold() == label.casefold():
+        rest = rest[len(label) :].lstrip()
+    return f"{label} {TEST_MARKER} {rest}" if advertising else f"{TEST_MARKER} {rest}"
+
+
+def send_test(campaign_id: int, to_address: str, name: str = "", locale: str = "vi") -> SendResult:
+    """One copy to a staff member through the real composer and relay; no contact, no ledger."""
+    campaign = get_campaign(campaign_id)
+    try:
+        address = normalise_email(to_address)
+    except InvalidAddress as exc:
+        raise ValidationFailed({"to": str(exc)}) from None
+    # A test copy carries no consent check, so it may only go to a staff mailbox.
+    staff = db.session.scalar(select(StaffUser).where(StaffUser.email == address))
+    if staff is None or not staff.active:
+        raise ValidationFailed({"to": "test copies go to staff accounts only"})
+    template = db.session.get(Template, campaign.template_id)
+    assert template is not None
+    active = profile()
+    purpose = active.purpose(campaign.purpose_key)
+    recipient = Recipient(0, address, name, locale if locale in ("vi", "en") else "vi", {})
+    message = preview(
+        _test_subject(template.subject, purpose.is_advertising, active.advertising_label),
+        template.body_mjml, template.text, purpose.key, dict(campaign.data or {}), recipient,
+        message_key=f"test-{campaign.id}-{secrets.token_hex(6)}",
+    )  # fmt: skip
+    try:
+        return transport().send(envelope_sender(), address, message)
+    except TransportError as exc:
+        raise Conflict(f"the relay could not be reached: {exc}") from None

@@ -1,0 +1,1 @@
+"""Contacts: import, sign-up, preferences, refusals and the consent ledger."""

@@ -1,0 +1,171 @@
+"""Sign-up with double opt-in: unticked boxes per purpose, a rate limit, a confirmation email."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from flask import current_app
+
+from notifier.contacts import consent_ledger as consent
+from notifier.contacts.contacts import clean_fields, find_by_email
+from notifier.delivery import system_mail
+from notifier.domain.addresses import InvalidAddress, normalise_email
+from notifier.domain.consent_rules import ConsentStatus
+from notifier.domain.errors import DomainError, NotFound, ValidationFailed
+from notifier.infra.context import profile, suppression_salt
+from notifier.infra.extensions import db
+from notifier.infra.hashing import address_hash, sha256_hex
+from notifier.infra.queues import redis_connection
+from notifier.models import (
+    ConsentEvent,
+    ConsentSource,
+    ConsentState,
+    Contact,
+    Suppression,
+    SystemMailKind,
+    utcnow,
+)
+from notifier.privacy.requests import Requester
+
+# Per client address and per mailbox: a form must not become a way to flood someone's inbox.
+IP_LIMIT, IP_WINDOW = 5, 600
+ADDRESS_LIMIT, ADDRESS_WINDOW = 3, 86_400
+TOKEN_SEPARATOR = "."  # noqa: S105 - joins tokens in a URL, not a secret
+
+
+class RateLimited(DomainError):
+    """Too many sign-ups from one place or for one address; try again later."""
+
+
+def subscribe(email: str, name: str, purpose_keys: Iterable[str], requester: Requester) -> None:
+    """Validate, then record a pending request per purpose and mail one confirmation link.
+
+    The answer is the same whether or not the address is known or suppressed, so the form
+    tells nobody who is a customer.
+    """
+    address, clean_name, keys = _validate(email, name, purpose_keys)
+    _count(f"ip:{requester.ip}", IP_LIMIT, IP_WINDOW)
+    _count(f"addr:{sha256_hex(address)}", ADDRESS_LIMIT, ADDRESS_WINDOW)
+    if _suppressed(address):
+        return
+    contact = find_by_email(address)
+    if contact is None:
+        contact = Contact(
+            email=address,
+            name=clean_name,
+            locale=requester.locale,
+            attributes={},
+            deal={},
+            address_hash=address_hash(suppression_salt(), address),
+        )
+        db.session.add(contact)
+        db.session.flush()
+    elif contact.restricted_at is not None:
+        db.session.rollback()
+        return
+    tokens = {}
+    for key in keys:
+        evidence = consent.Evidence(
+            source=ConsentSource.SIGNUP,
+            notice_version=profile().purpose(key).notice_version,
+            locale=requester.locale,
+            ip=requester.ip,
+            user_agent=requester.user_agent,
+            reference="subscribe form",
+        )
+        token = consent.append_request(contact, key, evidence)
+        if token is not None:
+            tokens[key] = token
+    queue_opt_in(contact, tokens, requester.locale)
+    db.session.commit()
+
+
+def _validate(email: str, name: str, purpose_keys: Iterable[str]) -> tuple[str, str, list[str]]:
+    errors: dict[str, str] = {}
+    address = ""
+    try:
+        address = normalise_email(email)
+    except InvalidAddress as exc:
+        errors["email"] = str(exc)
+    clean_name = ""
+    try:
+        clean_name = clean_fields({"name": name})["name"]
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
+    advertising = set(consent.advertising_keys())
+    keys = list(dict.fromkeys(purpose_keys))
+    if not keys:
+        errors["purposes"] = "tick at least one"
+    elif not set(keys) <= advertising:
+        errors["purposes"] = "unknown purpose"
+    if errors:
+        raise ValidationFailed(errors)
+    return address, clean_name, keys
+
+
+def _count(key: str, limit: int, window: int) -> None:
+    conn = redis_connection()
+    name = f"notifier:signup:{key}"
+    count = conn.incr(name)
+    if count == 1:
+        conn.expire(name, window)
+    if count > limit:
+        raise RateLimited(f"more than {limit} sign-ups in {window} seconds")
+
+
+def _suppressed(address: str) -> bool:
+    digest = address_hash(suppression_salt(), address)
+    scopes = db.session.scalars(
+        db.select(Suppression.scope).where(Suppression.address_hash == digest)
+    )
+    return bool({"all", "advertising"} & set(scopes))
+
+
+def queue_opt_in(contact: Contact, tokens: dict[str, str], locale: str) -> None:
+    """One email for all purposes asked for at once, with one link confirming them together."""
+    if not tokens or not contact.email:
+        return
+    locale = locale if locale in ("vi", "en") else "vi"
+    system_mail.queue_mail(
+        SystemMailKind.OPT_IN,
+        contact.email,
+        locale,
+        {
+            "link": f"{confirm_url(list(tokens.values()))}?lang={locale}",
+            "purposes": [profile().purpose(key).name.get(locale) for key in tokens],
+            "received_at": utcnow().isoformat(),
+            "time_zone": contact.time_zone,
+        },
+        contact_id=contact.id,
+    )
+
+
+def confirm_url(tokens: list[str]) -> str:
+    base = str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/")
+    return f"{base}/confirm/{TOKEN_SEPARATOR.join(tokens)}"
+
+
+def confirm(joined: str, requester: Requester) -> list[str]:
+    """The second step; a link used twice answers with what it already confirmed."""
+    tokens = joined.split(TOKEN_SEPARATOR)
+    if not joined or len(tokens) > len(profile().purposes):
+        raise NotFound("unknown confirmation link")
+    confirmed = []
+    for token in tokens:
+        request = db.session.scalar(
+            db.select(ConsentEvent).where(
+                ConsentEvent.confirmation_token_sha256 == sha256_hex(token)
+            )
+        )
+        if request is None:
+            raise NotFound("unknown confirmation link")
+        state = db.session.get(ConsentState, (request.contact_id, request.purpose_key))
+        if state is None or state.status != ConsentStatus.GRANTED:
+            evidence = consent.Evidence(
+                source=ConsentSource(request.source),
+                ip=requester.ip,
+                user_agent=requester.user_agent,
+            )
+            consent.confirm(token, evidence)
+        confirmed.append(request.purpose_key)
+    return confirmed

@@ -1,0 +1,1 @@
+"""One delivery pipeline for campaign mail, notices and system mail: claim, compose, send."""

@@ -1,0 +1,285 @@
+"""Turn one recipient into signed message bytes; everything per campaign is prepared once."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import current_app
+
+from notifier.delivery.rendering.compiler import CompiledTemplate, MessageStencil, compile_template
+from notifier.delivery.rendering.footer import FooterData
+from notifier.delivery.rendering.ics import event_ics
+from notifier.delivery.rendering.stencil import Stencil
+from notifier.domain.bounces.verp import TargetKind
+from notifier.domain.profile import Profile, Purpose
+from notifier.domain.tokens import make_token, verp_address
+from notifier.infra.context import profile, token_secret
+from notifier.mail.body import Attachment, EncodedText, QuotedPrintablePieces, prefers_base64
+from notifier.mail.dkim import DkimSigner
+from notifier.mail.message import MessageBuilder
+from notifier.mail.smtp import Transport
+
+UNSUBSCRIBE, PREFERENCES = "u", "p"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    contact_id: int
+    email: str
+    name: str
+    locale: str
+    attributes: dict[str, Any]
+    time_zone: str = "Asia/Ho_Chi_Minh"
+
+
+@dataclass(frozen=True)
+class Links:
+    unsubscribe: str
+    unsubscribe_all: str
+    preferences: str
+    mailto: str
+
+
+def links_for(contact_id: int, purpose_key: str) -> Links:
+    """Tokens never expire: links in old mail keep working (RFC 8058 and COMPLIANCE.md)."""
+    secret = token_secret()
+    base = str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/")
+    one = make_token(secret, contact_id, purpose_key, UNSUBSCRIBE)
+    local, _, domain = profile().identity.unsubscribe_mailbox.partition("@")
+    return Links(
+        unsubscribe=f"{base}/u/{one}",
+        unsubscribe_all=f"{base}/u/{make_token(secret, contact_id, None, UNSUBSCRIBE)}",
+        preferences=f"{base}/p/{make_token(secret, contact_id, None, PREFERENCES)}",
+        mailto=f"mailto:{local}+{one}@{domain}?subject=unsubscribe",
+    )
+
+
+class Composer:
+    """One template for one purpose: compiled once, then rendered and assembled per recipient."""
+
+    def __init__(
+        self,
+        compiled: CompiledTemplate,
+        purpose: Purpose,
+        active: Profile,
+        attachments: tuple[Attachment, ...] = (),
+    ) -> None:
+        self.compiled = compiled
+        self.purpose = purpose
+        self.profile = active
+        self._stencil_data: dict[str, Any] | None = None
+        self._stencils: dict[tuple[str, str], _Prepared | None] = {}
+        identity = active.identity
+        self.builder = MessageBuilder(
+            from_address=identity.from_address,
+            from_name=identity.from_name,
+            list_id=purpose.list_id,
+            list_name=purpose.name.vi,
+            attachments=attachments,
+        )
+
+    def compose(self, recipient: Recipient, data: dict[str, Any], message_key: str) -> bytes:
+        links = links_for(recipient.contact_id, self.purpose.key)
+        subject, text, html = self._render(recipient, data, links)
+        message = self.builder.build(
+            to=recipient.email,
+            to_name=recipient.name or None,
+            subject=subject,
+            text=text,
+            html=html,
+            unsubscribe_url=links.unsubscribe,
+            unsubscribe_mailto=links.mailto,
+            message_key=message_key,
+        )
+        signer = dkim_signer()
+        return signer.sign(message) if signer else message
+
+    def footer(self, recipient: Recipient, links: Links) -> FooterData:
+        return self._footer(_locale(recipient), links)
+
+    def _footer(self, locale: str, links: Links) -> FooterData:
+        return FooterData.for_purpose(
+            self.profile.identity,
+            self.purpose,
+            locale,
+            unsubscribe_url=links.unsubscribe,
+            unsubscribe_all_url=links.unsubscribe_all,
+            preferences_url=links.preferences,
+        )
+
+    @staticmethod
+    def context(recipient: Recipient, data: dict[str, Any]) -> dict[str, Any]:
+        """What a template sees: the campaign's data, then the recipient (see stencil.py)."""
+        return {
+            **data,
+            "time_zone": recipient.time_zone,
+            "contact_name": recipient.name or recipient.email.partition("@")[0],
+            "contact": {"name": recipient.name, "email": recipient.email, **recipient.attributes},
+        }
+
+    def _render(
+        self, recipient: Recipient, data: dict[str, Any], links: Links
+    ) -> tuple[str, str, str | EncodedText]:
+        """Subject, text and HTML: from the stencil when the template allows, else by Jinja."""
+        context = self.context(recipient, data)
+        prepared = self._prepared(data, _locale(recipient), recipient.time_zone)
+        filled = prepared and self.compiled.fill_parts(
+            prepared.stencil, context, [links.unsubscribe, links.unsubscribe_all, links.preferences]
+        )
+        if not filled:
+            rendered = self.compiled.render(context, self.footer(recipient, links))
+            return rendered.subject, rendered.text, rendered.html
+        assert prepared is not None
+        encoder, page = prepared.encoder, filled.page
+        encoded = encoder.encode(page.in_order(filled.page_values)) if encoder else None
+        return filled.subject, filled.text, encoded or page.fill(filled.page_values)
+
+    def _prepared(self, data: dict[str, Any], locale: str, time_zone: str) -> _Prepared | None:
+        """The template rendered once per campaign data, locale and time zone (see stencil.py),
+        and its HTML's constant pieces encoded once."""
+        if data is not self._stencil_data:
+            # One composer serves every campaign of its template version: new data, new stencils.
+            if self._stencil_data is None or data != self._stencil_data:
+                self._stencils = {}
+            self._stencil_data = data
+        key = (locale, time_zone)
+        if key not in self._stencils:
+            # Only the sender and locale of this footer count: each message brings its links.
+            sender = self._footer(locale, _NO_LINKS)
+            stencil = self.compiled.stencil({**data, "time_zone": time_zone}, sender)
+            self._stencils[key] = _Prepared(stencil, _encoder(stencil.page)) if stencil else None
+        return self._stencils[key]
+
+
+def _locale(recipient: Recipient) -> str:
+    return recipient.locale if recipient.locale in ("vi", "en") else "vi"
+
+
+_NO_LINKS = Links(
+    unsubscribe="https://links.invalid/",
+    unsubscribe_all="https://links.invalid/",
+    preferences="https://links.invalid/",
+    mailto="mailto:links@invalid",
+)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    stencil: MessageStencil
+    encoder: QuotedPrintablePieces | None  # None: base64 is smaller, and cheap per message
+
+
+def _encoder(page: Stencil) -> QuotedPrintablePieces | None:
+    constants = page.constants
+    return None if prefers_base64("".join(constants)) else QuotedPrintablePieces(constants)
+
+
+def build_composer(
+    subject: str,
+    body_mjml: str,
+    text: str | None,
+    purpose_key: str,
+    attachments: tuple[Attachment, ...] = (),
+) -> Composer:
+    active = profile()
+    purpose = active.purpose(purpose_key)
+    compiled = compile_template(
+        subject, body_mjml, text, advertising=purpose.is_advertising, label=active.advertising_label
+    )
+    return Composer(compiled, purpose, active, attachments)
+
+
+@functools.lru_cache(maxsize=64)
+def cached_composer(
+    template_id: int,
+    version: int,
+    subject: str,
+    body_mjml: str,
+    text: str | None,
+    purpose_key: str,
+    attachments: tuple[Attachment, ...] = (),
+) -> Composer:
+    """Compile once per template version per process (the version is part of the key)."""
+    return build_composer(subject, body_mjml, text, purpose_key, attachments)
+
+
+def event_invitation(campaign_id: int, data: dict[str, Any]) -> tuple[Attachment, ...]:
+    """The .ics that puts an event in the recipient's calendar; ValueError names what is wrong."""
+    missing = [key for key in ("event_name", "starts_at", "ends_at") if not data.get(key)]
+    if missing:
+        raise ValueError(f"an event needs {', '.join(missing)}")
+    try:
+        start = datetime.fromisoformat(str(data["starts_at"]))
+        end = datetime.fromisoformat(str(data["ends_at"]))
+    except ValueError:
+        raise ValueError("starts_at and ends_at must be ISO 8601 date-times") from None
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("starts_at and ends_at need a time zone offset")
+    identity = profile().identity
+    location = ", ".join(str(data[k]) for k in ("venue", "address") if data.get(k))
+    calendar = event_ics(
+        uid=f"campaign-{campaign_id}@{identity.from_address.partition('@')[2]}",
+        summary=str(data["event_name"]),
+        start=start,
+        end=end,
+        now=datetime.now(UTC),
+        organizer_email=identity.email,
+        organizer_name=identity.company,
+        location=location,
+        description=str(data.get("summary", "")),
+        url=str(data.get("register_url", "")),
+    )
+    return (Attachment("invite.ics", "text/calendar; method=PUBLISH", calendar),)
+
+
+_transports: dict[str, Transport] = {}
+
+
+def smtp_url() -> str:
+    """SMTP_URL, or the built-in outbox server of the embedded setup."""
+    url = str(current_app.config.get("SMTP_URL") or "")
+    return url or f"smtp://127.0.0.1:{current_app.config.get('OUTBOX_PORT', 8025)}"
+
+
+def transport() -> Transport:
+    """One SMTP connection per worker process, reused across batches and jobs."""
+    url = smtp_url()
+    if url not in _transports:
+        _transports[url] = Transport.from_url(url)
+    return _transports[url]
+
+
+def dkim_signer() -> DkimSigner | None:
+    config = current_app.config
+    key = (config.get("DKIM_KEY_FILE"), config.get("DKIM_DOMAIN"), config.get("DKIM_SELECTOR"))
+    if not all(key):
+        return None
+    return _signer(*key)
+
+
+@functools.lru_cache(maxsize=4)
+def _signer(path: str, domain: str, selector: str) -> DkimSigner:
+    return DkimSigner.from_file(path, domain=domain, selector=selector)
+
+
+def verp_keys() -> dict[TargetKind, bytes]:
+    """A key per kind, derived from SECRET_KEY, so a delivery's VERP can never name a notice."""
+    secret = token_secret()
+    return {
+        kind: hmac.new(secret, b"notifier/verp-key/" + kind.value.encode(), "sha256").digest()
+        for kind in TargetKind
+    }
+
+
+def envelope_sender(delivery_id: int | None = None, notice_id: int | None = None) -> str:
+    """The return path: with BOUNCE_DOMAIN set, a signed VERP address naming the message."""
+    domain = str(current_app.config.get("BOUNCE_DOMAIN") or "").strip().lower()
+    if domain and delivery_id is not None:
+        return verp_address(verp_keys()[TargetKind.DELIVERY], delivery_id, domain)
+    if domain and notice_id is not None:
+        return verp_address(verp_keys()[TargetKind.NOTICE], notice_id, domain)
+    return profile().identity.from_address

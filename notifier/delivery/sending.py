@@ -1,0 +1,383 @@
+"""Send a claimed batch and record every outcome, so a killed worker loses at most one message.
+
+Each SMTP outcome is appended to a Redis journal under the claim's token at once, and written to
+the database in small groups. If the worker dies, `recover_stale_claims` reads the journal: rows
+it names get their outcome, the next row (the one that may have been on the wire) becomes
+UNKNOWN, and the rest go back to PENDING to be claimed and re-checked again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import redis
+from flask import current_app
+from sqlalchemy import delete, select, update
+
+from notifier.delivery.claims import Claim, Claimed
+from notifier.delivery.composer import Composer, envelope_sender, transport
+from notifier.delivery.rendering.errors import TemplateError
+from notifier.infra.bulk import update_by_id
+from notifier.infra.extensions import db
+from notifier.infra.metrics import record_latencies
+from notifier.infra.queues import redis_connection
+from notifier.mail.pipeline import Pipeline
+from notifier.mail.smtp import SendResult, SendStatus
+from notifier.models import Delivery, DeliveryStatus, SendLog, utcnow
+
+log = logging.getLogger(__name__)
+FLUSH_EVERY = 100
+JOURNAL_TTL = 7 * 24 * 3600
+
+
+def retry_limit() -> int:
+    return int(current_app.config.get("SEND_RETRY_LIMIT", 8))
+
+
+def retry_base() -> timedelta:
+    """The first wait after a 4xx; each further attempt doubles it."""
+    return timedelta(seconds=float(current_app.config.get("SMTP_RETRY_SECONDS", 30)))
+
+
+def journal_key(token: str) -> str:
+    return f"notifier:claim:{token}"
+
+
+@dataclass
+class Outcomes:
+    """Outcomes not yet written to the database, and what this batch did in total."""
+
+    pending: list[dict] = field(default_factory=list)
+    released: list[int] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    leased_at: float = field(default_factory=time.monotonic)  # the claim, or its last renewal
+
+    def add(self, change: dict) -> None:
+        self.pending.append(change)
+        status = str(change["status"])
+        self.counts[status] = self.counts.get(status, 0) + 1
+
+
+class Interlude(Protocol):
+    """Other work the send loop may do between two messages (notices: see NoticeDesk)."""
+
+    def waiting(self) -> bool: ...
+
+    def serve(self) -> int: ...
+
+
+def send_claim(
+    claim: Claim,
+    composer: Composer,
+    data: dict,
+    *,
+    advertising: bool,
+    should_stop: Callable[[], bool] = lambda: False,
+    interlude: Interlude | None = None,
+) -> Outcomes:
+    """Send in delivery-id order; stop early (releasing the rest) when asked to."""
+    outcomes = Outcomes()
+    journal = Journal(redis_connection(), journal_key(claim.token))
+    last_flush = time.monotonic()
+
+    def record(done: list[tuple[_InFlight, SendResult]]) -> None:
+        # Journaled before the next content is written: so a kill loses at most one message.
+        for sent, result in done:
+            outcomes.latencies.append(time.perf_counter() - sent.began)
+            change = _change(sent, result, advertising)
+            journal.append(_journal_entry(change))
+            outcomes.add(change)
+
+    try:
+        pipeline: Pipeline[_InFlight]
+        with transport().pipeline() as pipeline:
+            for index, item in enumerate(claim.sendable):
+                if should_stop():
+                    outcomes.released = [c.delivery_id for c in claim.sendable[index:]]
+                    break
+                if interlude is not None and interlude.waiting():
+                    # Nothing of this batch may be on the wire while the connection is lent.
+                    record(pipeline.finish())
+                    interlude.serve()
+                record(_submit(pipeline, item, composer, data))
+                if len(outcomes.pending) >= FLUSH_EVERY or time.monotonic() - last_flush > 0.5:
+                    journal.sync()
+                    flush(outcomes, claim.token)
+                    last_flush = time.monotonic()
+                    if should_stop():  # the message on the wire is finished below
+                        outcomes.released = [c.delivery_id for c in claim.sendable[index + 1 :]]
+                        break
+            record(pipeline.finish())
+        journal.sync()
+        flush(outcomes, claim.token)
+        release(outcomes.released)
+        journal.discard()  # only now is every outcome in the database
+    finally:
+        # On an error (the database restarting, say) the journal stays for the recovery.
+        journal.close()
+    log.info(
+        "batch sent",
+        extra={"campaign_id": claim.campaign_id, "claim": claim.token, "counts": outcomes.counts},
+    )
+    return outcomes
+
+
+class Journal:
+    """Outcomes appended to a Redis list without waiting for each reply.
+
+    A command written to the socket reaches Redis even if this process is killed the next
+    instant (the kernel still sends what was written), so not waiting costs no safety; the
+    replies are read in bulk at each flush.
+    """
+
+    def __init__(self, conn: redis.Redis, key: str) -> None:
+        self.pool, self.key = conn.connection_pool, key
+        name = key.encode()
+        self._rpush = b"*3\r\n$5\r\nRPUSH\r\n$%d\r\n%s\r\n" % (len(name), name)
+        self.connection = self.pool.get_connection()
+        self.unread = 0
+        self._command("EXPIRE", key, JOURNAL_TTL)  # harmless on a missing key; set again below
+
+    def _command(self, *args: object) -> None:
+        self.connection.send_command(*args)
+        self.unread += 1
+
+    def append(self, entry: str) -> None:
+        # Packed here (RESP is two lines per argument): redis-py's general packer costs more
+        # than the rest of the append, once per message.
+        value = entry.encode()
+        self.connection.send_packed_command(
+            [self._rpush + b"$%d\r\n%s\r\n" % (len(value), value)], check_health=False
+        )
+        self.unread += 1
+        if self.unread == 2:
+            self._command("EXPIRE", self.key, JOURNAL_TTL)
+
+    def sync(self) -> None:
+        while self.unread:
+            self.connection.read_response()
+            self.unread -= 1
+
+    def discard(self) -> None:
+        self._command("DEL", self.key)
+        self.sync()
+
+    def close(self) -> None:
+        # Unread replies must not reach the pool's next user: read them, or drop the socket.
+        try:
+            self.sync()
+        except redis.RedisError:
+            self.connection.disconnect()
+        finally:
+            self.pool.release(self.connection)
+
+
+@dataclass(frozen=True)
+class _InFlight:
+    item: Claimed
+    message: bytes
+    began: float
+
+
+def _submit(
+    pipeline: Pipeline[_InFlight], item: Claimed, composer: Composer, data: dict
+) -> list[tuple[_InFlight, SendResult]]:
+    """Compose one message and give it to the pipeline; returns the results it has by now."""
+    began = time.perf_counter()
+    try:
+        message = composer.compose(item.recipient, data, f"d{item.delivery_id}")
+    except (TemplateError, ValueError) as exc:
+        # The data of this one recipient does not fit the template: fail it, keep the batch.
+        failed = SendResult(SendStatus.FAILED, None, f"render: {exc}")
+        return [(_InFlight(item, b"", began), failed)]
+    sent = _InFlight(item, message, began)
+    return pipeline.send(sent, envelope_sender(item.delivery_id), item.recipient.email, message)
+
+
+def _change(sent: _InFlight, result: SendResult, advertising: bool) -> dict:
+    item = sent.item
+    change = _outcome(item, result, utcnow())
+    if result.status is not SendStatus.SENT:
+        log.info(
+            "not sent: %s",
+            result.message,
+            extra={"delivery_id": item.delivery_id, "smtp_code": result.code},
+        )
+    if result.status is SendStatus.SENT:
+        change["message_id"] = _message_id(sent.message)
+    if result.status is SendStatus.UNKNOWN and not advertising:
+        # Service mail that may not have arrived is resent; advertising never is.
+        change.update(status=DeliveryStatus.PENDING, reason="resend_after_unknown")
+    return change
+
+
+def _outcome(item: Claimed, result: SendResult, now: datetime) -> dict:
+    change: dict = {
+        "id": item.delivery_id,
+        "consent_event_id": item.consent_event_id,
+        "smtp_code": result.code,
+        "smtp_message": (result.message or "")[:500],
+        "claim_token": None,
+    }
+    if result.status is SendStatus.SENT:
+        change.update(status=DeliveryStatus.SENT, sent_at=now, reason=None)
+    elif result.status is SendStatus.DEFERRED:
+        attempts = item.attempts + 1
+        if attempts >= retry_limit():
+            change.update(status=DeliveryStatus.FAILED, reason="retries_exhausted")
+        else:
+            change.update(
+                status=DeliveryStatus.DEFERRED,
+                reason="smtp_temporary",
+                next_attempt_at=now + retry_base() * (2 ** (attempts - 1)),
+            )
+        change["attempts"] = attempts
+    elif result.status is SendStatus.FAILED:
+        change.update(status=DeliveryStatus.FAILED, reason="smtp_permanent")
+    else:
+        change.update(status=DeliveryStatus.UNKNOWN, reason="connection_lost")
+    return change
+
+
+def _message_id(message: bytes) -> str | None:
+    start = message.find(b"\r\nMessage-ID: <")
+    if start < 0:
+        return None
+    end = message.find(b">", start)
+    return message[start + 15 : end].decode("ascii", "replace")
+
+
+def _journal_entry(change: dict) -> str:
+    return f"{change['id']}|{change['status']}|{change.get('smtp_code') or ''}|" + (
+        change.get("message_id") or ""
+    )
+
+
+def flush(outcomes: Outcomes, token: str) -> None:
+    """Write outcomes; free the cap reservation of what was not sent; renew the lease if due."""
+    record_latencies(redis_connection(), outcomes.latencies)
+    outcomes.latencies = []
+    if outcomes.pending:
+        update_by_id(Delivery, outcomes.pending)
+        unsent = [
+            c["id"]
+            for c in outcomes.pending
+            if c["status"] not in (DeliveryStatus.SENT, DeliveryStatus.UNKNOWN)
+        ]
+        if unsent:
+            db.session.execute(delete(SendLog).where(SendLog.delivery_id.in_(unsent)))
+        outcomes.pending = []
+    # Renewing rewrites every row still claimed, so only when a quarter of the lease is gone:
+    # a batch normally ends long before, and then never pays for it.
+    if time.monotonic() - outcomes.leased_at > lease().total_seconds() / 4:
+        db.session.execute(
+            update(Delivery)
+            .where(Delivery.claim_token == token, Delivery.status == DeliveryStatus.CLAIMED)
+            .values(claimed_at=utcnow()),
+            execution_options={"synchronize_session": False},
+        )
+        outcomes.leased_at = time.monotonic()
+    db.session.commit()
+
+
+def release(delivery_ids: list[int]) -> None:
+    """Give rows back unsent (SIGTERM, pause): they will be claimed and checked again."""
+    if not delivery_ids:
+        return
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.CLAIMED)
+        .values(status=DeliveryStatus.PENDING, claim_token=None, claimed_at=None),
+        execution_options={"synchronize_session": False},
+    )
+    db.session.execute(delete(SendLog).where(SendLog.delivery_id.in_(delivery_ids)))
+    db.session.commit()
+
+
+def lease() -> timedelta:
+    return timedelta(seconds=float(current_app.config.get("CLAIM_LEASE_SECONDS", 60)))
+
+
+def recover_stale_claims(now: datetime, advertising_of: Callable[[int], bool]) -> int:
+    """Settle claims whose worker stopped renewing them; returns how many rows were settled."""
+    stale = db.session.execute(
+        select(Delivery.claim_token, Delivery.id, Delivery.campaign_id)
+        .where(Delivery.status == DeliveryStatus.CLAIMED, Delivery.claimed_at < now - lease())
+        .order_by(Delivery.id)
+    ).all()
+    by_token: dict[str, list[tuple[int, int]]] = {}
+    for token, delivery_id, campaign_id in stale:
+        by_token.setdefault(token or "", []).append((delivery_id, campaign_id))
+    journal = redis_connection()
+    for token, rows in by_token.items():
+        raw = journal.lrange(journal_key(token), 0, -1) if token else []
+        entries = [e.decode() if isinstance(e, bytes) else str(e) for e in raw]
+        changes = _settle(rows, entries, advertising_of)
+        _with_consent_events(changes)
+        update_by_id(Delivery, changes)
+        kept = (DeliveryStatus.SENT, DeliveryStatus.UNKNOWN)
+        freed = [c["id"] for c in changes if c["status"] not in kept]
+        if freed:
+            db.session.execute(delete(SendLog).where(SendLog.delivery_id.in_(freed)))
+        db.session.commit()
+        journal.delete(journal_key(token))
+        log.warning("recovered claim %s: %d rows", token, len(rows))
+    return len(stale)
+
+
+def _with_consent_events(changes: list[dict]) -> None:
+    """Rows that went out, or may have, get the consent event their reservation holds."""
+    went = [c["id"] for c in changes if c["status"] != DeliveryStatus.PENDING or c.get("reason")]
+    if not went:
+        return
+    events = dict(
+        db.session.execute(
+            select(SendLog.delivery_id, SendLog.consent_event_id).where(
+                SendLog.delivery_id.in_(went)
+            )
+        ).all()
+    )
+    for change in changes:
+        if change["id"] in events:
+            change["consent_event_id"] = events[change["id"]]
+
+
+def _settle(
+    rows: list[tuple[int, int]], entries: list[str], advertising_of: Callable[[int], bool]
+) -> list[dict]:
+    recorded: dict[int, dict] = {}
+    for entry in entries:
+        key, status, code, message_id = entry.split("|", 3)
+        recorded[int(key)] = {
+            "status": status,
+            "smtp_code": int(code) if code else None,
+            "message_id": message_id or None,
+        }
+    changes: list[dict] = []
+    in_flight_marked = False
+    for delivery_id, campaign_id in rows:
+        change: dict = {"id": delivery_id, "claim_token": None}
+        if delivery_id in recorded:
+            change.update(recorded[delivery_id])
+            status = change["status"]
+            if status == DeliveryStatus.SENT:
+                change["sent_at"] = utcnow()
+            elif status == DeliveryStatus.DEFERRED:
+                change["next_attempt_at"] = utcnow()
+        elif not in_flight_marked:
+            # The first unrecorded row may have been on the wire when the worker died.
+            in_flight_marked = True
+            if advertising_of(campaign_id):
+                change.update(status=DeliveryStatus.UNKNOWN, reason="worker_died_in_flight")
+            else:
+                change.update(status=DeliveryStatus.PENDING, reason="resend_after_unknown")
+        else:
+            change.update(status=DeliveryStatus.PENDING, claimed_at=None)
+        changes.append(change)
+    return changes

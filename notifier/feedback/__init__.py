@@ -1,0 +1,1 @@
+"""What comes back: bounces, complaints, provider events and refusals by email."""

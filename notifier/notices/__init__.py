@@ -1,0 +1,1 @@
+"""Transactional notices triggered over the API, and their status webhooks."""

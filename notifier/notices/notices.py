@@ -1,0 +1,275 @@
+"""Transactional notices (renewals): one per idempotency key, sent first, checked at claim time."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from rq.serializers import JSONSerializer
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from notifier.contacts.consent_ledger import purpose_or_error
+from notifier.delivery.composer import Recipient, cached_composer, envelope_sender, transport
+from notifier.delivery.eligibility import decision_for
+from notifier.delivery.rendering.errors import TemplateError
+from notifier.delivery.sending import lease, retry_base, retry_limit
+from notifier.domain.errors import Conflict, NotFound, ValidationFailed
+from notifier.infra.extensions import db
+from notifier.infra.queues import NOTICES, enqueue_after_commit, queue
+from notifier.mail.smtp import SendResult, SendStatus, TransportError
+from notifier.models import Notice, NoticeStatus, NoticeType, SendLog, Template, utcnow
+
+log = logging.getLogger(__name__)
+SEND_NOTICE_JOB = "workers.jobs.send_notice"
+
+
+@dataclass(frozen=True)
+class Triggered:
+    notice: Notice
+    created: bool
+
+
+def request_fingerprint(body: Any) -> str:
+    """The same idempotency key with a different body is a client bug: the hash tells them apart."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def define_notice_type(key: str, name: str, purpose_key: str, template_id: int) -> NoticeType:
+    purpose = purpose_or_error(purpose_key)
+    if purpose.is_advertising:
+        raise ValidationFailed({"purpose_key": "notices are service mail, not advertising"})
+    template = db.session.get(Template, template_id)
+    if template is None or template.purpose_key != purpose_key:
+        raise ValidationFailed({"template_id": f"needs a template for purpose {purpose_key}"})
+    notice_type = db.session.get(NoticeType, key) or NoticeType(key=key)
+    notice_type.name, notice_type.purpose_key, notice_type.template_id = (
+        name,
+        purpose_key,
+        template_id,
+    )
+    notice_type.active = True
+    db.session.add(notice_type)
+    db.session.commit()
+    return notice_type
+
+
+def trigger(
+    type_key: str,
+    contact_id: int,
+    data: dict[str, Any],
+    idempotency_key: str,
+    fingerprint: str,
+    send_at: datetime | None = None,
+    api_key_id: int | None = None,
+) -> Triggered:
+    existing = _by_key(idempotency_key)
+    if existing is not None:
+        return _replay(existing, fingerprint)
+    notice_type = db.session.get(NoticeType, type_key)
+    if notice_type is None or not notice_type.active:
+        raise ValidationFailed({"type": f"unknown notice type {type_key!r}"})
+    notice = Notice(
+        type=type_key,
+        purpose_key=notice_type.purpose_key,
+        contact_id=contact_id,
+        idempotency_key=idempotency_key,
+        request_sha256=fingerprint,
+        data=data,
+        status=NoticeStatus.QUEUED,
+        send_at=send_at,
+        api_key_id=api_key_id,
+    )
+    db.session.add(notice)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # A concurrent request with the same key won the insert: answer as it did.
+        db.session.rollback()
+        winner = _by_key(idempotency_key)
+        if winner is None:
+            raise
+        return _replay(winner, fingerprint)
+    if send_at is None or send_at <= utcnow():
+        enqueue_after_commit(db.session(), NOTICES, SEND_NOTICE_JOB, notice.id)
+    db.session.commit()
+    return Triggered(notice, True)
+
+
+def _by_key(idempotency_key: str) -> Notice | None:
+    return db.session.scalar(select(Notice).where(Notice.idempotency_key == idempotency_key))
+
+
+def _replay(notice: Notice, fingerprint: str) -> Triggered:
+    if notice.request_sha256 != fingerprint:
+        raise Conflict("this Idempotency-Key was used with a different request body")
+    return Triggered(notice, False)
+
+
+class NoticeDesk:
+    """Notices sent from inside a long campaign send job, so that none waits for a batch.
+
+    Between two campaign messages the send job looks (at most every `every` seconds) whether
+    notice jobs are queued; if so it takes them off the queue itself (LREM: each goes to one
+    worker only) and sends them at once. The notice's row stays the truth: send_notice claims
+    it QUEUED -> SENDING, and if this worker dies meanwhile reconcile_notices queues it again.
+    """
+
+    def __init__(self, every: float = 0.05) -> None:
+        self._queue = queue(NOTICES)
+        self._every, self._next, self._waiting = every, 0.0, False
+        self._left: set[str] = set()  # jobs this desk gave back: a worker of their own runs them
+
+    def waiting(self) -> bool:
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + self._every
+            if self._left:  # only a job not given back counts
+                self._waiting = any(i not in self._left for i in self._queue.get_job_ids(0, 20))
+            else:
+                self._waiting = self._queue.count > 0
+        return self._waiting
+
+    def serve(self, limit: int = 20) -> int:
+        """Send up to `limit` queued notices now; returns how many this worker took."""
+        served = 0
+        for job_id in self._queue.get_job_ids(0, limit - 1):
+            if job_id in self._left or not self._queue.remove(job_id):
+                continue  # given back before, or another worker took it first
+            try:
+                job = Job.fetch(
+                    job_id, connection=self._queue.connection, serializer=JSONSerializer
+                )
+            except NoSuchJobError:
+                continue
+            if job.func_name == SEND_NOTICE_JOB and self._sent(job):
+                job.delete()
+                served += 1
+            else:
+                # Not ours to run, or it failed: back to the queue's head, for an RQ worker
+                # that records why it fails (a campaign's send job must not fail with it).
+                self._left.add(job_id)
+                self._queue.enqueue_job(job, at_front=True)
+        self._waiting = False
+        return served
+
+    @staticmethod
+    def _sent(job: Job) -> bool:
+        try:
+            send_notice(int(job.args[0]))
+        except Exception:
+            db.session.rollback()
+            log.exception("notice job %s failed inside a send job; left to its queue", job.id)
+            return False
+        return True
+
+
+def get_notice(notice_id: int) -> Notice:
+    notice = db.session.get(Notice, notice_id)
+    if notice is None:
+        raise NotFound(f"notice {notice_id}")
+    return notice
+
+
+def send_notice(notice_id: int) -> str:
+    """Claim, re-check consent and contract, send, record; returns the resulting status."""
+    now = utcnow()
+    claimed = db.session.execute(
+        update(Notice)
+        .where(Notice.id == notice_id, Notice.status == NoticeStatus.QUEUED)
+        .values(status=NoticeStatus.SENDING, claimed_at=now)
+        .returning(Notice.id),
+        execution_options={"synchronize_session": False},
+    ).first()
+    db.session.commit()
+    if claimed is None:
+        return get_notice(notice_id).status
+    notice = get_notice(notice_id)
+    decision = decision_for(notice.contact_id, notice.purpose_key, now)
+    if not decision.allowed:
+        return _record(notice, NoticeStatus.SKIPPED, reason=decision.reason.value)
+    notice.consent_event_id = decision.consent_event_id
+    result, message_id = _deliver(notice)
+    return _record_result(notice, result, message_id)
+
+
+def _deliver(notice: Notice) -> tuple[SendResult, str | None]:
+    from notifier.models import Contact
+
+    notice_type = db.session.get(NoticeType, notice.type)
+    contact = db.session.get(Contact, notice.contact_id)
+    assert notice_type is not None and contact is not None and contact.email
+    template = db.session.get(Template, notice_type.template_id)
+    assert template is not None
+    composer = cached_composer(template.id, template.version, template.subject,
+                               template.body_mjml, template.text, notice.purpose_key)  # fmt: skip
+    recipient = Recipient(contact.id, contact.email, contact.name, contact.locale,
+                          dict(contact.attributes or {}))  # fmt: skip
+    try:
+        message = composer.compose(recipient, dict(notice.data or {}), f"n{notice.id}")
+    except (TemplateError, ValueError) as exc:
+        return SendResult(SendStatus.FAILED, None, f"render: {exc}"), None
+    try:
+        result = transport().send(envelope_sender(notice_id=notice.id), contact.email, message)
+    except TransportError as exc:
+        result = SendResult(SendStatus.DEFERRED, None, f"relay: {exc}")
+    start = message.find(b"Message-ID: <")
+    message_id = message[start + 13 : message.find(b">", start)].decode() if start >= 0 else None
+    return result, message_id
+
+
+def _record_result(notice: Notice, result: SendResult, message_id: str | None) -> str:
+    notice.smtp_code, notice.smtp_message = result.code, (result.message or "")[:500]
+    if result.status is SendStatus.SENT:
+        notice.message_id, notice.sent_at = message_id, utcnow()
+        db.session.add(SendLog(contact_id=notice.contact_id, purpose_key=notice.purpose_key,
+                               advertising=False, sent_at=notice.sent_at))  # fmt: skip
+        return _record(notice, NoticeStatus.SENT)
+    if result.status is SendStatus.FAILED:
+        return _record(notice, NoticeStatus.FAILED, reason="smtp_permanent")
+    # 4xx, a relay that cannot be reached, or a lost connection: service mail is tried again.
+    notice.attempts += 1
+    if notice.attempts >= retry_limit():
+        return _record(notice, NoticeStatus.FAILED, reason="retries_exhausted")
+    notice.next_attempt_at = utcnow() + retry_base() * (2 ** (notice.attempts - 1))
+    return _record(notice, NoticeStatus.QUEUED, reason=f"retry_{result.status.value}")
+
+
+def _record(notice: Notice, status: NoticeStatus, reason: str | None = None) -> str:
+    notice.status, notice.reason = status, reason
+    db.session.commit()
+    return status
+
+
+def reconcile_notices(now: datetime) -> int:
+    """Re-queue notices of dead workers and enqueue due ones the queue does not hold."""
+    db.session.execute(
+        update(Notice)
+        .where(Notice.status == NoticeStatus.SENDING, Notice.claimed_at < now - lease())
+        .values(status=NoticeStatus.QUEUED),
+        execution_options={"synchronize_session": False},
+    )
+    queued_ids = set(queue(NOTICES).get_job_ids())
+    due = db.session.scalars(
+        select(Notice.id).where(
+            Notice.status == NoticeStatus.QUEUED,
+            (Notice.send_at.is_(None)) | (Notice.send_at <= now),
+            (Notice.next_attempt_at.is_(None)) | (Notice.next_attempt_at <= now),
+        )
+    ).all()
+    # Job ids are random, so a queued job is recognised by being there at all: enqueue only
+    # when the notices queue is empty, and claiming makes any duplicate job harmless.
+    enqueued = 0
+    if not queued_ids:
+        for notice_id in due:
+            enqueue_after_commit(db.session(), NOTICES, SEND_NOTICE_JOB, notice_id)
+            enqueued += 1
+    db.session.commit()
+    return enqueued

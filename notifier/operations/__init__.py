@@ -1,0 +1,1 @@
+"""Running the service: queues, dashboard, audit log, staff accounts, demo data."""

@@ -1,0 +1,15 @@
+"""Bring a database to the current schema and profile: used by setup, dev and tests."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_migrate import upgrade
+
+from notifier.contacts.purposes import sync_purposes
+from notifier.infra.context import profile
+
+
+def prepare_database(app: Flask) -> None:
+    with app.app_context():
+        upgrade(directory=app.extensions["migrate"].directory)
+        sync_purposes(profile())

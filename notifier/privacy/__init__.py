@@ -1,0 +1,1 @@
+"""Privacy requests with their legal deadlines, and the retention purge."""

@@ -1,0 +1,1 @@
+"""Long-running processes: the RQ worker, the scheduler, the outbox, `notifier dev`."""

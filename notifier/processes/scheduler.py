@@ -1,0 +1,60 @@
+"""The scheduler process: periodic rounds of the tasks that keep the database and queues in step."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from flask import Flask
+
+from notifier.infra.extensions import db
+from notifier.models.types import utcnow
+
+log = logging.getLogger(__name__)
+Task = Callable[[datetime], object]
+
+
+def tasks() -> list[Task]:
+    from notifier.campaigns import lifecycle as campaigns
+    from notifier.delivery import system_mail
+    from notifier.notices import notices, webhooks
+    from notifier.privacy import retention
+
+    return [
+        campaigns.start_due_campaigns,
+        campaigns.reconcile,
+        notices.reconcile_notices,
+        system_mail.reconcile,
+        webhooks.retry_due,
+        retention.scheduled_purge,
+    ]
+
+
+def tick(now: datetime) -> None:
+    for task in tasks():
+        try:
+            task(now)
+        except Exception:  # one failing task must not stop the others; it is logged
+            log.exception("scheduled task %s failed", getattr(task, "__name__", task))
+            db.session.rollback()
+        finally:
+            db.session.remove()
+
+
+def run_scheduler(app: Flask, once: bool = False, interval: float = 5.0) -> None:
+    stopping = threading.Event()
+
+    def stop(*_: object) -> None:
+        stopping.set()  # wakes the wait below at once
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    with app.app_context():
+        while not stopping.is_set():
+            tick(utcnow())
+            if once:
+                return
+            stopping.wait(interval)
