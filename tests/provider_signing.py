@@ -49,13 +49,20 @@ class SnsSigner:
         return signed
 
 
-def sns_notification(notification: dict[str, Any], message_id: str) -> dict[str, Any]:
+def sns_timestamp(age: timedelta = timedelta(0)) -> str:
+    """As SNS writes it; the webhook refuses a message older than PROVIDER_WEBHOOK_MAX_AGE."""
+    return (datetime.now(UTC) - age).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def sns_notification(
+    notification: dict[str, Any], message_id: str, age: timedelta = timedelta(0)
+) -> dict[str, Any]:
     return {
         "Type": "Notification",
         "MessageId": message_id,
         "TopicArn": TOPIC,
         "Message": json.dumps(notification),
-        "Timestamp": "2026-11-24T02:12:45.000Z",
+        "Timestamp": sns_timestamp(age),
     }
 
 

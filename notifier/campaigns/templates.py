@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from notifier.contacts.consent_ledger import purpose_or_error
 from notifier.delivery.composer import Recipient, build_composer
+from notifier.delivery.rendering.budget import cpu_budget
 from notifier.delivery.rendering.errors import TemplateError
 from notifier.delivery.rendering.layouts import builtin_layouts
 from notifier.domain.errors import NotFound, ValidationFailed
@@ -39,9 +40,11 @@ def check_template(data: TemplateInput, sample_data: dict | None = None) -> None
     purpose_or_error(data.purpose_key)
     composer = build_composer(data.subject, data.body_mjml, data.text, data.purpose_key)
     sample = sample_data if sample_data is not None else sample_for(data.kind)
-    for locale in ("vi", "en"):
-        recipient = Recipient(**{**SAMPLE.__dict__, "locale": locale})
-        composer.compose(recipient, sample.get(locale, sample.get("vi", {})), "sample")
+    # One budget for both languages: a save costs the site at most that much CPU time.
+    with cpu_budget():
+        for locale in ("vi", "en"):
+            recipient = Recipient(**{**SAMPLE.__dict__, "locale": locale})
+            composer.compose(recipient, sample.get(locale, sample.get("vi", {})), "sample")
 
 
 def sample_for(kind: str) -> dict:

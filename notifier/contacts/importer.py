@@ -45,6 +45,8 @@ TAG_SEPARATOR = re.compile(r"[,;]")
 TEXT_LIMIT = 500
 SHOWN_ERRORS = 10
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A catalogue key (the admin page shows it in Vietnamese or English); only staff imports refuse.
+MOVE_REFUSED = "import_email_move_refused"
 
 
 class ImportAborted(DomainError):
@@ -98,6 +100,9 @@ class Layout:
     evidence: dict[str, str]  # evidence key -> column
     total: int
     sha256: str
+    refused: tuple[str, ...] = ()  # columns the importing role may not write: ignored, named
+    # Matching on external_ref may move a contact's address only for a role that may edit email.
+    moves_email: bool = True
 
 
 @dataclass(frozen=True)
@@ -263,6 +268,23 @@ def _layout(name: str, delimiter: str, header: list[str], total: int, sha256: st
     )
 
 
+def restrict(layout: Layout, writes: Callable[[str], bool], moves_email: bool) -> Layout:
+    """Keep only the columns whose field the role may write (consent and its evidence count as
+    "consent", attr.* as "attributes"); the rest are refused before any row is read."""
+    if not writes("email"):
+        raise ImportAborted("your role may not write the email column, which every import needs")
+    fields = {c: f for c, f in layout.fields.items() if writes(f)}
+    attributes = layout.attributes if writes("attributes") else {}
+    consents = layout.consents if writes("consent") else {}
+    evidence = layout.evidence if writes("consent") else {}
+    kept = {*fields, *attributes, *consents, *evidence.values()}
+    refused = tuple(c for c in layout.columns if c not in kept)
+    return replace(
+        layout, fields=fields, attributes=attributes, consents=consents, evidence=evidence,
+        refused=refused, moves_email=moves_email,
+    )  # fmt: skip
+
+
 def _unknown_columns(unknown: list[str], purposes: list[str]) -> str:
     known = [*sorted(FIELDS), *EVIDENCE, *(CONSENT + p for p in purposes)]
     described = []
@@ -298,7 +320,7 @@ def _import_row(layout: Layout, line: int, cells: list[str], result: ImportResul
     try:
         row = _parse(layout, line, values, email)
         with db.session.begin_nested():
-            outcome, granted, withdrawn = _apply(row)
+            outcome, granted, withdrawn = _apply(row, layout.moves_email)
     except ValidationFailed as exc:
         result.fail(line, email, exc.errors)
         return
@@ -406,9 +428,11 @@ def _ip(text: str, errors: dict[str, str]) -> str | None:
         return None
 
 
-def _apply(row: Row) -> tuple[Outcome, int, int]:
+def _apply(row: Row, moves_email: bool) -> tuple[Outcome, int, int]:
     """Inside the row's savepoint: any exception undoes the contact and its consent alike."""
     existing = _existing(row.data)
+    if existing is not None and existing.email != row.data["email"] and not moves_email:
+        raise ValidationFailed({"email": MOVE_REFUSED})
     # An unchanged contact is not staged again: re-imports then cost one query per row.
     if existing is not None and not _differs(existing, row):
         contact, created, changed = existing, False, False

@@ -56,10 +56,18 @@ def stage_upload(access: Access, data: bytes, filename: str) -> Preview:
         raise
 
 
+def layout_for(access: Access, path: Path) -> importer.Layout:
+    """The file's columns as this role may write them: a staff import changes only fields the
+    role may see (contacts.import is the right to write those), never reveals the others by
+    comparing them, and moves an address by external_ref only for a role that may edit email."""
+    layout = importer.read_layout(path)
+    return importer.restrict(layout, access.sees, moves_email="email" in access.editable)
+
+
 def preview(access: Access, token: str) -> Preview:
     access.require("contacts.import")
     path = _path(token)
-    layout = importer.read_layout(path)
+    layout = layout_for(access, path)
     rows: list[list[str]] = []
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, delimiter=layout.delimiter)
@@ -68,7 +76,10 @@ def preview(access: Access, token: str) -> Preview:
             if len(rows) >= PREVIEW_ROWS:
                 break
             rows.append(cells)
-    access.audit("contacts.import_preview", "import_file", layout.sha256, rows=len(rows))
+    access.audit(
+        "contacts.import_preview", "import_file", layout.sha256, rows=len(rows),
+        refused=list(layout.refused),
+    )  # fmt: skip
     db.session.commit()
     return Preview(token, layout, rows)
 
@@ -78,6 +89,6 @@ def run(access: Access, token: str) -> importer.ImportResult:
     access.require("contacts.import")
     path = _path(token)
     try:
-        return importer.run_import(path, importer.read_layout(path), actor=access.actor)
+        return importer.run_import(path, layout_for(access, path), actor=access.actor)
     finally:
         path.unlink(missing_ok=True)

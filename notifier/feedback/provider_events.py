@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ from notifier.domain.errors import DomainError, NotFound
 from notifier.feedback import bounce_handling as bounces
 from notifier.infra.context import settings
 from notifier.infra.extensions import db
+from notifier.infra.queues import redis_connection
 from notifier.operations import audit
 
 log = logging.getLogger(__name__)
@@ -49,12 +53,16 @@ def ses(body: bytes, now: datetime) -> dict[str, int]:
     if not settings().SES_WEBHOOK:
         raise NotFound("the SES webhook is not enabled")
     message = _json_object(body)
+    # Any AWS account can make a topic that SNS signs: only the operator's own topics count.
     topics = settings().SES_TOPIC_ARNS
-    if topics and message.get("TopicArn") not in topics:
+    if not topics:
+        raise Forged("no SNS topic is accepted until SES_TOPIC_ARNS names yours")
+    if message.get("TopicArn") not in topics:
         raise Forged("SNS topic not accepted (SES_TOPIC_ARNS)")
     try:
         url = check_sns_certificate_url(message.get("SigningCertURL"))
         verify_sns(message, sns_certificate(url), now)
+        check_age(_sns_time(message.get("Timestamp")), now, _max_age())
     except BadSignature as exc:
         raise Forged(str(exc)) from None
     kind = str(message["Type"])
@@ -113,7 +121,10 @@ def mailgun(body: bytes, now: datetime) -> dict[str, int]:
         event = mailgun_event(data)
     except BadEvent as exc:
         raise Malformed(f"Mailgun event: {exc}") from None
-    return _apply("mailgun", [event] if event else [])
+    # Mailgun signs only the timestamp and token, not the event: a captured signature block
+    # would carry any forged event, so each token is good for one request.
+    with _first_use("mailgun", parts[1]):
+        return _apply("mailgun", [event] if event else [])
 
 
 def sns_certificate(url: str) -> bytes:
@@ -134,6 +145,31 @@ def _apply(channel: str, events: list[ProviderEvent]) -> dict[str, int]:
         outcome = bounces.receive_provider_event(event, channel)
         counts[outcome.applied or "ignored"] += 1
     return dict(counts)
+
+
+@contextmanager
+def _first_use(channel: str, token: str) -> Iterator[None]:
+    """Refuse a token seen before within the accepted age (either side of now, so twice it);
+    a request that fails forgets its token, so the provider's retry is still accepted."""
+    key = f"notifier:webhook-token:{channel}:{hashlib.sha256(token.encode()).hexdigest()}"
+    connection = redis_connection()
+    if not connection.set(key, 1, nx=True, ex=int(2 * _max_age()) + 60):
+        raise Forged("token already used (a replayed request)")
+    try:
+        yield
+    except BaseException:
+        connection.delete(key)
+        raise
+
+
+def _sns_time(stamp: object) -> float:
+    try:
+        when = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        raise BadSignature("Timestamp is not an ISO 8601 time") from None
+    if when.tzinfo is None:
+        raise BadSignature("Timestamp has no time zone")
+    return when.timestamp()
 
 
 def _json_object(body: bytes) -> dict[str, Any]:

@@ -171,7 +171,11 @@ class Settings(BaseSettings):
     )
     SES_WEBHOOK: bool = Field(False, description="Accept POST /providers/ses.")
     SES_TOPIC_ARNS: list[str] = Field(
-        [], description="SNS topics accepted; empty accepts any topic whose signature verifies."
+        [],
+        description=(
+            "SNS topics accepted; empty refuses every SNS message, since any AWS account's topic "
+            "is validly signed."
+        ),
     )
     SNS_CERTIFICATES: dict[str, str] = Field(
         {},
@@ -180,7 +184,12 @@ class Settings(BaseSettings):
     SENDGRID_WEBHOOK_PUBLIC_KEY: str = _plain("", "Turns on POST /providers/sendgrid.")
     MAILGUN_SIGNING_KEY: str = _plain("", "Turns on POST /providers/mailgun.", secret=True)
     PROVIDER_WEBHOOK_MAX_AGE: int = Field(
-        3600, ge=1, description="Seconds a provider's signed event stays acceptable."
+        3600,
+        ge=1,
+        description=(
+            "Seconds a signed provider request stays acceptable (SNS Timestamp, SendGrid and "
+            "Mailgun timestamps); a Mailgun token is remembered in Redis for that long."
+        ),
     )
     INBOUND_DNS_SERVERS: list[str] = Field(
         [],

@@ -19,10 +19,16 @@ from notifier.models import (
     PrivacyRequestStatus,
     utcnow,
 )
-from notifier.operations.access import Access, project
+from notifier.operations.access import Access, Forbidden, project
 from notifier.privacy import requests as privacy
 
 OPEN = (PrivacyRequestStatus.RECEIVED, PrivacyRequestStatus.ACKNOWLEDGED)
+# What privacy.export_data holds: the whole record, so only a role that sees all of it may make it.
+EXPORTED = (
+    "email", "name", "phone", "address", "organisation", "contact_person", "national_id",
+    "birth_date", "locale", "time_zone", "external_ref", "contract_ends_on", "tags", "attributes",
+    "consent", "deliveries", "privacy_requests",
+)  # fmt: skip
 MAX_OUTCOME = 2000
 
 
@@ -111,6 +117,9 @@ def answer(access: Access, request_id: int, text: str) -> PrivacyRequest:
 def run_export(access: Access, request_id: int) -> dict[str, Any]:
     """The contact's data as JSON for the requester (or an authority); logged as an export."""
     access.require("privacy.handle")
+    hidden = [f for f in EXPORTED if not access.sees(f)]
+    if hidden:
+        raise Forbidden(", ".join(hidden))
     request = _request(request_id)
     contact = db.session.get(Contact, request.contact_id) if request.contact_id else None
     if contact is None or contact.erased_at is not None:

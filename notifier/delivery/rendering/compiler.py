@@ -12,6 +12,7 @@ from jinja2 import Environment, Template, nodes
 from jinja2.exceptions import TemplateSyntaxError
 from mjml import mjml2html
 
+from notifier.delivery.rendering.budget import BudgetExceeded, cpu_budget
 from notifier.delivery.rendering.environment import STAFF_HTML, STAFF_PLAIN, one_line
 from notifier.delivery.rendering.errors import Part, TemplateError
 from notifier.delivery.rendering.footer import (
@@ -89,7 +90,9 @@ class FilledMessage:
 class CompiledTemplate:
     """One campaign's template, ready to render per recipient; only Jinja runs per message."""
 
-    __slots__ = ("_body_source", "_holes", "_html", "_subject", "_text", "advertising", "label")
+    __slots__ = (
+        "_body_source", "_holes", "_html", "_proven", "_subject", "_text", "advertising", "label",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -106,6 +109,7 @@ class CompiledTemplate:
         self._body_source = body_source
         self.advertising, self.label = advertising, label
         self._holes = holes
+        self._proven = False  # rendered once within the CPU budget: later renders run free
 
     def stencil(self, shared: Mapping[str, object], footer: FooterData) -> MessageStencil | None:
         """Render once with markers for the recipient values; None when the template uses
@@ -116,10 +120,16 @@ class CompiledTemplate:
             return None
         markers = Markers.for_holes(self._holes)
         values = {**markers.context(shared), "locale": footer.locale}
-        try:
-            parts = [markers.cut(t.render(values)) for t in (self._subject, self._html, self._text)]
-        except Exception:
-            return None
+        parts = []
+        # Once per campaign data, locale and time zone: cheap to run on the clock.
+        with cpu_budget():
+            for part, template in zip(Part, (self._subject, self._html, self._text), strict=True):
+                try:
+                    parts.append(markers.cut(template.render(values)))
+                except BudgetExceeded as exc:
+                    raise TemplateError(part, None, str(exc)) from None
+                except Exception:
+                    return None
         subject, html, text = parts
         if subject is None or html is None or text is None:
             return None
@@ -161,14 +171,22 @@ class CompiledTemplate:
         if footer.advertising is not self.advertising:
             raise ValueError("the footer's purpose kind does not match the template's")
         values = {**context, "locale": footer.locale}
-        subject = one_line(self._run(Part.SUBJECT, self._subject, values))
-        html = self._run(Part.BODY, self._html, values)
-        text = self._run(Part.TEXT, self._text, values)
+        if self._proven:
+            subject, html, text = self._parts(values)
+        else:
+            with cpu_budget():
+                subject, html, text = self._parts(values)
+            self._proven = True
         return RenderedMessage(
             subject=self._labelled(subject),
             html=f"{html}{footer_html(footer)}{_TAIL}",
             text=f"{tidy(text)}\n{footer_text(footer)}",
         )
+
+    def _parts(self, values: dict[str, object]) -> tuple[str, str, str]:
+        subject = one_line(self._run(Part.SUBJECT, self._subject, values))
+        html = self._run(Part.BODY, self._html, values)
+        return subject, html, self._run(Part.TEXT, self._text, values)
 
     def _labelled(self, subject: str) -> str:
         # Typed by staff or not, the label appears exactly once on advertising and never on service.

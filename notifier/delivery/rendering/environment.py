@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import operator
 import re
 from decimal import Decimal
@@ -16,6 +17,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context,
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from notifier.delivery.rendering import budget
 
 EMAILS_DIR = Path(__file__).resolve().parents[3] / "templates" / "emails"
 DEFAULT_TIME_ZONE = "Asia/Ho_Chi_Minh"
@@ -92,20 +95,93 @@ def _install(env: Environment) -> None:
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
-    """Staff templates: no attribute escapes, no mutation, no raw output, bounded `*` and `**`."""
+    """Staff templates: no attribute escapes, no mutation, no raw output, bounded growth.
 
-    intercepted_binops = frozenset({"*", "**"})
+    Every way to build a long string in one step (`*`, `%`, growing filters and str methods)
+    is checked before it allocates; loops are bounded by range() and, where a person waits
+    for the render, by budget.cpu_budget. The checks cost only at calls, never per output node.
+    """
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+    concat = staticmethod(budget.bounded_concat)
 
     def call_binop(self, context: Context, operator_name: str, left: Any, right: Any) -> Any:
         if operator_name == "**":
             if isinstance(right, int) and abs(right) > MAX_EXPONENT:
                 raise SecurityError(f"exponent larger than {MAX_EXPONENT}")
             return operator.pow(left, right)
+        if operator_name == "%":
+            if isinstance(left, str):
+                budget.check_format(left)
+                budget.check_arguments(right if isinstance(right, tuple) else (right,), {})
+            return operator.mod(left, right)
         for sequence, count in ((left, right), (right, left)):
             sized = isinstance(sequence, str | list | tuple) and isinstance(count, int)
             if sized and len(sequence) * count > MAX_SEQUENCE:
                 raise SecurityError(f"result longer than {MAX_SEQUENCE}")
         return operator.mul(left, right)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        budget.check_arguments(args, kwargs)
+        owner = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)
+        if isinstance(owner, str):
+            _check_str_method(owner, getattr(__obj, "__name__", ""), args)
+        result = super().call(__context, __obj, *args, **kwargs)
+        if isinstance(result, str):
+            budget.too_long(len(result))
+        return result
+
+
+def _check_str_method(owner: str, name: str, args: tuple[Any, ...]) -> None:
+    if name in ("format", "format_map"):
+        budget.check_format(owner)
+    elif name == "replace" and len(args) >= 2:
+        budget.too_long(budget.replaced_size(owner, str(args[0]), str(args[1])))
+    elif name == "join" and args:
+        budget.joined_size(args[0], owner)
+    elif name == "expandtabs":
+        budget.too_long(len(owner) + owner.count("\t") * int(args[0] if args else 8))
+
+
+def _bounded_filters(env: Environment) -> None:
+    """The filters that can make a long string from a short template, checked before they run."""
+    original = dict(env.filters)
+
+    def guarded(name: str, check: Any) -> None:
+        run = original[name]
+        # A @pass_eval_context filter (join, replace, ...) gets that context first: skip it.
+        skip = 1 if hasattr(run, "jinja_pass_arg") else 0
+
+        def bounded(*args: Any, **kwargs: Any) -> Any:
+            budget.check_arguments(args[skip:], kwargs)
+            check(*args[skip:], **kwargs)
+            return run(*args, **kwargs)
+
+        env.filters[name] = functools.update_wrapper(bounded, run)
+
+    def nothing_more(*args: Any, **kwargs: Any) -> None:
+        return None
+
+    def replace(s: Any, old: Any, new: Any, count: Any = None, *rest: Any) -> None:
+        budget.too_long(budget.replaced_size(str(s), str(old), str(new)))
+
+    def join(value: Any, d: Any = "", *rest: Any, **kwargs: Any) -> None:
+        budget.joined_size(value, str(d))
+
+    def indent(s: Any, width: Any = 4, *rest: Any, **kwargs: Any) -> None:
+        step = len(width) if isinstance(width, str) else int(width)
+        budget.too_long(len(str(s)) + (str(s).count("\n") + 1) * step)
+
+    def format_(value: Any, *args: Any, **kwargs: Any) -> None:
+        budget.check_format(value)
+
+    for name in ("center", "batch", "slice", "wordwrap", "truncate"):
+        guarded(name, nothing_more)
+    guarded("replace", replace)
+    guarded("join", join)
+    guarded("indent", indent)
+    guarded("format", format_)
+    env.globals["range"] = budget.capped_range
 
 
 def _sandbox(autoescape: bool) -> Environment:
@@ -119,6 +195,7 @@ def _sandbox(autoescape: bool) -> Environment:
     # Without `safe` no staff expression can emit raw markup, so only the template's own, checked,
     # HTML reaches the message.
     del env.filters["safe"]
+    _bounded_filters(env)
     _install(env)
     return env
 

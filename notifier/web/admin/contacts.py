@@ -6,12 +6,13 @@ from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from notifier.contacts import directory
-from notifier.domain.errors import ValidationFailed
+from notifier.domain.errors import Conflict, ValidationFailed
 from notifier.i18n import translate
 from notifier.infra.context import profile
+from notifier.infra.extensions import db
 from notifier.web.admin import bp
 from notifier.web.admin.forms import ContactSearchForm, RefusalForm, choices
-from notifier.web.admin.guard import flash_errors, requires, staff_access
+from notifier.web.admin.guard import field_label, flash_errors, requires, staff_access
 
 
 def _query() -> directory.SearchQuery:
@@ -78,13 +79,20 @@ def contact_edit(contact_id: int) -> str | Response:
             directory.edit(access, contact_id, data)
         except ValidationFailed as exc:
             flash_errors(exc)
-            page = render_template(
-                "admin/contacts/edit.html", c={"id": contact_id, **dict.fromkeys(fields), **data},
-                fields=fields,
-            )  # fmt: skip
-            return page, 422  # type: ignore[return-value]
-        flash(translate("saved"), "success")
-        return redirect(url_for("admin.contact", contact_id=contact_id))
+            status = 422
+        except Conflict:
+            db.session.rollback()  # the edit's audit row was staged before the check refused it
+            # Not the other contact's id or name: the role may not be allowed to look it up.
+            flash(f"{field_label('email')}: {translate('email_taken')}", "error")
+            status = 409
+        else:
+            flash(translate("saved"), "success")
+            return redirect(url_for("admin.contact", contact_id=contact_id))
+        page = render_template(
+            "admin/contacts/edit.html", c={"id": contact_id, **dict.fromkeys(fields), **data},
+            fields=fields,
+        )  # fmt: skip
+        return page, status  # type: ignore[return-value]
     detail = directory.contact_detail(access, contact_id)
     values = dict(detail.fields)
     values["tags"] = ", ".join(values.get("tags") or [])

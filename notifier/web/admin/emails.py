@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 from notifier.campaigns import lifecycle as campaigns
 from notifier.campaigns import templates
 from notifier.delivery.composer import Recipient
+from notifier.delivery.rendering.budget import cpu_budget
 from notifier.delivery.rendering.errors import TemplateError
 from notifier.delivery.rendering.layouts import builtin_layouts
 from notifier.domain.errors import DomainError, ValidationFailed
@@ -26,6 +27,11 @@ from notifier.web.admin.guard import flash_errors, requires
 
 SAMPLE_PEOPLE = {"vi": ("Nguyễn Văn An", "an.nguyen@example.com"),
                  "en": ("Alex Nguyen", "alex.nguyen@example.com")}  # fmt: skip
+# The template form's fields and the catalogue keys of their labels on the page.
+FORM_LABELS = {
+    "name": "name", "kind": "kind", "purpose_key": "purpose", "subject": "subject",
+    "body_mjml": "body_mjml", "text": "text_part", "sample_locale": "sample_language",
+}  # fmt: skip
 
 
 @bp.get("/templates")
@@ -139,10 +145,12 @@ def _preview(data: templates.TemplateInput, locale: str) -> dict[str, Any]:
     name, email = SAMPLE_PEOPLE[locale]
     sample = templates.sample_for(data.kind)
     try:
-        raw = campaigns.preview(
-            data.subject, data.body_mjml, data.text, data.purpose_key,
-            dict(sample.get(locale, sample.get("vi", {}))), Recipient(0, email, name, locale, {}),
-        )  # fmt: skip
+        with cpu_budget():
+            raw = campaigns.preview(
+                data.subject, data.body_mjml, data.text, data.purpose_key,
+                dict(sample.get(locale, sample.get("vi", {}))),
+                Recipient(0, email, name, locale, {}),
+            )  # fmt: skip
     except TemplateError as exc:
         return {"error": exc}
     except (DomainError, ValueError) as exc:
@@ -152,8 +160,14 @@ def _preview(data: templates.TemplateInput, locale: str) -> dict[str, Any]:
 
 @bp.post("/templates/preview")
 @requires("templates.manage")
-def email_template_preview() -> str:
+def email_template_preview() -> str | tuple[str, int]:
     form = _form()
+    if not form.validate():
+        # The live preview swaps this in (see the htmx-config of the edit page), so it says what
+        # is missing instead of failing on an empty purpose or body.
+        fields = ", ".join(translate(FORM_LABELS[name]) for name in form.errors)
+        missing = {"problem": translate("preview_incomplete", fields=fields)}
+        return render_template("admin/templates/_preview.html", preview=missing), 400
     data = _input(form)
     preview = _preview(data, form.sample_locale.data or "vi")
     lines = _lines(form, preview["error"]) if "error" in preview else []

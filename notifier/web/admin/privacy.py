@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 from notifier.domain.errors import DomainError, ValidationFailed
 from notifier.i18n import translate
 from notifier.models import utcnow
+from notifier.operations.access import Forbidden
 from notifier.privacy import staff_queue as privacy_queue
 from notifier.web.admin import bp
 from notifier.web.admin.forms import ActionForm, OutcomeForm
@@ -62,8 +63,12 @@ def privacy_action(request_id: int, step: str) -> Response:
 
 @bp.post("/privacy/<int:request_id>/export")
 @requires("privacy.handle")
-def privacy_export(request_id: int) -> Response:
-    data = privacy_queue.run_export(staff_access(), request_id)
+def privacy_export(request_id: int) -> Response | tuple[str, int]:
+    try:
+        data = privacy_queue.run_export(staff_access(), request_id)
+    except Forbidden as exc:
+        detail = translate("privacy_export_forbidden", fields=str(exc))
+        return render_template("admin/error.html", code=403, detail=detail), 403
     return Response(
         json.dumps(data, ensure_ascii=False, indent=2, default=str), mimetype="application/json",
         headers={"Content-Disposition": f"attachment; filename=export-{request_id}.json"},
