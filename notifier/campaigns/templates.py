@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from notifier.contacts.consent_ledger import purpose_or_error
 from notifier.delivery.composer import Recipient, build_composer
 from notifier.delivery.rendering.errors import TemplateError
 from notifier.delivery.rendering.layouts import builtin_layouts
 from notifier.domain.errors import NotFound, ValidationFailed
+from notifier.infra.context import profile
 from notifier.infra.extensions import db
 from notifier.models import CampaignKind, Template, TemplateVersion
 
@@ -45,8 +47,11 @@ def check_template(data: TemplateInput, sample_data: dict | None = None) -> None
 
 
 def sample_for(kind: str) -> dict:
+    """The kind's layout sample per locale, in the active sender's name and dated from today."""
     layout = builtin_layouts().get(kind)
-    return dict(layout.samples) if layout is not None else {"vi": {}, "en": {}}
+    if layout is None:
+        return {"vi": {}, "en": {}}
+    return layout.samples(datetime.now(UTC), profile().identity)
 
 
 def save_template(
