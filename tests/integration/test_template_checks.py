@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import email
 import email.policy
+import html
+import json
 
 import pytest
 from flask import Flask
@@ -112,3 +114,12 @@ def test_a_template_still_fails_on_a_value_no_contact_could_supply(client: Flask
     response = post(client, "/admin/templates/new", form(body))
     assert response.status_code == 422 and "offer" in response.get_data(as_text=True)
     assert saved_count() == 0
+
+
+def test_the_campaign_form_offers_sample_data_in_both_languages(client: FlaskClient) -> None:
+    page = client.get("/admin/campaigns/sample-data?kind=event").get_data(as_text=True)
+    offered = json.loads(html.unescape(page))
+    assert set(offered) == {"vi", "en"}
+    assert offered["vi"]["event_name"] == "Ngày hội khách hàng DCNET"
+    assert offered["en"]["event_name"] == "DCNET Customer Day"
+    assert "T08:30:00+07:00" in offered["en"]["starts_at"]  # ISO 8601, as the date filter reads
