@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from notifier.contacts.consent_ledger import purpose_or_error
 from notifier.delivery.composer import Recipient, build_composer
 from notifier.delivery.rendering.budget import cpu_budget
 from notifier.delivery.rendering.errors import TemplateError
 from notifier.delivery.rendering.layouts import builtin_layouts
+from notifier.delivery.rendering.sample_contact import placeholder_attributes
 from notifier.domain.errors import NotFound, ValidationFailed
+from notifier.infra.context import profile
 from notifier.infra.extensions import db
 from notifier.models import CampaignKind, Template, TemplateVersion
 
@@ -40,16 +43,22 @@ def check_template(data: TemplateInput, sample_data: dict | None = None) -> None
     purpose_or_error(data.purpose_key)
     composer = build_composer(data.subject, data.body_mjml, data.text, data.purpose_key)
     sample = sample_data if sample_data is not None else sample_for(data.kind)
+    # The sample contact carries every attribute the template reads (contact.tier...): a real
+    # contact may have it, so its absence from the sample must not refuse the template.
+    attributes = placeholder_attributes(data.subject, data.body_mjml, data.text or "")
     # One budget for both languages: a save costs the site at most that much CPU time.
     with cpu_budget():
         for locale in ("vi", "en"):
-            recipient = Recipient(**{**SAMPLE.__dict__, "locale": locale})
+            recipient = Recipient(**{**SAMPLE.__dict__, "locale": locale, "attributes": attributes})
             composer.compose(recipient, sample.get(locale, sample.get("vi", {})), "sample")
 
 
 def sample_for(kind: str) -> dict:
+    """The kind's layout sample per locale, in the active sender's name and dated from today."""
     layout = builtin_layouts().get(kind)
-    return dict(layout.samples) if layout is not None else {"vi": {}, "en": {}}
+    if layout is None:
+        return {"vi": {}, "en": {}}
+    return layout.samples(datetime.now(UTC), profile().identity)
 
 
 def save_template(

@@ -120,7 +120,7 @@ def send_claim(
                     # Nothing of this batch may be on the wire while the connection is lent.
                     record(pipeline.finish())
                     interlude.serve()
-                record(_submit(pipeline, item, composer, data))
+                record(_submit(pipeline, item, composer, data, f"c{claim.campaign_id}"))
                 if len(outcomes.pending) >= FLUSH_EVERY or time.monotonic() - last_flush > 0.5:
                     journal.sync()
                     flush(outcomes, claim.token)
@@ -202,12 +202,12 @@ class _InFlight:
 
 
 def _submit(
-    pipeline: Pipeline[_InFlight], item: Claimed, composer: Composer, data: dict
+    pipeline: Pipeline[_InFlight], item: Claimed, composer: Composer, data: dict, campaign: str
 ) -> list[tuple[_InFlight, SendResult]]:
     """Compose one message and give it to the pipeline; returns the results it has by now."""
     began = time.perf_counter()
     try:
-        message = composer.compose(item.recipient, data, f"d{item.delivery_id}")
+        message = composer.compose(item.recipient, data, f"d{item.delivery_id}", campaign)
     except (TemplateError, ValueError) as exc:
         # The data of this one recipient does not fit the template: fail it, keep the batch.
         failed = SendResult(SendStatus.FAILED, None, f"render: {exc}")

@@ -6,9 +6,24 @@ document.addEventListener("click", (event) => {
     group.dataset.device = button.dataset.deviceChoice;
     group.querySelectorAll("[data-device-choice]").forEach((b) =>
       b.setAttribute("aria-pressed", String(b === button)));
+    group.querySelectorAll("iframe[data-fit-content]").forEach(fitFrame);
   }
   const confirmer = event.target.closest("[data-confirm]");
   if (confirmer && !window.confirm(confirmer.dataset.confirm)) {
     event.preventDefault();
   }
 });
+
+// A message preview is as tall as the message: a fixed height would cut off the legal footer.
+function fitFrame(frame) {
+  const root = frame.contentDocument && frame.contentDocument.documentElement;
+  if (root && frame.offsetParent !== null) {
+    frame.style.height = `${root.scrollHeight + 2}px`;
+  }
+}
+// "load" does not bubble: listen in the capture phase, so frames htmx swaps in are fitted too.
+document.addEventListener("load", (event) => {
+  if (event.target.matches && event.target.matches("iframe[data-fit-content]")) {
+    fitFrame(event.target);
+  }
+}, true);

@@ -48,8 +48,8 @@ def layout_template(kind: str, purpose_key: str) -> int:
 
 
 def sample_data(kind: str, locale: str = "vi") -> dict[str, Any]:
-    data = builtin_layouts()[kind].samples[locale]
-    return json.loads(json.dumps(dict(data), default=lambda value: value.isoformat()))
+    """The layout's sample in the active profile's name, through JSON as a campaign stores it."""
+    return json.loads(json.dumps(templates.sample_for(kind)[locale]))
 
 
 def start_campaign(kind: str, purpose_key: str, **audience: Any) -> int:

@@ -27,7 +27,7 @@ from notifier.models import (
 from notifier.operations import staff
 from notifier.privacy import requests as privacy
 from tests.conftest import configure
-from tests.integration.helpers import layout_template, make_contact
+from tests.integration.helpers import layout_template, make_contact, sample_data
 from tests.integration.test_admin_support import (
     browser,
     make_staff,
@@ -196,7 +196,7 @@ def test_the_outbox_shows_headers_and_the_html_in_a_sandboxed_frame(
         builtin_layouts()["promotion"].body,
         None,
         "promotions",
-        dict(builtin_layouts()["promotion"].samples["vi"]),
+        sample_data("promotion"),
         Recipient(7, "an@example.com", "An", "vi", {}),
     )
     db.session.add(

@@ -14,12 +14,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 
+from notifier.campaigns import templates
 from notifier.contacts import consent_ledger as consent
 from notifier.domain.consent_rules import Reason
 from notifier.domain.errors import Conflict
 from notifier.infra.extensions import db
 from notifier.mail.dkim import DkimSigner
-from notifier.models import ConsentSource, Notice
+from notifier.models import Campaign, ConsentSource, Notice
 from notifier.notices import notices
 from tests.conftest import configure
 from tests.integration.helpers import (
@@ -82,6 +83,56 @@ def test_advertising_headers_and_dkim_on_the_received_bytes(
     assert dkim.verify(raw, dnsfunc=dns)
     tampered = raw.replace(b"https://notifier.test/u/", b"https://evil.example/u/", 1)
     assert tampered != raw and not dkim.verify(tampered, dnsfunc=dns)
+
+
+def test_a_campaign_speaks_each_contacts_language(app: Flask, smtp: SmtpTestServer) -> None:
+    """Campaign data with a variant per locale: a vi and an en contact each get their own."""
+    make_contact("vi@example.com", ("promotions",), name="Lan", locale="vi")
+    make_contact("en@example.com", ("promotions",), name="Tom", locale="en")
+    campaign_id = start_campaign("promotion", "promotions")
+    with app.app_context():
+        campaign = db.session.get(Campaign, campaign_id)
+        assert campaign is not None
+        campaign.data = templates.sample_for("promotion")
+        db.session.commit()
+    drain(app)
+    received = {
+        str(m.rcpt_tos[0]): email.message_from_bytes(m.data, policy=email.policy.default)
+        for m in smtp.messages
+    }
+    for address, subject, greeting in [
+        ("vi@example.com", "[QC] Ưu đãi tri ân: giảm 20% khi gia hạn 12 tháng", "Xin chào Lan"),
+        ("en@example.com", "[QC] Thank-you offer: 20% off 12-month renewals", "Hello Tom"),
+    ]:
+        message = received[address]
+        assert str(message["Subject"]) == subject
+        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        assert greeting in text and greeting in html
+    english = received["en@example.com"].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Xin chào" not in english and "Áp dụng" not in english
+
+
+def test_feedback_id_names_the_campaign_and_is_signed(
+    app: Flask, smtp: SmtpTestServer, dkim_key: str
+) -> None:
+    make_contact("lan@example.com", ("promotions",), name="Nguyễn Thị Lan")
+    campaign_id = start_campaign("promotion", "promotions")
+    drain(app)
+    raw = smtp.messages[0].data
+    message = one_message(smtp)
+    assert message.get_all("Feedback-ID") == [f"c{campaign_id}:advertising:promotions:dcnet"]
+    assert "lan" not in str(message["Feedback-ID"]).lower()  # no personal data
+    signed = str(message["DKIM-Signature"]).replace(" ", "").replace("\r\n", "")
+    header_list = re.search(r"h=([^;]+)", signed).group(1).lower().split(":")  # type: ignore[union-attr]
+    assert "feedback-id" in header_list
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        return dkim_key.encode()
+
+    assert dkim.verify(raw, dnsfunc=dns)
+    relabelled = raw.replace(f"c{campaign_id}:".encode(), b"c999:", 1)
+    assert relabelled != raw and not dkim.verify(relabelled, dnsfunc=dns)
 
 
 def test_message_ids_are_unique_and_name_the_delivery(app: Flask, smtp: SmtpTestServer) -> None:

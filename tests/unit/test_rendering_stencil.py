@@ -10,6 +10,7 @@ from notifier.delivery.rendering import FooterData, TemplateError, compile_templ
 from notifier.delivery.rendering.layouts import builtin_layouts
 
 from .test_rendering import footer
+from .test_rendering_layouts import NOW, identity
 
 RECIPIENTS: list[dict[str, Any]] = [
     {"contact_name": "Lan", "contact": {"name": "Lan", "email": "lan@example.com", "tier": "gold"}},
@@ -38,8 +39,9 @@ def both_ways(compiled: Any, context: dict[str, Any], data_footer: FooterData) -
 def test_builtin_layouts_fill_exactly_as_they_render(key: str, locale: str, recipient: int) -> None:
     layout = builtin_layouts()[key]
     compiled = layout.compile()
-    context = {**layout.samples[locale], **RECIPIENTS[recipient], "time_zone": "Asia/Ho_Chi_Minh"}
-    slow, fast = both_ways(compiled, context, layout.sample_footer(locale))
+    sample = layout.sample(locale, NOW, identity("dcnet"))
+    context = {**sample, **RECIPIENTS[recipient], "time_zone": "Asia/Ho_Chi_Minh"}
+    slow, fast = both_ways(compiled, context, layout.sample_footer(locale, identity("dcnet")))
     assert fast == slow
 
 

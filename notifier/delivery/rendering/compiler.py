@@ -30,6 +30,7 @@ from notifier.delivery.rendering.markup import (
     locate_markup_problem,
     protect,
 )
+from notifier.delivery.rendering.mjml_tags import refuse_unknown_tags
 from notifier.delivery.rendering.promotion import refuse_promotion
 from notifier.delivery.rendering.stencil import (
     Hole,
@@ -222,6 +223,7 @@ def compile_template(
     subject_template, subject_holes = _compile(STAFF_PLAIN, Part.SUBJECT, subject)
     body_source, _ = _compile(STAFF_HTML, Part.BODY, body_mjml)
     protected = protect(body_mjml)
+    refuse_unknown_tags(protected)
     html = _mjml(protected)
     check_survived(html, protected)
     check_blocks_balanced(html, protected)

@@ -52,7 +52,10 @@ def translate(ctx: Context, vi: str, en: str) -> str:
 
 def _moment(ctx: Context, value: object) -> dt.date:
     if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value) if "T" in value else dt.date.fromisoformat(value)
+        # A date has 10 characters; anything longer is a date and time, whichever separator
+        # (JSON and str() of a datetime write a space, ISO 8601 a "T").
+        parse = dt.datetime.fromisoformat if len(value) > 10 else dt.date.fromisoformat
+        value = parse(value)
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         # Show aware times in the recipient's zone; naive ones are already local by convention.
         return value.astimezone(ZoneInfo(str(ctx.get("time_zone") or DEFAULT_TIME_ZONE)))

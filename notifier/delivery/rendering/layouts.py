@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,7 +12,8 @@ from typing import Any
 from notifier.delivery.rendering.compiler import CompiledTemplate, RenderedMessage, compile_template
 from notifier.delivery.rendering.environment import EMAILS_DIR
 from notifier.delivery.rendering.footer import FooterData
-from notifier.domain.profile import Localized
+from notifier.delivery.rendering.samples import brand_fields, make_sample
+from notifier.domain.profile import Identity, Localized
 
 LAYOUT_KEYS = ("promotion", "event", "renewal")
 
@@ -27,42 +29,48 @@ class Layout:
     subject: str
     body: str
     text: str
-    samples: Mapping[str, Mapping[str, Any]]
+    sample_tables: Mapping[str, Mapping[str, Any]]  # as in the TOML; see samples.make_sample
 
     def compile(self, label: str = "[QC]") -> CompiledTemplate:
         return compile_template(
             self.subject, self.body, self.text, advertising=self.advertising, label=label
         )
 
-    def preview(self, locale: str, footer: FooterData | None = None) -> RenderedMessage:
-        """The layout rendered with its own sample data; the footer defaults to a sample sender."""
-        return self.compile().render(self.samples[locale], footer or self.sample_footer(locale))
+    def sample(self, locale: str, now: dt.datetime, identity: Identity) -> dict[str, Any]:
+        return make_sample(self.sample_tables[locale], now, identity)
 
-    def sample_footer(self, locale: str) -> FooterData:
-        sender = _preview_sender()
+    def samples(self, now: dt.datetime, identity: Identity) -> dict[str, dict[str, Any]]:
+        """Campaign data with a variant per locale, as a campaign stores it."""
+        return {locale: self.sample(locale, now, identity) for locale in self.sample_tables}
+
+    def preview(
+        self, locale: str, now: dt.datetime, identity: Identity, footer: FooterData | None = None
+    ) -> RenderedMessage:
+        """The layout rendered with its own sample data; the footer defaults to the identity's."""
+        footer = footer or self.sample_footer(locale, identity)
+        return self.compile().render(self.sample(locale, now, identity), footer)
+
+    def sample_footer(self, locale: str, identity: Identity) -> FooterData:
+        base = brand_fields(identity)["website"]
         return FooterData(
             advertising=self.advertising,
             locale=locale,
             purpose_name=self.purpose_name.get(locale),
-            unsubscribe_url=f"{sender['base_url']}/u/PREVIEW-{self.key}",
-            unsubscribe_all_url=f"{sender['base_url']}/u/PREVIEW-all",
-            preferences_url=f"{sender['base_url']}/preferences/PREVIEW",
-            **{name: sender[name] for name in _SENDER_FIELDS},
+            unsubscribe_url=f"{base}/u/PREVIEW-{self.key}",
+            unsubscribe_all_url=f"{base}/u/PREVIEW-all",
+            preferences_url=f"{base}/preferences/PREVIEW",
+            company=identity.company,
+            phone=identity.phone,
+            email=identity.email,
+            address=identity.address,
+            website=identity.website,
+            unsubscribe_mailbox=identity.unsubscribe_mailbox,
+            hotline=identity.phone,
         )
-
-
-_SENDER_FIELDS = (
-    "company", "phone", "email", "address", "website", "unsubscribe_mailbox", "hotline",
-)  # fmt: skip
 
 
 def _read_toml(name: str) -> dict[str, Any]:
     return tomllib.loads((EMAILS_DIR / name).read_text(encoding="utf-8"))
-
-
-@cache
-def _preview_sender() -> dict[str, str]:
-    return _read_toml("preview.toml")["sender"]
 
 
 @cache
@@ -79,7 +87,7 @@ def _load() -> tuple[Layout, ...]:
                 subject=data["subject"],
                 body=(EMAILS_DIR / f"{key}.mjml").read_text(encoding="utf-8"),
                 text=data["text"],
-                samples=data["sample"],
+                sample_tables=data["sample"],
             )
         )
     return tuple(layouts)

@@ -120,8 +120,8 @@ def campaign_new() -> str | Response:
 
 
 def _sample_json(kind: str) -> str:
-    sample = sample_for(kind).get("vi", {})
-    return json.dumps(sample, ensure_ascii=False, indent=2, default=str)
+    # One variant per locale: each contact reads the campaign in their own language.
+    return json.dumps(sample_for(kind), ensure_ascii=False, indent=2)
 
 
 @bp.get("/campaigns/sample-data")
