@@ -18,6 +18,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,6 +107,12 @@ class Product:
         with urllib.request.urlopen(url, timeout=15) as page:
             return str(page.read().decode())
 
+    def start(self, *args: str) -> Running:
+        """A long-running command, such as `worker` or `scheduler`, stopped with the product."""
+        running = Running(list(args), self.env)
+        self.running.append(running)
+        return running
+
     def start_web(self) -> None:
         port = free_port()
         self.base_url = f"http://127.0.0.1:{port}"
@@ -155,10 +162,11 @@ def sink() -> Iterator[SmtpTestServer]:
         yield server
 
 
-@pytest.fixture
-def product(
+@contextmanager
+def started(
     tmp_path: Path, redis_url: str, dns: LocalDns, sink: SmtpTestServer
 ) -> Iterator[Product]:
+    """setup, demo load, web and inbound on a fresh database; every process stops at the end."""
     redis.Redis.from_url(redis_url).flushdb()
     plain = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
     env = {
@@ -181,3 +189,29 @@ def product(
     finally:
         for process in running.running:
             process.stop()
+
+
+@pytest.fixture
+def product(
+    tmp_path: Path, redis_url: str, dns: LocalDns, sink: SmtpTestServer
+) -> Iterator[Product]:
+    with started(tmp_path, redis_url, dns, sink) as running:
+        yield running
+
+
+# One started product per module keeps the suite fast; its tests share the sink below.
+@pytest.fixture(scope="module")
+def module_sink() -> Iterator[SmtpTestServer]:
+    with SmtpTestServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def module_product(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, module_sink: SmtpTestServer
+) -> Iterator[Product]:
+    with (
+        LocalDns() as server,
+        started(tmp_path_factory.mktemp("product"), redis_url, server, module_sink) as running,
+    ):
+        yield running

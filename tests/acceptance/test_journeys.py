@@ -1,0 +1,215 @@
+"""Journeys of the people around one started product: marketer, customer, billing system.
+
+Each test uses its own demo contacts and reads only the mail that arrived since it began, so the
+tests share the product (worker and scheduler running) without depending on each other's order.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import urllib.error
+import urllib.request
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+
+from tests.acceptance.conftest import Product
+from tests.acceptance.journeys import (
+    PROMOTIONS,
+    campaign_done,
+    mail_to,
+    parse,
+    run_campaign,
+    staff_session,
+    text_of,
+    wait_until,
+    with_workers,
+)
+from tests.acceptance.visitor import Visitor
+from tests.smtp_server import SmtpTestServer
+
+CONFIRMATION = {"vi": "Xác nhận từ chối nhận email"}
+# Contacts a test in this module withdrew from promotions: later campaigns must skip them.
+withdrawn: set[str] = set()
+
+
+@pytest.fixture(scope="module")
+def product(module_product: Product) -> Product:
+    return with_workers(module_product)
+
+
+@pytest.fixture(scope="module")
+def staff(product: Product) -> Visitor:
+    return staff_session(product, "ha.marketing@example.com")
+
+
+def _campaign(product: Product, staff: Visitor, sink: SmtpTestServer, name: str) -> list[str]:
+    """Run a campaign to its end; who it reached, in the order the sink received them."""
+    since = len(sink.messages)
+    campaign = run_campaign(product, staff, name)
+    wait_until(lambda: campaign_done(staff, campaign), f"campaign {name} is sent")
+    expected = len(PROMOTIONS - withdrawn)
+    wait_until(lambda: len(sink.messages) - since >= expected, "the campaign is at the sink")
+    return [r for m in sink.messages[since:] for r in m.rcpt_tos]
+
+
+def _link(message: EmailMessage, kind: str) -> str:
+    found = re.search(rf"(http://127\.0\.0\.1:\d+/{kind}/[^\s>\"]+)", text_of(message))
+    assert found, text_of(message)
+    return found[1]
+
+
+def _subscribed(visitor: Visitor, preferences_url: str) -> set[str]:
+    page = visitor.get(preferences_url).body
+    tags = re.findall(r'<input type="checkbox" name="purpose"[^>]*>', page)
+    assert tags, page
+    return {re.findall(r'value="(\w+)"', t)[0] for t in tags if " checked" in t}
+
+
+def test_the_marketer_schedules_a_campaign_that_reaches_each_consenting_contact_once(
+    product: Product, staff: Visitor, module_sink: SmtpTestServer
+) -> None:
+    since = len(module_sink.messages)
+    campaign = run_campaign(product, staff, "Khuyến mãi tháng 6")
+    wait_until(lambda: campaign_done(staff, campaign), "the campaign is sent")
+    expected = PROMOTIONS - withdrawn
+    wait_until(lambda: len(module_sink.messages) - since >= len(expected), "mail at the sink")
+
+    received = [(m.rcpt_tos, parse(m.data)) for m in module_sink.messages[since:]]
+    assert sorted(r for rcpt, _ in received for r in rcpt) == sorted(expected)
+    for _, message in received:
+        assert str(message["Subject"]).startswith("[QC] "), message["Subject"]
+        assert "<http://127.0.0.1:" in str(message["List-Unsubscribe"])
+        assert "mailto:" in str(message["List-Unsubscribe"])
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+    report = staff.get(f"/admin/campaigns/{campaign}")
+    assert report.status == 200 and "Khuyến mãi tháng 6" in report.body
+    exported = staff.get(f"/admin/campaigns/{campaign}/report.csv")
+    assert exported.status == 200 and "text/csv" in exported.headers["Content-Type"]
+    rows = list(csv.DictReader(io.StringIO(exported.body.lstrip("\ufeff"))))
+    assert {r["email"] for r in rows if r["status"] == "sent"} == expected, rows
+    assert all(r["smtp_code"] == "250" for r in rows if r["status"] == "sent"), rows
+
+
+def test_the_customer_unsubscribes_by_link_and_by_one_click_and_reads_the_history(
+    product: Product, staff: Visitor, module_sink: SmtpTestServer
+) -> None:
+    by_link, by_one_click = "tam.ho@example.com", "vinh.ta@example.net"
+    since = len(module_sink.messages)
+    _campaign(product, staff, module_sink, "Ưu đãi cuối tuần")
+    [for_link] = mail_to(module_sink, by_link, since)
+    [for_one_click] = mail_to(module_sink, by_one_click, since)
+    person = Visitor(product.base_url)
+
+    # By the link in the message: GET only shows a page, the POST of its form confirms.
+    unsubscribe = _link(for_link, "u")
+    shown = person.get(unsubscribe)
+    assert shown.status == 200 and 'name="confirm"' in shown.body, shown.body[:2000]
+    mark = len(module_sink.messages)
+    confirmed = person.submit(shown, urllib.request.urlparse(unsubscribe).path)
+    assert confirmed.status == 200, confirmed.body[:2000]
+    withdrawn.add(by_link)
+
+    # RFC 8058: the mail provider POSTs to the List-Unsubscribe URL, with no cookie and no token.
+    header = str(for_one_click["List-Unsubscribe"])
+    one_click = re.search(r"<(http://[^>]+)>", header)
+    assert one_click, header
+    provider = Visitor(product.base_url)
+    answer = provider.post(one_click[1], [("List-Unsubscribe", "One-Click")])
+    assert answer.status == 200, answer.body[:2000]
+    withdrawn.add(by_one_click)
+
+    for address in (by_link, by_one_click):
+        wait_until(lambda a=address: mail_to(module_sink, a, mark), f"confirmation to {address}")
+    product.cli("worker", "--burst")  # whatever else was queued has gone out by now
+    for address in (by_link, by_one_click):
+        [confirmation] = mail_to(module_sink, address, mark)
+        assert confirmation["Subject"] == CONFIRMATION["vi"]
+        preferences = _link(confirmation, "p")
+        assert "promotions" not in _subscribed(person, preferences)
+        history = person.get(f"{preferences}/history")
+        latest = re.search(r'<li class="(\w+)">\s*<strong>([^<]+)</strong>', history.body)
+        assert latest, history.body
+        assert latest.groups() == ("withdraw", "Từ chối / rút lại: Khuyến mãi và ưu đãi đặc biệt")
+    assert "Hủy một lần bấm" in person.get(f"{preferences}/history").body
+
+
+# docs/api.md, section 2: the billing system's renewal notice, sent at once (no send_at).
+RENEWAL = {
+    "type": "renewal",
+    "contact": {"external_ref": "KH-00815", "email": "an@example.com",
+                "name": "Nguyễn Văn An", "locale": "vi"},
+    "data": {"service_name": "Hosting Pro hoalan.vn", "account_ref": "KH-00815",
+             "expires_on": "2026-08-15", "amount": 1250000, "currency": "VND",
+             "renew_url": "https://dcnet.vn/gia-han/KH-00815", "brand": "DCNET"},
+}  # fmt: skip
+
+
+def _api(product: Product, key: str, path: str, body: object = None) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        f"{product.base_url}/api/v1{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json",
+                 "Idempotency-Key": "renewal-KH-00815-2026-08"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def _ensure_renewal_type(product: Product, staff: Visitor, key: str) -> None:
+    """An operator adds the renewal notice type in the admin pages if the database lacks it."""
+    status, types = _api(product, key, "/notice-types")
+    assert status == 200, types
+    if "renewal" in json.dumps(types):
+        return
+    editor = staff.get("/admin/templates/new?layout=renewal")
+    saved = staff.submit(editor, "/admin/templates/new", {"name": "Gia hạn dịch vụ"})
+    assert re.search(r"/admin/templates/\d+$", saved.url), saved.body[:3000]
+    page = staff.get("/admin/notices")
+    option = re.search(r'<option value="(\d+)"[^>]*>Gia hạn dịch vụ', page.body)
+    assert option, page.body[:3000]
+    added = staff.submit(
+        page, "/admin/notices/types",
+        {"key": "renewal", "name": "Gia hạn dịch vụ", "template_id": option[1]},
+    )  # fmt: skip
+    assert added.status == 200, added.body[:3000]
+    assert "renewal" in json.dumps(_api(product, key, "/notice-types")[1])
+
+
+def test_the_billing_system_sends_a_renewal_notice_through_the_api(
+    product: Product, staff: Visitor, module_sink: SmtpTestServer
+) -> None:
+    created = product.cli("apikey", "create", "billing", "--scope", "notices")
+    found = re.search(r"key: (\S+)", created)
+    assert found, created
+    key = found[1]
+    _ensure_renewal_type(product, staff, key)
+    since = len(module_sink.messages)
+
+    status, accepted = _api(product, key, "/notices", RENEWAL)
+    assert status == 202, accepted
+    state: dict[str, Any] = {}
+
+    def sent() -> bool:
+        state.update(_api(product, key, f"/notices/{accepted['id']}")[1])
+        return state.get("status") == "sent"
+
+    wait_until(sent, "the notice is sent")
+    assert state["smtp_code"] == 250, state
+    [notice] = mail_to(module_sink, "an@example.com", since)
+    assert (
+        notice["Message-ID"] == state["message_id"] or state["message_id"] in notice["Message-ID"]
+    )
+    assert not str(notice["Subject"]).startswith("[QC]")  # service mail is not advertising
+    assert "Hosting Pro hoalan.vn" in text_of(notice)
+    assert _api(product, key, "/notices", RENEWAL)[0] == 202  # the same call again: a replay
+    product.cli("worker", "--burst")
+    assert len(mail_to(module_sink, "an@example.com", since)) == 1
