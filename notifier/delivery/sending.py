@@ -143,16 +143,23 @@ def send_claim(
                     last_flush = time.monotonic()
                 if outcomes.lost:
                     break  # the rest belongs to the recovery now
-                if interlude is not None and interlude.waiting():
+                if interlude is not None and _notices_waiting(interlude, journal):
                     # Nothing of this batch may be on the wire while the connection is lent.
                     record(pipeline.finish())
                     interlude.serve()
+                if journal.broken:  # the notices' queue is in the same Redis
+                    outcomes.released = [c.delivery_id for c in claim.sendable[index:]]
+                    break
                 record(_submit(pipeline, item, composer, data))
             record(pipeline.finish())
         journal.sync()
         flush(outcomes, claim.token)
         release(outcomes.released, claim.token)
         journal.discard()  # only now is every outcome in the database
+    except Exception:
+        # The outcomes held are facts the journal may not have (its Redis may be gone too).
+        _save_what_is_known(outcomes, claim.token)
+        raise
     finally:
         # On an error (the database restarting, say) the journal stays for the recovery.
         journal.close()
@@ -161,6 +168,22 @@ def send_claim(
         extra={"campaign_id": claim.campaign_id, "claim": claim.token, "counts": outcomes.counts},
     )
     return outcomes
+
+
+def _notices_waiting(interlude: Interlude, journal: Journal) -> bool:
+    try:
+        return interlude.waiting()
+    except Exception as exc:  # its Redis failed: as for the journal, stop the batch
+        journal.fail(exc)
+        return False
+
+
+def _save_what_is_known(outcomes: Outcomes, token: str) -> None:
+    try:
+        db.session.rollback()
+        flush(outcomes, token)
+    except Exception:  # the database is the fault: the journal and the recovery remain
+        log.exception("held outcomes of claim %s not written", token)
 
 
 class Journal:
@@ -187,6 +210,9 @@ class Journal:
         except Exception as exc:  # any Redis failure means: no journal
             self._break(exc)
         self._command("EXPIRE", key, JOURNAL_TTL)  # harmless on a missing key; set again below
+
+    def fail(self, exc: BaseException) -> None:
+        self._break(exc)
 
     def _break(self, exc: BaseException) -> None:
         if not self.broken:
