@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest chromium postfix bench image-test clean
+.PHONY: install run test lint typecheck pytest chaos chromium postfix bench image-test clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { echo "python3-venv is missing: installing it"; \
@@ -38,6 +38,10 @@ typecheck: install
 
 pytest: install chromium
 	$(BIN)/pytest
+
+# The chaos suite's long form: larger campaigns under the same faults as its fast form.
+chaos: install
+	NOTIFIER_CHAOS_LONG=1 $(BIN)/pytest -q tests/chaos
 
 # The benchmark measures against postfix's smtp-sink and smtp-source (Debian's postfix package).
 postfix:

@@ -1,5 +1,12 @@
 """Send a claimed batch and record every outcome, so a killed worker loses at most one message.
 
+A claim is a lease fenced by its token (Kleppmann's fencing tokens): the worker renews it before
+a message leaves once a quarter of the lease is gone, and stops sending when the renewal finds
+no row under its token any more; the recovery changes the token of every row it settles, and
+every write of the worker is conditional on the token, so a late worker's outcomes are refused
+by the database, never applied over the recovery's. No SMTP socket operation may wait longer than
+a third of the lease, so a message that started under a live lease ends before it expires.
+
 Each SMTP outcome is appended to a Redis journal under the claim's token at once, and written to
 the database in small groups. If the worker dies, `recover_stale_claims` reads the journal: rows
 it names get their outcome, the next row (the one that may have been on the wire) becomes
@@ -9,11 +16,13 @@ UNKNOWN, and the rest go back to PENDING to be claimed and re-checked again.
 from __future__ import annotations
 
 import logging
+import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
 from sqlalchemy import delete, select, update
@@ -54,9 +63,12 @@ def retry_base() -> timedelta:
     return timedelta(seconds=settings().SMTP_RETRY_SECONDS)
 
 
+RETRY_JITTER = 0.5  # each wait is 50 % to 150 % of its exponential value
+
+
 def retry_policy() -> RetryPolicy:
     """The one retry policy of campaign mail, notices and system mail."""
-    return RetryPolicy(retry_limit(), retry_base())
+    return RetryPolicy(retry_limit(), retry_base(), RETRY_JITTER, random.random)
 
 
 def journal_key(token: str) -> str:
@@ -72,6 +84,7 @@ class Outcomes:
     latencies: list[float] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     leased_at: float = field(default_factory=time.monotonic)  # the claim, or its last renewal
+    lost: bool = False  # the recovery took the claim over: nothing more is ours to send or write
 
     def add(self, change: dict) -> None:
         self.pending.append(change)
@@ -96,9 +109,12 @@ def send_claim(
     should_stop: Callable[[], bool] = lambda: False,
     interlude: Interlude | None = None,
 ) -> Outcomes:
-    """Send in delivery-id order; stop early (releasing the rest) when asked to."""
+    """Send in delivery-id order; stop early (releasing the rest) when asked to, when the
+    journal's Redis fails (what is held goes straight to the database) or the lease is lost."""
     outcomes = Outcomes()
     journal = Journal(redis_connection(), journal_key(claim.token))
+    relay = transport()
+    relay.limit_timeout(exchange_timeout())
     last_flush = time.monotonic()
 
     def record(done: list[tuple[_InFlight, SendResult]]) -> None:
@@ -111,28 +127,39 @@ def send_claim(
 
     try:
         pipeline: Pipeline[_InFlight]
-        with transport().pipeline() as pipeline:
+        with relay.pipeline() as pipeline:
             for index, item in enumerate(claim.sendable):
-                if should_stop():
+                if should_stop() or journal.broken:
                     outcomes.released = [c.delivery_id for c in claim.sendable[index:]]
                     break
-                if interlude is not None and interlude.waiting():
+                if (
+                    lease_due(outcomes)
+                    or len(outcomes.pending) >= FLUSH_EVERY
+                    or time.monotonic() - last_flush > 0.5
+                ):
+                    # Right before the message leaves: a due lease is renewed or nothing is sent.
+                    journal.sync()
+                    flush(outcomes, claim.token, renew=True)
+                    last_flush = time.monotonic()
+                if outcomes.lost:
+                    break  # the rest belongs to the recovery now
+                if interlude is not None and _notices_waiting(interlude, journal):
                     # Nothing of this batch may be on the wire while the connection is lent.
                     record(pipeline.finish())
                     interlude.serve()
+                if journal.broken:  # the notices' queue is in the same Redis
+                    outcomes.released = [c.delivery_id for c in claim.sendable[index:]]
+                    break
                 record(_submit(pipeline, item, composer, data, f"c{claim.campaign_id}"))
-                if len(outcomes.pending) >= FLUSH_EVERY or time.monotonic() - last_flush > 0.5:
-                    journal.sync()
-                    flush(outcomes, claim.token)
-                    last_flush = time.monotonic()
-                    if should_stop():  # the message on the wire is finished below
-                        outcomes.released = [c.delivery_id for c in claim.sendable[index + 1 :]]
-                        break
             record(pipeline.finish())
         journal.sync()
         flush(outcomes, claim.token)
-        release(outcomes.released)
+        release(outcomes.released, claim.token)
         journal.discard()  # only now is every outcome in the database
+    except Exception:
+        # The outcomes held are facts the journal may not have (its Redis may be gone too).
+        _save_what_is_known(outcomes, claim.token)
+        raise
     finally:
         # On an error (the database restarting, say) the journal stays for the recovery.
         journal.close()
@@ -143,41 +170,90 @@ def send_claim(
     return outcomes
 
 
+def _notices_waiting(interlude: Interlude, journal: Journal) -> bool:
+    try:
+        return interlude.waiting()
+    except Exception as exc:  # its Redis failed: as for the journal, stop the batch
+        journal.fail(exc)
+        return False
+
+
+def _save_what_is_known(outcomes: Outcomes, token: str) -> None:
+    try:
+        db.session.rollback()
+        flush(outcomes, token)
+    except Exception:  # the database is the fault: the journal and the recovery remain
+        log.exception("held outcomes of claim %s not written", token)
+
+
 class Journal:
     """Outcomes appended to a Redis list without waiting for each reply.
 
     A command written to the socket reaches Redis even if this process is killed the next
     instant (the kernel still sends what was written), so not waiting costs no safety; the
     replies are read in bulk at each flush.
+
+    The journal is an optimisation, not a dependency: any failure of Redis (redis-py raises
+    RedisError, but a reset socket also surfaces as OSError or AttributeError from its parser)
+    marks it broken, and the send loop then writes what it holds to the database and stops.
     """
 
     def __init__(self, conn: redis.Redis, key: str) -> None:
         self.pool, self.key = conn.connection_pool, key
         name = key.encode()
         self._rpush = b"*3\r\n$5\r\nRPUSH\r\n$%d\r\n%s\r\n" % (len(name), name)
-        self.connection = self.pool.get_connection()
+        self.connection: Any = None
         self.unread = 0
+        self.broken = False
+        try:
+            self.connection = self.pool.get_connection()
+        except Exception as exc:  # any Redis failure means: no journal
+            self._break(exc)
         self._command("EXPIRE", key, JOURNAL_TTL)  # harmless on a missing key; set again below
 
+    def fail(self, exc: BaseException) -> None:
+        self._break(exc)
+
+    def _break(self, exc: BaseException) -> None:
+        if not self.broken:
+            log.warning("journal %s lost its Redis: %r", self.key, exc)
+        self.broken = True
+
     def _command(self, *args: object) -> None:
-        self.connection.send_command(*args)
-        self.unread += 1
+        if self.broken:
+            return
+        try:
+            self.connection.send_command(*args)
+            self.unread += 1
+        except Exception as exc:  # see the class
+            self._break(exc)
 
     def append(self, entry: str) -> None:
+        if self.broken:
+            return
         # Packed here (RESP is two lines per argument): redis-py's general packer costs more
         # than the rest of the append, once per message.
         value = entry.encode()
-        self.connection.send_packed_command(
-            [self._rpush + b"$%d\r\n%s\r\n" % (len(value), value)], check_health=False
-        )
+        try:
+            self.connection.send_packed_command(
+                [self._rpush + b"$%d\r\n%s\r\n" % (len(value), value)], check_health=False
+            )
+        except Exception as exc:  # see the class
+            self._break(exc)
+            return
         self.unread += 1
         if self.unread == 2:
             self._command("EXPIRE", self.key, JOURNAL_TTL)
 
     def sync(self) -> None:
-        while self.unread:
-            self.connection.read_response()
-            self.unread -= 1
+        try:
+            while self.unread and not self.broken:
+                reply = self.connection.read_response()
+                self.unread -= 1
+                if isinstance(reply, Exception):
+                    raise reply
+        except Exception as exc:  # see the class
+            self._break(exc)
 
     def discard(self) -> None:
         self._command("DEL", self.key)
@@ -185,10 +261,14 @@ class Journal:
 
     def close(self) -> None:
         # Unread replies must not reach the pool's next user: read them, or drop the socket.
+        if self.connection is None:
+            return
+        self.sync()
         try:
-            self.sync()
-        except redis.RedisError:
-            self.connection.disconnect()
+            if self.broken or self.unread:
+                self.connection.disconnect()
+        except Exception:  # noqa: S110 - a dead socket is being dropped anyway
+            pass
         finally:
             self.pool.release(self.connection)
 
@@ -274,15 +354,15 @@ def _journal_entry(change: dict) -> str:
     )
 
 
-def flush(outcomes: Outcomes, token: str) -> None:
-    """Write outcomes; free the cap reservation of what was not sent; renew the lease if due."""
-    record_latencies(redis_connection(), outcomes.latencies)
-    outcomes.latencies = []
+def flush(outcomes: Outcomes, token: str, *, renew: bool = False) -> None:
+    """Write outcomes of rows still under `token`; free the cap reservation of what was not
+    sent; with `renew`, renew the lease if due (and learn whether it is still ours)."""
+    _record_latencies(outcomes)
     if outcomes.pending:
-        update_by_id(Delivery, outcomes.pending)
+        written = write_owned(outcomes.pending, token)
         unsent = [
             c["id"]
-            for c in outcomes.pending
+            for c in written
             if c["status"] not in (DeliveryStatus.SENT, DeliveryStatus.UNKNOWN)
         ]
         if unsent:
@@ -290,33 +370,95 @@ def flush(outcomes: Outcomes, token: str) -> None:
         outcomes.pending = []
     # Renewing rewrites every row still claimed, so only when a quarter of the lease is gone:
     # a batch normally ends long before, and then never pays for it.
-    if time.monotonic() - outcomes.leased_at > lease().total_seconds() / 4:
-        db.session.execute(
+    if renew and lease_due(outcomes):
+        began = time.monotonic()  # the lease runs from before the write: the safe side
+        renewed = db.session.execute(
             update(Delivery)
             .where(Delivery.claim_token == token, Delivery.status == DeliveryStatus.CLAIMED)
             .values(claimed_at=utcnow()),
             execution_options={"synchronize_session": False},
         )
-        outcomes.leased_at = time.monotonic()
+        # Called before a message leaves, so that message's row is claimed if the claim is
+        # still ours: no row at all means the recovery changed the token.
+        if renewed.rowcount == 0:  # type: ignore[attr-defined]
+            outcomes.lost = True
+            log.warning("claim %s was taken over by the recovery: stopping", token)
+        outcomes.leased_at = began
     db.session.commit()
 
 
-def release(delivery_ids: list[int]) -> None:
+def _record_latencies(outcomes: Outcomes) -> None:
+    latencies, outcomes.latencies = outcomes.latencies, []
+    try:
+        record_latencies(redis_connection(), latencies)
+    except Exception as exc:  # metrics must never cost an outcome
+        log.warning("latencies not recorded: %r", exc)
+
+
+def write_owned(changes: list[dict], token: str) -> list[dict]:
+    """Apply the changes of the rows this claim still owns; drop (and log) the others.
+
+    PostgreSQL: the owned rows are locked first, so the recovery's fencing UPDATE waits for
+    this transaction and then finds them no longer under the old token. SQLite: the UPDATE
+    itself is conditional on the token (writers are serialised there)."""
+    ids = [c["id"] for c in changes]
+    owned_query = select(Delivery.id).where(Delivery.id.in_(ids), Delivery.claim_token == token)
+    postgres = db.session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        owned_query = owned_query.with_for_update()
+    owned = set(db.session.scalars(owned_query))
+    kept = [c for c in changes if c["id"] in owned]
+    if len(kept) < len(changes):
+        log.warning(
+            "claim %s lost %d rows to the recovery: their outcomes are dropped",
+            token,
+            len(changes) - len(kept),
+        )
+    if postgres:
+        update_by_id(Delivery, kept)
+    elif kept:
+        db.session.execute(
+            update(Delivery).where(Delivery.claim_token == token),
+            kept,
+            execution_options={"synchronize_session": None},
+        )
+    return kept
+
+
+def release(delivery_ids: list[int], token: str) -> None:
     """Give rows back unsent (SIGTERM, pause): they will be claimed and checked again."""
     if not delivery_ids:
         return
-    db.session.execute(
+    released = db.session.scalars(
         update(Delivery)
-        .where(Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.CLAIMED)
-        .values(status=DeliveryStatus.PENDING, claim_token=None, claimed_at=None),
+        .where(
+            Delivery.id.in_(delivery_ids),
+            Delivery.status == DeliveryStatus.CLAIMED,
+            Delivery.claim_token == token,
+        )
+        .values(status=DeliveryStatus.PENDING, claim_token=None, claimed_at=None)
+        .returning(Delivery.id),
         execution_options={"synchronize_session": False},
-    )
-    db.session.execute(delete(SendLog).where(SendLog.delivery_id.in_(delivery_ids)))
+    ).all()
+    if released:
+        db.session.execute(delete(SendLog).where(SendLog.delivery_id.in_(released)))
     db.session.commit()
 
 
 def lease() -> timedelta:
     return timedelta(seconds=settings().CLAIM_LEASE_SECONDS)
+
+
+def lease_due(outcomes: Outcomes) -> bool:
+    """A quarter of the lease is gone since the claim or its last renewal."""
+    return time.monotonic() - outcomes.leased_at > lease().total_seconds() / 4
+
+
+def exchange_timeout() -> float:
+    """The longest one SMTP socket operation may wait: a third of the lease. A message
+    leaves at most a quarter lease after a renewal, so it is done (or given up) well before
+    the recovery may settle its row."""
+    return lease().total_seconds() / 3
 
 
 def recover_stale_claims(now: datetime, advertising_of: Callable[[int], bool]) -> int:
@@ -330,7 +472,11 @@ def recover_stale_claims(now: datetime, advertising_of: Callable[[int], bool]) -
     for token, delivery_id, campaign_id in stale:
         by_token.setdefault(token or "", []).append((delivery_id, campaign_id))
     journal = redis_connection()
-    for token, rows in by_token.items():
+    settled = 0
+    for token, candidates in by_token.items():
+        rows = _fence(token, candidates, now)
+        if not rows:
+            continue  # renewed meanwhile: the worker is alive
         raw = journal.lrange(journal_key(token), 0, -1) if token else []
         entries = [e.decode() if isinstance(e, bytes) else str(e) for e in raw]
         changes = _settle(rows, entries, advertising_of)
@@ -343,7 +489,28 @@ def recover_stale_claims(now: datetime, advertising_of: Callable[[int], bool]) -
         db.session.commit()
         journal.delete(journal_key(token))
         log.warning("recovered claim %s: %d rows", token, len(rows))
-    return len(stale)
+        settled += len(rows)
+    return settled
+
+
+def _fence(token: str, rows: list[tuple[int, int]], now: datetime) -> list[tuple[int, int]]:
+    """Move the stale rows to a new token, committed before anything else: from now on the
+    old worker's conditional writes miss them. Rows renewed meanwhile are not taken."""
+    owner = Delivery.claim_token == token if token else Delivery.claim_token.is_(None)
+    taken = db.session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id.in_([delivery_id for delivery_id, _ in rows]),
+            owner,
+            Delivery.status == DeliveryStatus.CLAIMED,
+            Delivery.claimed_at < now - lease(),
+        )
+        .values(claim_token=str(uuid.uuid4()))
+        .returning(Delivery.id, Delivery.campaign_id),
+        execution_options={"synchronize_session": False},
+    ).all()
+    db.session.commit()
+    return sorted((row[0], row[1]) for row in taken)
 
 
 def _with_consent_events(changes: list[dict]) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import update
 
 from notifier.delivery.composer import transport
-from notifier.delivery.sending import lease
+from notifier.delivery.sending import exchange_timeout, lease
 from notifier.domain.send_outcome import SendResult, SendStatus
 from notifier.infra.extensions import db
 from notifier.mail.smtp import TransportError
@@ -34,8 +34,12 @@ def claim(model: Any, row_id: int, queued: StrEnum, sending: StrEnum, now: datet
 
 def send_one(envelope_sender: str, to_address: str, message: bytes) -> SendResult:
     """A relay that cannot be reached is a temporary failure: nothing left, so try again."""
+    relay = transport()
+    # As for campaign mail: no exchange may outlive the claim, or `requeue_stale` would give
+    # the row to a second worker while this one is still sending it.
+    relay.limit_timeout(exchange_timeout())
     try:
-        return transport().send(envelope_sender, to_address, message)
+        return relay.send(envelope_sender, to_address, message)
     except TransportError as exc:
         return SendResult(SendStatus.DEFERRED, None, f"relay: {exc}")
 

@@ -5,7 +5,8 @@ One rule for campaign mail, notices and system mail, so a 4xx costs the same eve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -40,15 +41,27 @@ class Reason(StrEnum):
     RENDER_FAILED = "render_failed"
 
 
+def _middle() -> float:
+    return 0.5
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff: the first retry after `base`, each further one twice as late."""
+    """Exponential backoff with jitter: the first retry after about `base`, each further one
+    about twice as late, each spread by +-`jitter` of itself so that the messages a relay
+    refused together (a 421 for a whole connection) do not all come back at the same instant.
+
+    `draw` gives a number in [0, 1): random.random in the send path; the middle by default, so
+    the rule stays a pure function of its inputs."""
 
     limit: int
     base: timedelta
+    jitter: float = 0.0
+    draw: Callable[[], float] = field(default=_middle, compare=False)
 
     def wait(self, attempts: int) -> timedelta:
-        return self.base * 2 ** max(attempts - 1, 0)
+        spread = 1 + self.jitter * (2 * self.draw() - 1)
+        return self.base * 2 ** max(attempts - 1, 0) * spread
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,12 @@ class Settings(BaseSettings):
         8, ge=1, description="Tries of a message that gets 4xx replies before it counts as failed."
     )
     SMTP_RETRY_SECONDS: float = Field(
-        30.0, gt=0, description="Wait before retrying a 4xx reply, doubling each time."
+        5.0,
+        gt=0,
+        description=(
+            "Wait before retrying a 4xx reply, doubling each time, each wait spread by +-50% "
+            "(a relay's 421 or 451 is usually over in seconds)."
+        ),
     )
     SEND_JOBS: int = Field(
         4,

@@ -6,7 +6,7 @@ import os
 import smtplib
 import ssl
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -110,6 +110,16 @@ class Transport:
     @classmethod
     def from_url(cls, url: str, *, ssl_context: ssl.SSLContext | None = None) -> Transport:
         return cls(SmtpConfig.from_url(url), ssl_context=ssl_context)
+
+    def limit_timeout(self, seconds: float) -> None:
+        """No socket operation may wait longer than `seconds` (a fraction of the claim lease,
+        so that one stalled exchange cannot outlive the claim it sends for). Applies to the
+        connection already open too."""
+        if seconds >= self.config.timeout:
+            return
+        self.config = replace(self.config, timeout=seconds)
+        if self._conn is not None and self._conn.sock is not None:
+            self._conn.sock.settimeout(seconds)
 
     def __enter__(self) -> Transport:
         return self

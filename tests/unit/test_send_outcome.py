@@ -61,3 +61,19 @@ def test_a_render_failure_is_never_an_smtp_reason() -> None:
 @pytest.mark.parametrize(("attempts", "seconds"), [(0, 10), (1, 10), (2, 20), (5, 160)])
 def test_backoff_doubles(attempts: int, seconds: int) -> None:
     assert POLICY.wait(attempts) == timedelta(seconds=seconds)
+
+
+def test_retries_are_spread_around_their_exponential_wait() -> None:
+    draws = iter([0.0, 0.999, 0.5])
+    policy = RetryPolicy(limit=4, base=timedelta(seconds=4), jitter=0.5, draw=lambda: next(draws))
+    assert policy.wait(1) == timedelta(seconds=2)  # the earliest: half the wait
+    assert timedelta(seconds=11.9) < policy.wait(2) < timedelta(seconds=12)  # 8 s, +50 %
+    assert policy.wait(3) == timedelta(seconds=16)
+
+
+def test_the_first_retry_of_the_default_policy_comes_within_seconds(app: object) -> None:
+    from notifier.delivery.sending import retry_policy
+
+    waits = {retry_policy().wait(1) for _ in range(50)}
+    assert max(waits) <= timedelta(seconds=10)
+    assert len(waits) > 1  # jittered, not one instant for every refused message
