@@ -16,6 +16,7 @@ from notifier.operations import staff
 from notifier.web.admin import bp
 from notifier.web.admin.forms import ActionForm, ApiKeyForm, NoticeTypeForm, choices
 from notifier.web.admin.guard import flash_errors, requires
+from notifier.web.admin.problems import problem_text
 
 RECENT = 50
 
@@ -72,7 +73,7 @@ def notice_type_save() -> Response | tuple[str, int]:
         flash_errors(exc)
         return _page(status=422)
     except DomainError as exc:
-        flash(str(exc), "error")
+        flash(problem_text(str(exc)), "error")
         return _page(status=422)
     flash(translate("saved"), "success")
     return redirect(url_for("admin.notices_page"))
