@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from flask.testing import FlaskClient
 
 from notifier.infra.extensions import db
 from notifier.models import AuditEntry, Notice, OutboxMessage, StaffUser
 from tests.integration import test_admin_pages
-from tests.integration.helpers import make_contact
+from tests.integration.helpers import make_contact, start_campaign
+from tests.integration.test_admin_support import post
 
 client = test_admin_pages.client
 admin = test_admin_pages.admin
@@ -59,3 +62,33 @@ def test_the_language_buttons_say_which_language_they_are_in(
 ) -> None:
     page = client.get("/admin/").get_data(as_text=True)
     assert 'value="vi" lang="vi"' in page and 'value="en" lang="en"' in page
+
+
+def test_htmx_swaps_the_inside_of_each_live_region_so_it_is_announced(
+    client: FlaskClient, admin: StaffUser
+) -> None:
+    make_contact("an@example.com", grants=("promotions",))
+    new = client.get("/admin/campaigns/new").get_data(as_text=True)
+    assert '<div id="audience" class="audience" aria-live="polite">' in new
+    assert 'hx-target="#audience" hx-swap="innerHTML"' in new
+    editor = client.get("/admin/templates/new").get_data(as_text=True)
+    assert '<div id="preview" aria-live="polite">' in editor
+    assert 'hx-target="#preview" hx-swap="innerHTML"' in editor
+    campaign_id = start_campaign("promotion", "promotions")
+    show = client.get(f"/admin/campaigns/{campaign_id}").get_data(as_text=True)
+    assert 'id="progress" aria-live="polite"' in show and 'hx-swap="outerHTML"' not in show
+    # What the server sends back is only the inside: the region itself is never replaced.
+    fragments = [
+        post(client, "/admin/campaigns/audience", {"purpose_key": "promotions"}),
+        post(client, "/admin/templates/preview", test_admin_pages._template_form()),
+        client.get(f"/admin/campaigns/{campaign_id}/progress"),
+    ]
+    for response in fragments:
+        text = response.get_data(as_text=True)
+        assert response.status_code == 200 and "aria-live" not in text, text[:300]
+
+
+def test_no_admin_table_has_an_empty_header_cell(client: FlaskClient, admin: StaffUser) -> None:
+    for path in ("/admin/staff", "/admin/notices", "/admin/templates/new", "/admin/contacts"):
+        page = client.get(path).get_data(as_text=True)
+        assert not re.search(r"<th[^>]*>\s*</th>", page), path
