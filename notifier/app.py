@@ -49,6 +49,11 @@ def _refuse_setting(key: str) -> None:
 class NotifierFlask(Flask):
     config_class = SettingsGuardedConfig
 
+    def get_send_file_max_age(self, filename: str | None) -> int | None:
+        from notifier.web.static_files import max_age
+
+        return max_age(filename)
+
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = NotifierFlask(
@@ -99,8 +104,10 @@ def _register_blueprints(app: Flask) -> None:
     from notifier.web import health, providers
     from notifier.web.auth import init_auth
     from notifier.web.public import bp as public_bp
+    from notifier.web.static_files import init_static
 
     init_auth(app)
+    init_static(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(providers.bp)

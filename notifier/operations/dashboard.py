@@ -30,6 +30,10 @@ OPEN_REQUEST = ("received", "acknowledged")
 UNSUBSCRIBE_SOURCES = (ConsentSource.UNSUBSCRIBE_LINK, ConsentSource.ONE_CLICK, ConsentSource.EMAIL)
 # (warn, bad) as fractions. Complaints: Gmail asks for < 0.1% and never >= 0.3% (2024 rules).
 THRESHOLDS = {"complaints": (0.001, 0.003), "bounces": (0.02, 0.05), "unsubscribes": (0.005, 0.01)}
+# Below this many messages a rate says nothing: one unsubscribe in a demo of 40 is not a list
+# problem, and reports about older mail can outnumber what the window sent. Mailbox providers
+# likewise judge a sender only on volume (Google Postmaster Tools shows no rates below ~100 a day).
+MIN_SENT = 200
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,14 @@ class Rate:
         return self.count / self.sent if self.sent else 0.0
 
     @property
+    def measurable(self) -> bool:
+        return self.sent >= MIN_SENT and self.count <= self.sent
+
+    @property
     def level(self) -> str:
+        """ok, warn or bad; "few" when too little was sent to judge, so nothing alarms."""
+        if not self.measurable:
+            return "few"
         if self.value >= self.bad:
             return "bad"
         return "warn" if self.value >= self.warn else "ok"

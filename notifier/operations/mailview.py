@@ -96,10 +96,20 @@ def outbox_page(access: Access, page: int = 1, search: str = "") -> OutboxPage:
 
 
 def outbox_message(access: Access, message_id: int) -> tuple[OutboxMessage, MailView]:
+    message = _audited(access, message_id, "outbox.view")
+    return message, read_message(bytes(message.raw))
+
+
+def outbox_raw(access: Access, message_id: int) -> bytes:
+    """The message exactly as received, for a mail client or a header check; logged like a view."""
+    return bytes(_audited(access, message_id, "outbox.download").raw)
+
+
+def _audited(access: Access, message_id: int, action: str) -> OutboxMessage:
     access.require("outbox.view")
     message = db.session.get(OutboxMessage, message_id)
     if message is None:
         raise NotFound(f"outbox message {message_id}")
-    access.audit("outbox.view", "outbox_message", message.id)
+    access.audit(action, "outbox_message", message.id)
     db.session.commit()
-    return message, read_message(bytes(message.raw))
+    return message

@@ -81,6 +81,7 @@ def _world() -> dict[str, Any]:
         "message_id": 1,
         "key_id": key.key.id,
         "user_id": other.id,
+        "token": "0" * 32,  # an import result
     }
 
 

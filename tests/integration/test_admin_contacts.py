@@ -172,7 +172,7 @@ def test_import_preview_then_run_with_a_per_row_error_report(
     assert upload.status_code == 200 and "khach.csv" in page and "not-an-address" in page
     assert db.session.scalar(db.select(db.func.count()).select_from(Contact)) == 0
     token = page.split('name="upload" type="hidden" value="')[1].split('"')[0]
-    result = post(client, "/admin/contacts/import/run", {"upload": token})
+    result = post(client, "/admin/contacts/import/run", {"upload": token}, follow_redirects=True)
     text = result.get_data(as_text=True)
     assert 'data-testid="import-created">1<' in text and 'data-testid="import-failed">1<' in text
     assert "not-an-address" in text  # the row error names the row

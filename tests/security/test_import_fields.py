@@ -48,7 +48,9 @@ def _upload(client: FlaskClient, csv_text: str) -> tuple[str, str]:
 
 def _import(client: FlaskClient, csv_text: str) -> dict[str, int]:
     _, token = _upload(client, csv_text)
-    page = post(client, "/admin/contacts/import/run", {"upload": token}).get_data(as_text=True)
+    page = post(
+        client, "/admin/contacts/import/run", {"upload": token}, follow_redirects=True
+    ).get_data(as_text=True)
     return {name: int(value) for name, value in COUNT.findall(page)}
 
 
@@ -120,7 +122,9 @@ def test_a_role_that_may_not_edit_email_cannot_move_one_by_external_ref(
     make_staff("reg@example.com", "registrar")
     sign_in(client, "reg@example.com")
     _, token = _upload(client, "email,external_ref\nattacker@example.com,KH-001\n")
-    page = post(client, "/admin/contacts/import/run", {"upload": token}).get_data(as_text=True)
+    page = post(
+        client, "/admin/contacts/import/run", {"upload": token}, follow_redirects=True
+    ).get_data(as_text=True)
     assert 'data-testid="import-failed">1<' in page
     assert "không được đổi email" in page
     assert _contact(victim).email == "victim@example.com"

@@ -42,11 +42,12 @@ def _inject() -> dict[str, object]:
     from notifier.i18n import current_locale, has_message, translate
     from notifier.models import utcnow
     from notifier.web.admin.guard import in_zone, local_time, purpose_name, staff_access
+    from notifier.web.admin.problems import problem_text
 
     values: dict[str, object] = {
         "t": translate, "locale": current_locale(), "when": local_time, "in_zone": in_zone,
         "has_message": has_message, "purpose_name": purpose_name, "now": utcnow,
-        "profile_name": lambda: profile().name, "role_name": _role_name,
+        "profile_name": lambda: profile().name, "role_name": _role_name, "problem": problem_text,
     }  # fmt: skip
     if current_user and current_user.is_authenticated:
         access = staff_access()

@@ -25,6 +25,7 @@ from notifier.operations.mailview import read_message
 from notifier.web.admin import bp
 from notifier.web.admin.forms import ActionForm, CampaignForm, ScheduleForm, TestSendForm, choices
 from notifier.web.admin.guard import flash_errors, requires, staff_access
+from notifier.web.admin.problems import problem_text
 
 TIME_ZONES = (
     "Asia/Ho_Chi_Minh", "Asia/Bangkok", "Asia/Singapore", "Asia/Tokyo", "Asia/Seoul",
@@ -107,7 +108,7 @@ def campaign_new() -> str | Response:
         except ValidationFailed as exc:
             flash_errors(exc)
         except DomainError as exc:
-            flash(str(exc), "error")
+            flash(problem_text(str(exc)), "error")
         else:
             flash(translate("campaign_created"), "success")
             return redirect(url_for("admin.campaign", campaign_id=campaign.id))
@@ -192,7 +193,7 @@ def campaign_test(campaign_id: int) -> Response:
         except ValidationFailed as exc:
             flash_errors(exc)
         except (DomainError, TemplateError) as exc:
-            flash(str(exc), "error")
+            flash(problem_text(str(exc)), "error")
         else:
             ok = result.status.value == "sent"
             if ok:
@@ -220,7 +221,7 @@ def campaign_schedule(campaign_id: int) -> Response:
     except ValidationFailed as exc:
         flash_errors(exc)
     except DomainError as exc:
-        flash(str(exc), "error")
+        flash(problem_text(str(exc)), "error")
     else:
         flash(translate("campaign_scheduled"), "success")
     return redirect(url_for("admin.campaign", campaign_id=campaign_id))
@@ -233,7 +234,7 @@ def campaign_control(campaign_id: int, step: str) -> Response:
         try:
             STEPS[step][0](campaign_id)
         except DomainError as exc:
-            flash(str(exc), "error")
+            flash(problem_text(str(exc)), "error")
         else:
             flash(translate(STEPS[step][1]), "success")
     return redirect(url_for("admin.campaign", campaign_id=campaign_id))

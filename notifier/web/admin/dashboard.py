@@ -17,4 +17,4 @@ def home() -> str:
     # Roles without campaign or privacy rights (shipping) get a plain start page.
     shows = access.can("campaigns.view") or access.can("privacy.handle")
     overview = dashboard.overview(utcnow()) if shows else None
-    return render_template("admin/home.html", overview=overview)
+    return render_template("admin/home.html", overview=overview, min_sent=dashboard.MIN_SENT)

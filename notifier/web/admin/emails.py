@@ -24,6 +24,7 @@ from notifier.operations.mailview import read_message
 from notifier.web.admin import bp
 from notifier.web.admin.forms import TemplateForm, choices
 from notifier.web.admin.guard import flash_errors, requires
+from notifier.web.admin.problems import problem_text
 
 SAMPLE_PEOPLE = {"vi": ("Nguyễn Văn An", "an.nguyen@example.com"),
                  "en": ("Alex Nguyen", "alex.nguyen@example.com")}  # fmt: skip
@@ -82,7 +83,7 @@ def email_template(template_id: int | None = None) -> str | Response:
         except ValidationFailed as exc:
             flash_errors(exc)
         except DomainError as exc:
-            flash(str(exc), "error")
+            flash(problem_text(str(exc)), "error")
         else:
             flash(translate("template_saved", version=saved.version), "success")
             return redirect(url_for("admin.email_template", template_id=saved.id))
@@ -154,7 +155,7 @@ def _preview(data: templates.TemplateInput, locale: str) -> dict[str, Any]:
     except TemplateError as exc:
         return {"error": exc}
     except (DomainError, ValueError) as exc:
-        return {"problem": str(exc)}
+        return {"problem": problem_text(str(exc))}
     return {"mail": read_message(raw)}
 
 

@@ -15,6 +15,7 @@ from notifier.domain.errors import ValidationFailed
 from notifier.i18n import current_locale, has_message, translate
 from notifier.infra.context import profile
 from notifier.operations.access import Access, Forbidden, access_for
+from notifier.web.admin.problems import problem_text
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -52,7 +53,7 @@ def field_label(field: str) -> str:
 
 def message(problem: str) -> str:
     """Services name a catalogue key for problems a page expects, and plain English otherwise."""
-    return translate(problem) if has_message(problem) else problem
+    return problem_text(problem)
 
 
 def local_time(moment: datetime | None) -> str:

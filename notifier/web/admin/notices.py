@@ -10,12 +10,14 @@ from notifier.domain.errors import DomainError, ValidationFailed
 from notifier.i18n import current_locale, translate
 from notifier.infra.context import profile
 from notifier.infra.extensions import db
-from notifier.models import ApiKey, Notice, NoticeType, Template
+from notifier.models import ApiKey, Contact, Notice, NoticeType, Template
 from notifier.notices import notices
 from notifier.operations import staff
+from notifier.operations.access import Access
 from notifier.web.admin import bp
 from notifier.web.admin.forms import ActionForm, ApiKeyForm, NoticeTypeForm, choices
-from notifier.web.admin.guard import flash_errors, requires
+from notifier.web.admin.guard import flash_errors, requires, staff_access
+from notifier.web.admin.problems import problem_text
 
 RECENT = 50
 
@@ -41,11 +43,32 @@ def _page(issued: staff.IssuedKey | None = None, status: int = 200) -> tuple[str
     recent = db.session.scalars(select(Notice).order_by(Notice.id.desc()).limit(RECENT)).all()
     keys = db.session.scalars(select(ApiKey).order_by(ApiKey.id.desc())).all()
     names = {t.id: t.name for t in db.session.scalars(select(Template))}
+    people = _contact_labels(staff_access(), {n.contact_id for n in recent})
     page = render_template(
         "admin/notices.html", types=types, recent=recent, keys=keys, template_names=names,
+        people=people,
         type_form=_type_form(), key_form=_key_form(), action=ActionForm(), issued=issued,
     )  # fmt: skip
     return page, status
+
+
+def _contact_labels(access: Access, contact_ids: set[int]) -> dict[int, str]:
+    """Name and address as far as the role may see them; showing them is logged like a search."""
+    shown = [field for field in ("name", "email") if access.sees(field)]
+    if not shown or not contact_ids:
+        return {}
+    rows = db.session.execute(
+        select(Contact.id, Contact.name, Contact.email).where(Contact.id.in_(contact_ids))
+    )
+    labels = {}
+    for contact_id, name, email in rows:
+        parts = [name if "name" in shown else None, email if "email" in shown else None]
+        label = " · ".join(part for part in parts if part)
+        if label:
+            labels[contact_id] = label
+    access.audit("notices.list", "contact", "", ids=sorted(labels))
+    db.session.commit()
+    return labels
 
 
 @bp.get("/notices")
@@ -72,7 +95,7 @@ def notice_type_save() -> Response | tuple[str, int]:
         flash_errors(exc)
         return _page(status=422)
     except DomainError as exc:
-        flash(str(exc), "error")
+        flash(problem_text(str(exc)), "error")
         return _page(status=422)
     flash(translate("saved"), "success")
     return redirect(url_for("admin.notices_page"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import render_template, request
+from flask import Response, render_template, request
 
 from notifier.operations import mailview
 from notifier.web.admin import bp
@@ -23,3 +23,13 @@ def outbox() -> str:
 def outbox_message(message_id: int) -> str:
     message, mail = mailview.outbox_message(staff_access(), message_id)
     return render_template("admin/outbox/detail.html", message=message, mail=mail)
+
+
+@bp.get("/outbox/<int:message_id>.eml")
+@requires("outbox.view")
+def outbox_eml(message_id: int) -> Response:
+    raw = mailview.outbox_raw(staff_access(), message_id)
+    response = Response(raw, mimetype="message/rfc822")
+    # An attachment, never rendered inline: the bytes are the sender's, not ours.
+    response.headers["Content-Disposition"] = f'attachment; filename="outbox-{message_id}.eml"'
+    return response

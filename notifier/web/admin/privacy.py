@@ -15,6 +15,7 @@ from notifier.privacy import staff_queue as privacy_queue
 from notifier.web.admin import bp
 from notifier.web.admin.forms import ActionForm, OutcomeForm
 from notifier.web.admin.guard import flash_errors, requires, staff_access
+from notifier.web.admin.problems import problem_text
 
 
 @bp.get("/privacy")
@@ -55,7 +56,7 @@ def privacy_action(request_id: int, step: str) -> Response:
     except ValidationFailed as exc:
         flash_errors(exc)
     except DomainError as exc:
-        flash(str(exc), "error")
+        flash(problem_text(str(exc)), "error")
     else:
         flash(translate(f"privacy_done_{step}"), "success")
     return redirect(url_for("admin.privacy_request", request_id=request_id))

@@ -21,6 +21,7 @@ from notifier.operations.sign_in import set_active
 from notifier.web.admin import bp
 from notifier.web.admin.forms import ActionForm, StaffForm, choices
 from notifier.web.admin.guard import flash_errors, requires
+from notifier.web.admin.problems import problem_text
 
 
 def _form() -> StaffForm:
@@ -60,7 +61,7 @@ def staff_create() -> tuple[str, int]:
         flash_errors(exc)
         return _page(form, status=422)
     except DomainError as exc:
-        flash(str(exc), "error")
+        flash(problem_text(str(exc)), "error")
         return _page(form, status=409)
     # The generated password appears in this response only.
     return _page(_form(), created=created)
