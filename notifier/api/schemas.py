@@ -116,6 +116,8 @@ COMPONENTS: dict[str, dict[str, Any]] = {
                         "field": {"type": "string"},
                         "detail": {"type": "string"},
                         "line": nullable({"type": "integer"}),
+                        "count": {"type": "integer", "minimum": 0},
+                        "examples": {"type": "array", "items": {"type": "string"}},
                     },
                     ("field", "detail"),
                 ),
