@@ -11,12 +11,13 @@ from flask import Response, jsonify
 
 from notifier.api.auth import require
 from notifier.api.base import bp
-from notifier.api.problems import invalid
+from notifier.api.problems import ApiProblem, invalid
 from notifier.api.representations import campaign_json, template_json
 from notifier.api.schemas import MAX_ID
 from notifier.api.validation import parse_date_time, read_json
 from notifier.campaigns import lifecycle as campaigns
 from notifier.campaigns import templates
+from notifier.campaigns.preflight import PreflightFailed
 
 CAMPAIGN = f"/campaigns/<int(min=1, max={MAX_ID}):campaign_id>"
 LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2})?$")
@@ -70,7 +71,21 @@ def campaign_status(campaign_id: int) -> Response:
 def schedule_campaign(campaign_id: int) -> Response:
     body = read_json("ScheduleRequest", optional=True)
     send_at = _send_at(body, campaign_id) if "send_at" in body else None
-    return jsonify(campaign_json(campaigns.schedule(campaign_id, send_at)))
+    try:
+        return jsonify(campaign_json(campaigns.schedule(campaign_id, send_at)))
+    except PreflightFailed as exc:
+        raise _refused(exc) from None
+
+
+def _refused(exc: PreflightFailed) -> ApiProblem:
+    """422 naming each reason the template fails, with how many recipients and a few of them."""
+    if not exc.failures:
+        return invalid(exc.errors)
+    errors = [
+        {"field": "data", "detail": f.reason, "count": f.count, "examples": f.examples}
+        for f in exc.failures
+    ]
+    return ApiProblem(422, str(exc), errors)
 
 
 def _send_at(body: dict[str, Any], campaign_id: int) -> datetime:

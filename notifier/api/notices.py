@@ -18,6 +18,7 @@ from notifier.api.representations import (
 from notifier.api.schemas import MAX_ID
 from notifier.api.validation import parse_date_time, read_json
 from notifier.contacts import api_contacts
+from notifier.notices import notices, types
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,150}$")
 
@@ -33,7 +34,11 @@ def create_notice() -> tuple[Response, int]:
     )
     body = read_json(
         "NoticeRequest",
-        also=lambda b: {**api_contacts.notice_type_problems(b.get("type")), **header_problem},
+        also=lambda b: {
+            **api_contacts.notice_type_problems(b.get("type")),
+            **types.data_problems(b.get("type"), b.get("data")),
+            **header_problem,
+        },
     )
     if header_problem:
         raise invalid(header_problem)
@@ -73,3 +78,29 @@ def notice_status(notice_id: int) -> Response:
 @require("notices")
 def notice_types() -> Response:
     return jsonify({"items": [notice_type_json(t) for t in api_contacts.notice_types()]})
+
+
+# Writing a notice type wires a template to mail sent without advertising consent: it takes the
+# `templates` scope (who may author templates), not `notices` (who may only trigger them).
+@bp.post("/notice-types")
+@require("templates")
+def create_notice_type() -> tuple[Response, int]:
+    body = read_json("NoticeTypeRequest")
+    if types.exists(body["key"]):
+        raise ApiProblem(409, f"notice type {body['key']!r} exists; change it with PUT")
+    created = notices.define_notice_type(
+        body["key"], body["name"], body["purpose"], body["template_id"]
+    )
+    return jsonify(notice_type_json(created)), 201
+
+
+@bp.put("/notice-types/<string(maxlength=64):type_key>")
+@require("templates")
+def update_notice_type(type_key: str) -> Response:
+    if not types.exists(type_key):
+        raise ApiProblem(404, f"notice type {type_key!r} not found")
+    body = read_json("NoticeTypeUpdate")
+    changed = notices.define_notice_type(
+        type_key, body["name"], body["purpose"], body["template_id"]
+    )
+    return jsonify(notice_type_json(changed))

@@ -72,6 +72,12 @@ EXTERNAL_REF_PARAM = {
     "required": True,
     "schema": EXTERNAL_REF,
 }
+NOTICE_TYPE_KEY = {
+    "name": "key",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[a-z0-9_]{1,64}$"},
+}
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -122,6 +128,21 @@ def _paths() -> dict[str, Any]:
                 "notices",
                 "The notice types you may trigger",
                 {"200": _json("NoticeTypeList", "Active notice types.")},
+            ),
+            "post": _operation(
+                "templates",
+                "Define a notice type: a key, a service purpose and a template for it",
+                {"201": _json("NoticeType", "Created."), **_problems("409")},
+                body="NoticeTypeRequest",
+            ),
+        },
+        "/notice-types/{key}": {
+            "put": _operation(
+                "templates",
+                "Change a notice type's name, purpose or template (reactivates it)",
+                {"200": _json("NoticeType", "Updated.")},
+                body="NoticeTypeUpdate",
+                params=[NOTICE_TYPE_KEY],
             )
         },
         "/contacts": {

@@ -102,6 +102,11 @@ CONSENT_CHANGE = obj(
 
 CONSENTS = {"type": "array", "maxItems": 20, "items": CONSENT_CHANGE}
 
+NOTICE_TYPE = obj(
+    {"key": {"type": "string"}, "name": {"type": "string"}, "purpose": {"type": "string"}},
+    ("key", "name", "purpose"),
+)
+
 COMPONENTS: dict[str, dict[str, Any]] = {
     "Problem": obj(
         {
@@ -116,6 +121,8 @@ COMPONENTS: dict[str, dict[str, Any]] = {
                         "field": {"type": "string"},
                         "detail": {"type": "string"},
                         "line": nullable({"type": "integer"}),
+                        "count": {"type": "integer", "minimum": 0},
+                        "examples": {"type": "array", "items": {"type": "string"}},
                     },
                     ("field", "detail"),
                 ),
@@ -229,21 +236,20 @@ COMPONENTS: dict[str, dict[str, Any]] = {
         },
         ("id", "type", "status", "reason", "created_at", "sent_at", "message_id", "smtp_code"),
     ),
-    "NoticeTypeList": obj(
+    "NoticeTypeList": obj({"items": {"type": "array", "items": NOTICE_TYPE}}, ("items",)),
+    "NoticeType": NOTICE_TYPE,
+    "NoticeTypeRequest": obj(
         {
-            "items": {
-                "type": "array",
-                "items": obj(
-                    {
-                        "key": {"type": "string"},
-                        "name": {"type": "string"},
-                        "purpose": {"type": "string"},
-                    },
-                    ("key", "name", "purpose"),
-                ),
-            }
+            "key": {"type": "string", "pattern": "^[a-z0-9_]{1,64}$"},
+            "name": line(200, 1),
+            "purpose": line(64, 1),
+            "template_id": ID,
         },
-        ("items",),
+        ("key", "name", "purpose", "template_id"),
+    ),
+    "NoticeTypeUpdate": obj(
+        {"name": line(200, 1), "purpose": line(64, 1), "template_id": ID},
+        ("name", "purpose", "template_id"),
     ),
     "TemplateRequest": obj(
         {

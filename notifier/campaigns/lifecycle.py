@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import and_, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from notifier.campaigns import preflight
 from notifier.campaigns.audience_sql import eligible_contacts
 from notifier.contacts.consent_ledger import purpose_or_error
 from notifier.delivery.claims import claim_batch
@@ -142,6 +143,8 @@ def schedule(campaign_id: int, send_at: datetime | None = None) -> Campaign:
     _require(campaign, CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
     if send_at is not None and send_at.tzinfo is None:
         raise ValidationFailed({"send_at": "needs a time zone offset"})
+    purpose = profile().purpose(campaign.purpose_key)
+    preflight.check(campaign, audience_query(purpose, campaign.audience or {}, utcnow().date()))
     campaign.send_at = send_at or campaign.send_at or utcnow()
     campaign.status = CampaignStatus.SCHEDULED
     db.session.commit()

@@ -108,6 +108,19 @@ class Purpose:
 
 
 @dataclass(frozen=True)
+class NoticeTypeSpec:
+    """A notice type the profile ships: its template is a built-in layout, or a subject and a
+    text (Jinja, bilingual with t()) that setup wraps in a plain MJML body."""
+
+    key: str
+    name: Localized
+    purpose: str
+    layout: str | None = None
+    subject: str | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
 class Role:
     key: str
     name: Localized
@@ -151,6 +164,7 @@ class Profile:
     default_locale: str = "vi"
     default_time_zone: str = "Asia/Ho_Chi_Minh"
     scope: Localized = field(default_factory=lambda: Localized("", ""))
+    notice_types: tuple[NoticeTypeSpec, ...] = ()
 
     def purpose(self, key: str) -> Purpose:
         for purpose in self.purposes:
@@ -233,12 +247,14 @@ def load_profile(path: Path | str) -> Profile:
     except (OSError, UnicodeDecodeError) as exc:
         raise ProfileError(path, "-", f"cannot be read as UTF-8 text ({exc})") from None
     reader = _Reader(path)
+    purposes = _purposes(reader, raw)
     return Profile(
         key=reader.get(raw, "", "key", str),
         name=reader.get(raw, "", "name", str),
         path=str(path),
         identity=_identity(reader, raw),
-        purposes=_purposes(reader, raw),
+        purposes=purposes,
+        notice_types=_notice_types(reader, raw, purposes),
         roles=_roles(reader, raw),
         retention=_retention(reader, raw),
         self_editable=reader.names(raw, "", "self_editable_fields", SELF_EDITABLE_FIELDS),
@@ -271,9 +287,7 @@ def _purposes(reader: _Reader, raw: dict[str, Any]) -> tuple[Purpose, ...]:
     for index, item in enumerate(items):
         key = f"purposes[{index}]"
         data = reader.table(item, key)
-        purpose_key = reader.get(data, key, "key", str)
-        if not purpose_key.replace("_", "").isalnum() or not purpose_key.isascii():
-            raise reader.fail(f"{key}.key", "use letters, digits and underscores only")
+        purpose_key = _identifier(reader, data, key)
         kind = reader.choice(data, key, "kind", PurposeKind)
         basis = reader.choice(data, key, "legal_basis", LegalBasis)
         if kind is PurposeKind.ADVERTISING and basis is not LegalBasis.CONSENT:
@@ -294,11 +308,45 @@ def _purposes(reader: _Reader, raw: dict[str, Any]) -> tuple[Purpose, ...]:
                 list_id=reader.get(data, key, "list_id", str),
             )
         )
-    keys = [p.key for p in purposes]
+    _unique(reader, "purposes", [p.key for p in purposes])
+    return tuple(purposes)
+
+
+def _identifier(reader: _Reader, data: dict[str, Any], key: str) -> str:
+    value: str = reader.get(data, key, "key", str)
+    if not value.replace("_", "").isalnum() or not value.isascii():
+        raise reader.fail(f"{key}.key", "use letters, digits and underscores only")
+    return value
+
+
+def _unique(reader: _Reader, section: str, keys: list[str]) -> None:
     duplicates = sorted({k for k in keys if keys.count(k) > 1})
     if duplicates:
-        raise reader.fail("purposes", f"duplicate key {', '.join(duplicates)}")
-    return tuple(purposes)
+        raise reader.fail(section, f"duplicate key {', '.join(duplicates)}")
+
+
+def _notice_types(
+    reader: _Reader, raw: dict[str, Any], purposes: tuple[Purpose, ...]
+) -> tuple[NoticeTypeSpec, ...]:
+    service = {p.key for p in purposes if not p.is_advertising}
+    specs: list[NoticeTypeSpec] = []
+    for index, item in enumerate(reader.get(raw, "", "notice_types", list, [])):
+        key = f"notice_types[{index}]"
+        data = reader.table(item, key)
+        type_key = _identifier(reader, data, key)
+        purpose = reader.get(data, key, "purpose", str)
+        if purpose not in service:
+            # Notices go out without advertising consent, so only a service purpose may carry one.
+            raise reader.fail(f"{key}.purpose", f"{purpose!r} is not a service purpose here")
+        layout = reader.get(data, key, "layout", str, None)
+        subject = reader.get(data, key, "subject", str, None)
+        text = reader.get(data, key, "text", str, None)
+        if (layout is None) == (subject is None or text is None):
+            raise reader.fail(key, "give either a layout or both a subject and a text")
+        name = reader.localized(data, key, "name")
+        specs.append(NoticeTypeSpec(type_key, name, purpose, layout, subject, text))
+    _unique(reader, "notice_types", [s.key for s in specs])
+    return tuple(specs)
 
 
 def _roles(reader: _Reader, raw: dict[str, Any]) -> tuple[Role, ...]:

@@ -84,6 +84,7 @@ def test_template_errors_name_the_part_and_line(app: Flask, api: FlaskClient) ->
 
 
 def test_schedule_in_a_zone_then_pause_resume_cancel(app: Flask, api: FlaskClient) -> None:
+    make_contact("yes@example.com", ("promotions",))  # an empty audience cannot be scheduled
     campaign = new_campaign(api)
     assert campaign["status"] == "draft" and campaign["counters"] == {"total": 0}
     code, scheduled = act(

@@ -23,6 +23,7 @@ from notifier.models import (
     Campaign,
     CampaignStatus,
     ConsentSource,
+    Contact,
     Delivery,
     DeliveryStatus,
     Suppression,
@@ -246,7 +247,7 @@ def test_a_recipient_whose_data_breaks_the_template_fails_as_render_failed(
     app: Flask, smtp: SmtpTestServer
 ) -> None:
     ok = make_contact("ok@example.com", ("promotions",), attributes={"plan": "Gold"})
-    broken = make_contact("broken@example.com", ("promotions",))
+    broken = make_contact("broken@example.com", ("promotions",), attributes={"plan": "Silver"})
     template_id = layout_template("promotion", "promotions")
     # Set as a template saved before its field was dropped from some contacts would be.
     template = db.session.get(Template, template_id)
@@ -265,7 +266,11 @@ def test_a_recipient_whose_data_breaks_the_template_fails_as_render_failed(
         )
     )
     campaign_id = campaign.id
-    campaigns.schedule(campaign_id)
+    campaigns.schedule(campaign_id)  # preflight passes: everyone has a plan now
+    contact = db.session.get(Contact, broken)
+    assert contact is not None
+    contact.attributes = {}  # dropped between scheduling and sending
+    db.session.commit()
     drain(app)
     rows = {c: (r.status, r.reason, r.smtp_code) for c, r in deliveries(campaign_id).items()}
     assert rows[ok] == ("sent", None, 250)

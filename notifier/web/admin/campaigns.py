@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 
 from notifier.campaigns import audience, reports, templates
 from notifier.campaigns import lifecycle as campaigns
+from notifier.campaigns.preflight import PreflightFailed
 from notifier.campaigns.templates import sample_for
 from notifier.delivery.composer import Recipient
 from notifier.delivery.rendering.errors import TemplateError
@@ -218,6 +219,8 @@ def campaign_schedule(campaign_id: int) -> Response:
         return redirect(url_for("admin.campaign", campaign_id=campaign_id))
     try:
         audience.schedule_local(campaign_id, local)
+    except PreflightFailed as exc:
+        _flash_preflight(exc)
     except ValidationFailed as exc:
         flash_errors(exc)
     except DomainError as exc:
@@ -225,6 +228,18 @@ def campaign_schedule(campaign_id: int) -> Response:
     else:
         flash(translate("campaign_scheduled"), "success")
     return redirect(url_for("admin.campaign", campaign_id=campaign_id))
+
+
+def _flash_preflight(exc: PreflightFailed) -> None:
+    if not exc.failures:
+        flash(translate("campaign_audience_empty"), "error")
+    for failure in exc.failures:
+        examples = ", ".join(failure.examples)
+        flash(
+            translate("campaign_render_failed", count=failure.count, total=exc.total,
+                      reason=failure.reason, examples=examples),
+            "error",
+        )  # fmt: skip
 
 
 @bp.post("/campaigns/<int:campaign_id>/<any(pause, resume, cancel):step>")
