@@ -85,6 +85,8 @@ def test_tokens_up_to_512_characters(purpose_length: int, ok: bool) -> None:
         ("AQ", "malformed token"),  # one byte, the version alone
         ("A", "malformed token"),  # not base64 at all
         ("AQEq+HJv", "malformed token"),  # '+' is not in the URL-safe alphabet
+        # The last character's unused low bits changed: same bytes, but not the one encoding.
+        ("AQEqcHJvbW90aW9uc-m3QrRo2LjQiVC7dbnkqxt", "malformed token"),
         ("AQEqcHJv bW90", "malformed token"),
         (signed(b"\x02\x01\x05p"), "malformed token"),  # another version, correctly signed
         (signed(b"\x01\x00p"), "malformed token"),  # no id bytes
