@@ -82,7 +82,8 @@ def sign_in(port: int, email: str, password: str) -> str:
     assert secret, enrol
     code = pyotp.TOTP(secret[1].replace(" ", "")).now()
     data = {"csrf_token": _csrf(enrol), "code": code}
-    page = opener.open(page.url, urllib.parse.urlencode(data).encode(), timeout=10)
+    # Ten argon2 hashes of recovery codes: seconds on a busy machine, not a hang.
+    page = opener.open(page.url, urllib.parse.urlencode(data).encode(), timeout=60)
     assert 'data-testid="recovery-codes"' in page.read().decode()
     page = opener.open(f"{base}/admin/", timeout=10)
     assert page.status == 200
