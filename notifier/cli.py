@@ -138,6 +138,7 @@ def staff_group() -> None:
 @with_appcontext
 def staff_create(email: str, role: str, name: str) -> None:
     """Create a staff account and print its generated password once."""
+    from notifier.operations.sign_in import role_requires_two_factor
     from notifier.operations.staff import create_staff
 
     try:
@@ -146,6 +147,11 @@ def staff_create(email: str, role: str, name: str) -> None:
         raise _fail_on_domain_error(exc) from None
     click.echo(f"created {user.email} ({user.role})")
     click.echo(f"password: {password}")
+    if role_requires_two_factor(user.role):
+        click.echo(
+            "two-step verification: required for this role; at the first sign-in the account "
+            "scans a QR code with an authenticator app before any page opens"
+        )
 
 
 @main.group("apikey")

@@ -56,6 +56,8 @@ BUILTIN_ROLES: dict[str, dict[str, Any]] = {
         "name": {"vi": "Quản trị viên", "en": "Administrator"},
         "permissions": sorted(PERMISSIONS),
         "contact_fields": sorted(CONTACT_FIELDS),
+        # Holds every permission, the authority export included: a stolen password is not enough.
+        "require_two_factor": True,
     },
     "marketing": {
         "name": {"vi": "Tiếp thị", "en": "Marketing"},
@@ -126,6 +128,7 @@ class Role:
     name: Localized
     permissions: frozenset[str]
     contact_fields: frozenset[str]
+    require_two_factor: bool = False
 
 
 @dataclass(frozen=True)
@@ -370,6 +373,7 @@ def _roles(reader: _Reader, raw: dict[str, Any]) -> tuple[Role, ...]:
                 name=reader.localized(data, key, "name"),
                 permissions=reader.names(data, key, "permissions", PERMISSIONS),
                 contact_fields=reader.names(data, key, "contact_fields", CONTACT_FIELDS),
+                require_two_factor=reader.get(data, key, "require_two_factor", bool, False),
             )
         )
     return tuple(roles)

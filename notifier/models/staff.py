@@ -27,10 +27,28 @@ class StaffUser(UserMixin, db.Model):  # type: ignore[name-defined]
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # TOTP: the secret is set when enrolment starts and counts only once enrolled_at is set.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The time step of the last accepted code: a code is never accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
     @property
     def is_active(self) -> bool:
         return self.active
+
+
+class RecoveryCode(db.Model):  # type: ignore[name-defined]
+    """A one-time second factor for a lost phone; only its argon2 hash is kept."""
+
+    __tablename__ = "staff_recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(String(200))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_staff_recovery_codes_staff_id", "staff_id"),)
 
 
 class ApiKey(db.Model):  # type: ignore[name-defined]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from enum import StrEnum
 
 from notifier.domain.errors import NotFound, ValidationFailed
 from notifier.domain.profile import LOCALES
+from notifier.infra.context import profile
 from notifier.infra.extensions import db
 from notifier.infra.hashing import hash_secret, verify_secret
 from notifier.infra.queues import redis_connection
@@ -24,6 +26,34 @@ class LockedOut(Exception):
     def __init__(self, minutes: int) -> None:
         super().__init__(f"locked for {minutes} minutes")
         self.minutes = minutes
+
+
+class Step(StrEnum):
+    """What a staff member whose password was right must do before the pages open."""
+
+    SIGNED_IN = "signed_in"
+    CODE = "code"  # enrolled: a TOTP or recovery code
+    ENROL = "enrol"  # the role requires a second factor and none is set up yet
+
+
+def next_step(user: StaffUser) -> Step:
+    if user.totp_enrolled_at is not None:
+        return Step.CODE
+    return Step.ENROL if role_requires_two_factor(user.role) else Step.SIGNED_IN
+
+
+def role_requires_two_factor(role: str) -> bool:
+    try:
+        return profile().role(role).require_two_factor
+    except KeyError:
+        # A role the profile no longer defines: fail closed.
+        return True
+
+
+def second_factor_epoch(user: StaffUser) -> int:
+    """Changes whenever the second factor does (enrolled, reset), ending older sessions."""
+    enrolled = user.totp_enrolled_at
+    return int(enrolled.timestamp()) if enrolled is not None else 0
 
 
 def load_staff(user_id: str) -> StaffUser | None:
@@ -68,18 +98,34 @@ def check_login(email: str, password: str, ip: str | None = None) -> StaffUser |
         _count_ip_failure(ip)
         return None
     now = utcnow()
+    refuse_if_locked(user, now)
+    if not verify_secret(user.password_hash, password):
+        count_failure(user, ip, now)
+        db.session.commit()
+        return None
+    # With a second factor to come, the failures so far stand: otherwise the password alone
+    # would reset the count and give unlimited guesses at the code.
+    if next_step(user) is Step.SIGNED_IN:
+        finish_sign_in(user, now)
+        db.session.commit()
+    return user
+
+
+def refuse_if_locked(user: StaffUser, now: datetime) -> None:
     if user.locked_until and user.locked_until > now:
         raise LockedOut(int((user.locked_until - now).total_seconds() // 60) + 1)
-    if not verify_secret(user.password_hash, password):
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until, user.failed_logins = now + LOCKOUT, 0
-        db.session.commit()
-        _count_ip_failure(ip)
-        return None
+
+
+def count_failure(user: StaffUser, ip: str | None, now: datetime) -> None:
+    """A wrong password or a wrong code: toward the account's lockout and the address's limit."""
+    user.failed_logins += 1
+    if user.failed_logins >= MAX_FAILED_LOGINS:
+        user.locked_until, user.failed_logins = now + LOCKOUT, 0
+    _count_ip_failure(ip)
+
+
+def finish_sign_in(user: StaffUser, now: datetime) -> None:
     user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
-    db.session.commit()
-    return user
 
 
 def change_password(user_id: int, current: str, new: str, repeated: str) -> None:

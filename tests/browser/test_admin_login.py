@@ -1,4 +1,7 @@
-"""The admin sign-in page in a real browser: Vietnamese first, a wrong password refused."""
+"""The admin sign-in page in a real browser: Vietnamese first, a wrong password refused.
+
+A marketing account: its role asks for no second factor (tests/browser/test_two_factor.py has
+the admin's enrolment and code pages)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from tests.browser.conftest import screenshot
 
 
 def test_staff_sign_in_and_out(app: Any, live_server: str, page: Any) -> None:
-    _, password = create_staff("admin@example.com", "admin", name="Quản trị")
+    _, password = create_staff("admin@example.com", "marketing", name="Quản trị")
     page.goto(f"{live_server}/admin/login")
     assert page.locator("h1").inner_text() == "Đăng nhập"
     page.get_by_label("Email").fill("admin@example.com")

@@ -7,9 +7,9 @@ from typing import Any
 from flask import Flask
 
 from notifier.infra.queues import queue
-from notifier.operations.staff import create_staff
 from notifier.processes.worker import run_worker
-from tests.browser.test_admin_flow import PASSWORD, _nav, _sign_in, screenshot
+from tests.browser.test_admin_flow import _nav, _sign_in, screenshot
+from tests.integration.test_admin_support import make_staff
 
 
 def refuse(batch: int) -> None:
@@ -17,7 +17,7 @@ def refuse(batch: int) -> None:
 
 
 def test_an_admin_requeues_a_failed_job(app: Flask, live_server: str, page: Any) -> None:
-    create_staff("admin@example.com", "admin", name="Lê Quản Trị", password=PASSWORD)
+    make_staff("admin@example.com", "admin", name="Lê Quản Trị")
     job = queue("send").enqueue(f"{__name__}.refuse", 12)
     run_worker(app, ["send"], burst=True)
     _sign_in(page, live_server, "admin@example.com")

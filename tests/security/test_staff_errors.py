@@ -29,7 +29,8 @@ def test_an_empty_template_preview_says_what_is_missing(client: FlaskClient, adm
     response = post(client, "/admin/templates/preview", {})
     page = response.get_data(as_text=True)
     assert response.status_code == 400
-    assert 'id="preview"' in page and "Chưa thể xem trước" in page
+    # The inner content of the #preview live region (htmx swaps it inside the kept container).
+    assert 'role="alert"' in page and "Chưa thể xem trước" in page
     assert "Mục đích" in page and "Nội dung (MJML)" in page
 
 
