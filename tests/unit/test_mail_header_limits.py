@@ -7,6 +7,7 @@ import itertools
 import re
 
 import pytest
+
 from notifier.mail.headers import (
     InvalidAddressError,
     InvalidHeaderError,
