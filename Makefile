@@ -41,7 +41,7 @@ pytest: install chromium
 
 # The chaos suite's long form: larger campaigns under the same faults as its fast form.
 chaos: install
-	NOTIFIER_CHAOS_LONG=1 $(BIN)/pytest -q tests/chaos
+	NOTIFIER_CHAOS_LONG=1 $(BIN)/pytest -q -o addopts="-ra --strict-markers" tests/chaos
 
 # The benchmark measures against postfix's smtp-sink and smtp-source (Debian's postfix package).
 postfix:

@@ -80,6 +80,8 @@ def test_marketing_writes_a_template_runs_a_campaign_and_reads_the_outbox(
     _nav(page, "Chiến dịch")
     page.get_by_role("link", name="+ Chiến dịch mới").click()
     page.get_by_label("Tên", exact=True).fill("Khuyến mãi tháng 6")
+    # The profile's shipped notice templates are listed too: pick the one just written.
+    page.get_by_label("Mẫu email").select_option(label="Ưu đãi mùa hè (v1)")
     page.get_by_label("Mục đích").select_option("promotions")
     page.locator("[data-testid=eligible]").filter(has_text="2").wait_for()
     assert "Chưa đồng ý" in page.locator("#audience").inner_text()

@@ -7,15 +7,15 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from notifier.operations.staff import create_staff
-from tests.browser.test_admin_flow import PASSWORD, _nav, _sign_in
+from tests.browser.test_admin_flow import _nav, _sign_in
+from tests.integration.test_admin_support import make_staff
 
 
 @pytest.mark.parametrize("device", ["Máy tính", "Điện thoại"])
 def test_the_preview_frame_is_as_tall_as_the_message(
     app: Flask, live_server: str, page: Any, device: str
 ) -> None:
-    create_staff("mkt@example.com", "admin", name="Nguyễn Thu Hà", password=PASSWORD)
+    make_staff("mkt@example.com", "admin", name="Nguyễn Thu Hà")
     _sign_in(page, live_server, "mkt@example.com")
     _nav(page, "Mẫu email")
     page.get_by_role("link", name="+ Dùng bố cục này").first.click()
