@@ -74,5 +74,6 @@ def test_a_broken_profile_stops_start_up_with_a_clear_message(tmp_path: Path) ->
     bad.write_text('key = "x"\nname = "X"\n')
     result = run("setup", NOTIFIER_PROFILE=str(bad), NOTIFIER_INSTANCE_PATH=str(tmp_path))
     assert result.returncode != 0
-    assert f"cannot start: {bad}: identity: is missing" in result.stderr
+    # One clear line naming the file and a missing key (the first of several missing ones).
+    assert f"cannot start: {bad}: " in result.stderr and ": is missing" in result.stderr
     assert "Traceback" not in result.stderr

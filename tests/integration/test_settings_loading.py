@@ -175,7 +175,9 @@ def test_production_warns_when_dkim_is_not_configured(
 ) -> None:
     environ.setenv("NOTIFIER_INSTANCE_PATH", str(tmp_path / "instance"))
     # Listen on the logger itself: an earlier test may have stopped it propagating to the root.
-    logging.getLogger("notifier").addHandler(caplog.handler)
+    logger = logging.getLogger("notifier")
+    logger.disabled = False  # a dictConfig in an earlier test may have disabled existing loggers
+    logger.addHandler(caplog.handler)
     with caplog.at_level(logging.WARNING, logger="notifier"):
         create_app({"SECRET_KEY": SECRET})
         create_app({"TESTING": True})
