@@ -2,7 +2,8 @@
 
 Planning selects the contacts no rule refuses; the audience breakdown names, per contact, the
 first rule that does. Both come from here, in the table's order, so they agree with the claim-time
-decision by construction (tests/integration/test_eligibility_equivalence.py runs all three).
+decision by construction
+(tests/integration/campaigns/test_eligibility_equivalence.py runs all three).
 """
 
 from __future__ import annotations

@@ -22,8 +22,9 @@ from notifier.infra.extensions import db
 from notifier.infra.queues import PRIORITY, queue, redis_connection
 from notifier.operations.access import Access
 
-# Only the admin role holds staff.manage (tests/unit/test_profile.py keeps it from the other roles
-# of the shipped profiles); failed jobs can quote recipients and requeueing re-runs sending.
+# Only the admin role holds staff.manage (tests/unit/domain/test_profile.py keeps it from the
+# other roles of the shipped profiles); failed jobs can quote recipients and requeueing re-runs
+# sending.
 PERMISSION = "staff.manage"
 PAGE_SIZE = 50
 

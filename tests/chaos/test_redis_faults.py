@@ -24,7 +24,7 @@ from notifier.infra.extensions import db
 from notifier.models import Campaign, CampaignStatus
 from tests.conftest import configure
 from tests.integration.helpers import start_campaign
-from tests.integration.test_faults import assert_exactly_once
+from tests.integration.processes.test_faults import assert_exactly_once
 from tests.integration.workers import worker_env
 
 pytestmark = pytest.mark.slow

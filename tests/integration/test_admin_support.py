@@ -28,8 +28,10 @@ def make_staff(email: str, role: str, name: str = "") -> StaffUser:
 
 
 def enrol(user: StaffUser) -> str:
-    """An authenticator app set up for the account (tests/integration/test_two_factor.py drives
-    the enrolment page itself); returns the secret the phone holds."""
+    """An authenticator app set up for the account; returns the secret the phone holds.
+
+    tests/integration/operations/test_two_factor.py drives the enrolment page itself.
+    """
     user.totp_secret, user.totp_enrolled_at = pyotp.random_base32(32), utcnow()
     db.session.commit()
     return user.totp_secret
