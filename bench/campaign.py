@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -198,12 +199,14 @@ def main() -> None:
 
 def create_campaign() -> int:
     from notifier.delivery.rendering.layouts import builtin_layouts
+    from notifier.infra.context import profile
 
     layout = builtin_layouts()["promotion"]
     template = save_template(
         TemplateInput("Bench", "promotion", "promotions", layout.subject, layout.body, layout.text)
     )
-    data = json.loads(json.dumps(dict(layout.samples["vi"]), default=str))
+    sample = layout.sample("vi", datetime.now(UTC), profile().identity)
+    data = json.loads(json.dumps(dict(sample), default=str))
     campaign = campaigns.create_campaign(
         campaigns.CampaignInput("Bench", "promotion", "promotions", template.id, data=data)
     )
