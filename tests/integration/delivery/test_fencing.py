@@ -11,6 +11,7 @@ import threading
 import time
 from collections import Counter
 
+import redis
 from flask import Flask
 
 from bench.seed import seed_contacts
@@ -127,8 +128,9 @@ def test_journal_redis_reset_mid_batch_loses_no_outcome(app: Flask, smtp: SmtpTe
         nonlocal calls
         calls += 1
         if calls in (40, 250):
-            # Every client but this one: the journal's socket dies under it, data is kept.
-            redis_connection().client_kill_filter(_type="normal", skipme=True)
+            # Every client of this test's database but this one: the journal's socket dies under
+            # it, data is kept. Clients of other databases (other test runs) are left alone.
+            kill_clients_of_own_database(redis_connection())
         return False
 
     with Warnings() as caplog:
@@ -140,3 +142,10 @@ def test_journal_redis_reset_mid_batch_loses_no_outcome(app: Flask, smtp: SmtpTe
     assert arrived(smtp) == Counter(dict.fromkeys(eligible, 1))
     later = utcnow().replace(year=utcnow().year + 1)
     assert recover_stale_claims(later, lambda _: True) == 0
+
+
+def kill_clients_of_own_database(conn: redis.Redis) -> None:
+    own_db, own_id = conn.connection_pool.connection_kwargs.get("db", 0), conn.client_id()
+    for client in conn.client_list(_type="normal"):
+        if int(client["db"]) == own_db and int(client["id"]) != own_id:
+            conn.client_kill_filter(_id=client["id"])
