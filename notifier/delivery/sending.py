@@ -40,7 +40,7 @@ from notifier.domain.send_outcome import (
     judge,
     render_failed,
 )
-from notifier.infra.bulk import update_by_id
+from notifier.infra.bulk import update_by_id, update_owned_by_id
 from notifier.infra.context import settings
 from notifier.infra.extensions import db
 from notifier.infra.metrics import record_latencies
@@ -84,6 +84,9 @@ class Outcomes:
     latencies: list[float] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     leased_at: float = field(default_factory=time.monotonic)  # the claim, or its last renewal
+    # Read once a batch, not once a message: settings come through Flask's app context.
+    lease_seconds: float = field(default_factory=lambda: lease().total_seconds())
+    policy: RetryPolicy = field(default_factory=lambda: retry_policy())
     lost: bool = False  # the recovery took the claim over: nothing more is ours to send or write
 
     def add(self, change: dict) -> None:
@@ -119,9 +122,10 @@ def send_claim(
 
     def record(done: list[tuple[_InFlight, SendResult]]) -> None:
         # Journaled before the next content is written: so a kill loses at most one message.
+        now = utcnow()
         for sent, result in done:
             outcomes.latencies.append(time.perf_counter() - sent.began)
-            change = _change(sent, result, advertising)
+            change = _change(sent, result, advertising, outcomes.policy, now)
             journal.append(_journal_entry(change))
             outcomes.add(change)
 
@@ -296,7 +300,9 @@ def _submit(
     return pipeline.send(sent, envelope_sender(item.delivery_id), item.recipient.email, message)
 
 
-def _change(sent: _InFlight, result: SendResult, advertising: bool) -> dict:
+def _change(
+    sent: _InFlight, result: SendResult, advertising: bool, policy: RetryPolicy, now: datetime
+) -> dict:
     item = sent.item
     if result.status is not SendStatus.SENT:
         log.info(
@@ -307,11 +313,9 @@ def _change(sent: _InFlight, result: SendResult, advertising: bool) -> dict:
     verdict = (
         render_failed(item.attempts)
         if sent.render_error
-        else judge(
-            result.status, item.attempts, retry_policy(), utcnow(), resend_unknown=not advertising
-        )
+        else judge(result.status, item.attempts, policy, now, resend_unknown=not advertising)
     )
-    change = outcome_change(item, verdict, result, utcnow())
+    change = outcome_change(item, verdict, result, now)
     if verdict.fate is Fate.SENT:
         change["message_id"] = message_id_of(sent.message)
     return change
@@ -398,29 +402,16 @@ def _record_latencies(outcomes: Outcomes) -> None:
 def write_owned(changes: list[dict], token: str) -> list[dict]:
     """Apply the changes of the rows this claim still owns; drop (and log) the others.
 
-    PostgreSQL: the owned rows are locked first, so the recovery's fencing UPDATE waits for
-    this transaction and then finds them no longer under the old token. SQLite: the UPDATE
-    itself is conditional on the token (writers are serialised there)."""
-    ids = [c["id"] for c in changes]
-    owned_query = select(Delivery.id).where(Delivery.id.in_(ids), Delivery.claim_token == token)
-    postgres = db.session.get_bind().dialect.name == "postgresql"
-    if postgres:
-        owned_query = owned_query.with_for_update()
-    owned = set(db.session.scalars(owned_query))
+    The write is conditional on the token: the recovery's fencing UPDATE either ran first
+    (the rows are no longer under this token and are left alone) or waits for this
+    transaction's row locks and then finds them settled."""
+    owned = update_owned_by_id(Delivery, changes, "claim_token", token)
     kept = [c for c in changes if c["id"] in owned]
     if len(kept) < len(changes):
         log.warning(
             "claim %s lost %d rows to the recovery: their outcomes are dropped",
             token,
             len(changes) - len(kept),
-        )
-    if postgres:
-        update_by_id(Delivery, kept)
-    elif kept:
-        db.session.execute(
-            update(Delivery).where(Delivery.claim_token == token),
-            kept,
-            execution_options={"synchronize_session": None},
         )
     return kept
 
@@ -451,7 +442,7 @@ def lease() -> timedelta:
 
 def lease_due(outcomes: Outcomes) -> bool:
     """A quarter of the lease is gone since the claim or its last renewal."""
-    return time.monotonic() - outcomes.leased_at > lease().total_seconds() / 4
+    return time.monotonic() - outcomes.leased_at > outcomes.lease_seconds / 4
 
 
 def exchange_timeout() -> float:
