@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy import Select, exists, func, or_, select
 from notifier.contacts import consent_ledger as consent
 from notifier.contacts import contacts, refusals
 from notifier.contacts.refusals import Refusal
+from notifier.delivery import eligibility
 from notifier.domain.errors import NotFound, ValidationFailed
 from notifier.infra.context import profile
 from notifier.infra.extensions import db
@@ -28,6 +30,7 @@ from notifier.models import (
     NoticeText,
     PrivacyRequest,
     StaffUser,
+    utcnow,
 )
 from notifier.operations.access import Access, Forbidden, csv_value, project
 
@@ -51,6 +54,9 @@ class SearchPage:
     total: int
     page: int
     pages: int
+    # Per contact id and purpose: "allowed" (receiving) or why not; empty for roles that do
+    # not see consent.
+    standings: dict[int, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,8 @@ class TimelineEntry:
 @dataclass
 class ContactDetail:
     fields: dict[str, Any]
-    states: dict[str, str] = field(default_factory=dict)
+    states: dict[str, str] = field(default_factory=dict)  # the recorded consent, per purpose
+    standings: dict[str, str] = field(default_factory=dict)  # receiving ("allowed") or why not
     timeline: list[TimelineEntry] = field(default_factory=list)
     deliveries: list[tuple[Delivery, str]] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
@@ -125,12 +132,18 @@ def search(access: Access, query: SearchQuery) -> SearchPage:
         statement.order_by(Contact.id.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
     ).all()
     rows = [project(access, contact) for contact in found]
+    standings = _standings(found) if sees_consent(access) else {}
     access.audit(
         "contacts.search", "contact", "", query=query.text[:200], tag=query.tag,
         purpose=query.purpose, status=query.status, total=total, ids=[r["id"] for r in rows],
     )  # fmt: skip
     db.session.commit()
-    return SearchPage(rows, total, page, pages)
+    return SearchPage(rows, total, page, pages, standings)
+
+
+def _standings(contacts: Sequence[Contact]) -> dict[int, dict[str, str]]:
+    found = eligibility.standings_for(contacts, utcnow().date())
+    return {cid: {k: reason.value for k, reason in by.items()} for cid, by in found.items()}
 
 
 def contact_detail(access: Access, contact_id: int) -> ContactDetail:
@@ -140,6 +153,7 @@ def contact_detail(access: Access, contact_id: int) -> ContactDetail:
     shown = ["fields"]
     if sees_consent(access):
         detail.states = {k: v.value for k, v in consent.states(contact.id).items()}
+        detail.standings = _standings([contact])[contact.id]
         detail.timeline = _timeline(contact.id)
         shown.append("consent")
     if access.sees("deliveries"):

@@ -14,9 +14,10 @@ from notifier.contacts.contacts import apply_fields, clean_fields, find_by_email
 from notifier.contacts.refusals import append_refusal, locked_contact
 from notifier.contacts.signup import queue_opt_in
 from notifier.delivery import system_mail
-from notifier.domain.consent_rules import ConsentStatus
+from notifier.delivery.eligibility import rule_for, standings_for
+from notifier.domain.consent_rules import ConsentFacts, ConsentStatus, Reason, chosen
 from notifier.domain.errors import Conflict, NotFound, ValidationFailed
-from notifier.domain.profile import LegalBasis, Purpose
+from notifier.domain.profile import Purpose
 from notifier.infra.context import profile, public_base_url, token_secret
 from notifier.infra.extensions import db
 from notifier.models import (
@@ -38,17 +39,23 @@ EMAIL_CHANGE_MAX_AGE = timedelta(days=7)
 class Choice:
     purpose: Purpose
     status: ConsentStatus
+    # Whether the purpose's mail reaches the person now (ALLOWED) or why not; the admin's contact
+    # pages show the same value (notifier/domain/consent_rules.standing).
+    standing: Reason = Reason.ALLOWED
 
     @property
     def on(self) -> bool:
-        """Contract mail flows until refused; consent purposes only once granted."""
-        if self.purpose.legal_basis is LegalBasis.CONSENT:
-            return self.status is ConsentStatus.GRANTED
-        return self.status is not ConsentStatus.WITHDRAWN
+        """The person's own choice: contract mail flows until refused, consent purposes only
+        once granted. The switch shows this; facts such as an ended contract do not move it."""
+        return chosen(rule_for(self.purpose), ConsentFacts(self.status))
 
     @property
     def pending(self) -> bool:
         return self.status is ConsentStatus.PENDING
+
+    @property
+    def receiving(self) -> bool:
+        return self.standing is Reason.ALLOWED
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,11 @@ class ProfileChange:
 
 def choices(contact_id: int) -> list[Choice]:
     current = consent.states(contact_id)
-    return [Choice(p, current[p.key]) for p in profile().purposes]
+    contact = db.session.get(Contact, contact_id)
+    standings = standings_for([contact], utcnow().date())[contact_id] if contact else {}
+    return [
+        Choice(p, current[p.key], standings.get(p.key, Reason.ERASED)) for p in profile().purposes
+    ]
 
 
 def save_choices(contact_id: int, wanted: set[str], requester: Requester) -> ChoiceResult:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import date, datetime
 
 from notifier.domain.consent_rules import (
     CAP_WINDOW,
@@ -15,6 +16,7 @@ from notifier.domain.consent_rules import (
     Reason,
     SendHistory,
     decide,
+    standing,
 )
 from notifier.domain.profile import LegalBasis, Purpose
 from notifier.infra.context import profile
@@ -32,26 +34,67 @@ def rule_for(purpose: Purpose) -> PurposeRule:
 
 
 def contact_facts(contact: Contact) -> ContactFacts:
-    scopes: frozenset[str] = frozenset()
-    if contact.address_hash:
-        scopes = frozenset(
-            db.session.scalars(
-                db.select(Suppression.scope).where(Suppression.address_hash == contact.address_hash)
+    return contact_facts_for([contact])[contact.id]
+
+
+def contact_facts_for(contacts: Sequence[Contact]) -> dict[int, ContactFacts]:
+    """The facts of many contacts with one suppression query (a page of search results)."""
+    hashes = {c.address_hash for c in contacts if c.address_hash}
+    scopes: dict[str, set[str]] = {}
+    if hashes:
+        rows = db.session.execute(
+            db.select(Suppression.address_hash, Suppression.scope).where(
+                Suppression.address_hash.in_(sorted(hashes))
             )
         )
-    return ContactFacts(
-        erased=contact.erased_at is not None or not contact.email,
-        restricted=contact.restricted_at is not None,
-        contract_ends_on=contact.contract_ends_on,
-        suppressed_scopes=scopes,
-    )
+        for digest, scope in rows:
+            scopes.setdefault(digest, set()).add(scope)
+    return {
+        contact.id: ContactFacts(
+            erased=contact.erased_at is not None or not contact.email,
+            restricted=contact.restricted_at is not None,
+            contract_ends_on=contact.contract_ends_on,
+            suppressed_scopes=frozenset(scopes.get(contact.address_hash or "", ())),
+        )
+        for contact in contacts
+    }
 
 
 def consent_facts(contact_id: int, purpose_key: str) -> ConsentFacts:
     state = db.session.get(ConsentState, (contact_id, purpose_key))
     if state is None:
         return ConsentFacts()
+    return _facts(state)
+
+
+def _facts(state: ConsentState) -> ConsentFacts:
     return ConsentFacts(ConsentStatus(state.status), state.event_id, state.agreed_daily_cap)
+
+
+def standings_for(contacts: Sequence[Contact], today: date) -> dict[int, dict[str, Reason]]:
+    """Per contact and purpose of the profile: ALLOWED ("receiving") or why not.
+
+    Pages show this, never the stored consent status alone: a contract purpose has no consent
+    to record and still flows (notifier/domain/consent_rules.standing).
+    """
+    ids = [c.id for c in contacts]
+    states: dict[tuple[int, str], ConsentFacts] = {}
+    if ids:
+        for state in db.session.scalars(
+            db.select(ConsentState).where(ConsentState.contact_id.in_(ids))
+        ):
+            states[(state.contact_id, state.purpose_key)] = _facts(state)
+    facts = contact_facts_for(contacts)
+    rules = [rule_for(p) for p in profile().purposes]
+    return {
+        contact.id: {
+            rule.key: standing(
+                rule, facts[contact.id], states.get((contact.id, rule.key), ConsentFacts()), today
+            )
+            for rule in rules
+        }
+        for contact in contacts
+    }
 
 
 def send_history(contact_id: int, purpose_key: str, now: datetime) -> SendHistory:

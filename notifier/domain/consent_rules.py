@@ -85,7 +85,7 @@ def decide(
     now: datetime,
 ) -> Decision:
     """The single gate every message passes; order matters: permanent reasons before waits."""
-    refusal = _refusal(purpose, contact, consent, now)
+    refusal = _refusal(purpose, contact, consent, now.date())
     if refusal is not None:
         return Decision(False, refusal)
     wait = _wait(purpose, consent, history, now)
@@ -149,10 +149,31 @@ def rules_for(purpose: PurposeRule) -> tuple[RefusalRule, ...]:
     return tuple(rule for rule in REFUSAL_RULES if rule.applies(purpose))
 
 
+def standing(
+    purpose: PurposeRule, contact: ContactFacts, consent: ConsentFacts, today: date
+) -> Reason:
+    """Whether this purpose's mail reaches the person now, as every page shows it.
+
+    The refusal rules `decide` applies, without its waits (a full cap is a moment, not a state):
+    ALLOWED reads "receiving", any other reason says why not. The customer's preference page and
+    the staff's contact pages both show this, so a contract purpose nobody objected to reads
+    "receiving" on both, and an ended contract reads "not receiving" on both.
+    """
+    return _refusal(purpose, contact, consent, today) or Reason.ALLOWED
+
+
+def chosen(purpose: PurposeRule, consent: ConsentFacts) -> bool:
+    """The person's own choice lets this purpose's mail flow (what their switch shows).
+
+    The same rules with no facts about the contact: only consent, withdrawal and the purpose's
+    legal basis count, so a contract purpose is on until refused, an advertising one once granted.
+    """
+    return standing(purpose, ContactFacts(), consent, date.min) is Reason.ALLOWED
+
+
 def _refusal(
-    purpose: PurposeRule, contact: ContactFacts, consent: ConsentFacts, now: datetime
+    purpose: PurposeRule, contact: ContactFacts, consent: ConsentFacts, today: date
 ) -> Reason | None:
-    today = now.date()
     for rule in rules_for(purpose):
         if rule.refuses(purpose, contact, consent, today):
             return rule.reason

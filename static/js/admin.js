@@ -27,3 +27,28 @@ document.addEventListener("load", (event) => {
     fitFrame(event.target);
   }
 }, true);
+
+// The live preview names the template field in error (data-error-field): mark that field invalid
+// and point it at the message, and clear the mark once the preview renders again.
+const ERROR_MESSAGE = "template-error-message";
+function tieTemplateError(preview) {
+  const form = preview.closest("form");
+  if (!form) return;
+  const box = preview.querySelector("[data-error-field]");
+  const wanted = box ? box.dataset.errorField : null;
+  form.querySelectorAll("input[id], textarea[id]").forEach((field) => {
+    const described = (field.getAttribute("aria-describedby") || "").split(/\s+/)
+      .filter((id) => id && id !== ERROR_MESSAGE);
+    if (field.id === wanted) {
+      described.push(ERROR_MESSAGE);
+      field.setAttribute("aria-invalid", "true");
+    } else {
+      field.removeAttribute("aria-invalid");
+    }
+    if (described.length) field.setAttribute("aria-describedby", described.join(" "));
+    else field.removeAttribute("aria-describedby");
+  });
+}
+document.addEventListener("htmx:afterSwap", (event) => {
+  if (event.target.id === "preview") tieTemplateError(event.target);
+});

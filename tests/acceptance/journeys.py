@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from email import message_from_bytes
@@ -78,27 +79,38 @@ def staff_session(product: Product, email: str, role: str = "admin") -> Visitor:
     return visitor
 
 
-def create_template(staff: Visitor, name: str) -> int:
-    """The built-in promotion layout, saved unchanged but for its name, as the editor offers it."""
-    editor = staff.get("/admin/templates/new?layout=promotion")
+def create_template(
+    staff: Visitor, name: str, layout: str = "promotion", purpose: str | None = None
+) -> int:
+    """A built-in layout saved unchanged but for its name (and purpose), as the editor offers it."""
+    editor = staff.get(f"/admin/templates/new?layout={layout}")
     assert editor.status == 200, editor.body[:2000]
-    saved = staff.submit(editor, "/admin/templates/new", {"name": name})
+    changes = {"name": name, **({"purpose_key": purpose} if purpose else {})}
+    saved = staff.submit(editor, "/admin/templates/new", changes)
     found = re.search(r"/admin/templates/(\d+)$", saved.url)
     assert saved.status == 200 and found, (saved.status, saved.url, saved.body[:3000])
     return int(found[1])
 
 
-def create_campaign(staff: Visitor, name: str, template_name: str) -> tuple[int, Answer]:
+def create_campaign(
+    staff: Visitor,
+    name: str,
+    template_name: str,
+    kind: str = "promotion",
+    purpose: str = "promotions",
+) -> tuple[int, Answer]:
     form = staff.get("/admin/campaigns/new")
     option = re.search(r'<option value="(\d+)"[^>]*>' + re.escape(template_name), form.body)
     assert option, form.body[:3000]
-    created = staff.submit(
-        form,
-        "/admin/campaigns/new",
-        {"name": name, "kind": "promotion", "purpose_key": "promotions", "template_id": option[1]},
-    )
+    fields = {"name": name, "kind": kind, "purpose_key": purpose, "template_id": option[1]}
+    if kind != "promotion":
+        # Choosing another kind makes the page fetch that kind's sample data (htmx) into the form.
+        sample = staff.get(f"/admin/campaigns/sample-data?kind={kind}")
+        fields["data"] = html.unescape(sample.body)
+    created = staff.submit(form, "/admin/campaigns/new", fields)
     found = re.search(r"/admin/campaigns/(\d+)$", created.url)
-    assert created.status == 200 and found, (created.status, created.url, created.body[:3000])
+    problems = re.findall(r'class="flash error"[^>]*>([^<]+)<', created.body)
+    assert created.status == 200 and found, (created.status, created.url, problems)
     return int(found[1]), created
 
 

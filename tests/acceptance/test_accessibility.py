@@ -38,6 +38,11 @@ ADMIN_MENU = [
 
 @pytest.fixture(scope="session")
 def axe() -> str:
+    return axe_source()
+
+
+def axe_source() -> str:
+    """axe-core's script, installed from npm on first use (the browser tests use it too)."""
     if not AXE.exists():
         subprocess.run(
             ["npm", "install", "--no-save", "--no-package-lock", "--prefix", str(HERE),

@@ -7,6 +7,7 @@ tests share the product (worker and scheduler running) without depending on each
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import re
@@ -21,9 +22,12 @@ from tests.acceptance.conftest import Product
 from tests.acceptance.journeys import (
     PROMOTIONS,
     campaign_done,
+    create_campaign,
+    create_template,
     mail_to,
     parse,
     run_campaign,
+    schedule_now,
     staff_session,
     text_of,
     wait_until,
@@ -94,6 +98,104 @@ def test_the_marketer_schedules_a_campaign_that_reaches_each_consenting_contact_
     rows = list(csv.DictReader(io.StringIO(exported.body.lstrip("\ufeff"))))
     assert {r["email"] for r in rows if r["status"] == "sent"} == expected, rows
     assert all(r["smtp_code"] == "250" for r in rows if r["status"] == "sent"), rows
+
+
+# The other built-in layouts, their DCNET purposes and the sample field each subject names.
+OTHER_LAYOUTS = [("event", "events", "event_name"), ("renewal", "renewal", "service_name")]
+
+
+@pytest.mark.parametrize(("layout", "purpose", "title"), OTHER_LAYOUTS)
+def test_the_marketer_sends_a_campaign_from_each_other_built_in_layout(
+    product: Product,
+    staff: Visitor,
+    module_sink: SmtpTestServer,
+    layout: str,
+    purpose: str,
+    title: str,
+) -> None:
+    """Issue #14: the event layout failed on its own sample and ended 11 of 11 failed. A template
+    from each layout, a campaign with the sample data the page offers, delivered and reported.
+    (The renewal sample's one account number still goes to every customer of such a campaign:
+    item 3's last point is open; per-customer renewals go through the notices API.)"""
+    since = len(module_sink.messages)
+    name = f"Chiến dịch mẫu {layout}"
+    create_template(staff, f"Mẫu {name}", layout, purpose)
+    campaign, review = create_campaign(staff, name, f"Mẫu {name}", kind=layout, purpose=purpose)
+    schedule_now(staff, campaign, review)
+    wait_until(lambda: campaign_done(staff, campaign), f"the {layout} campaign is sent")
+    exported = staff.get(f"/admin/campaigns/{campaign}/report.csv")
+    rows = list(csv.DictReader(io.StringIO(exported.body.lstrip("\ufeff"))))
+    sent = {r["email"] for r in rows if r["status"] == "sent"}
+    assert sent and not [r for r in rows if r["status"] == "failed"], rows
+    offered = staff.get(f"/admin/campaigns/sample-data?kind={layout}").body
+    sample = json.loads(html.unescape(offered))
+    titles = (sample["vi"][title], sample["en"][title])
+
+    def ours() -> list[EmailMessage]:
+        found = [parse(m.data) for m in module_sink.messages[since:]]
+        return [m for m in found if any(t in str(m["Subject"]) for t in titles)]
+
+    wait_until(lambda: len(ours()) >= len(sent), f"the {layout} mail at the sink")
+    assert sorted(str(m["To"]).split("<")[-1].rstrip(">") for m in ours()) == sorted(sent)
+    for message in ours():
+        assert str(message["Subject"]).startswith("[QC] ") is (layout == "event")
+        if layout == "event":
+            (invite,) = [p for p in message.walk() if p.get_content_type() == "text/calendar"]
+            assert invite.get_content_charset() == "utf-8"
+    report = staff.get(f"/admin/campaigns/{campaign}")
+    assert report.status == 200 and name in report.body
+
+
+def test_the_customer_turns_a_purpose_off_and_downloads_their_data(
+    product: Product, staff: Visitor, module_sink: SmtpTestServer
+) -> None:
+    """The preference page from a confirmation's link, then the export through a one-time link.
+
+    No advertising campaign here: the module's campaigns already use up most of the 24-hour cap.
+    """
+    person_address = "huong.ngo@example.org"
+    listing = staff.get(f"/admin/contacts?q={person_address}")
+    found = re.search(r'href="/admin/contacts/(\d+)"', listing.body)
+    assert found, listing.body[:3000]
+    since = len(module_sink.messages)
+    page = staff.get(f"/admin/contacts/{found[1]}")
+    # Staff take a phone refusal of the sales team's calls; its confirmation carries the link.
+    staff.submit(page, f"/admin/contacts/{found[1]}/refusal", {"purposes": "sales_contact"})
+    wait_until(lambda: mail_to(module_sink, person_address, since), "the refusal confirmation")
+    [confirmation] = mail_to(module_sink, person_address, since)
+    preferences = _link(confirmation, "p")
+    person = Visitor(product.base_url)
+    before = _subscribed(person, preferences)
+    # A contract purpose is on until refused, with no consent recorded; the phone refusal shows.
+    assert "promotions" in before and "renewal" in before and "sales_contact" not in before
+    page = person.get(preferences)
+    path = urllib.request.urlparse(preferences).path
+    saved = person.submit(page, f"{path}/choices", {"purpose": sorted(before - {"renewal"})})
+    assert saved.status == 200 and "Đã lưu lựa chọn" in saved.body, saved.body[:2000]
+    assert _subscribed(person, preferences) == before - {"renewal"}
+
+    mark = len(module_sink.messages)
+    privacy = person.get(f"{preferences}/privacy")
+    asked = person.submit(privacy, f"{path}/verify/export")
+    assert asked.status == 200, asked.body[:2000]
+
+    def links() -> list[str]:
+        found = [re.search(r"http://127\.0\.0\.1:\d+/v/export/[^\s>\"]+", text_of(m))
+                 for m in mail_to(module_sink, person_address, mark)]  # fmt: skip
+        return [f[0] for f in found if f]
+
+    wait_until(links, "the download link")
+    [link] = links()
+    shown = person.get(link)  # a button, not the download: mail scanners open links
+    assert shown.status == 200 and "application/json" not in shown.headers["Content-Type"]
+    download = person.submit(shown, urllib.request.urlparse(link).path)
+    assert download.status == 200 and "application/json" in download.headers["Content-Type"]
+    data = json.loads(download.body)
+    text = json.dumps(data, ensure_ascii=False)
+    assert person_address in text and "withdraw" in text and "phone" in text
+    assert "sales_contact" in text and "renewal" in text
+    # One use only.
+    assert person.submit(shown, urllib.request.urlparse(link).path).status == 410
 
 
 def test_the_customer_unsubscribes_by_link_and_by_one_click_and_reads_the_history(

@@ -145,7 +145,7 @@ def test_shipping_sees_name_phone_address_and_nothing_else(
     page.goto(f"{live_server}/admin/contacts/{contact}")
     text = page.locator("main").inner_text()
     assert "Trần Thị Lan" in text and "0901 234 567" in text and "12 Lê Lợi" in text
-    for hidden in ("lan@example.com", "450000000", "Lịch sử đồng ý", "Đã đồng ý"):
+    for hidden in ("lan@example.com", "450000000", "Lịch sử đồng ý", "Đã đồng ý", "Đang nhận"):
         assert hidden not in page.content()
     screenshot(page, "admin-contact-shipping")
     response = page.goto(f"{live_server}/admin/campaigns")

@@ -13,7 +13,7 @@ from notifier.campaigns import lifecycle as campaigns
 from notifier.campaigns import templates
 from notifier.delivery.composer import Recipient
 from notifier.delivery.rendering.budget import cpu_budget
-from notifier.delivery.rendering.errors import TemplateError
+from notifier.delivery.rendering.errors import Part, TemplateError
 from notifier.delivery.rendering.layouts import builtin_layouts
 from notifier.domain.errors import DomainError, ValidationFailed
 from notifier.i18n import current_locale, translate
@@ -33,6 +33,8 @@ FORM_LABELS = {
     "name": "name", "kind": "kind", "purpose_key": "purpose", "subject": "subject",
     "body_mjml": "body_mjml", "text": "text_part", "sample_locale": "sample_language",
 }  # fmt: skip
+# The form field (its id) that holds each part a template error names.
+ERROR_FIELDS = {Part.SUBJECT: "subject", Part.BODY: "body_mjml", Part.TEXT: "text"}
 
 
 @bp.get("/templates")
@@ -89,10 +91,12 @@ def email_template(template_id: int | None = None) -> str | Response:
             return redirect(url_for("admin.email_template", template_id=saved.id))
     elif request.method == "POST":
         flash(translate("form_invalid"), "error")
+    preview = None if error else _preview(_input(form), form.sample_locale.data or "vi")
+    shown = error or (preview or {}).get("error")
     page = render_template(
         "admin/templates/edit.html", form=form, template=template, error=error,
-        source_lines=_lines(form, error), versions=_versions(template),
-        preview=None if error else _preview(_input(form), form.sample_locale.data or "vi"),
+        source_lines=_lines(form, shown), versions=_versions(template), preview=preview,
+        error_field=_error_field(shown), error_summary=_summary(error),
     )  # fmt: skip
     return (page, 422) if request.method == "POST" else page  # type: ignore[return-value]
 
@@ -133,6 +137,20 @@ def _versions(template: Template | None) -> list[tuple[TemplateVersion, str]]:
     return [(version, email or "") for version, email in rows]
 
 
+def _error_field(error: TemplateError | None) -> str | None:
+    return ERROR_FIELDS.get(error.part) if error is not None else None
+
+
+def _summary(error: TemplateError | None) -> list[tuple[str, str]]:
+    """The base page's error summary: each problem and the id of the field to fix it in."""
+    if error is None:
+        return []
+    where = translate(f"part_{error.part}")
+    if error.line:
+        where += f", {translate('line')} {error.line}"
+    return [(ERROR_FIELDS[error.part], f"{where}: {error.problem}")]
+
+
 def _lines(form: TemplateForm, error: TemplateError | None) -> list[str]:
     if error is None:
         return []
@@ -171,5 +189,8 @@ def email_template_preview() -> str | tuple[str, int]:
         return render_template("admin/templates/_preview.html", preview=missing), 400
     data = _input(form)
     preview = _preview(data, form.sample_locale.data or "vi")
-    lines = _lines(form, preview["error"]) if "error" in preview else []
-    return render_template("admin/templates/_preview.html", preview=preview, source_lines=lines)
+    error = preview.get("error")
+    return render_template(
+        "admin/templates/_preview.html", preview=preview, source_lines=_lines(form, error),
+        error_field=_error_field(error),
+    )  # fmt: skip

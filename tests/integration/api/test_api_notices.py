@@ -17,6 +17,7 @@ from notifier.infra.extensions import db
 from notifier.models import AuditEntry, Contact, Notice
 from tests.integration import test_api_support as support
 from tests.integration.helpers import drain
+from tests.integration.test_admin_support import browser, make_staff, sign_in
 from tests.integration.test_api_support import (
     RENEWAL_DATA,
     conforms,
@@ -223,6 +224,7 @@ def test_data_that_does_not_fit_the_template_fails_as_a_render_failure_not_smtp(
     # fitting after acceptance still fails at send time, as a render failure.
     notice = db.session.get(Notice, accepted["id"])
     notice.data = {k: v for k, v in notice.data.items() if k != "service_name"}
+    contact_id = notice.contact_id
     db.session.commit()
     drain(app)
     failed = status(api, accepted["id"])
@@ -233,3 +235,9 @@ def test_data_that_does_not_fit_the_template_fails_as_a_render_failure_not_smtp(
     )
     assert "service_name" in failed["smtp_message"]
     assert smtp.messages == []
+    # Staff read the same reason on the contact's page, never an SMTP one.
+    staff = browser(app)
+    make_staff("admin@example.com", "admin", "Quản trị")
+    sign_in(staff, "admin@example.com")
+    page = staff.get(f"/admin/contacts/{contact_id}").get_data(as_text=True)
+    assert "Lỗi tạo nội dung từ mẫu" in page and "SMTP" not in page and "smtp" not in page

@@ -127,6 +127,8 @@ def test_a_render_failure_after_scheduling_is_counted_as_render_failed(
     assert "Lỗi tạo nội dung từ mẫu" in page
     page = staff.get(f"/admin/campaigns/{campaign_id}/progress?lang=en").get_data(as_text=True)
     assert "Template could not be rendered" in page
+    page = staff.get(f"/admin/contacts/{late}?lang=vi").get_data(as_text=True)
+    assert "Lỗi tạo nội dung từ mẫu" in page and "SMTP" not in page
 
 
 @pytest.fixture

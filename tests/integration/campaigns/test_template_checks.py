@@ -7,6 +7,7 @@ import email
 import email.policy
 import html
 import json
+import re
 
 import pytest
 from flask import Flask
@@ -126,3 +127,43 @@ def test_the_campaign_form_offers_sample_data_in_both_languages(client: FlaskCli
     assert offered["vi"]["event_name"] == "Ngày hội khách hàng DCNET"
     assert offered["en"]["event_name"] == "DCNET Customer Day"
     assert "T08:30:00+07:00" in offered["en"]["starts_at"]  # ISO 8601, as the date filter reads
+
+
+def _tag(page: str, element_id: str) -> str:
+    found = re.search(rf'<(?:input|textarea)\b[^>]*\bid="{element_id}"[^>]*>', page)
+    assert found, element_id
+    return found[0]
+
+
+def test_an_mjml_error_is_tied_to_its_field_and_summarised(client: FlaskClient) -> None:
+    """Issue #14: "MJML errors are not tied to their fields". The body field is invalid and
+    described by the error's text; a focusable summary at the top links to the field."""
+    page = post(client, "/admin/templates/new", form(TYPO)).get_data(as_text=True)
+    body = _tag(page, "body_mjml")
+    assert 'aria-invalid="true"' in body and 'aria-describedby="template-error-message"' in body
+    message = re.search(r'<p id="template-error-message">(.*?)</p>', page, re.S)
+    assert message and "&lt;mj-buton&gt;" in message[1] and "dòng 3" in message[1]
+    for other in ("subject", "text", "name"):
+        assert "aria-invalid" not in _tag(page, other), other
+    summary = re.search(r'<div [^>]*id="error-summary"[^>]*>(.*?)</div>', page, re.S)
+    assert summary, page[:2000]
+    assert 'tabindex="-1"' in summary[0] and "autofocus" in summary[0]
+    assert 'href="#body_mjml"' in summary[1] and "Nội dung, dòng 3" in summary[1]
+
+
+def test_a_subject_error_keeps_the_subject_hint_and_adds_the_error(client: FlaskClient) -> None:
+    page = post(
+        client, "/admin/templates/new", {**form(TYPO.replace("buton", "button")),
+                                         "subject": "Ưu đãi {{ contact_name"}
+    ).get_data(as_text=True)  # fmt: skip
+    subject = _tag(page, "subject")
+    assert 'aria-invalid="true"' in subject
+    assert 'aria-describedby="subject-help template-error-message"' in subject
+    assert "aria-invalid" not in _tag(page, "body_mjml")
+    assert 'href="#subject"' in page
+
+
+def test_the_live_preview_names_the_field_in_error(client: FlaskClient) -> None:
+    """The preview swaps in the error box only; it names the field for admin.js to mark."""
+    answer = post(client, "/admin/templates/preview", form(TYPO)).get_data(as_text=True)
+    assert 'data-error-field="body_mjml"' in answer and 'id="template-error-message"' in answer

@@ -150,6 +150,7 @@ def test_shipping_reaches_only_contacts_and_never_consent(app: Flask, client: Fl
         "Lịch sử đồng ý",
         "vip",
         "Đã đồng ý",
+        "Đang nhận",
         "web_form",
         "203.0.113",
     ):

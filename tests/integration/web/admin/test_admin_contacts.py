@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import re
+from datetime import timedelta
+from html import unescape
 
 import pytest
 from flask import Flask
@@ -13,12 +16,15 @@ from notifier.infra.extensions import db
 from notifier.models import (
     AuditEntry,
     ConsentEvent,
+    ConsentSource,
     Contact,
     StaffUser,
     SystemMail,
     SystemMailKind,
+    utcnow,
 )
 from tests.integration.helpers import make_contact
+from tests.integration.public_helpers import preferences_token
 from tests.integration.test_admin_support import (
     browser,
     make_staff,
@@ -79,7 +85,7 @@ def test_contact_page_shows_the_consent_timeline_with_evidence(
     assert "Lịch sử đồng ý" in page and "Biểu mẫu web" in page and "203.0.113.7" in page
     notice = db.session.scalar(db.select(ConsentEvent)).notice_sha256
     assert notice is not None
-    assert "Đã đồng ý" in page
+    assert "Đang nhận" in page
 
 
 def test_edit_checks_every_field_and_writes_nothing_on_a_bad_one(
@@ -193,3 +199,49 @@ def test_an_import_with_a_bad_header_writes_nothing(client: FlaskClient, admin: 
     )
     assert upload.status_code == 422 and "email" in upload.get_data(as_text=True)
     assert db.session.scalar(db.select(db.func.count()).select_from(Contact)) == 0
+
+
+def _states(html: str, element: str) -> dict[str, str]:
+    """Each purpose's state word, from the elements marked data-purpose on a page."""
+    found = {}
+    pattern = rf'<{element}[^>]*\bdata-purpose="(\w+)"[^>]*>(.*?)</{element}>'
+    for key, inner in re.findall(pattern, html, re.S):
+        text = " ".join(re.sub(r"<[^>]+>", " ", unescape(inner)).split())
+        words = [w for w in ("Đang nhận", "Không nhận", "Chờ xác nhận qua email") if w in text]
+        assert len(words) == 1, (key, text)
+        found[key] = words[0]
+    return found
+
+
+def test_staff_see_the_state_each_customer_sees(client: FlaskClient, admin: StaffUser) -> None:
+    """Issue #14: "Chưa đồng ý" in the admin for a contract purpose the customer saw as "Đang
+    nhận". The contact page, the list and the customer's own page now agree for every purpose."""
+    yesterday = utcnow().date() - timedelta(days=1)
+    customer = make_contact("an@example.com", grants=("promotions",), name="An")
+    consent.withdraw(customer, ["sales_contact"], consent.Evidence(source=ConsentSource.ONE_CLICK))
+    signup = consent.Evidence(source=ConsentSource.SIGNUP, notice_version="1", ip="203.0.113.9")
+    consent.request_confirmation(customer, "events", signup)
+    ended = make_contact("binh@example.com", name="Bình", contract_ends_on=yesterday.isoformat())
+    db.session.commit()
+    expected = {
+        customer: {
+            "promotions": "Đang nhận", "events": "Chờ xác nhận qua email",
+            "renewal": "Đang nhận", "sales_contact": "Không nhận",
+        },
+        ended: {
+            "promotions": "Không nhận", "events": "Không nhận",
+            "renewal": "Không nhận", "sales_contact": "Không nhận",
+        },
+    }  # fmt: skip
+    listing = client.get("/admin/contacts").get_data(as_text=True)
+    for contact_id, states in expected.items():
+        detail = client.get(f"/admin/contacts/{contact_id}").get_data(as_text=True)
+        own = client.get(f"/p/{preferences_token(contact_id)}").get_data(as_text=True)
+        row = listing[listing.index(f'href="/admin/contacts/{contact_id}"') :]
+        row = row[: row.index("</tr>")]
+        assert _states(detail, "tr") == states
+        assert _states(row, "li") == states
+        assert _states(own, "div") == states
+    # Why not, for staff: the reason the claim would give.
+    detail = client.get(f"/admin/contacts/{ended}").get_data(as_text=True)
+    assert "Hợp đồng đã kết thúc" in detail and "Chưa đồng ý" in detail

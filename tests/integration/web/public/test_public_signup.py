@@ -176,3 +176,26 @@ def test_unknown_or_forged_confirmation_link(client: FlaskClient) -> None:
 def test_english_form(client: FlaskClient) -> None:
     html = client.get("/subscribe?lang=en").get_data(as_text=True)
     assert "Get news from DCNET" in html and "Promotions and special offers" in html
+
+
+def test_each_error_is_tied_to_its_field_and_summarised(client: FlaskClient) -> None:
+    """Issue #14: sign-up errors were not tied to their fields. Each invalid field says so and
+    names its message; a summary that takes focus on load links to each field."""
+    _, token = _form(client)
+    answer = client.post("/subscribe", data={"csrf_token": token, "email": "not an address"})
+    assert answer.status_code == 422
+    page = answer.get_data(as_text=True)
+    email = re.search(r'<input id="email"[^>]*>', page)
+    assert email and 'aria-invalid="true"' in email[0]
+    assert 'aria-describedby="email-error"' in email[0]
+    error = re.search(r'<p class="field-error" id="email-error">([^<]+)</p>', page)
+    assert error and error[1].strip()
+    for box in re.findall(r'<input type="checkbox" id="purpose-[^>]*>', page):
+        assert 'aria-invalid="true"' in box and "purposes-error" in box, box
+    name = re.search(r'<input id="name"[^>]*>', page)
+    assert name and "aria-invalid" not in name[0] and "aria-describedby" not in name[0]
+    summary = re.search(r'<div [^>]*id="error-summary"[^>]*>(.*?)</div>', page, re.S)
+    assert summary and 'tabindex="-1"' in summary[0] and "autofocus" in summary[0]
+    assert 'href="#email"' in summary[1] and 'href="#purpose-promotions"' in summary[1]
+    # A good form has no marks and no summary.
+    assert "aria-invalid" not in client.get("/subscribe").get_data(as_text=True)
