@@ -10,6 +10,7 @@ from __future__ import annotations
 from gettext import NullTranslations
 from typing import TYPE_CHECKING
 
+from babel import Locale
 from flask import Flask, request, session
 from flask_babel import Babel, Domain
 from flask_login import current_user
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
 def locales() -> list[str]:
     """The configured languages (LOCALES): a third one is a catalog plus this setting."""
     return list(settings().LOCALES)
+
+
+def languages() -> list[tuple[str, str]]:
+    """Each configured language with its own name for itself (Tiếng Việt, English, français)."""
+    return [(code, Locale.parse(code).get_display_name(code) or code) for code in locales()]
 
 
 def current_locale() -> str:

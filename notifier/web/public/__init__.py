@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 
 from notifier.delivery.system_mail import local_time
 from notifier.domain.errors import Conflict, NotFound
-from notifier.i18n import page_locale
+from notifier.i18n import languages, page_locale
 from notifier.infra.context import profile
 from notifier.infra.extensions import limiter
 from notifier.infra.rate_limits import public_limit
@@ -69,6 +69,7 @@ def render(template: str, status: int = 200, **context: Any) -> Response:
         html = render_template(
             template,
             locale=locale,
+            languages=languages(),
             **texts(locale),
             when=when,
             profile=profile(),
