@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest chaos chromium postfix bench image-test mutation clean
+.PHONY: install run test lint typecheck pytest chaos chromium postfix bench image-test mutation clean \
+  translations
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { echo "python3-venv is missing: installing it"; \
@@ -38,6 +39,18 @@ typecheck: install
 
 pytest: install chromium
 	$(BIN)/pytest
+
+## The gettext catalogs (docs/translations.md): extract every text from the code and templates,
+## update each locale's .po (new texts come in empty, gone ones go), compile the .mo files, which
+## are committed so a clone, the image and an installed package need no build step.
+TRANSLATIONS := notifier/translations
+BABEL_KEYWORDS := -k t -k translate -k N_ -k NP_:1c,2
+translations: install
+	$(BIN)/pybabel -q extract -F babel.cfg $(BABEL_KEYWORDS) --add-location=file --sort-output \
+	  --project=notifier --version=0.1.0 -o $(TRANSLATIONS)/messages.pot .
+	$(BIN)/pybabel -q update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) \
+	  --no-fuzzy-matching --ignore-obsolete --ignore-pot-creation-date
+	$(BIN)/pybabel compile -d $(TRANSLATIONS) --statistics
 
 # The chaos suite's long form: larger campaigns under the same faults as its fast form.
 chaos: install

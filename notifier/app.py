@@ -12,6 +12,7 @@ from flask import Config, Flask
 
 from notifier import models  # noqa: F401 - registers every table on the metadata
 from notifier.domain.profile import load_profile
+from notifier.i18n import init_i18n
 from notifier.infra.config import ROOT, build_settings, normalise_database_url, profile_path
 from notifier.infra.extensions import db, migrate
 from notifier.infra.rate_limits import init_rate_limits
@@ -75,6 +76,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     init_rate_limits(app)
+    init_i18n(app)
     # Batch mode lets later migrations ALTER tables on SQLite as well.
     migrate.init_app(
         app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True

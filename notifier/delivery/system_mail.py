@@ -23,6 +23,7 @@ from notifier.infra.config import ROOT
 from notifier.infra.context import profile, public_base_url, token_secret
 from notifier.infra.extensions import db
 from notifier.infra.queues import NOTICES, enqueue_after_commit, queue
+from notifier.infra.translations import NP_, pgettext, texts
 from notifier.mail.message import message_id_of, new_message_id
 from notifier.models import (
     PrivacyRequest,
@@ -36,25 +37,20 @@ from notifier.models import (
 SEND_JOB = "workers.jobs.send_system_mail"
 # Confirmation links are secrets: they stay in the row only until the mail has left.
 SECRET_KEYS = frozenset({"link"})
+# Each subject in the catalogs under the "email subject" context (a heading may say it shorter).
 SUBJECTS = {
-    SystemMailKind.REFUSAL: ("Xác nhận từ chối nhận email", "Confirmation of your refusal"),
-    SystemMailKind.OPT_IN: ("Xác nhận đăng ký nhận email", "Please confirm your subscription"),
-    SystemMailKind.PRIVACY_ACK: (
-        "Đã nhận yêu cầu về dữ liệu cá nhân",
-        "We received your personal data request",
-    ),
-    SystemMailKind.EMAIL_CHANGE: ("Xác nhận địa chỉ email mới", "Confirm your new email address"),
+    SystemMailKind.REFUSAL: NP_("email subject", "Confirmation of your refusal"),
+    SystemMailKind.OPT_IN: NP_("email subject", "Please confirm your subscription"),
+    SystemMailKind.PRIVACY_ACK: NP_("email subject", "We received your personal data request"),
+    SystemMailKind.EMAIL_CHANGE: NP_("email subject", "Confirm your new email address"),
     # Both languages: the person may never have told us theirs, and the question must be understood.
-    SystemMailKind.REFUSAL_CHECK: (
+    SystemMailKind.REFUSAL_CHECK: NP_(
+        "email subject",
         "Bạn muốn ngừng nhận email quảng cáo? / Did you ask to stop our advertising?",
-    )
-    * 2,
-    SystemMailKind.VERIFY: ("Xác minh đó là bạn", "Verify it is you"),
-    SystemMailKind.PREFERENCES_LINK: ("Liên kết tới trang tùy chọn", "Your preferences link"),
-    SystemMailKind.ADDRESS_CHANGED: (
-        "Địa chỉ email của bạn đã được thay đổi",
-        "Your email address was changed",
     ),
+    SystemMailKind.VERIFY: NP_("email subject", "Verify it is you"),
+    SystemMailKind.PREFERENCES_LINK: NP_("email subject", "Your preferences link"),
+    SystemMailKind.ADDRESS_CHANGED: NP_("email subject", "Your email address was changed"),
 }
 
 
@@ -136,11 +132,10 @@ def build_message(mail: SystemMail) -> bytes:
     identity = profile().identity
     kind = SystemMailKind(mail.kind)
     context = _context(mail)
-    vi, en = SUBJECTS[kind]
     message = EmailMessage(policy=SMTP)
     message["From"] = Address(identity.from_name, addr_spec=identity.from_address)
     message["To"] = mail.to_address
-    message["Subject"] = en if mail.locale == "en" else vi
+    message["Subject"] = pgettext(mail.locale, *SUBJECTS[kind])
     message["Date"] = format_datetime(utcnow())
     message["Message-ID"] = new_message_id(f"s{mail.id}", identity.from_address.rpartition("@")[2])
     # RFC 3834: auto-responders must not answer this, so no mail loop with a vacation reply.
@@ -188,7 +183,7 @@ def _context(mail: SystemMail) -> dict[str, Any]:
     return {
         **mail.data,
         "locale": locale,
-        "t": lambda vi, en: en if locale == "en" else vi,
+        **texts(locale),
         "when": lambda iso: local_time(iso, mail.data.get("time_zone"), locale),
         "identity": active.identity,
         "preferences_url": preferences,

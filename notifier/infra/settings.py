@@ -114,6 +114,14 @@ class Settings(BaseSettings):
         min_length=1,
         description="Languages a contact or staff member may see; the first is the default.",
     )
+    TRANSLATION_DIRS: list[str] = Field(
+        [],
+        description=(
+            "More directories of gettext catalogs (<dir>/<locale>/LC_MESSAGES/messages.mo), "
+            "searched before notifier/translations: a language or a wording without a rebuild "
+            "(docs/translations.md)."
+        ),
+    )
 
     BATCH_SIZE: int = Field(
         1000,

@@ -16,6 +16,7 @@ from notifier.domain.privacy_deadlines import deadlines
 from notifier.infra.context import profile, suppression_salt
 from notifier.infra.extensions import db
 from notifier.infra.hashing import address_hash
+from notifier.infra.translations import N_, NP_, gettext, pgettext
 from notifier.models import (
     Campaign,
     ConsentEvent,
@@ -38,37 +39,29 @@ from notifier.operations import audit
 
 COMPLAINT_MAX = 4000
 KIND_NAMES = {
-    PrivacyRequestKind.EXPORT: ("Tải xuống dữ liệu của tôi", "Download my data"),
-    PrivacyRequestKind.ERASURE: ("Xóa dữ liệu của tôi", "Erase my data"),
-    PrivacyRequestKind.RESTRICTION: ("Hạn chế xử lý dữ liệu", "Restrict processing"),
-    PrivacyRequestKind.COMPLAINT: ("Khiếu nại", "Complaint"),
-    PrivacyRequestKind.CORRECTION: ("Chỉnh sửa thông tin cần xác minh", "Verified correction"),
+    PrivacyRequestKind.EXPORT: NP_("privacy request kind", "Download my data"),
+    PrivacyRequestKind.ERASURE: NP_("privacy request kind", "Erase my data"),
+    PrivacyRequestKind.RESTRICTION: NP_("privacy request kind", "Restrict processing"),
+    PrivacyRequestKind.COMPLAINT: NP_("privacy request kind", "Complaint"),
+    PrivacyRequestKind.CORRECTION: NP_("privacy request kind", "Verified correction"),
 }
 OUTCOMES = {
-    PrivacyRequestKind.EXPORT: (
-        "Dữ liệu của bạn đã được tải xuống ngay khi yêu cầu. Yêu cầu đã hoàn thành.",
-        "Your data was downloaded when you asked. The request is complete.",
+    PrivacyRequestKind.EXPORT: N_(
+        "Your data was downloaded when you asked. The request is complete."
     ),
-    PrivacyRequestKind.ERASURE: (
-        "Nhân viên sẽ xóa dữ liệu cá nhân của bạn trước hạn trên. Địa chỉ email chỉ được giữ "
-        "ở dạng mã băm để không bao giờ gửi thư đến nữa; nhật ký đồng ý được giữ 365 ngày "
-        "theo luật.",
+    PrivacyRequestKind.ERASURE: N_(
         "Our staff will erase your personal data by the date above. Your address is kept only as "
-        "a hash so that it is never mailed again; consent records are kept 365 days by law.",
+        "a hash so that it is never mailed again; consent records are kept 365 days by law."
     ),
-    PrivacyRequestKind.RESTRICTION: (
-        "Chúng tôi đã ngừng xử lý dữ liệu của bạn ngay lập tức: bạn sẽ không nhận email nào nữa, "
-        "kể cả thông báo dịch vụ, cho đến khi bạn yêu cầu khác.",
+    PrivacyRequestKind.RESTRICTION: N_(
         "We stopped processing your data at once: you will receive no email from us, service "
-        "notices included, until you tell us otherwise.",
+        "notices included, until you tell us otherwise."
     ),
-    PrivacyRequestKind.COMPLAINT: (
-        "Bộ phận phụ trách sẽ xem xét và trả lời bạn trước hạn trên.",
-        "The team in charge will look into it and answer you by the date above.",
+    PrivacyRequestKind.COMPLAINT: N_(
+        "The team in charge will look into it and answer you by the date above."
     ),
-    PrivacyRequestKind.CORRECTION: (
-        "Nhân viên sẽ xác minh thông tin và cập nhật trước hạn trên.",
-        "Our staff will verify the information and update it by the date above.",
+    PrivacyRequestKind.CORRECTION: N_(
+        "Our staff will verify the information and update it by the date above."
     ),
 }
 
@@ -119,7 +112,6 @@ def open_request(
     )
     if contact.email:
         locale = requester.locale if requester.locale in ("vi", "en") else "vi"
-        pick = 1 if locale == "en" else 0
         system_mail.queue_mail(
             SystemMailKind.PRIVACY_ACK,
             contact.email,
@@ -127,8 +119,8 @@ def open_request(
             {
                 "request_id": request.id,
                 "kind": kind.value,
-                "kind_name": KIND_NAMES[kind][pick],
-                "outcome": OUTCOMES[kind][pick],
+                "kind_name": pgettext(locale, *KIND_NAMES[kind]),
+                "outcome": gettext(locale, OUTCOMES[kind]),
                 "received_at": now.isoformat(),
                 "acknowledge_by": acknowledge_by.isoformat(),
                 "complete_by": complete_by.isoformat(),

@@ -27,6 +27,7 @@ from notifier.domain.tokens import (
 )
 from notifier.infra.context import public_base_url, token_secret
 from notifier.infra.extensions import db
+from notifier.infra.translations import N_, gettext
 from notifier.models import AuditEntry, Contact, PrivacyRequest, SystemMailKind, utcnow
 from notifier.operations import audit
 from notifier.privacy import requests as privacy
@@ -45,9 +46,9 @@ class Action(StrEnum):
 
 
 ACTION_NAMES = {
-    Action.EXPORT: ("Tải xuống dữ liệu của tôi", "Download my data"),
-    Action.ERASURE: ("Xóa dữ liệu của tôi", "Erase my data"),
-    Action.DETAILS: ("Thay đổi thông tin của tôi", "Change my details"),
+    Action.EXPORT: N_("Download my data"),
+    Action.ERASURE: N_("Erase my data"),
+    Action.DETAILS: N_("Change my details"),
 }
 
 
@@ -84,7 +85,7 @@ def send_link(contact_id: int, action: Action, requester: Requester) -> None:
     locale = requester.locale if requester.locale in ("vi", "en") else "vi"
     data = _mail_data(contact, _public_url(f"/v/{action}/{token}", locale))
     data |= {
-        "action_name": ACTION_NAMES[action][1 if locale == "en" else 0],
+        "action_name": gettext(locale, ACTION_NAMES[action]),
         "minutes": int(MAX_AGE.total_seconds() // 60),
     }
     system_mail.queue_mail(

@@ -19,6 +19,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from notifier.delivery.rendering import budget
+from notifier.infra import translations
 
 EMAILS_DIR = Path(__file__).resolve().parents[3] / "templates" / "emails"
 DEFAULT_TIME_ZONE = "Asia/Ho_Chi_Minh"
@@ -47,7 +48,20 @@ def _locale(ctx: Context) -> str:
 
 @pass_context
 def translate(ctx: Context, vi: str, en: str) -> str:
+    """Staff templates carry both languages inline: `t("Xin chào", "Hello")`."""
     return en if _locale(ctx) == "en" else vi
+
+
+@pass_context
+def system_text(ctx: Context, msgid: str) -> str:
+    """The system parts' fixed texts (the footer) come from the gettext catalogs."""
+    return translations.gettext(str(ctx.get("locale") or translations.DEFAULT_LOCALE), msgid)
+
+
+@pass_context
+def system_text_in(ctx: Context, context: str, msgid: str) -> str:
+    locale = str(ctx.get("locale") or translations.DEFAULT_LOCALE)
+    return translations.pgettext(locale, context, msgid)
 
 
 def _moment(ctx: Context, value: object) -> dt.date:
@@ -215,3 +229,4 @@ SYSTEM = Environment(
     lstrip_blocks=True,
 )
 _install(SYSTEM)
+SYSTEM.globals.update(t=system_text, pgettext=system_text_in)

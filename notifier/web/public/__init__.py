@@ -5,18 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, render_template, request, session
+from flask import Blueprint, render_template, request
+from flask_babel import force_locale
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response
 
 from notifier.delivery.system_mail import local_time
 from notifier.domain.errors import Conflict, NotFound
-from notifier.domain.profile import LOCALES
+from notifier.i18n import languages, page_locale
 from notifier.infra.context import profile
 from notifier.infra.extensions import limiter
 from notifier.infra.rate_limits import public_limit
-from notifier.models import Contact
+from notifier.infra.translations import texts
 from notifier.privacy.verified_links import LinkExpired, LinkUsed
 from notifier.web.public.messages import PROBLEMS
 
@@ -55,19 +56,6 @@ class Problem(Exception):
         self.key, self.status = key, status
 
 
-def page_locale(contact: Contact | None = None) -> str:
-    """?lang= (remembered), else the contact's language, else the company's default."""
-    chosen = request.args.get("lang")
-    if chosen in LOCALES:
-        session["lang"] = chosen
-        return str(chosen)
-    if session.get("lang") in LOCALES:
-        return str(session["lang"])
-    if contact is not None and contact.locale in LOCALES:
-        return contact.locale
-    return profile().default_locale
-
-
 def render(template: str, status: int = 200, **context: Any) -> Response:
     contact = context.get("contact")
     locale = page_locale(contact)
@@ -76,15 +64,18 @@ def render(template: str, status: int = 200, **context: Any) -> Response:
     def when(moment: datetime) -> str:
         return local_time(moment.isoformat(), zone, locale)
 
-    html = render_template(
-        template,
-        locale=locale,
-        t=lambda vi, en: en if locale == "en" else vi,
-        when=when,
-        profile=profile(),
-        identity=profile().identity,
-        **context,
-    )
+    # Flask-Babel's own gettext and formats follow the page's language, the contact's included.
+    with force_locale(locale):
+        html = render_template(
+            template,
+            locale=locale,
+            languages=languages(),
+            **texts(locale),
+            when=when,
+            profile=profile(),
+            identity=profile().identity,
+            **context,
+        )
     return Response(html, status=status, mimetype="text/html")
 
 

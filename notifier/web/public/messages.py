@@ -1,115 +1,77 @@
-"""Words the public pages show from Python: problems and form errors, Vietnamese then English."""
+"""Words the public pages show from Python: problems and form errors, as catalog msgids."""
 
 from __future__ import annotations
 
-from notifier.domain.profile import Localized
+from notifier.infra.translations import N_, gettext
 
-PROBLEMS: dict[str, dict[str, Localized]] = {
+# Each a title and a body, translated where the problem page shows them.
+PROBLEMS: dict[str, dict[str, str]] = {
     "bad_link": {
-        "title": Localized("Liên kết không hợp lệ", "This link does not work"),
-        "body": Localized(
-            "Liên kết này không đúng, đã bị thay đổi hoặc không còn dùng được. Không có thay đổi "
-            "nào được thực hiện. Hãy mở lại liên kết trong email gần nhất, hoặc liên hệ chúng tôi.",
+        "title": N_("This link does not work"),
+        "body": N_(
             "This link is wrong, was changed or can no longer be used. Nothing was changed. Open "
-            "the link in our latest email again, or contact us.",
+            "the link in our latest email again, or contact us."
         ),
     },
     "used_link": {
-        "title": Localized("Liên kết đã được dùng", "This link was used already"),
-        "body": Localized(
-            "Để bảo vệ dữ liệu của bạn, liên kết xác minh chỉ dùng được một lần. Hãy mở lại trang "
-            "tùy chọn và yêu cầu một liên kết mới; chúng tôi sẽ gửi nó tới địa chỉ email của bạn.",
+        "title": N_("This link was used already"),
+        "body": N_(
             "To protect your data, a verification link works only once. Open your preferences "
-            "page again and ask for a new link; we will send it to your email address.",
+            "page again and ask for a new link; we will send it to your email address."
         ),
     },
     "expired_link": {
-        "title": Localized("Liên kết đã hết hạn", "This link has expired"),
-        "body": Localized(
-            "Để bảo vệ dữ liệu của bạn, liên kết xác minh chỉ dùng được trong 30 phút. Không có "
-            "thay đổi nào được thực hiện. Hãy mở lại trang tùy chọn và yêu cầu một liên kết mới.",
+        "title": N_("This link has expired"),
+        "body": N_(
             "To protect your data, a verification link works for 30 minutes only. Nothing was "
-            "changed. Open your preferences page again and ask for a new link.",
+            "changed. Open your preferences page again and ask for a new link."
         ),
     },
     "bad_request": {
-        "title": Localized("Yêu cầu không hợp lệ", "We could not read this request"),
-        "body": Localized(
-            "Không có thay đổi nào được thực hiện. Hãy quay lại trang trước và thử lại.",
-            "Nothing was changed. Go back to the previous page and try again.",
-        ),
+        "title": N_("We could not read this request"),
+        "body": N_("Nothing was changed. Go back to the previous page and try again."),
     },
     "conflict": {
-        "title": Localized("Không thể dùng địa chỉ này", "This address cannot be used"),
-        "body": Localized(
-            "Không có thay đổi nào được thực hiện. Vui lòng liên hệ chúng tôi để được hỗ trợ.",
-            "Nothing was changed. Please contact us for help.",
-        ),
+        "title": N_("This address cannot be used"),
+        "body": N_("Nothing was changed. Please contact us for help."),
     },
     "expired_form": {
-        "title": Localized("Biểu mẫu đã hết hạn", "This form has expired"),
-        "body": Localized(
-            "Để bảo vệ bạn, biểu mẫu chỉ dùng được trong một thời gian. Không có thay đổi nào "
-            "được thực hiện. Hãy tải lại trang và gửi lại.",
+        "title": N_("This form has expired"),
+        "body": N_(
             "To protect you, forms work for a limited time. Nothing was changed. Reload the page "
-            "and send it again.",
+            "and send it again."
         ),
     },
     "expired_refusal_link": {
-        "title": Localized("Liên kết đã hết hạn", "This link has expired"),
-        "body": Localized(
-            "Để bảo vệ bạn, liên kết xác nhận chỉ dùng được 7 ngày. Không có thay đổi nào được "
-            "thực hiện. Hãy gửi lại email tới hộp thư hủy đăng ký, hoặc dùng liên kết hủy đăng ký "
-            "trong email gần nhất của chúng tôi.",
+        "title": N_("This link has expired"),
+        "body": N_(
             "To protect you, confirmation links work for 7 days. Nothing was changed. Email our "
-            "unsubscribe mailbox again, or use the unsubscribe link in our latest email.",
+            "unsubscribe mailbox again, or use the unsubscribe link in our latest email."
         ),
     },
     "too_many": {
-        "title": Localized("Quá nhiều yêu cầu", "Too many attempts"),
-        "body": Localized(
-            "Chúng tôi đã nhận quá nhiều yêu cầu đăng ký trong thời gian ngắn. Vui lòng thử lại "
-            "sau ít phút.",
-            "We received too many sign-ups in a short time. Please try again in a few minutes.",
+        "title": N_("Too many attempts"),
+        "body": N_(
+            "We received too many sign-ups in a short time. Please try again in a few minutes."
         ),
     },
 }
 
-FIELD_ERRORS: dict[str, Localized] = {
-    "email": Localized("Địa chỉ email không hợp lệ.", "This email address is not valid."),
-    "name": Localized(
-        "Họ tên tối đa 200 ký tự, không xuống dòng.", "Names have at most 200 characters, one line."
-    ),
-    "phone": Localized(
-        "Số điện thoại gồm 6 đến 20 chữ số, có thể có dấu cách và + ( ) -.",
-        "Phone numbers have 6 to 20 digits, with optional spaces and + ( ) -.",
-    ),
-    "address": Localized(
-        "Địa chỉ tối đa 500 ký tự, không xuống dòng.", "Addresses have at most 500 characters."
-    ),
-    "national_id": Localized(
-        "Số CMND có 9 chữ số, số CCCD có 12 chữ số.",
-        "A national ID number has 9 or 12 digits.",
-    ),
-    "birth_date": Localized("Ngày sinh không hợp lệ.", "This is not a valid date."),
-    "contact_person": Localized(
-        "Người liên hệ tối đa 200 ký tự.", "The contact person has at most 200 characters."
-    ),
-    "organisation": Localized(
-        "Tên tổ chức tối đa 200 ký tự.", "Organisation names have at most 200 characters."
-    ),
-    "purposes": Localized(
-        "Hãy chọn ít nhất một loại email bạn muốn nhận.",
-        "Tick at least one kind of email you want.",
-    ),
-    "complaint": Localized(
-        "Hãy nhập nội dung khiếu nại (tối đa 4000 ký tự).",
-        "Write your complaint (at most 4000 characters).",
-    ),
+FIELD_ERRORS: dict[str, str] = {
+    "email": N_("This email address is not valid."),
+    "name": N_("Names have at most 200 characters, one line."),
+    "phone": N_("Phone numbers have 6 to 20 digits, with optional spaces and + ( ) -."),
+    "address": N_("Addresses have at most 500 characters."),
+    "national_id": N_("A national ID number has 9 or 12 digits."),
+    "birth_date": N_("This is not a valid date."),
+    "contact_person": N_("The contact person has at most 200 characters."),
+    "organisation": N_("Organisation names have at most 200 characters."),
+    "purposes": N_("Tick at least one kind of email you want."),
+    "complaint": N_("Write your complaint (at most 4000 characters)."),
 }
-GENERIC_ERROR = Localized("Giá trị không hợp lệ.", "This value is not valid.")
+GENERIC_ERROR = N_("This value is not valid.")
 
 
 def field_errors(errors: dict[str, str], locale: str) -> dict[str, str]:
     """Services speak English to developers; people read these."""
-    return {f: FIELD_ERRORS.get(f, GENERIC_ERROR).get(locale) for f in errors}
+    return {f: gettext(locale, FIELD_ERRORS.get(f, GENERIC_ERROR)) for f in errors}
