@@ -16,6 +16,7 @@ import json
 import os
 import re
 import secrets
+import smtplib
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email import message_from_bytes
+from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402 - after the path set-up above, like the imports below
+import pyotp  # noqa: E402
 import redis  # noqa: E402
 
 from bench.sinks import free_port  # noqa: E402
@@ -199,21 +202,40 @@ class Api:
             raise CheckFailed(f"{method} {path}: {exc.code} {exc.read()[:1000]!r}") from None
 
 
+def _csrf_token(page: str) -> str:
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    if token is None:
+        raise CheckFailed("a form of the admin pages has no CSRF token field")
+    return token.group(1)
+
+
 def admin_login(base: str, email: str, password: str) -> str:
-    """Log in through the admin login form (CSRF token and all); return the page reached."""
+    """Sign in through the admin forms (CSRF token and all); return the page reached.
+
+    An admin enrols a second factor at the first sign-in: type the shown key into an
+    authenticator (pyotp here) and confirm with its code, as a person does without the QR code.
+    """
     opener = urllib.request.build_opener(
         urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
     )
+
+    def submit(path: str, page: str, fields: dict[str, str]) -> tuple[str, str]:
+        form = urllib.parse.urlencode({"csrf_token": _csrf_token(page), **fields}).encode()
+        with opener.open(f"{base}{path}", data=form, timeout=10) as response:
+            return str(response.geturl()), response.read().decode()
+
     with opener.open(f"{base}/admin/login", timeout=10) as response:
         page = response.read().decode()
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
-    if token is None:
-        raise CheckFailed("the admin login page has no CSRF token field")
-    form = urllib.parse.urlencode(
-        {"csrf_token": token.group(1), "email": email, "password": password}
-    ).encode()
-    with opener.open(f"{base}/admin/login", data=form, timeout=10) as response:
-        return str(response.geturl())
+    landed, page = submit("/admin/login", page, {"email": email, "password": password})
+    if landed.endswith("/admin/two-factor/enrol"):
+        key = re.search(r'data-testid="totp-secret">([^<]+)<', page)
+        if key is None:
+            raise CheckFailed("the second-factor enrolment page shows no key")
+        code = pyotp.TOTP(key.group(1).replace(" ", "")).now()
+        submit("/admin/two-factor/enrol", page, {"code": code})
+        with opener.open(f"{base}/admin/", timeout=10) as response:
+            landed = str(response.geturl())
+    return landed
 
 
 def write_contacts(path: Path, count: int) -> list[str]:
@@ -269,7 +291,7 @@ def create_campaign(api: Api) -> int:
 def process_users(container: str) -> list[tuple[str, str, str]]:
     """(user inside, user on the host, command) of every process of a running container."""
     out = podman("top", container, "user", "huser", "args").stdout.splitlines()[1:]
-    return [tuple(line.split(None, 2)) for line in out if line.strip()]  # type: ignore[misc]
+    return [tuple(line.split(None, 2)) for line in out if line.strip()]
 
 
 def check_not_root(report: Report, containers: Sequence[str], image: str) -> None:
@@ -326,11 +348,70 @@ def check_mail(report: Report, sink: SmtpTestServer, emails: Sequence[str]) -> N
     )
 
 
+REFUSAL_SUBJECT = "Xác nhận từ chối nhận email"  # the refusal confirmation (docs/inbound.md)
+
+
+def smtp_answers(port: int) -> bool:
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=2) as client:
+            return bool(client.noop()[0] == 250)
+    except OSError:
+        return False
+
+
+def mail_to(sink: SmtpTestServer, address: str) -> list[EmailMessage]:
+    with sink.lock:
+        raw = [m.data for m in sink.messages if address in m.rcpt_tos]
+    parsed = [message_from_bytes(data, policy=default_policy) for data in raw]
+    return [m for m in parsed if isinstance(m, EmailMessage)]
+
+
+def check_refusal_by_email(report: Report, sink: SmtpTestServer, inbound_port: int) -> None:
+    """The inbound container takes a refusal mailed to the List-Unsubscribe mailto address.
+
+    Consent is withdrawn at once and a worker sends the one confirmation; the person's own
+    preferences page (linked from it) then shows the purpose switched off.
+    """
+    with sink.lock:
+        first = message_from_bytes(sink.messages[0].data, policy=default_policy)
+        person = sink.messages[0].rcpt_tos[0]
+    mailto = re.search(r"<mailto:([^?>]+)", str(first["List-Unsubscribe"]))
+    if mailto is None:
+        raise CheckFailed(f"no mailto in List-Unsubscribe: {first['List-Unsubscribe']}")
+    wait_for("the inbound mailbox", lambda: smtp_answers(inbound_port), 60)
+    refusal = EmailMessage()
+    refusal["From"], refusal["To"], refusal["Subject"] = person, mailto.group(1), "unsubscribe"
+    refusal.set_content("Xin đừng gửi email quảng cáo nữa.")
+    with smtplib.SMTP("127.0.0.1", inbound_port, timeout=30) as client:
+        client.sendmail(person, [mailto.group(1)], refusal.as_bytes())
+
+    def confirmations() -> list[EmailMessage]:
+        return [m for m in mail_to(sink, person) if m["Subject"] == REFUSAL_SUBJECT]
+
+    took = wait_for("the refusal confirmation", lambda: bool(confirmations()), 60)
+    body = confirmations()[0].get_body(("plain",))
+    text = str(body.get_content()) if body is not None else ""
+    link = re.search(r"(http://\S+/p/\S+)", text)
+    if link is None:
+        raise CheckFailed(f"the refusal confirmation links no preferences page: {text[:500]}")
+    with urllib.request.urlopen(link.group(1), timeout=10) as page:  # noqa: S310 - local URL
+        boxes = re.findall(r'<input type="checkbox" name="purpose"[^>]*>', page.read().decode())
+    promotions = [b for b in boxes if 'value="promotions"' in b]
+    still = [b for b in promotions if " checked" in b]
+    report.check(
+        "refusal by email (inbound)",
+        bool(promotions) and not still and len(confirmations()) == 1,
+        f"mail to {mailto.group(1).split('+')[0]}+TOKEN accepted; one confirmation after "
+        f"{took:.1f} s; promotions {'still on' if still else 'off'} on the preferences page",
+    )
+
+
 def run(args: argparse.Namespace, report: Report, workdir: Path) -> None:
     if not args.skip_build:
         report.check("image built", True, f"{build_image(args.image):.0f} s")
     database_url, volumes = prepare_database(args, workdir)
     web_port = free_port()
+    inbound_port = free_port()
     base = f"http://127.0.0.1:{web_port}"
     import_dir = workdir / "import"
     import_dir.mkdir(mode=0o755)
@@ -347,12 +428,13 @@ def run(args: argparse.Namespace, report: Report, workdir: Path) -> None:
                 "SECRET_KEY": secrets.token_hex(32),
                 "PUBLIC_BASE_URL": base,
                 "PORT": str(web_port),
+                "INBOUND_PORT": str(inbound_port),
                 "NOTIFIER_BATCH_SIZE": "50",
                 "LOG_FORMAT": "text",
             },
         )
         try:
-            exercise(args, report, stack, sink, emails, base)
+            exercise(args, report, stack, sink, emails, base, inbound_port)
         finally:
             stack.remove_all()
 
@@ -376,6 +458,7 @@ def exercise(
     sink: SmtpTestServer,
     emails: list[str],
     base: str,
+    inbound_port: int,
 ) -> None:
     check_refuses_half_configuration(report, args.image)
     report.check("setup", "database ready" in stack.once("setup"), "notifier setup ran once")
@@ -404,6 +487,7 @@ def exercise(
     web = stack.start("web", "web")
     scheduler = stack.start("scheduler", "scheduler")
     first = stack.start("worker-1", "worker")
+    inbound = stack.start("inbound", "inbound")
     wait_for("/healthz", lambda: answers(f"{base}/healthz"), 60)
     health = podman("healthcheck", "run", web, check=False)
     report.check("HEALTHCHECK (/healthz)", health.returncode == 0, f"exit {health.returncode}")
@@ -445,7 +529,8 @@ def exercise(
         f"{counters} ({done:.0f} s after the second worker started)",
     )
     check_mail(report, sink, emails)
-    check_not_root(report, [web, scheduler, second], args.image)
+    check_refusal_by_email(report, sink, inbound_port)
+    check_not_root(report, [web, scheduler, second, inbound], args.image)
     check_no_compilers(report, stack)
 
 
