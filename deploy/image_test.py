@@ -439,6 +439,28 @@ def run(args: argparse.Namespace, report: Report, workdir: Path) -> None:
             stack.remove_all()
 
 
+def check_health(report: Report, web: str, worker: str) -> None:
+    """HEALTHCHECK asks /healthz in web and fails when nothing answers; elsewhere it passes.
+
+    The containers share the host's network, so a worker asking the usual PORT would reach the
+    web container; a port where nothing listens tells whether it asks at all.
+    """
+    health = podman("healthcheck", "run", web, check=False)
+
+    def on_silent_port(container: str) -> int:
+        port = f"PORT={free_port()}"
+        command = ["python", "/usr/local/bin/notifier-healthcheck"]
+        return podman("exec", "-e", port, container, *command, check=False).returncode
+
+    silent_web, silent_worker = on_silent_port(web), on_silent_port(worker)
+    report.check(
+        "HEALTHCHECK (/healthz)",
+        health.returncode == 0 and silent_web == 1 and silent_worker == 0,
+        f"web exit {health.returncode}; on a port where nothing listens: web exit {silent_web}, "
+        f"worker (serves nothing) exit {silent_worker}",
+    )
+
+
 def check_refuses_half_configuration(report: Report, image: str) -> None:
     """Without DATABASE_URL and SECRET_KEY a process would keep its data inside the container."""
     result = podman("run", "--rm", "--network", "host", image, "worker", check=False)
@@ -489,8 +511,7 @@ def exercise(
     first = stack.start("worker-1", "worker")
     inbound = stack.start("inbound", "inbound")
     wait_for("/healthz", lambda: answers(f"{base}/healthz"), 60)
-    health = podman("healthcheck", "run", web, check=False)
-    report.check("HEALTHCHECK (/healthz)", health.returncode == 0, f"exit {health.returncode}")
+    check_health(report, web, first)
     landed = admin_login(base, "admin@image-test.example", password.group(1))
     report.check("admin login", landed.rstrip("/").endswith("/admin"), f"landed on {landed}")
 
