@@ -46,6 +46,7 @@ from tests.smtp_server import SmtpTestServer  # noqa: E402
 PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager=cgroupfs"]
 PREFIX = "notifier-image-test"
 TAG = "image-test"
+STOP_GRACE_SECONDS = 30  # compose.yaml's stop_grace_period for the workers, then SIGKILL
 BODY_MJML = (
     "<mjml><mj-body><mj-section><mj-column><mj-text>Xin chào {{ contact_name }}</mj-text>"
     "</mj-column></mj-section></mj-body></mjml>"
@@ -153,6 +154,11 @@ class Stack:
     def once(self, *command: str) -> str:
         """A one-off command in a fresh container, as `docker compose run --rm web ...` does."""
         return str(podman("run", "--rm", *self._args(), self.image, *command).stdout)
+
+    def attempt(self, *command: str, **env: str) -> subprocess.CompletedProcess:
+        """A one-off command with some variables changed, which may fail."""
+        changed = Stack(self.image, {**self.env, **env}, self.volumes)
+        return podman("run", "--rm", *changed._args(), self.image, *command, check=False)
 
     def start(self, name: str, *command: str) -> str:
         full = f"{PREFIX}-{name}"
@@ -461,6 +467,19 @@ def check_health(report: Report, web: str, worker: str) -> None:
     )
 
 
+def check_refuses_weak_secret(report: Report, stack: Stack) -> None:
+    """web stops on a bad setting with the one line naming it, like every other process."""
+    placeholder = "changeme"  # a well-known placeholder, refused outside tests and `notifier dev`
+    result = stack.attempt("web", SECRET_KEY=placeholder, PORT=str(free_port()))
+    named = [line for line in result.stderr.splitlines() if "cannot start: SECRET_KEY" in line]
+    shown = named[0][:70] if named else result.stderr[-300:]
+    report.check(
+        "weak SECRET_KEY refused (web)",
+        result.returncode != 0 and bool(named) and "Traceback" not in result.stderr,
+        f"exit {result.returncode}, no traceback: {shown}",
+    )
+
+
 def check_refuses_half_configuration(report: Report, image: str) -> None:
     """Without DATABASE_URL and SECRET_KEY a process would keep its data inside the container."""
     result = podman("run", "--rm", "--network", "host", image, "worker", check=False)
@@ -483,6 +502,7 @@ def exercise(
     inbound_port: int,
 ) -> None:
     check_refuses_half_configuration(report, args.image)
+    check_refuses_weak_secret(report, stack)
     report.check("setup", "database ready" in stack.once("setup"), "notifier setup ran once")
     password = re.search(
         r"password: (\S+)",
@@ -529,10 +549,12 @@ def exercise(
         0 < at_term < len(emails),
         f"{at_term}/{len(emails)} received when the worker was sent SIGTERM",
     )
+    clean = status == 0 and "Traceback" not in logs and took < STOP_GRACE_SECONDS
     report.check(
         "clean worker exit",
-        status == 0 and "Traceback" not in logs,
-        f"exit status {status} after {took:.1f} s, no traceback in its log",
+        clean,
+        f"exit status {status} after {took:.1f} s (compose waits {STOP_GRACE_SECONDS} s), "
+        f"no traceback in its log" + ("" if clean else f"; its log ends:\n{logs[-3000:]}"),
     )
 
     second = stack.start("worker-2", "worker")
