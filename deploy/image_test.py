@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -47,6 +48,9 @@ PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager=cgroupfs"]
 PREFIX = "notifier-image-test"
 TAG = "image-test"
 STOP_GRACE_SECONDS = 30  # compose.yaml's stop_grace_period for the workers, then SIGKILL
+# A sign-in checks an argon2id hash and the enrolment hashes ten recovery codes: seconds on a
+# machine whose cores other jobs keep busy, where 10 s once timed out.
+FORM_SECONDS = 60
 BODY_MJML = (
     "<mjml><mj-body><mj-section><mj-column><mj-text>Xin chào {{ contact_name }}</mj-text>"
     "</mj-column></mj-section></mj-body></mjml>"
@@ -227,10 +231,10 @@ def admin_login(base: str, email: str, password: str) -> str:
 
     def submit(path: str, page: str, fields: dict[str, str]) -> tuple[str, str]:
         form = urllib.parse.urlencode({"csrf_token": _csrf_token(page), **fields}).encode()
-        with opener.open(f"{base}{path}", data=form, timeout=10) as response:
+        with opener.open(f"{base}{path}", data=form, timeout=FORM_SECONDS) as response:
             return str(response.geturl()), response.read().decode()
 
-    with opener.open(f"{base}/admin/login", timeout=10) as response:
+    with opener.open(f"{base}/admin/login", timeout=FORM_SECONDS) as response:
         page = response.read().decode()
     landed, page = submit("/admin/login", page, {"email": email, "password": password})
     if landed.endswith("/admin/two-factor/enrol"):
@@ -239,7 +243,7 @@ def admin_login(base: str, email: str, password: str) -> str:
             raise CheckFailed("the second-factor enrolment page shows no key")
         code = pyotp.TOTP(key.group(1).replace(" ", "")).now()
         submit("/admin/two-factor/enrol", page, {"code": code})
-        with opener.open(f"{base}/admin/", timeout=10) as response:
+        with opener.open(f"{base}/admin/", timeout=FORM_SECONDS) as response:
             landed = str(response.geturl())
     return landed
 
@@ -400,7 +404,7 @@ def check_refusal_by_email(report: Report, sink: SmtpTestServer, inbound_port: i
     link = re.search(r"(http://\S+/p/\S+)", text)
     if link is None:
         raise CheckFailed(f"the refusal confirmation links no preferences page: {text[:500]}")
-    with urllib.request.urlopen(link.group(1), timeout=10) as page:  # noqa: S310 - local URL
+    with urllib.request.urlopen(link.group(1), timeout=FORM_SECONDS) as page:  # noqa: S310
         boxes = re.findall(r'<input type="checkbox" name="purpose"[^>]*>', page.read().decode())
     promotions = [b for b in boxes if 'value="promotions"' in b]
     still = [b for b in promotions if " checked" in b]
@@ -601,6 +605,9 @@ def main() -> int:
             run(args, report, workdir)
         except CheckFailed as exc:
             failure = str(exc)
+        except Exception as exc:  # the summary below still says how far it got
+            traceback.print_exc()
+            failure = f"{type(exc).__name__}: {exc}"
         size = (
             image_size(args.image)
             if podman("image", "exists", args.image, check=False).returncode == 0
