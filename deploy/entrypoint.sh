@@ -23,7 +23,8 @@ command=${1:-web}
 case "$command" in
     web)
         require_settings
-        exec gunicorn --bind "0.0.0.0:${PORT:-5000}" --workers "${WEB_CONCURRENCY:-2}" \
+        exec gunicorn --config /usr/local/lib/notifier/gunicorn.conf.py \
+            --bind "0.0.0.0:${PORT:-5000}" --workers "${WEB_CONCURRENCY:-2}" \
             --worker-tmp-dir /dev/shm --access-logfile - "$@" 'notifier:create_app()'
         ;;
     worker | scheduler | setup)

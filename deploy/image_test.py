@@ -16,10 +16,12 @@ import json
 import os
 import re
 import secrets
+import smtplib
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -27,6 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email import message_from_bytes
+from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402 - after the path set-up above, like the imports below
+import pyotp  # noqa: E402
 import redis  # noqa: E402
 
 from bench.sinks import free_port  # noqa: E402
@@ -43,6 +47,10 @@ from tests.smtp_server import SmtpTestServer  # noqa: E402
 PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager=cgroupfs"]
 PREFIX = "notifier-image-test"
 TAG = "image-test"
+STOP_GRACE_SECONDS = 30  # compose.yaml's stop_grace_period for the workers, then SIGKILL
+# A sign-in checks an argon2id hash and the enrolment hashes ten recovery codes: seconds on a
+# machine whose cores other jobs keep busy, where 10 s once timed out.
+FORM_SECONDS = 60
 BODY_MJML = (
     "<mjml><mj-body><mj-section><mj-column><mj-text>Xin chào {{ contact_name }}</mj-text>"
     "</mj-column></mj-section></mj-body></mjml>"
@@ -151,6 +159,11 @@ class Stack:
         """A one-off command in a fresh container, as `docker compose run --rm web ...` does."""
         return str(podman("run", "--rm", *self._args(), self.image, *command).stdout)
 
+    def attempt(self, *command: str, **env: str) -> subprocess.CompletedProcess:
+        """A one-off command with some variables changed, which may fail."""
+        changed = Stack(self.image, {**self.env, **env}, self.volumes)
+        return podman("run", "--rm", *changed._args(), self.image, *command, check=False)
+
     def start(self, name: str, *command: str) -> str:
         full = f"{PREFIX}-{name}"
         podman("rm", "-f", full, check=False)
@@ -199,21 +212,40 @@ class Api:
             raise CheckFailed(f"{method} {path}: {exc.code} {exc.read()[:1000]!r}") from None
 
 
+def _csrf_token(page: str) -> str:
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    if token is None:
+        raise CheckFailed("a form of the admin pages has no CSRF token field")
+    return token.group(1)
+
+
 def admin_login(base: str, email: str, password: str) -> str:
-    """Log in through the admin login form (CSRF token and all); return the page reached."""
+    """Sign in through the admin forms (CSRF token and all); return the page reached.
+
+    An admin enrols a second factor at the first sign-in: type the shown key into an
+    authenticator (pyotp here) and confirm with its code, as a person does without the QR code.
+    """
     opener = urllib.request.build_opener(
         urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
     )
-    with opener.open(f"{base}/admin/login", timeout=10) as response:
+
+    def submit(path: str, page: str, fields: dict[str, str]) -> tuple[str, str]:
+        form = urllib.parse.urlencode({"csrf_token": _csrf_token(page), **fields}).encode()
+        with opener.open(f"{base}{path}", data=form, timeout=FORM_SECONDS) as response:
+            return str(response.geturl()), response.read().decode()
+
+    with opener.open(f"{base}/admin/login", timeout=FORM_SECONDS) as response:
         page = response.read().decode()
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
-    if token is None:
-        raise CheckFailed("the admin login page has no CSRF token field")
-    form = urllib.parse.urlencode(
-        {"csrf_token": token.group(1), "email": email, "password": password}
-    ).encode()
-    with opener.open(f"{base}/admin/login", data=form, timeout=10) as response:
-        return str(response.geturl())
+    landed, page = submit("/admin/login", page, {"email": email, "password": password})
+    if landed.endswith("/admin/two-factor/enrol"):
+        key = re.search(r'data-testid="totp-secret">([^<]+)<', page)
+        if key is None:
+            raise CheckFailed("the second-factor enrolment page shows no key")
+        code = pyotp.TOTP(key.group(1).replace(" ", "")).now()
+        submit("/admin/two-factor/enrol", page, {"code": code})
+        with opener.open(f"{base}/admin/", timeout=FORM_SECONDS) as response:
+            landed = str(response.geturl())
+    return landed
 
 
 def write_contacts(path: Path, count: int) -> list[str]:
@@ -269,7 +301,7 @@ def create_campaign(api: Api) -> int:
 def process_users(container: str) -> list[tuple[str, str, str]]:
     """(user inside, user on the host, command) of every process of a running container."""
     out = podman("top", container, "user", "huser", "args").stdout.splitlines()[1:]
-    return [tuple(line.split(None, 2)) for line in out if line.strip()]  # type: ignore[misc]
+    return [tuple(line.split(None, 2)) for line in out if line.strip()]
 
 
 def check_not_root(report: Report, containers: Sequence[str], image: str) -> None:
@@ -326,11 +358,70 @@ def check_mail(report: Report, sink: SmtpTestServer, emails: Sequence[str]) -> N
     )
 
 
+REFUSAL_SUBJECT = "Xác nhận từ chối nhận email"  # the refusal confirmation (docs/inbound.md)
+
+
+def smtp_answers(port: int) -> bool:
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=2) as client:
+            return bool(client.noop()[0] == 250)
+    except OSError:
+        return False
+
+
+def mail_to(sink: SmtpTestServer, address: str) -> list[EmailMessage]:
+    with sink.lock:
+        raw = [m.data for m in sink.messages if address in m.rcpt_tos]
+    parsed = [message_from_bytes(data, policy=default_policy) for data in raw]
+    return [m for m in parsed if isinstance(m, EmailMessage)]
+
+
+def check_refusal_by_email(report: Report, sink: SmtpTestServer, inbound_port: int) -> None:
+    """The inbound container takes a refusal mailed to the List-Unsubscribe mailto address.
+
+    Consent is withdrawn at once and a worker sends the one confirmation; the person's own
+    preferences page (linked from it) then shows the purpose switched off.
+    """
+    with sink.lock:
+        first = message_from_bytes(sink.messages[0].data, policy=default_policy)
+        person = sink.messages[0].rcpt_tos[0]
+    mailto = re.search(r"<mailto:([^?>]+)", str(first["List-Unsubscribe"]))
+    if mailto is None:
+        raise CheckFailed(f"no mailto in List-Unsubscribe: {first['List-Unsubscribe']}")
+    wait_for("the inbound mailbox", lambda: smtp_answers(inbound_port), 60)
+    refusal = EmailMessage()
+    refusal["From"], refusal["To"], refusal["Subject"] = person, mailto.group(1), "unsubscribe"
+    refusal.set_content("Xin đừng gửi email quảng cáo nữa.")
+    with smtplib.SMTP("127.0.0.1", inbound_port, timeout=30) as client:
+        client.sendmail(person, [mailto.group(1)], refusal.as_bytes())
+
+    def confirmations() -> list[EmailMessage]:
+        return [m for m in mail_to(sink, person) if m["Subject"] == REFUSAL_SUBJECT]
+
+    took = wait_for("the refusal confirmation", lambda: bool(confirmations()), 60)
+    body = confirmations()[0].get_body(("plain",))
+    text = str(body.get_content()) if body is not None else ""
+    link = re.search(r"(http://\S+/p/\S+)", text)
+    if link is None:
+        raise CheckFailed(f"the refusal confirmation links no preferences page: {text[:500]}")
+    with urllib.request.urlopen(link.group(1), timeout=FORM_SECONDS) as page:  # noqa: S310
+        boxes = re.findall(r'<input type="checkbox" name="purpose"[^>]*>', page.read().decode())
+    promotions = [b for b in boxes if 'value="promotions"' in b]
+    still = [b for b in promotions if " checked" in b]
+    report.check(
+        "refusal by email (inbound)",
+        bool(promotions) and not still and len(confirmations()) == 1,
+        f"mail to {mailto.group(1).split('+')[0]}+TOKEN accepted; one confirmation after "
+        f"{took:.1f} s; promotions {'still on' if still else 'off'} on the preferences page",
+    )
+
+
 def run(args: argparse.Namespace, report: Report, workdir: Path) -> None:
     if not args.skip_build:
         report.check("image built", True, f"{build_image(args.image):.0f} s")
     database_url, volumes = prepare_database(args, workdir)
     web_port = free_port()
+    inbound_port = free_port()
     base = f"http://127.0.0.1:{web_port}"
     import_dir = workdir / "import"
     import_dir.mkdir(mode=0o755)
@@ -347,14 +438,50 @@ def run(args: argparse.Namespace, report: Report, workdir: Path) -> None:
                 "SECRET_KEY": secrets.token_hex(32),
                 "PUBLIC_BASE_URL": base,
                 "PORT": str(web_port),
+                "INBOUND_PORT": str(inbound_port),
                 "NOTIFIER_BATCH_SIZE": "50",
                 "LOG_FORMAT": "text",
             },
         )
         try:
-            exercise(args, report, stack, sink, emails, base)
+            exercise(args, report, stack, sink, emails, base, inbound_port)
         finally:
             stack.remove_all()
+
+
+def check_health(report: Report, web: str, worker: str) -> None:
+    """HEALTHCHECK asks /healthz in web and fails when nothing answers; elsewhere it passes.
+
+    The containers share the host's network, so a worker asking the usual PORT would reach the
+    web container; a port where nothing listens tells whether it asks at all.
+    """
+    health = podman("healthcheck", "run", web, check=False)
+
+    def on_silent_port(container: str) -> int:
+        port = f"PORT={free_port()}"
+        command = ["python", "/usr/local/bin/notifier-healthcheck"]
+        return podman("exec", "-e", port, container, *command, check=False).returncode
+
+    silent_web, silent_worker = on_silent_port(web), on_silent_port(worker)
+    report.check(
+        "HEALTHCHECK (/healthz)",
+        health.returncode == 0 and silent_web == 1 and silent_worker == 0,
+        f"web exit {health.returncode}; on a port where nothing listens: web exit {silent_web}, "
+        f"worker (serves nothing) exit {silent_worker}",
+    )
+
+
+def check_refuses_weak_secret(report: Report, stack: Stack) -> None:
+    """web stops on a bad setting with the one line naming it, like every other process."""
+    placeholder = "changeme"  # a well-known placeholder, refused outside tests and `notifier dev`
+    result = stack.attempt("web", SECRET_KEY=placeholder, PORT=str(free_port()))
+    named = [line for line in result.stderr.splitlines() if "cannot start: SECRET_KEY" in line]
+    shown = named[0][:70] if named else result.stderr[-300:]
+    report.check(
+        "weak SECRET_KEY refused (web)",
+        result.returncode != 0 and bool(named) and "Traceback" not in result.stderr,
+        f"exit {result.returncode}, no traceback: {shown}",
+    )
 
 
 def check_refuses_half_configuration(report: Report, image: str) -> None:
@@ -376,8 +503,10 @@ def exercise(
     sink: SmtpTestServer,
     emails: list[str],
     base: str,
+    inbound_port: int,
 ) -> None:
     check_refuses_half_configuration(report, args.image)
+    check_refuses_weak_secret(report, stack)
     report.check("setup", "database ready" in stack.once("setup"), "notifier setup ran once")
     password = re.search(
         r"password: (\S+)",
@@ -404,9 +533,9 @@ def exercise(
     web = stack.start("web", "web")
     scheduler = stack.start("scheduler", "scheduler")
     first = stack.start("worker-1", "worker")
+    inbound = stack.start("inbound", "inbound")
     wait_for("/healthz", lambda: answers(f"{base}/healthz"), 60)
-    health = podman("healthcheck", "run", web, check=False)
-    report.check("HEALTHCHECK (/healthz)", health.returncode == 0, f"exit {health.returncode}")
+    check_health(report, web, first)
     landed = admin_login(base, "admin@image-test.example", password.group(1))
     report.check("admin login", landed.rstrip("/").endswith("/admin"), f"landed on {landed}")
 
@@ -424,10 +553,12 @@ def exercise(
         0 < at_term < len(emails),
         f"{at_term}/{len(emails)} received when the worker was sent SIGTERM",
     )
+    clean = status == 0 and "Traceback" not in logs and took < STOP_GRACE_SECONDS
     report.check(
         "clean worker exit",
-        status == 0 and "Traceback" not in logs,
-        f"exit status {status} after {took:.1f} s, no traceback in its log",
+        clean,
+        f"exit status {status} after {took:.1f} s (compose waits {STOP_GRACE_SECONDS} s), "
+        f"no traceback in its log" + ("" if clean else f"; its log ends:\n{logs[-3000:]}"),
     )
 
     second = stack.start("worker-2", "worker")
@@ -445,7 +576,8 @@ def exercise(
         f"{counters} ({done:.0f} s after the second worker started)",
     )
     check_mail(report, sink, emails)
-    check_not_root(report, [web, scheduler, second], args.image)
+    check_refusal_by_email(report, sink, inbound_port)
+    check_not_root(report, [web, scheduler, second, inbound], args.image)
     check_no_compilers(report, stack)
 
 
@@ -473,6 +605,9 @@ def main() -> int:
             run(args, report, workdir)
         except CheckFailed as exc:
             failure = str(exc)
+        except Exception as exc:  # the summary below still says how far it got
+            traceback.print_exc()
+            failure = f"{type(exc).__name__}: {exc}"
         size = (
             image_size(args.image)
             if podman("image", "exists", args.image, check=False).returncode == 0
