@@ -18,6 +18,7 @@ from notifier.api.validation import parse_date_time, read_json
 from notifier.campaigns import lifecycle as campaigns
 from notifier.campaigns import templates
 from notifier.campaigns.preflight import PreflightFailed
+from notifier.domain.locales import Variant
 
 CAMPAIGN = f"/campaigns/<int(min=1, max={MAX_ID}):campaign_id>"
 LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2})?$")
@@ -34,6 +35,10 @@ def create_template() -> tuple[Response, int]:
         body["subject"],
         body["body_mjml"],
         body.get("text"),
+        {
+            locale: Variant(v["subject"], v["body_mjml"], v.get("text"))
+            for locale, v in body.get("variants", {}).items()
+        },
     )
     return jsonify(template_json(templates.save_template(data))), 201
 

@@ -63,6 +63,8 @@ def from_domain(exc: DomainError | TemplateError) -> ApiProblem:
     """Named service errors to status codes: the Mailman REST mapping, in one place."""
     if isinstance(exc, TemplateError):
         field = PART_FIELDS.get(exc.part, str(exc.part))
+        if exc.locale != "vi":  # a variant's part, as its request field
+            field = f"variants.{exc.locale}.{field}"
         return ApiProblem(
             422, str(exc), [{"field": field, "line": exc.line, "detail": exc.problem}]
         )

@@ -103,6 +103,10 @@ def template_json(template: Template) -> dict[str, Any]:
         "subject": template.subject,
         "body_mjml": template.body_mjml,
         "text": template.text,
+        "variants": {
+            locale: {"subject": v.subject, "body_mjml": v.body_mjml, "text": v.text}
+            for locale, v in template.sources()[1:]
+        },
         "version": template.version,
         "created_at": _iso(template.created_at),
         "updated_at": _iso(template.updated_at),

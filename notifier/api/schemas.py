@@ -259,8 +259,18 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "subject": line(500, 1),
             "body_mjml": {"type": "string", "minLength": 1, "maxLength": 100_000, "pattern": TEXT},
             "text": nullable({"type": "string", "maxLength": 50_000, "pattern": TEXT}),
+            # subject, body_mjml and text above are the Vietnamese variant; this adds others.
+            "variants": obj({"en": ref("TemplateVariant")}),
         },
         ("name", "kind", "purpose", "subject", "body_mjml"),
+    ),
+    "TemplateVariant": obj(
+        {
+            "subject": line(500, 1),
+            "body_mjml": {"type": "string", "minLength": 1, "maxLength": 100_000, "pattern": TEXT},
+            "text": nullable({"type": "string", "maxLength": 50_000, "pattern": TEXT}),
+        },
+        ("subject", "body_mjml"),
     ),
     "Template": obj(
         {
@@ -271,6 +281,7 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "subject": {"type": "string"},
             "body_mjml": {"type": "string"},
             "text": nullable({"type": "string"}),
+            "variants": obj({"en": ref("TemplateVariant")}),
             "version": {"type": "integer"},
             "created_at": DATE_TIME,
             "updated_at": DATE_TIME,

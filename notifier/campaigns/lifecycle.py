@@ -8,7 +8,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,6 +32,7 @@ from notifier.delivery.eligibility import rule_for
 from notifier.delivery.sending import recover_stale_claims, send_claim
 from notifier.domain.addresses import InvalidAddress, normalise_email
 from notifier.domain.errors import Conflict, NotFound, ValidationFailed
+from notifier.domain.locales import DEFAULT_LOCALE, LOCALES, Variants, variant_locale
 from notifier.domain.profile import Purpose
 from notifier.domain.send_outcome import SendResult
 from notifier.feedback.rates import pause_on_rates
@@ -288,9 +289,8 @@ def run_send_job(
         template = db.session.get(Template, campaign.template_id)
         assert template is not None
         data = dict(campaign.data or {})
-        composer = cached_composer(template.id, template.version, template.subject,
-                                   template.body_mjml, template.text, purpose.key,
-                                   _attachments(campaign))  # fmt: skip
+        composer = cached_composer(template.id, template.version, template.sources(),
+                                   purpose.key, _attachments(campaign))  # fmt: skip
         db.session.commit()
         claim = claim_batch(campaign_id, purpose, _batch_size(), utcnow())
         if not claim.sendable and not claim.skipped and not claim.deferred:
@@ -447,17 +447,16 @@ TEST_MARKER = "(thử nghiệm/test)"
 
 
 def preview(
-    subject: str,
-    body_mjml: str,
-    text: str | None,
+    variants: Variants,
     purpose_key: str,
     data: dict[str, Any],
     recipient: Recipient,
     message_key: str = "preview",
 ) -> bytes:
-    """The message exactly as the pipeline's composer builds it; raises TemplateError."""
+    """The message exactly as the pipeline's composer builds it, in the variant the recipient's
+    locale chooses; raises TemplateError."""
     purpose_or_error(purpose_key)
-    composer = build_composer(subject, body_mjml, text, purpose_key)
+    composer = build_composer(variants, purpose_key)
     return composer.compose(recipient, data, message_key)
 
 
@@ -467,6 +466,21 @@ def _test_subject(subject: str, advertising: bool, label: str) -> str:
     if rest[: len(label)].casefold() == label.casefold():
         rest = rest[len(label) :].lstrip()
     return f"{label} {TEST_MARKER} {rest}" if advertising else f"{TEST_MARKER} {rest}"
+
+
+def locales_to_test(campaign_id: int, staff_locale: str = DEFAULT_LOCALE) -> list[str]:
+    """The variants a test send should show: each one the audience reads, and the one of the
+    staff member's own language, Vietnamese first."""
+    campaign = get_campaign(campaign_id)
+    template = db.session.get(Template, campaign.template_id)
+    assert template is not None
+    variants = dict(template.sources())
+    query = audience_query(
+        purpose_or_error(campaign.purpose_key), campaign.audience or {}, utcnow().date()
+    )
+    spoken = set(db.session.scalars(query.with_only_columns(Contact.locale).distinct()))
+    wanted = {variant_locale(locale, variants) for locale in {*spoken, staff_locale}}
+    return [locale for locale in LOCALES if locale in wanted]
 
 
 def send_test(campaign_id: int, to_address: str, name: str = "", locale: str = "vi") -> SendResult:
@@ -484,10 +498,15 @@ def send_test(campaign_id: int, to_address: str, name: str = "", locale: str = "
     assert template is not None
     active = profile()
     purpose = active.purpose(campaign.purpose_key)
-    recipient = Recipient(0, address, name, locale if locale in ("vi", "en") else "vi", {})
+    recipient = Recipient(0, address, name, locale if locale in LOCALES else DEFAULT_LOCALE, {})
+    # Every variant is marked: the copy goes out in the variant the chosen locale picks.
+    label = active.advertising_label
+    marked = tuple(
+        (code, replace(v, subject=_test_subject(v.subject, purpose.is_advertising, label)))
+        for code, v in template.sources()
+    )
     message = preview(
-        _test_subject(template.subject, purpose.is_advertising, active.advertising_label),
-        template.body_mjml, template.text, purpose.key, dict(campaign.data or {}), recipient,
+        marked, purpose.key, dict(campaign.data or {}), recipient,
         message_key=f"test-{campaign.id}-{secrets.token_hex(6)}",
     )  # fmt: skip
     try:

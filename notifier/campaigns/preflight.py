@@ -80,10 +80,10 @@ def _shape(row: Any) -> Shape:
 def _render_all(campaign: Campaign, groups: Any) -> list[Failure]:
     template = db.session.get(Template, campaign.template_id)
     assert template is not None  # a campaign keeps its template (foreign key)
+    # Each shape's locale picks its variant: an audience with `en` contacts renders the `en` one.
     composer = cached_composer(
-        template.id, template.version, template.subject, template.body_mjml, template.text,
-        campaign.purpose_key,
-    )  # fmt: skip
+        template.id, template.version, template.sources(), campaign.purpose_key
+    )
     data = dict(campaign.data or {})
     failures: dict[str, Failure] = {}
     for group in groups:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from notifier.contacts.consent_ledger import purpose_or_error
@@ -12,6 +13,7 @@ from notifier.delivery.rendering.errors import TemplateError
 from notifier.delivery.rendering.layouts import builtin_layouts
 from notifier.delivery.rendering.sample_contact import placeholder_attributes
 from notifier.domain.errors import NotFound, ValidationFailed
+from notifier.domain.locales import DEFAULT_LOCALE, LOCALES, Variant, Variants
 from notifier.infra.context import profile
 from notifier.infra.extensions import db
 from notifier.models import CampaignKind, Template, TemplateVersion
@@ -23,32 +25,50 @@ SAMPLE = Recipient(
 
 @dataclass(frozen=True)
 class TemplateInput:
+    """`subject`, `body_mjml` and `text` are the Vietnamese variant (required); `variants`
+    holds the other locales' that staff wrote (English is optional)."""
+
     name: str
     kind: str
     purpose_key: str
     subject: str
     body_mjml: str
     text: str | None = None
+    variants: Mapping[str, Variant] = field(default_factory=dict)
+
+    def sources(self) -> Variants:
+        vietnamese = Variant(self.subject, self.body_mjml, self.text)
+        others = [(k, v) for k, v in self.variants.items() if k != DEFAULT_LOCALE]
+        return ((DEFAULT_LOCALE, vietnamese), *sorted(others, key=lambda kv: LOCALES.index(kv[0])))
 
 
 def check_template(data: TemplateInput, sample_data: dict | None = None) -> None:
-    """Compile, then render for a sample contact in both languages; errors name part and line."""
+    """Compile every variant, then render each for a sample contact of its locale with that
+    locale's sample data; errors name the variant, part and line."""
     errors = {}
     if not data.name.strip():
         errors["name"] = "is required"
     if data.kind not in {k.value for k in CampaignKind}:
         errors["kind"] = f"one of {', '.join(k.value for k in CampaignKind)}"
+    for locale, variant in data.variants.items():
+        if locale not in LOCALES or locale == DEFAULT_LOCALE:
+            errors[f"variants.{locale}"] = "is not a locale with its own variant (en)"
+        elif not variant.subject.strip() or not variant.body_mjml.strip():
+            errors[f"variants.{locale}"] = "needs a subject and a body, or nothing at all"
     if errors:
         raise ValidationFailed(errors)
     purpose_or_error(data.purpose_key)
-    composer = build_composer(data.subject, data.body_mjml, data.text, data.purpose_key)
+    sources = data.sources()
+    composer = build_composer(sources, data.purpose_key)
     sample = sample_data if sample_data is not None else sample_for(data.kind)
     # The sample contact carries every attribute the template reads (contact.tier...): a real
     # contact may have it, so its absence from the sample must not refuse the template.
-    attributes = placeholder_attributes(data.subject, data.body_mjml, data.text or "")
-    # One budget for both languages: a save costs the site at most that much CPU time.
+    attributes = placeholder_attributes(
+        *(part for _, v in sources for part in (v.subject, v.body_mjml, v.text or ""))
+    )
+    # One budget for every variant: a save costs the site at most that much CPU time.
     with cpu_budget():
-        for locale in ("vi", "en"):
+        for locale, _ in sources:
             recipient = Recipient(**{**SAMPLE.__dict__, "locale": locale, "attributes": attributes})
             composer.compose(recipient, sample.get(locale, sample.get("vi", {})), "sample")
 
@@ -74,21 +94,14 @@ def save_template(
             raise NotFound(f"template {template_id}")
         template = found
     template.name, template.kind = data.name.strip(), data.kind
-    template.purpose_key, template.subject = data.purpose_key, data.subject
-    template.body_mjml, template.text = data.body_mjml, data.text
+    template.purpose_key = data.purpose_key
+    template.set_sources(data.sources())
     template.version = (template.version or 0) + 1
     template.created_by = template.created_by or staff_id
     db.session.flush()
-    db.session.add(
-        TemplateVersion(
-            template_id=template.id,
-            version=template.version,
-            subject=data.subject,
-            body_mjml=data.body_mjml,
-            text=data.text,
-            saved_by=staff_id,
-        )
-    )
+    kept = TemplateVersion(template_id=template.id, version=template.version, saved_by=staff_id)
+    kept.set_sources(data.sources())
+    db.session.add(kept)
     db.session.commit()
     return template
 

@@ -10,11 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from notifier.delivery.rendering.compiler import CompiledTemplate, MessageStencil, compile_template
+from notifier.delivery.rendering.errors import TemplateError
 from notifier.delivery.rendering.footer import FooterData
 from notifier.delivery.rendering.ics import event_ics
 from notifier.delivery.rendering.samples import localized
 from notifier.delivery.rendering.stencil import Stencil
 from notifier.domain.bounces.verp import TargetKind
+from notifier.domain.locales import DEFAULT_LOCALE, Variant, Variants, variant_locale
 from notifier.domain.profile import Profile, Purpose
 from notifier.domain.tokens import make_token, verp_address
 from notifier.infra.context import profile, public_base_url, settings, token_secret
@@ -86,12 +88,14 @@ class Composer:
 
     def __init__(
         self,
-        compiled: CompiledTemplate,
+        compiled: Mapping[str, CompiledTemplate],
         purpose: Purpose,
         active: Profile,
         attachments: tuple[Attachment, ...] = (),
     ) -> None:
-        self.compiled = compiled
+        if DEFAULT_LOCALE not in compiled:
+            raise ValueError("a template needs its Vietnamese variant")
+        self.variants = dict(compiled)  # one compiled template per locale's variant
         self.purpose = purpose
         self.profile = active
         self._stencil_data: dict[str, Any] | None = None
@@ -115,7 +119,10 @@ class Composer:
         links = _links(
             context.secret, context.base, context.mailbox, recipient.contact_id, self.purpose.key
         )
-        subject, text, html = self._render(recipient, data, links)
+        try:
+            subject, text, html = self._render(recipient, data, links)
+        except TemplateError as exc:  # name the variant that failed: staff fix that one
+            raise exc.in_locale(self.locale_of(recipient)) from None
         message = self.builder.build(
             headers=self._feedback_header(campaign),
             to=recipient.email,
@@ -149,8 +156,15 @@ class Composer:
             self._feedback[campaign] = (("Feedback-ID", value),)
         return self._feedback[campaign]
 
+    def locale_of(self, recipient: Recipient) -> str:
+        """The variant the recipient reads, and so the language of their whole message."""
+        return variant_locale(recipient.locale, self.variants)
+
+    def compiled_for(self, recipient: Recipient) -> CompiledTemplate:
+        return self.variants[self.locale_of(recipient)]
+
     def footer(self, recipient: Recipient, links: Links) -> FooterData:
-        return self._footer(_locale(recipient), links)
+        return self._footer(self.locale_of(recipient), links)
 
     def _footer(self, locale: str, links: Links) -> FooterData:
         return FooterData.for_purpose(
@@ -176,14 +190,15 @@ class Composer:
         self, recipient: Recipient, data: dict[str, Any], links: Links
     ) -> tuple[str, str, str | EncodedText]:
         """Subject, text and HTML: from the stencil when the template allows, else by Jinja."""
-        locale = _locale(recipient)
+        locale = self.locale_of(recipient)
+        compiled = self.variants[locale]
         context = self.context(recipient, localized(data, locale))
         prepared = self._prepared(data, locale, recipient.time_zone)
-        filled = prepared and self.compiled.fill_parts(
+        filled = prepared and compiled.fill_parts(
             prepared.stencil, context, [links.unsubscribe, links.unsubscribe_all, links.preferences]
         )
         if not filled:
-            rendered = self.compiled.render(context, self.footer(recipient, links))
+            rendered = compiled.render(context, self._footer(locale, links))
             return rendered.subject, rendered.text, rendered.html
         assert prepared is not None
         encoder, page = prepared.encoder, filled.page
@@ -203,13 +218,9 @@ class Composer:
             # Only the sender and locale of this footer count: each message brings its links.
             sender = self._footer(locale, _NO_LINKS)
             shared = {**localized(data, locale), "time_zone": time_zone}
-            stencil = self.compiled.stencil(shared, sender)
+            stencil = self.variants[locale].stencil(shared, sender)
             self._stencils[key] = _Prepared(stencil, _encoder(stencil.page)) if stencil else None
         return self._stencils[key]
-
-
-def _locale(recipient: Recipient) -> str:
-    return recipient.locale if recipient.locale in ("vi", "en") else "vi"
 
 
 _NO_LINKS = Links(
@@ -232,17 +243,23 @@ def _encoder(page: Stencil) -> QuotedPrintablePieces | None:
 
 
 def build_composer(
-    subject: str,
-    body_mjml: str,
-    text: str | None,
-    purpose_key: str,
-    attachments: tuple[Attachment, ...] = (),
+    variants: Variants, purpose_key: str, attachments: tuple[Attachment, ...] = ()
 ) -> Composer:
+    """Compile every variant; a TemplateError names the variant's locale when it is not vi."""
     active = profile()
     purpose = active.purpose(purpose_key)
-    compiled = compile_template(
-        subject, body_mjml, text, advertising=purpose.is_advertising, label=active.advertising_label
-    )
+    compiled: dict[str, CompiledTemplate] = {}
+    by_source: dict[Variant, CompiledTemplate] = {}  # one bilingual source: compiled once
+    for locale, variant in variants:
+        if variant not in by_source:
+            try:
+                by_source[variant] = compile_template(
+                    variant.subject, variant.body_mjml, variant.text,
+                    advertising=purpose.is_advertising, label=active.advertising_label,
+                )  # fmt: skip
+            except TemplateError as exc:
+                raise exc.in_locale(locale) from None
+        compiled[locale] = by_source[variant]
     return Composer(compiled, purpose, active, attachments)
 
 
@@ -250,14 +267,12 @@ def build_composer(
 def cached_composer(
     template_id: int,
     version: int,
-    subject: str,
-    body_mjml: str,
-    text: str | None,
+    variants: Variants,
     purpose_key: str,
     attachments: tuple[Attachment, ...] = (),
 ) -> Composer:
     """Compile once per template version per process (the version is part of the key)."""
-    return build_composer(subject, body_mjml, text, purpose_key, attachments)
+    return build_composer(variants, purpose_key, attachments)
 
 
 def event_invitation(campaign_id: int, data: dict[str, Any]) -> tuple[Attachment, ...]:

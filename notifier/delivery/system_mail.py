@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -15,8 +18,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy import select
 
 from notifier.delivery.composer import dkim_signer, envelope_sender
+from notifier.delivery.rendering.samples import make_sample
 from notifier.delivery.sending import retry_policy
 from notifier.delivery.single import claim, requeue_stale, send_one
+from notifier.domain.profile import Profile
 from notifier.domain.send_outcome import Fate, SendResult, judge
 from notifier.domain.tokens import make_token
 from notifier.infra.config import ROOT
@@ -35,6 +40,7 @@ from notifier.models import (
 )
 
 SEND_JOB = "workers.jobs.send_system_mail"
+MAIL_DIR = ROOT / "templates" / "public" / "mail"
 # Confirmation links are secrets: they stay in the row only until the mail has left.
 SECRET_KEYS = frozenset({"link"})
 # Each subject in the catalogs under the "email subject" context (a heading may say it shorter).
@@ -128,24 +134,73 @@ def _finish(mail: SystemMail, status: SystemMailStatus, error: str) -> str:
     return status.value
 
 
+@dataclass(frozen=True)
+class RenderedMail:
+    subject: str
+    text: str
+    html: str
+
+
+def render_mail(
+    kind: SystemMailKind,
+    locale: str,
+    data: Mapping[str, Any],
+    active: Profile,
+    preferences_url: str | None = None,
+) -> RenderedMail:
+    """Subject, text and HTML of one system mail, in the person's language (vi unless en)."""
+    locale = "en" if locale == "en" else "vi"
+    context = {
+        **data,
+        "locale": locale,
+        **texts(locale),
+        "when": lambda iso: local_time(
+            iso, data.get("time_zone") or active.default_time_zone, locale
+        ),
+        "identity": active.identity,
+        "preferences_url": preferences_url,
+    }
+    return RenderedMail(
+        subject=pgettext(locale, *SUBJECTS[kind]),
+        text=_env().get_template(f"{kind.value}.txt").render(context),
+        html=_env().get_template(f"{kind.value}.html").render(context),
+    )
+
+
+def mail_samples(kind: SystemMailKind, now: datetime, active: Profile) -> dict[str, dict[str, Any]]:
+    """The kind's sample data per locale (templates/public/mail/samples.toml), dated from `now`
+    and in the profile's name; refusals and sign-ups name the profile's advertising purposes."""
+    samples: dict[str, dict[str, Any]] = {}
+    for locale, raw in _sample_tables()[kind.value].items():
+        data = make_sample(raw, now, active.identity)
+        if kind in (SystemMailKind.REFUSAL, SystemMailKind.OPT_IN):
+            data["purposes"] = [p.name.get(locale) for p in active.purposes if p.is_advertising]
+        samples[locale] = data
+    return samples
+
+
+@functools.cache
+def _sample_tables() -> dict[str, dict[str, dict[str, Any]]]:
+    return tomllib.loads((MAIL_DIR / "samples.toml").read_text(encoding="utf-8"))
+
+
 def build_message(mail: SystemMail) -> bytes:
-    identity = profile().identity
+    active = profile()
+    identity = active.identity
     kind = SystemMailKind(mail.kind)
-    context = _context(mail)
+    rendered = render_mail(kind, mail.locale, mail.data, active, _preferences_url(mail))
     message = EmailMessage(policy=SMTP)
     message["From"] = Address(identity.from_name, addr_spec=identity.from_address)
     message["To"] = mail.to_address
-    message["Subject"] = pgettext(mail.locale, *SUBJECTS[kind])
+    message["Subject"] = rendered.subject
     message["Date"] = format_datetime(utcnow())
     message["Message-ID"] = new_message_id(f"s{mail.id}", identity.from_address.rpartition("@")[2])
     # RFC 3834: auto-responders must not answer this, so no mail loop with a vacation reply.
     message["Auto-Submitted"] = "auto-generated"
     for name, value in _unsubscribe_headers(mail):
         message[name] = value
-    message.set_content(_env().get_template(f"{kind.value}.txt").render(context))
-    message.add_alternative(
-        _env().get_template(f"{kind.value}.html").render(context), subtype="html"
-    )
+    message.set_content(rendered.text)
+    message.add_alternative(rendered.html, subtype="html")
     raw = message.as_bytes()
     signer = dkim_signer()
     return signer.sign(raw) if signer else raw
@@ -172,22 +227,11 @@ def _linked_contact(mail: SystemMail) -> int | None:
     return None if mail.kind in elsewhere else mail.contact_id
 
 
-def _context(mail: SystemMail) -> dict[str, Any]:
-    active = profile()
-    locale = mail.locale
-    base = public_base_url()
-    preferences = None
+def _preferences_url(mail: SystemMail) -> str | None:
     contact_id = _linked_contact(mail)
-    if contact_id is not None:
-        preferences = f"{base}/p/{make_token(token_secret(), contact_id, None, 'p')}"
-    return {
-        **mail.data,
-        "locale": locale,
-        **texts(locale),
-        "when": lambda iso: local_time(iso, mail.data.get("time_zone"), locale),
-        "identity": active.identity,
-        "preferences_url": preferences,
-    }
+    if contact_id is None:
+        return None
+    return f"{public_base_url()}/p/{make_token(token_secret(), contact_id, None, 'p')}"
 
 
 def local_time(iso: str, time_zone: str | None, locale: str) -> str:
@@ -207,7 +251,7 @@ def local_time(iso: str, time_zone: str | None, locale: str) -> str:
 def _env() -> Environment:
     """Own environment: these mails are rendered by workers, outside any request."""
     return Environment(
-        loader=FileSystemLoader(str(ROOT / "templates" / "public" / "mail")),
+        loader=FileSystemLoader(str(MAIL_DIR)),
         autoescape=select_autoescape(["html"]),
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -112,7 +113,9 @@ class Purpose:
 @dataclass(frozen=True)
 class NoticeTypeSpec:
     """A notice type the profile ships: its template is a built-in layout, or a subject and a
-    text (Jinja, bilingual with t()) that setup wraps in a plain MJML body."""
+    text (Jinja, bilingual with t()) that setup wraps in a plain MJML body. A type with its own
+    text brings sample data per locale ([notice_types.sample.vi] and .en, the layouts' format),
+    so it can be previewed and tested; a layout's type uses the layout's samples."""
 
     key: str
     name: Localized
@@ -120,6 +123,7 @@ class NoticeTypeSpec:
     layout: str | None = None
     subject: str | None = None
     text: str | None = None
+    sample: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -347,7 +351,11 @@ def _notice_types(
         if (layout is None) == (subject is None or text is None):
             raise reader.fail(key, "give either a layout or both a subject and a text")
         name = reader.localized(data, key, "name")
-        specs.append(NoticeTypeSpec(type_key, name, purpose, layout, subject, text))
+        sample = reader.get(data, key, "sample", dict, {})
+        if layout is None:
+            for locale in ("vi", "en"):
+                reader.table(sample.get(locale), f"{key}.sample.{locale}")
+        specs.append(NoticeTypeSpec(type_key, name, purpose, layout, subject, text, sample))
     _unique(reader, "notice_types", [s.key for s in specs])
     return tuple(specs)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from notifier.domain.locales import DEFAULT_LOCALE, LOCALES, Variant, Variants
 from notifier.infra.extensions import db
 from notifier.models.types import UTCDateTime, utcnow
 
@@ -51,7 +52,43 @@ class DeliveryStatus(StrEnum):
     BOUNCED = "bounced"  # sent, then a bounce came back (reason: hard_bounce or soft_bounce)
 
 
-class Template(db.Model):  # type: ignore[name-defined]
+class _HasVariants:
+    """The Vietnamese variant, required, is `subject`, `body_mjml` and `text`; every other
+    locale's lives in `variants` as {"en": {"subject": ..., "body_mjml": ..., "text": ...}}."""
+
+    if TYPE_CHECKING:  # the mapped columns of the classes below
+        subject: Mapped[str]
+        body_mjml: Mapped[str]
+        text: Mapped[str | None]
+        variants: Mapped[dict[str, Any]]
+
+    def sources(self) -> Variants:
+        """Every variant, the Vietnamese first (see notifier/domain/locales.py)."""
+        found = [(DEFAULT_LOCALE, Variant(self.subject, self.body_mjml, self.text))]
+        for locale in LOCALES:
+            stored = (self.variants or {}).get(locale)
+            if locale != DEFAULT_LOCALE and isinstance(stored, dict):
+                found.append((locale, variant_of(stored)))
+        return tuple(found)
+
+    def set_sources(self, variants: Variants) -> None:
+        chosen = dict(variants)
+        vietnamese = chosen.pop(DEFAULT_LOCALE)
+        self.subject, self.body_mjml, self.text = (
+            vietnamese.subject, vietnamese.body_mjml, vietnamese.text,
+        )  # fmt: skip
+        self.variants = {locale: stored_variant(v) for locale, v in chosen.items()}
+
+
+def variant_of(stored: dict[str, Any]) -> Variant:
+    return Variant(str(stored["subject"]), str(stored["body_mjml"]), stored.get("text"))
+
+
+def stored_variant(variant: Variant) -> dict[str, Any]:
+    return {"subject": variant.subject, "body_mjml": variant.body_mjml, "text": variant.text}
+
+
+class Template(_HasVariants, db.Model):  # type: ignore[name-defined]
     __tablename__ = "templates"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -61,14 +98,15 @@ class Template(db.Model):  # type: ignore[name-defined]
     subject: Mapped[str] = mapped_column(String(500))
     body_mjml: Mapped[str] = mapped_column(Text)
     text: Mapped[str | None] = mapped_column(Text)
+    variants: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-class TemplateVersion(db.Model):  # type: ignore[name-defined]
-    """Every saved version, so a campaign can name exactly what it sent."""
+class TemplateVersion(_HasVariants, db.Model):  # type: ignore[name-defined]
+    """Every saved version, with all its variants, so a campaign can name exactly what it sent."""
 
     __tablename__ = "template_versions"
 
@@ -78,6 +116,7 @@ class TemplateVersion(db.Model):  # type: ignore[name-defined]
     subject: Mapped[str] = mapped_column(String(500))
     body_mjml: Mapped[str] = mapped_column(Text)
     text: Mapped[str | None] = mapped_column(Text)
+    variants: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     saved_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     saved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -205,8 +205,8 @@ def _deliver(notice: Notice) -> tuple[SendResult, bytes | None]:
     assert notice_type is not None and contact is not None and contact.email
     template = db.session.get(Template, notice_type.template_id)
     assert template is not None
-    composer = cached_composer(template.id, template.version, template.subject,
-                               template.body_mjml, template.text, notice.purpose_key)  # fmt: skip
+    composer = cached_composer(template.id, template.version, template.sources(),
+                               notice.purpose_key)  # fmt: skip
     recipient = Recipient(contact.id, contact.email, contact.name, contact.locale,
                           dict(contact.attributes or {}))  # fmt: skip
     try:

@@ -12,9 +12,12 @@ from typing import Any
 
 from jinja2 import meta, nodes
 
+from notifier.delivery.rendering.compiler import RenderedMessage, compile_template
 from notifier.delivery.rendering.environment import STAFF_PLAIN
-from notifier.delivery.rendering.layouts import builtin_layouts
-from notifier.domain.profile import NoticeTypeSpec, Profile
+from notifier.delivery.rendering.layouts import builtin_layouts, sample_footer
+from notifier.delivery.rendering.samples import make_sample
+from notifier.domain.locales import LOCALES, Variant, Variants, variant_locale
+from notifier.domain.profile import Identity, NoticeTypeSpec, Profile
 from notifier.infra.extensions import db
 from notifier.models import CampaignKind, NoticeType, Template, TemplateVersion
 
@@ -83,6 +86,15 @@ def data_fields(subject: str, body: str, text: str | None) -> DataFields:
     )
 
 
+def variants_fields(variants: Variants) -> DataFields:
+    """What every variant needs together: a notice must fit whichever its contact reads."""
+    found = [data_fields(v.subject, v.body_mjml, v.text) for _, v in variants]
+    required = frozenset[str]().union(*(f.required for f in found))
+    optional = frozenset[str]().union(*(f.optional for f in found)) - required
+    kinds = tuple(sorted({kind for f in found for kind in f.kinds}))
+    return DataFields(required, optional, kinds)
+
+
 def _guarded(tree: nodes.Template) -> set[str]:
     found: set[str] = set()
     for test in tree.find_all(nodes.Test):
@@ -108,7 +120,7 @@ def data_problems(type_key: object, data: Any) -> dict[str, str]:
     template = db.session.get(Template, notice_type.template_id)
     if template is None:
         return {}
-    fields = data_fields(template.subject, template.body_mjml, template.text)
+    fields = variants_fields(template.sources())
     problems: dict[str, str] = {}
     for name, kind in fields.kinds:
         is_kind, detail = KINDS[kind]
@@ -126,20 +138,50 @@ def plain_body(text: str) -> str:
     """A shipped notice's text as its HTML body: one paragraph per line, the layout's footer."""
     lines = "<br />\n".join(text.strip().splitlines())
     return (
-        "<mjml><mj-body><mj-section><mj-column><mj-text>\n"
+        # lang: mail clients and screen readers read the message in the variant's language.
+        '<mjml lang="{{ locale }}"><mj-body><mj-section><mj-column><mj-text>\n'
         f"{lines}\n</mj-text></mj-column></mj-section></mj-body></mjml>"
     )
 
 
-def shipped_template(spec: NoticeTypeSpec) -> tuple[str, str, str | None]:
-    """(subject, MJML body, text) of a profile's notice type: a built-in layout, or its own text."""
+def shipped_template(spec: NoticeTypeSpec) -> Variants:
+    """The variants of a profile's notice type: a built-in layout's, or its own text. Both are
+    written with t("vi", "en"), so one source is the Vietnamese and the English variant."""
     if spec.layout is not None:
         layout = builtin_layouts().get(spec.layout)
         if layout is None:
             raise ValueError(f"notice type {spec.key}: no built-in layout {spec.layout!r}")
-        return layout.subject, layout.body, layout.text
+        return layout.variants
     assert spec.subject is not None and spec.text is not None  # the profile loader checks this
-    return spec.subject, plain_body(spec.text), spec.text
+    source = Variant(spec.subject, plain_body(spec.text), spec.text)
+    return tuple((locale, source) for locale in LOCALES)
+
+
+def shipped_samples(
+    spec: NoticeTypeSpec, now: dt.datetime, identity: Identity
+) -> dict[str, dict[str, Any]]:
+    """Sample `data` per locale for a shipped notice type: its layout's, or its own tables
+    from the profile, branded from the identity and dated from `now`."""
+    if spec.layout is not None:
+        return builtin_layouts()[spec.layout].samples(now, identity)
+    return {locale: make_sample(raw, now, identity) for locale, raw in spec.sample.items()}
+
+
+def preview_notice(
+    spec: NoticeTypeSpec, locale: str, now: dt.datetime, active: Profile
+) -> RenderedMessage:
+    """A shipped notice type rendered with its sample, as a contact of `locale` reads it (the
+    variant that locale picks, its footer), with preview links in the footer."""
+    variants = dict(shipped_template(spec))
+    chosen = variant_locale(locale, variants)
+    variant = variants[chosen]
+    compiled = compile_template(
+        variant.subject, variant.body_mjml, variant.text, advertising=False,
+        label=active.advertising_label,
+    )  # fmt: skip
+    purpose = active.purpose(spec.purpose)
+    footer = sample_footer(spec.key, False, purpose.name, chosen, active.identity)
+    return compiled.render(shipped_samples(spec, now, active.identity)[chosen], footer)
 
 
 def sync_notice_types(profile: Profile) -> None:
@@ -148,17 +190,16 @@ def sync_notice_types(profile: Profile) -> None:
     for spec in profile.notice_types:
         if db.session.get(NoticeType, spec.key) is not None:
             continue
-        subject, body, text = shipped_template(spec)
+        variants = shipped_template(spec)
         template = Template(
-            name=spec.name.vi, kind=CampaignKind.RENEWAL.value, purpose_key=spec.purpose,
-            subject=subject, body_mjml=body, text=text, version=1,
-        )  # fmt: skip
+            name=spec.name.vi, kind=CampaignKind.RENEWAL.value, purpose_key=spec.purpose, version=1
+        )
+        template.set_sources(variants)
         db.session.add(template)
         db.session.flush()
-        db.session.add(
-            TemplateVersion(template_id=template.id, version=1, subject=subject, body_mjml=body,
-                            text=text)
-        )  # fmt: skip
+        kept = TemplateVersion(template_id=template.id, version=1)
+        kept.set_sources(variants)
+        db.session.add(kept)
         db.session.add(
             NoticeType(key=spec.key, name=spec.name.vi, purpose_key=spec.purpose,
                        template_id=template.id, active=True)

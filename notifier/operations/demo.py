@@ -323,27 +323,14 @@ def _load_template(purpose: Purpose, staff_id: int) -> bool:
         return False
     layout = builtin_layouts()[_layout_for(purpose)]
     template = Template(
-        name=name,
-        kind=layout.key,
-        purpose_key=purpose.key,
-        subject=layout.subject,
-        body_mjml=layout.body,
-        text=layout.text,
-        version=1,
-        created_by=staff_id,
+        name=name, kind=layout.key, purpose_key=purpose.key, version=1, created_by=staff_id
     )
+    template.set_sources(layout.variants)
     db.session.add(template)
     db.session.flush()
-    db.session.add(
-        TemplateVersion(
-            template_id=template.id,
-            version=1,
-            subject=layout.subject,
-            body_mjml=layout.body,
-            text=layout.text,
-            saved_by=staff_id,
-        )
-    )
+    kept = TemplateVersion(template_id=template.id, version=1, saved_by=staff_id)
+    kept.set_sources(layout.variants)
+    db.session.add(kept)
     db.session.commit()
     return True
 

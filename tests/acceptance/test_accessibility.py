@@ -151,3 +151,22 @@ def test_the_admin_menu_holds_no_page_this_scan_misses(
     menu = signed_in.get_by_role("navigation", name="Menu chính").locator("a")
     linked = {menu.nth(i).get_attribute("href") for i in range(menu.count())}
     assert linked and linked <= set(ADMIN_MENU), linked - set(ADMIN_MENU)
+
+
+def test_the_template_editor_has_a_variant_per_locale_reachable_by_keyboard(
+    signed_in: Any, axe: str, module_product: Product
+) -> None:
+    """Each variant is a fieldset with a legend and its own labels; Tab walks from the
+    Vietnamese fields into the English ones in order, and axe finds nothing serious."""
+    url = f"{module_product.base_url}/admin/templates/new?layout=promotion"
+    assert _violations(signed_in, axe, url) == []
+    english = signed_in.get_by_role("group", name="Bản tiếng Anh (tùy chọn)")
+    assert english.get_by_label("Tiêu đề tiếng Anh").get_attribute("lang") == "en"
+    signed_in.locator("#text").focus()
+    reached = []
+    for _ in range(6):  # the text part, then the English subject, body and text
+        signed_in.keyboard.press("Tab")
+        reached.append(signed_in.evaluate("document.activeElement.id"))
+        if reached[-1] == "en_text":
+            break
+    assert reached == ["en_subject", "en_body_mjml", "en_text"], reached

@@ -64,7 +64,8 @@ def test_marketing_writes_a_template_runs_a_campaign_and_reads_the_outbox(
     screenshot(page, "admin-templates")
     page.get_by_role("link", name="+ Dùng bố cục này").first.click()
     page.get_by_label("Tên", exact=True).fill("Ưu đãi mùa hè")
-    page.get_by_label("Tiêu đề").fill("Ưu đãi mùa hè cho {{ contact_name }}")
+    # exact: the English variant's field is "Tiêu đề tiếng Anh"
+    page.get_by_label("Tiêu đề", exact=True).fill("Ưu đãi mùa hè cho {{ contact_name }}")
     subject = page.locator("[data-testid=preview-subject]")
     subject.filter(has_text="[QC] Ưu đãi mùa hè cho Nguyễn Văn An").wait_for()
     page.get_by_label("Nội dung (MJML)").fill("<mjml><mj-body>\n{{ broken }\n</mj-body></mjml>")

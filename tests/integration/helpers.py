@@ -42,6 +42,7 @@ def layout_template(kind: str, purpose_key: str) -> int:
             subject=layout.subject,
             body_mjml=layout.body,
             text=layout.text,
+            variants={"en": dict(layout.variants)["en"]},  # as the admin editor copies a layout
         )
     )
     return template.id

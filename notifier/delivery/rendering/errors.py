@@ -12,9 +12,14 @@ class Part(StrEnum):
 
 
 class TemplateError(ValueError):
-    """A template that cannot compile or render: the part, the line (1-based or None) and why."""
+    """A template that cannot compile or render: the part, the line (1-based or None) and why;
+    `locale` names the variant when it is not the Vietnamese one (the message then starts "en ")."""
 
-    def __init__(self, part: Part, line: int | None, problem: str) -> None:
+    def __init__(self, part: Part, line: int | None, problem: str, locale: str = "vi") -> None:
         where = f", line {line}" if line is not None else ""
-        super().__init__(f"{part}{where}: {problem}")
-        self.part, self.line, self.problem = part, line, problem
+        variant = "" if locale == "vi" else f"{locale} "
+        super().__init__(f"{variant}{part}{where}: {problem}")
+        self.part, self.line, self.problem, self.locale = part, line, problem, locale
+
+    def in_locale(self, locale: str) -> TemplateError:
+        return TemplateError(self.part, self.line, self.problem, locale)

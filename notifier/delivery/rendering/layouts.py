@@ -13,6 +13,7 @@ from notifier.delivery.rendering.compiler import CompiledTemplate, RenderedMessa
 from notifier.delivery.rendering.environment import EMAILS_DIR
 from notifier.delivery.rendering.footer import FooterData
 from notifier.delivery.rendering.samples import brand_fields, make_sample
+from notifier.domain.locales import LOCALES, Variant, Variants
 from notifier.domain.profile import Identity, Localized
 
 LAYOUT_KEYS = ("promotion", "event", "renewal")
@@ -30,6 +31,13 @@ class Layout:
     body: str
     text: str
     sample_tables: Mapping[str, Mapping[str, Any]]  # as in the TOML; see samples.make_sample
+
+    @property
+    def variants(self) -> Variants:
+        """One source written with t("vi", "en"): it is both the Vietnamese and the English
+        variant, each rendered in its own language with its own sample data."""
+        source = Variant(self.subject, self.body, self.text)
+        return tuple((locale, source) for locale in LOCALES)
 
     def compile(self, label: str = "[QC]") -> CompiledTemplate:
         return compile_template(
@@ -51,22 +59,29 @@ class Layout:
         return self.compile().render(self.sample(locale, now, identity), footer)
 
     def sample_footer(self, locale: str, identity: Identity) -> FooterData:
-        base = brand_fields(identity)["website"]
-        return FooterData(
-            advertising=self.advertising,
-            locale=locale,
-            purpose_name=self.purpose_name.get(locale),
-            unsubscribe_url=f"{base}/u/PREVIEW-{self.key}",
-            unsubscribe_all_url=f"{base}/u/PREVIEW-all",
-            preferences_url=f"{base}/preferences/PREVIEW",
-            company=identity.company,
-            phone=identity.phone,
-            email=identity.email,
-            address=identity.address,
-            website=identity.website,
-            unsubscribe_mailbox=identity.unsubscribe_mailbox,
-            hotline=identity.phone,
-        )
+        return sample_footer(self.key, self.advertising, self.purpose_name, locale, identity)
+
+
+def sample_footer(
+    key: str, advertising: bool, purpose_name: Localized, locale: str, identity: Identity
+) -> FooterData:
+    """The footer of a preview: the sender's identity, links that name no real contact."""
+    base = brand_fields(identity)["website"]
+    return FooterData(
+        advertising=advertising,
+        locale=locale,
+        purpose_name=purpose_name.get(locale),
+        unsubscribe_url=f"{base}/u/PREVIEW-{key}",
+        unsubscribe_all_url=f"{base}/u/PREVIEW-all",
+        preferences_url=f"{base}/preferences/PREVIEW",
+        company=identity.company,
+        phone=identity.phone,
+        email=identity.email,
+        address=identity.address,
+        website=identity.website,
+        unsubscribe_mailbox=identity.unsubscribe_mailbox,
+        hotline=identity.phone,
+    )
 
 
 def _read_toml(name: str) -> dict[str, Any]:

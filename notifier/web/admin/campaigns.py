@@ -165,8 +165,7 @@ def _campaign_preview(c: Any) -> dict[str, Any]:
     template = templates.get_template(c.template_id)
     recipient = Recipient(0, "khach.hang@example.com", "Nguyễn Văn An", "vi", {})
     try:
-        raw = campaigns.preview(template.subject, template.body_mjml, template.text,
-                                c.purpose_key, dict(c.data or {}), recipient)  # fmt: skip
+        raw = campaigns.preview(template.sources(), c.purpose_key, dict(c.data or {}), recipient)
     except TemplateError as exc:
         return {"error": exc}
     return {"mail": read_message(raw)}
@@ -187,23 +186,29 @@ def campaign_progress(campaign_id: int) -> str | Response:
 def campaign_test(campaign_id: int) -> Response:
     form = TestSendForm()
     if form.validate_on_submit():
-        try:
-            result = campaigns.send_test(
-                campaign_id, form.to.data or "", current_user.name, current_user.locale
-            )
-        except ValidationFailed as exc:
-            flash_errors(exc)
-        except (DomainError, TemplateError) as exc:
-            flash(problem_text(str(exc)), "error")
-        else:
-            ok = result.status.value == "sent"
-            if ok:
-                flash(translate("test_sent", to=form.to.data), "success")
-            else:
-                flash(translate("test_failed", detail=result.message), "error")
+        # One copy in each language the audience reads the campaign in (and the staff's own).
+        for locale in campaigns.locales_to_test(campaign_id, current_user.locale):
+            if not _test_copy(campaign_id, form.to.data or "", locale):
+                break
     else:
         flash(translate("form_invalid"), "error")
     return redirect(url_for("admin.campaign", campaign_id=campaign_id))
+
+
+def _test_copy(campaign_id: int, to: str, locale: str) -> bool:
+    try:
+        result = campaigns.send_test(campaign_id, to, current_user.name, locale)
+    except ValidationFailed as exc:
+        flash_errors(exc)
+        return False
+    except (DomainError, TemplateError) as exc:
+        flash(problem_text(str(exc)), "error")
+        return False
+    if result.status.value != "sent":
+        flash(translate("test_failed", detail=result.message), "error")
+        return False
+    flash(translate("test_sent", to=f"{to} ({translate('locale_' + locale)})"), "success")
+    return True
 
 
 @bp.post("/campaigns/<int:campaign_id>/schedule")

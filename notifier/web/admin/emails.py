@@ -16,6 +16,7 @@ from notifier.delivery.rendering.budget import cpu_budget
 from notifier.delivery.rendering.errors import Part, TemplateError
 from notifier.delivery.rendering.layouts import builtin_layouts
 from notifier.domain.errors import DomainError, ValidationFailed
+from notifier.domain.locales import Variant, Variants, variant_locale
 from notifier.i18n import current_locale, translate
 from notifier.infra.context import profile
 from notifier.infra.extensions import db
@@ -32,9 +33,13 @@ SAMPLE_PEOPLE = {"vi": ("Nguyễn Văn An", "an.nguyen@example.com"),
 FORM_LABELS = {
     "name": "name", "kind": "kind", "purpose_key": "purpose", "subject": "subject",
     "body_mjml": "body_mjml", "text": "text_part", "sample_locale": "sample_language",
+    "en_subject": "en_subject", "en_body_mjml": "en_body_mjml", "en_text": "en_text_part",
 }  # fmt: skip
 # The form field (its id) that holds each part a template error names.
 ERROR_FIELDS = {Part.SUBJECT: "subject", Part.BODY: "body_mjml", Part.TEXT: "text"}
+# The form fields of each variant's parts (see notifier/domain/locales.py).
+VARIANT_FIELDS = {"vi": ("subject", "body_mjml", "text"),
+                  "en": ("en_subject", "en_body_mjml", "en_text")}  # fmt: skip
 
 
 @bp.get("/templates")
@@ -56,11 +61,28 @@ def _form(template: Template | None = None) -> TemplateForm:
 
 
 def _input(form: TemplateForm) -> templates.TemplateInput:
+    english = Variant(
+        (form.en_subject.data or "").strip(), _lf(form.en_body_mjml.data),
+        _lf(form.en_text.data).strip() or None,
+    )  # fmt: skip
+    # An English variant is there when staff wrote any of it; save refuses one half written.
+    written = english.subject or english.body_mjml.strip() or english.text
     return templates.TemplateInput(
         name=form.name.data or "", kind=form.kind.data or "",
         purpose_key=form.purpose_key.data or "", subject=form.subject.data or "",
         body_mjml=_lf(form.body_mjml.data), text=_lf(form.text.data).strip() or None,
+        variants={"en": english} if written else {},
     )  # fmt: skip
+
+
+def _fill(form: TemplateForm, variants: Variants) -> None:
+    """Put each variant's parts in its fields; a locale without a variant leaves them empty."""
+    chosen = dict(variants)
+    for locale, names in VARIANT_FIELDS.items():
+        variant = chosen.get(locale)
+        values = (variant.subject, variant.body_mjml, variant.text) if variant else ("", "", "")
+        for name, value in zip(names, values, strict=True):
+            getattr(form, name).data = value
 
 
 def _lf(text: str | None) -> str:
@@ -106,12 +128,13 @@ def _prefill(form: TemplateForm, template: Template | None) -> None:
     if template is None:
         layout = builtin_layouts().get(request.args.get("layout", "promotion"))
         layout = layout or builtin_layouts()["promotion"]
-        form.kind.data, form.subject.data = layout.key, layout.subject
-        form.body_mjml.data, form.text.data = layout.body, layout.text
+        form.kind.data = layout.key
+        _fill(form, layout.variants)
         form.name.data = layout.name.get("vi")
         fitting = [p for p in profile().purposes if p.is_advertising == layout.advertising]
         form.purpose_key.data = (fitting or list(profile().purposes))[0].key
         return
+    _fill(form, template.sources())
     wanted = request.args.get("version", "")
     if wanted.isdigit():
         kept = db.session.scalar(
@@ -120,9 +143,7 @@ def _prefill(form: TemplateForm, template: Template | None) -> None:
             )
         )
         if kept is not None:
-            form.subject.data, form.body_mjml.data, form.text.data = (
-                kept.subject, kept.body_mjml, kept.text,
-            )  # fmt: skip
+            _fill(form, kept.sources())
 
 
 def _versions(template: Template | None) -> list[tuple[TemplateVersion, str]]:
@@ -138,7 +159,12 @@ def _versions(template: Template | None) -> list[tuple[TemplateVersion, str]]:
 
 
 def _error_field(error: TemplateError | None) -> str | None:
-    return ERROR_FIELDS.get(error.part) if error is not None else None
+    """The id of the form field that holds the part in error, in the variant that failed."""
+    if error is None or error.part not in ERROR_FIELDS:
+        return None
+    parts = ("subject", "body", "text")
+    fields = VARIANT_FIELDS.get(error.locale or "vi", VARIANT_FIELDS["vi"])
+    return dict(zip(parts, fields, strict=True))[str(error.part)]
 
 
 def _summary(error: TemplateError | None) -> list[tuple[str, str]]:
@@ -148,33 +174,34 @@ def _summary(error: TemplateError | None) -> list[tuple[str, str]]:
     where = translate(f"part_{error.part}")
     if error.line:
         where += f", {translate('line')} {error.line}"
-    return [(ERROR_FIELDS[error.part], f"{where}: {error.problem}")]
+    return [(_error_field(error) or ERROR_FIELDS[error.part], f"{where}: {error.problem}")]
 
 
 def _lines(form: TemplateForm, error: TemplateError | None) -> list[str]:
     if error is None:
         return []
-    source = {"subject": form.subject.data, "body": form.body_mjml.data, "text": form.text.data}
-    return (source.get(str(error.part)) or "").splitlines()
+    names = dict(zip(("subject", "body", "text"), VARIANT_FIELDS[error.locale], strict=True))
+    return (getattr(form, names[str(error.part)]).data or "").splitlines()
 
 
 def _preview(data: templates.TemplateInput, locale: str) -> dict[str, Any]:
-    """Rendered with the layout's sample data in the chosen language, as the composer builds it."""
+    """What a contact of the chosen language gets, as the composer builds it: that language's
+    variant (or the Vietnamese one it falls back to) with the layout's sample data."""
     locale = locale if locale in SAMPLE_PEOPLE else "vi"
     name, email = SAMPLE_PEOPLE[locale]
     sample = templates.sample_for(data.kind)
+    variants = data.sources()
     try:
         with cpu_budget():
             raw = campaigns.preview(
-                data.subject, data.body_mjml, data.text, data.purpose_key,
-                dict(sample.get(locale, sample.get("vi", {}))),
-                Recipient(0, email, name, locale, {}),
+                variants, data.purpose_key, dict(sample), Recipient(0, email, name, locale, {}),
             )  # fmt: skip
     except TemplateError as exc:
         return {"error": exc}
     except (DomainError, ValueError) as exc:
         return {"problem": problem_text(str(exc))}
-    return {"mail": read_message(raw)}
+    fallback = variant_locale(locale, dict(variants)) != locale
+    return {"mail": read_message(raw), "fallback": fallback}
 
 
 @bp.post("/templates/preview")

@@ -56,6 +56,10 @@ class TemplateForm(FlaskForm):
     subject = StringField(validators=[DataRequired(), Length(max=500)])
     body_mjml = TextAreaField(validators=[DataRequired(), Length(max=200_000)])
     text = TextAreaField(validators=[Optional(), Length(max=100_000)])
+    # The English variant: optional, as a whole (see notifier/domain/locales.py).
+    en_subject = StringField(validators=[Optional(), Length(max=500)])
+    en_body_mjml = TextAreaField(validators=[Optional(), Length(max=200_000)])
+    en_text = TextAreaField(validators=[Optional(), Length(max=100_000)])
     sample_locale = SelectField(choices=LOCALE_CHOICES, default="vi")
 
 

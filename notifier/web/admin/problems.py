@@ -36,6 +36,7 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"this local time does not exist in the time zone", "problem_local_time"),
         (r"needs a time zone offset", "problem_offset"),
         (r"no such template", "problem_no_template"),
+        (r"needs a subject and a body, or nothing at all", "problem_variant_incomplete"),
         (r"the template is for purpose (?P<value>.+)", "problem_template_purpose"),
         (r"a renewal notice must use a service purpose", "problem_renewal_purpose"),
         (r"not valid JSON \((?P<detail>.+)\)", "problem_json"),

@@ -44,7 +44,7 @@ def test_each_layout_sends_its_sample_in_the_senders_name(
     layout = builtin_layouts()[kind]
     data = templates.sample_for(kind)
     attachments = event_invitation(1, data) if kind == "event" else ()
-    composer = build_composer(layout.subject, layout.body, layout.text, purpose, attachments)
+    composer = build_composer(layout.variants, purpose, attachments)
     person = Recipient(5, "khach@example.com", "An", locale, {})
     result = send_one("bounce@example.com", person.email, composer.compose(person, data, "d5"))
     assert result.status == "sent"
@@ -68,7 +68,7 @@ def test_the_invitation_is_utf8_and_its_summary_reads_in_vietnamese(
     layout = builtin_layouts()["event"]
     data = templates.sample_for("event")
     attachments = event_invitation(3, data)
-    composer = build_composer(layout.subject, layout.body, layout.text, "events", attachments)
+    composer = build_composer(layout.variants, "events", attachments)
     person = Recipient(5, "khach@example.com", "An", "vi", {})
     send_one("bounce@example.com", person.email, composer.compose(person, data, "d5"))
 

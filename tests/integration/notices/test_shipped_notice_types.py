@@ -79,10 +79,12 @@ def test_every_shipped_type_has_a_service_purpose_and_a_template(name: str) -> N
     assert profile.notice_types
     for spec in profile.notice_types:
         assert not profile.purpose(spec.purpose).is_advertising
-        subject, body, text = shipped_template(spec)
-        assert body.startswith("<mjml")
-        # Each names the data it needs, so the API can refuse a notice that lacks it.
-        assert data_fields(subject, body, text).required
+        variants = shipped_template(spec)
+        assert [locale for locale, _ in variants] == ["vi", "en"]
+        for _, variant in variants:
+            assert variant.body_mjml.startswith("<mjml")
+            # Each names the data it needs, so the API can refuse a notice that lacks it.
+            assert data_fields(variant.subject, variant.body_mjml, variant.text).required
 
 
 def _type_body(template_id: int, **changes: object) -> dict:

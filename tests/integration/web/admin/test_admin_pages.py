@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from notifier.campaigns.lifecycle import preview
 from notifier.delivery.composer import Recipient
 from notifier.delivery.rendering.layouts import builtin_layouts
+from notifier.domain.locales import only_vietnamese
 from notifier.infra.extensions import db
 from notifier.models import (
     ApiKey,
@@ -193,9 +194,7 @@ def test_the_outbox_shows_headers_and_the_html_in_a_sandboxed_frame(
     client: FlaskClient, admin: StaffUser
 ) -> None:
     raw = preview(
-        "Ưu đãi <b>",
-        builtin_layouts()["promotion"].body,
-        None,
+        only_vietnamese("Ưu đãi <b>", builtin_layouts()["promotion"].body),
         "promotions",
         sample_data("promotion"),
         Recipient(7, "an@example.com", "An", "vi", {}),
