@@ -50,6 +50,19 @@ DATE = rf"^{GREGORIAN}$"
 LOCAL_DATE_TIME = rf"^{GREGORIAN}[Tt ]{CLOCK}(?::[0-5][0-9])?$"
 # A number written as text, as billing systems often send amounts.
 NUMERIC_TEXT = r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$"
+# Names email-validator refuses after the @ (RFC 6761 special-use domains), case-insensitive
+# without inline flags, which ECMA-262 patterns lack.
+SPECIAL_USE = "|".join(
+    "".join(f"[{c.upper()}{c}]" for c in name)
+    for name in ("arpa", "invalid", "local", "localhost", "onion", "test")
+)
+# The addresses normalise_email accepts that the email format describes: a dot in the domain,
+# no special-use domain, no "ab--" label but Punycode's "xn--", 64 characters before the @.
+EMAIL = (
+    rf"^(?![^@]*@(?:[^@]*\.)?(?:{SPECIAL_USE})\.?$)"
+    r"(?![^@]*@(?:[^@]*\.)?(?![Xx][Nn])[A-Za-z0-9]{2}--)"
+    r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+)
 NOT_ALLOWED = "contains control characters or characters not allowed here"
 
 
@@ -174,6 +187,12 @@ def _limits(
 def _email(value: str) -> str:
     if len(value) > MAX_LENGTH:
         raise _fail(f"the email address is longer than {MAX_LENGTH} characters")
+    if not re.match(EMAIL, value):
+        try:
+            normalise_email(value)  # its words say best what is wrong, when it sees it
+        except InvalidAddress as exc:
+            raise _fail(str(exc)) from None
+        raise _fail("use an address with a public domain name, e.g. an@example.com")
     try:
         return normalise_email(value)
     except InvalidAddress as exc:
@@ -216,7 +235,7 @@ def service_purposes() -> list[str]:
 
 Email = Annotated[
     str,
-    Rule({"format": "email", "maxLength": MAX_LENGTH}, _email),
+    Rule({"format": "email", "maxLength": MAX_LENGTH, "pattern": EMAIL}, _email),
 ]
 ExternalRef = Annotated[
     str,
@@ -308,4 +327,29 @@ Phone = Annotated[
     ),
 ]
 IpAddress = Annotated[str, Rule({"anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}, _ip)]
-Id = Annotated[int, Field(ge=1, le=MAX_ID, strict=True)]
+class WholeNumber:
+    """JSON Schema's integer: 7 and 7.0 alike (JSON does not tell them apart), never "7" or
+    true; pydantic's strict int would refuse 7.0, its lax one would take "7"."""
+
+    def __init__(self, minimum: int, maximum: int) -> None:
+        self.minimum, self.maximum = minimum, maximum
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        return core_schema.no_info_plain_validator_function(
+            self._validate, serialization=core_schema.plain_serializer_function_ser_schema(int)
+        )
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: GetJsonSchemaHandler) -> Any:
+        return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
+
+    def _validate(self, value: Any) -> int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _fail("must be a whole number")
+        if not self.minimum <= value <= self.maximum:
+            raise _fail(f"must be between {self.minimum} and {self.maximum}")
+        return value
+
+
+Id = Annotated[int, WholeNumber(1, MAX_ID)]
