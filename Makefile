@@ -47,7 +47,7 @@ chaos: install
 # (every check, positive and negative data); API_FUZZ_EXAMPLES=2000 for a longer run.
 API_FUZZ_EXAMPLES ?= 300
 api-fuzz: install
-	NOTIFIER_API_FUZZ_EXAMPLES=$(API_FUZZ_EXAMPLES) $(BIN)/pytest -q -p no:cacheprovider \
+	API_FUZZ_EXAMPLES=$(API_FUZZ_EXAMPLES) $(BIN)/pytest -q -p no:cacheprovider \
 	  tests/integration/api/test_api_schemathesis.py
 
 # The benchmark measures against postfix's smtp-sink and smtp-source (Debian's postfix package).

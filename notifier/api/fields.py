@@ -33,14 +33,22 @@ TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 NAMED = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 EXTERNAL_REF = r"^[A-Za-z0-9_:@+-][A-Za-z0-9._:@+-]{0,99}$"
 KEY = r"^[a-z0-9_]{1,64}$"
-TAG = r"^[\w.-]{1,64}$"
+# The service lowercases tags and checks them again: İ (U+0130) is the one word character whose
+# lowercase (i + a combining dot) is no longer one, so it is left out here.
+TAG = r"^(?:[^\W\u0130]|[.-]){1,64}$"
 NAME_KEY = r"^[\w.-]{1,64}$"
 # contacts.PHONE, without the surrounding spaces the service would strip: digits and + ( ) - .
 PHONE = r"^(\+?[0-9().-][0-9 ().-]{4,18}[0-9().-])?$"
+# A real calendar date from 1900 to 2999: a wider year only ever comes from a mistake, and
+# Python's datetime cannot hold year 0 nor move year 1 or 9999 across an offset.
+YEAR = r"(?:19[0-9]{2}|2[0-9]{3})"
+LEAP_YEAR = (
+    r"(?:19(?:0[48]|[2468][048]|[13579][26])|2[0-9](?:0[48]|[2468][048]|[13579][26])|2[048]00)"
+)
 GREGORIAN = (
-    r"(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    rf"(?:{YEAR}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
     r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
-    r"|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)"
+    rf"|{LEAP_YEAR}-02-29)"
 )
 CLOCK = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]"
 # RFC 3339 (what JSON Schema calls date-time): seconds and an offset are required.
@@ -257,7 +265,8 @@ Locale = Annotated[
     ),
 ]
 DateText = Annotated[
-    date, Rule({"format": "date", "pattern": DATE, "description": "YYYY-MM-DD."}, _date)
+    date,
+    Rule({"format": "date", "pattern": DATE, "description": "YYYY-MM-DD, 1900 to 2999."}, _date),
 ]
 DateTimeText = Annotated[
     datetime,
@@ -265,7 +274,8 @@ DateTimeText = Annotated[
         {
             "format": "date-time",
             "pattern": DATE_TIME,
-            "description": "RFC 3339 with seconds and an offset, e.g. 2026-08-01T09:00:00+07:00.",
+            "description": "RFC 3339 with seconds and an offset, e.g. 2026-08-01T09:00:00+07:00 "
+            "(years 1900 to 2999).",
         },
         _date_time,
     ),
@@ -327,6 +337,8 @@ Phone = Annotated[
     ),
 ]
 IpAddress = Annotated[str, Rule({"anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}, _ip)]
+
+
 class WholeNumber:
     """JSON Schema's integer: 7 and 7.0 alike (JSON does not tell them apart), never "7" or
     true; pydantic's strict int would refuse 7.0, its lax one would take "7"."""

@@ -59,7 +59,7 @@ class _Plugin(FlaskPlugin):
                 body_value, problems = _validated(json, raw)
                 errors.update(problems)
         if headers is not None:
-            names = headers.model_json_schema()["properties"]
+            names = [f.alias or name for name, f in headers.model_fields.items()]
             given = {n: request.headers[n] for n in names if n in request.headers}
             header_value, problems = _validated(headers, given)
             errors.update(problems)

@@ -169,3 +169,18 @@ def test_an_operation_marks_what_only_stored_state_can_decide(app: Flask, api: F
     assert "x-state-checked" not in paths["/notices"]["post"]
     assert paths["/campaigns/{campaign_id}/schedule"]["post"]["requestBody"]["required"] is False
     assert paths["/notices"]["post"]["x-scope"] == "notices"
+
+
+def test_a_year_python_cannot_hold_is_refused_not_a_server_error(
+    app: Flask, api: FlaskClient
+) -> None:
+    # Found by the fuzz: year 0000 matched the document's pattern and crashed datetime (500).
+    contact = {"external_ref": "KH-11", "email": "y@example.com"}
+    for text in ("0000-02-29", "1899-12-31", "3000-01-01"):
+        response = api.post("/api/v1/contacts", json={**contact, "contract_ends_on": text})
+        assert response.status_code == 422, text
+        errors = conforms(response, "post", "/contacts")["errors"]
+        assert [e["field"] for e in errors] == ["contract_ends_on"]
+    response = api.post("/api/v1/campaigns/1/schedule", json={"send_at": "0000-02-29T20:00"})
+    assert response.status_code == 422
+    assert [e["field"] for e in response.get_json()["errors"]] == ["send_at"]

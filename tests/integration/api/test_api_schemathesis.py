@@ -2,7 +2,7 @@
 and the document exactly as strict as the server: a schema-valid request is accepted
 (positive_data_acceptance) and a schema-invalid one refused (negative_data_rejection).
 
-`make test` runs the fast form; `make api-fuzz` the long one (NOTIFIER_API_FUZZ_EXAMPLES).
+`make test` runs the fast form; `make api-fuzz` the long one (API_FUZZ_EXAMPLES).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tests.integration.helpers import make_contact
 from tests.integration.test_api_support import issue_key, renewal_type
 
 # Per operation and mode: about 400 requests in the fast form, under a minute or two.
-EXAMPLES = int(os.environ.get("NOTIFIER_API_FUZZ_EXAMPLES", "10"))
+EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "10"))
 TIMEOUT = 180 if EXAMPLES <= 10 else 60 * 60
 
 
