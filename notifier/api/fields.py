@@ -64,12 +64,19 @@ SPECIAL_USE = "|".join(
     "".join(f"[{c.upper()}{c}]" for c in name)
     for name in ("arpa", "invalid", "local", "localhost", "onion", "test")
 )
-# The addresses normalise_email accepts that the email format describes: a dot in the domain,
-# no special-use domain, no "ab--" label but Punycode's "xn--", 64 characters before the @.
+# The addresses normalise_email (email-validator) accepts, as a pattern: a dot-atom of at most
+# 64 characters before the @; host labels without a leading or trailing hyphen, a last label
+# ending with a letter, no special-use domain, no "ab--" label but Punycode's "xn--". Letters
+# beyond ASCII stay allowed on both sides (Vietnamese names and IDN domains).
+_ATEXT = "a-zA-Z0-9_!#$%&'*+/=?^`{|}~\\-\\u0080-\\uffff"
+_ALNUM = "A-Za-z0-9\\u0080-\\uffff"
+_LABEL = rf"[{_ALNUM}](?:[{_ALNUM}-]{{0,61}}[{_ALNUM}])?"
+_LAST = rf"(?:[A-Za-z\u0080-\uffff]|[{_ALNUM}][{_ALNUM}-]{{0,61}}[A-Za-z\u0080-\uffff])"
 EMAIL = (
-    rf"^(?![^@]*@(?:[^@]*\.)?(?:{SPECIAL_USE})\.?$)"
+    r"^(?=[^@]{1,64}@)"
+    rf"(?![^@]*@(?:[^@]*\.)?(?:{SPECIAL_USE})$)"
     r"(?![^@]*@(?:[^@]*\.)?(?![Xx][Nn])[A-Za-z0-9]{2}--)"
-    r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+    rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*@(?:{_LABEL}\.)+{_LAST}$"
 )
 NOT_ALLOWED = "contains control characters or characters not allowed here"
 
