@@ -18,6 +18,7 @@ from pydantic import Field, GetCoreSchemaHandler, GetJsonSchemaHandler, Validati
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError, core_schema
 
 from notifier.api.fields import DATE, DATE_TIME, LINE, NUMERIC_TEXT, KeyedValues
+from notifier.notices import types
 from notifier.notices.types import DataFields
 from notifier.notices.views import active_data_fields
 
@@ -70,6 +71,9 @@ KINDS = {
     "money": Kind(_is_number, NUMBER, "must be a number (or digits as text)"),
     "number": Kind(_is_number, NUMBER, "must be a number (or digits as text)"),
 }
+
+
+assert set(KINDS) == types.KINDS  # every filter the template reader picks out has its rule here
 
 
 class ScalarValue:
