@@ -36,7 +36,6 @@ KEY = r"^[a-z0-9_]{1,64}$"
 # The service lowercases tags and checks them again: İ (U+0130) is the one word character whose
 # lowercase (i + a combining dot) is no longer one, so it is left out here.
 TAG = r"^(?:[^\W\u0130]|[.-]){1,64}$"
-NAME_KEY = r"^[\w.-]{1,64}$"
 # contacts.PHONE, without the surrounding spaces the service would strip: digits and + ( ) - .
 PHONE = r"^(\+?[0-9().-][0-9 ().-]{4,18}[0-9().-])?$"
 # A real calendar date from 1900 to 2999: a wider year only ever comes from a mistake, and
