@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest chaos chromium postfix bench image-test mutation clean \
+.PHONY: install run test lint typecheck pytest chaos api-fuzz chromium postfix bench image-test mutation clean \
   translations
 
 $(STAMP): pyproject.toml
@@ -55,6 +55,13 @@ translations: install
 # The chaos suite's long form: larger campaigns under the same faults as its fast form.
 chaos: install
 	NOTIFIER_CHAOS_LONG=1 $(BIN)/pytest -q -o addopts="-ra --strict-markers" tests/chaos
+
+# The API fuzz's long form: schemathesis with many more examples per operation than `make test`
+# (every check, positive and negative data); API_FUZZ_EXAMPLES=2000 for a longer run.
+API_FUZZ_EXAMPLES ?= 300
+api-fuzz: install
+	API_FUZZ_EXAMPLES=$(API_FUZZ_EXAMPLES) $(BIN)/pytest -q -p no:cacheprovider \
+	  tests/integration/api/test_api_schemathesis.py
 
 # The benchmark measures against postfix's smtp-sink and smtp-source (Debian's postfix package).
 postfix:

@@ -14,9 +14,8 @@ from flask import g, request
 
 from notifier.api.problems import ApiProblem
 from notifier.contacts.api_contacts import retrying
-from notifier.infra.extensions import db
-from notifier.models import ApiKey
-from notifier.operations.staff import authenticate_api_key
+from notifier.operations import api_keys
+from notifier.operations.api_keys import KeyGrant
 
 F = TypeVar("F", bound=Callable[..., Any])
 MAX_KEY_LENGTH = 200
@@ -45,7 +44,7 @@ def _unauthorized() -> ApiProblem:
     return ApiProblem(401, "a valid API key is required", headers={"WWW-Authenticate": "Bearer"})
 
 
-def _authenticate(scope: str) -> ApiKey:
+def _authenticate(scope: str) -> KeyGrant:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or len(token) > MAX_KEY_LENGTH:
@@ -56,31 +55,23 @@ def _authenticate(scope: str) -> ApiKey:
         # Concurrent first uses of one key wait for a single argon2 check, then hit the cache.
         with _STRIPES[int(digest[:8], 16) % len(_STRIPES)]:
             key = _remembered(digest) or _verify(token, digest)
-    if key is None or key.revoked_at is not None:
+    if key is None or key.revoked:
         raise _unauthorized()
-    if scope not in (key.scopes or []):
+    if scope not in key.scopes:
         raise ApiProblem(403, f"this API key does not have the {scope!r} scope")
     return key
 
 
-def _remembered(digest: str) -> ApiKey | None:
+def _remembered(digest: str) -> KeyGrant | None:
     entry = _verified.get(digest)
     if entry is None or entry[1] < time.monotonic():
         _verified.pop(digest, None)
         return None
-    return db.session.get(ApiKey, entry[0])
+    return api_keys.grant_by_id(entry[0])
 
 
-def _verify(token: str, digest: str) -> ApiKey | None:
-    parts = token.split("_", 2)
-    if len(parts) != 3 or not parts[1].isalnum():
-        return None
-    row = db.session.scalar(db.select(ApiKey).where(ApiKey.prefix == parts[1]))
-    if row is None or not row.scopes:
-        return None
-    # The service checks hash, revocation and scope; ask with a scope the key has, so a
-    # genuine key lacking this operation's scope can be told apart (403, not 401).
-    key = retrying(lambda: authenticate_api_key(token, row.scopes[0]))
+def _verify(token: str, digest: str) -> KeyGrant | None:
+    key = retrying(lambda: api_keys.verify(token))
     if key is not None:
         _verified[digest] = (key.id, time.monotonic() + _VERIFIED_TTL)
         while len(_verified) > _VERIFIED_SIZE:

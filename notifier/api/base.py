@@ -9,8 +9,8 @@ from flask import Blueprint, Flask, Response, request
 from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from notifier.api.body import max_body_bytes
 from notifier.api.problems import ApiProblem, from_domain, response
-from notifier.api.validation import max_body_bytes
 from notifier.delivery.rendering.errors import TemplateError
 from notifier.domain.errors import DomainError
 from notifier.infra.extensions import limiter

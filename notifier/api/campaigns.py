@@ -4,80 +4,105 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from flask import Response, jsonify
 
-from notifier.api.auth import require
 from notifier.api.base import bp
+from notifier.api.fields import DATE_TIME, MAX_ID
 from notifier.api.problems import ApiProblem, invalid
-from notifier.api.representations import campaign_json, template_json
-from notifier.api.schemas import MAX_ID
-from notifier.api.validation import parse_date_time, read_json
+from notifier.api.schemas import (
+    Campaign,
+    CampaignRequest,
+    ScheduleRequest,
+    Template,
+    TemplateRequest,
+)
+from notifier.api.spec import body, operation
 from notifier.campaigns import lifecycle as campaigns
 from notifier.campaigns import templates
 from notifier.campaigns.preflight import PreflightFailed
+from notifier.campaigns.views import campaign_view, template_view
 from notifier.domain.locales import Variant
 
 CAMPAIGN = f"/campaigns/<int(min=1, max={MAX_ID}):campaign_id>"
-LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2})?$")
+_WITH_OFFSET = re.compile(DATE_TIME)
+DEFAULT_ZONE = "Asia/Ho_Chi_Minh"
 
 
 @bp.post("/templates")
-@require("templates")
+@operation(
+    "templates",
+    {201: (Template, "Saved.")},
+    json=TemplateRequest,
+    state_checked=("subject", "body_mjml", "text"),
+)
 def create_template() -> tuple[Response, int]:
-    body = read_json("TemplateRequest")
+    """Save a template: it is compiled and rendered for a sample contact first"""
+    new = body(TemplateRequest)
     data = templates.TemplateInput(
-        body["name"],
-        body["kind"],
-        body["purpose"],
-        body["subject"],
-        body["body_mjml"],
-        body.get("text"),
-        {
-            locale: Variant(v["subject"], v["body_mjml"], v.get("text"))
-            for locale, v in body.get("variants", {}).items()
-        },
+        new.name,
+        new.kind,
+        new.purpose,
+        new.subject,
+        new.body_mjml,
+        new.text,
+        _variants(new),
     )
-    return jsonify(template_json(templates.save_template(data))), 201
+    return jsonify(template_view(templates.save_template(data))), 201
 
 
 @bp.get(f"/templates/<int(min=1, max={MAX_ID}):template_id>")
-@require("templates")
+@operation("templates", {200: (Template, "The template.")})
 def get_template(template_id: int) -> Response:
-    return jsonify(template_json(templates.get_template(template_id)))
+    """A template"""
+    return jsonify(template_view(templates.get_template(template_id)))
 
 
 @bp.post("/campaigns")
-@require("campaigns")
+@operation(
+    "campaigns",
+    {201: (Campaign, "Created as a draft.")},
+    json=CampaignRequest,
+    state_checked=("template_id", "data"),
+)
 def create_campaign() -> tuple[Response, int]:
-    body = read_json("CampaignRequest")
+    """Create a draft campaign"""
+    new = body(CampaignRequest)
+    given = new.model_dump(mode="json", exclude_unset=True)
     data = campaigns.CampaignInput(
-        name=body["name"],
-        kind=body["kind"],
-        purpose_key=body["purpose"],
-        template_id=body["template_id"],
-        audience=body.get("audience", {}),
-        data=body.get("data", {}),
-        time_zone=body.get("time_zone", "Asia/Ho_Chi_Minh"),
+        name=new.name,
+        kind=new.kind,
+        purpose_key=new.purpose,
+        template_id=new.template_id,
+        audience=given.get("audience", {}),
+        data=given.get("data", {}),
+        time_zone=new.time_zone or DEFAULT_ZONE,
     )
-    return jsonify(campaign_json(campaigns.create_campaign(data))), 201
+    return jsonify(campaign_view(campaigns.create_campaign(data))), 201
 
 
 @bp.get(CAMPAIGN)
-@require("campaigns")
+@operation("campaigns", {200: (Campaign, "The campaign.")})
 def campaign_status(campaign_id: int) -> Response:
-    return jsonify(campaign_json(campaigns.get_campaign(campaign_id)))
+    """A campaign's status with counters by outcome and reason"""
+    return jsonify(campaign_view(campaigns.get_campaign(campaign_id)))
 
 
 @bp.post(f"{CAMPAIGN}/schedule")
-@require("campaigns")
+@operation(
+    "campaigns",
+    {200: (Campaign, "The campaign, scheduled.")},
+    json=ScheduleRequest,
+    errors=(409,),
+    state_checked=("audience", "data"),
+)
 def schedule_campaign(campaign_id: int) -> Response:
-    body = read_json("ScheduleRequest", optional=True)
-    send_at = _send_at(body, campaign_id) if "send_at" in body else None
+    """Schedule now, or at send_at (with an offset, or local in time_zone)"""
+    when = body(ScheduleRequest)
+    send_at = _send_at(when, campaign_id) if when.send_at is not None else None
     try:
-        return jsonify(campaign_json(campaigns.schedule(campaign_id, send_at)))
+        return jsonify(campaign_view(campaigns.schedule(campaign_id, send_at)))
     except PreflightFailed as exc:
         raise _refused(exc) from None
 
@@ -93,38 +118,40 @@ def _refused(exc: PreflightFailed) -> ApiProblem:
     return ApiProblem(422, str(exc), errors)
 
 
-def _send_at(body: dict[str, Any], campaign_id: int) -> datetime:
-    """With an offset as given; a local date-time is read in time_zone (or the campaign's)."""
-    text = body["send_at"]
-    if not LOCAL_TIME.match(text):
-        try:
-            return parse_date_time(text)
-        except ValueError as exc:
-            raise invalid({"send_at": str(exc)}) from None
-    zone_name = body.get("time_zone") or campaigns.get_campaign(campaign_id).time_zone
-    try:
-        zone = ZoneInfo(zone_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise invalid({"time_zone": f"unknown time zone {zone_name!r}"}) from None
-    try:
-        return datetime.fromisoformat(text.replace(" ", "T")).replace(tzinfo=zone)
-    except ValueError as exc:
-        raise invalid({"send_at": str(exc)}) from None
+def _send_at(when: ScheduleRequest, campaign_id: int) -> datetime:
+    """With an offset as given; a wall-clock time is read in time_zone (or the campaign's)."""
+    text = str(when.send_at)
+    if _WITH_OFFSET.match(text):
+        return datetime.fromisoformat(text.upper())
+    zone = when.time_zone or campaigns.get_campaign(campaign_id).time_zone
+    local = datetime.fromisoformat(text.replace(" ", "T").replace("t", "T"))
+    return local.replace(tzinfo=ZoneInfo(zone))
 
 
 @bp.post(f"{CAMPAIGN}/pause")
-@require("campaigns")
+@operation("campaigns", {200: (Campaign, "The campaign, paused.")}, errors=(409,))
 def pause_campaign(campaign_id: int) -> Response:
-    return jsonify(campaign_json(campaigns.pause(campaign_id, "paused through the API")))
+    """Pause sending"""
+    return jsonify(campaign_view(campaigns.pause(campaign_id, "paused through the API")))
 
 
 @bp.post(f"{CAMPAIGN}/resume")
-@require("campaigns")
+@operation("campaigns", {200: (Campaign, "The campaign, resumed.")}, errors=(409,))
 def resume_campaign(campaign_id: int) -> Response:
-    return jsonify(campaign_json(campaigns.resume(campaign_id)))
+    """Resume sending"""
+    return jsonify(campaign_view(campaigns.resume(campaign_id)))
 
 
 @bp.post(f"{CAMPAIGN}/cancel")
-@require("campaigns")
+@operation("campaigns", {200: (Campaign, "The campaign, cancelled.")}, errors=(409,))
 def cancel_campaign(campaign_id: int) -> Response:
-    return jsonify(campaign_json(campaigns.cancel(campaign_id)))
+    """Cancel: unsent deliveries are skipped with a reason"""
+    return jsonify(campaign_view(campaigns.cancel(campaign_id)))
+
+
+def _variants(new: TemplateRequest) -> dict[str, Variant]:
+    """The variants beside the Vietnamese one that the request carries."""
+    given = new.variants
+    if given is None or given.en is None:
+        return {}
+    return {"en": Variant(given.en.subject, given.en.body_mjml, given.en.text)}

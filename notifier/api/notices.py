@@ -2,50 +2,44 @@
 
 from __future__ import annotations
 
-import re
+from flask import Response, g, jsonify, url_for
 
-from flask import Response, g, jsonify, request
-
-from notifier.api.auth import require
 from notifier.api.base import bp
-from notifier.api.problems import ApiProblem, invalid
-from notifier.api.representations import (
-    accepted_json,
-    notice_json,
-    notice_type_json,
-    status_url,
+from notifier.api.body import read_body
+from notifier.api.fields import MAX_ID
+from notifier.api.problems import ApiProblem
+from notifier.api.schemas import (
+    IdempotencyHeaders,
+    Notice,
+    NoticeAccepted,
+    NoticeRequest,
+    NoticeType,
+    NoticeTypeList,
+    NoticeTypeRequest,
+    NoticeTypeUpdate,
 )
-from notifier.api.schemas import MAX_ID
-from notifier.api.validation import parse_date_time, read_json
+from notifier.api.spec import body, header, operation
 from notifier.contacts import api_contacts
 from notifier.notices import notices, types
-
-IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,150}$")
+from notifier.notices.views import accepted_view, notice_type_view, notice_view
 
 
 @bp.post("/notices")
-@require("notices")
+@operation(
+    "notices",
+    {202: (NoticeAccepted, "Queued; poll status_url for the outcome.")},
+    json=NoticeRequest,
+    headers=IdempotencyHeaders,
+    errors=(409,),
+)
 def create_notice() -> tuple[Response, int]:
-    key = request.headers.get("Idempotency-Key", "")
-    header_problem = (
-        {}
-        if IDEMPOTENCY_KEY.match(key)
-        else {"Idempotency-Key": "header required: 1 to 150 visible ASCII characters"}
-    )
-    body = read_json(
-        "NoticeRequest",
-        also=lambda b: {
-            **api_contacts.notice_type_problems(b.get("type")),
-            **types.data_problems(b.get("type"), b.get("data")),
-            **header_problem,
-        },
-    )
-    if header_problem:
-        raise invalid(header_problem)
-    send_at = parse_date_time(body["send_at"]) if "send_at" in body else None
+    """Trigger a transactional notice (e.g. a renewal) for a contact, exactly once"""
+    notice = body(NoticeRequest)
+    key = header(IdempotencyHeaders).idempotency_key
+    contact = notice.contact.model_dump(mode="json", exclude_unset=True)
     try:
         result = api_contacts.submit_notice(
-            body["type"], body["contact"], body["data"], send_at, key, g.api_key_id, body
+            notice.type, contact, notice.data, notice.send_at, key, g.api_key_id, read_body()
         )
     except api_contacts.IdentityChangeRefused as exc:
         raise ApiProblem(
@@ -60,47 +54,58 @@ def create_notice() -> tuple[Response, int]:
                 for f in exc.fields
             ],
         ) from None
-    answer = jsonify(accepted_json(result.notice))
-    answer.headers["Location"] = status_url(result.notice)
+    location = url_for("api.notice_status", notice_id=result.notice.id)
+    answer = jsonify({**accepted_view(result.notice), "status_url": location})
+    answer.headers["Location"] = location
     if not result.created:
         answer.headers["Idempotent-Replayed"] = "true"
     return answer, 202
 
 
 @bp.get(f"/notices/<int(min=1, max={MAX_ID}):notice_id>")
-@require("notices")
+@operation("notices", {200: (Notice, "The notice.")})
 def notice_status(notice_id: int) -> Response:
-    notice, external_ref = api_contacts.notice_status(notice_id, g.api_key_id)
-    return jsonify(notice_json(notice, external_ref))
+    """A notice's status: queued, sent, skipped (with the reason) or failed"""
+    return jsonify(notice_view(*api_contacts.notice_status(notice_id, g.api_key_id)))
 
 
 @bp.get("/notice-types")
-@require("notices")
+@operation("notices", {200: (NoticeTypeList, "Active notice types.")})
 def notice_types() -> Response:
-    return jsonify({"items": [notice_type_json(t) for t in api_contacts.notice_types()]})
+    """The notice types you may trigger"""
+    return jsonify({"items": [notice_type_view(t) for t in api_contacts.notice_types()]})
 
 
 # Writing a notice type wires a template to mail sent without advertising consent: it takes the
 # `templates` scope (who may author templates), not `notices` (who may only trigger them).
 @bp.post("/notice-types")
-@require("templates")
+@operation(
+    "templates",
+    {201: (NoticeType, "Created.")},
+    json=NoticeTypeRequest,
+    errors=(409,),
+    state_checked=("template_id",),
+)
 def create_notice_type() -> tuple[Response, int]:
-    body = read_json("NoticeTypeRequest")
-    if types.exists(body["key"]):
-        raise ApiProblem(409, f"notice type {body['key']!r} exists; change it with PUT")
-    created = notices.define_notice_type(
-        body["key"], body["name"], body["purpose"], body["template_id"]
-    )
-    return jsonify(notice_type_json(created)), 201
+    """Define a notice type: a key, a service purpose and a template for it"""
+    new = body(NoticeTypeRequest)
+    if types.exists(new.key):
+        raise ApiProblem(409, f"notice type {new.key!r} exists; change it with PUT")
+    created = notices.define_notice_type(new.key, new.name, new.purpose, new.template_id)
+    return jsonify(notice_type_view(created)), 201
 
 
-@bp.put("/notice-types/<string(maxlength=64):type_key>")
-@require("templates")
-def update_notice_type(type_key: str) -> Response:
-    if not types.exists(type_key):
-        raise ApiProblem(404, f"notice type {type_key!r} not found")
-    body = read_json("NoticeTypeUpdate")
-    changed = notices.define_notice_type(
-        type_key, body["name"], body["purpose"], body["template_id"]
-    )
-    return jsonify(notice_type_json(changed))
+@bp.put("/notice-types/<string(maxlength=64):key>")
+@operation(
+    "templates",
+    {200: (NoticeType, "Updated.")},
+    json=NoticeTypeUpdate,
+    state_checked=("template_id",),
+)
+def update_notice_type(key: str) -> Response:
+    """Change a notice type's name, purpose or template (reactivates it)"""
+    if not types.exists(key):
+        raise ApiProblem(404, f"notice type {key!r} not found")
+    change = body(NoticeTypeUpdate)
+    changed = notices.define_notice_type(key, change.name, change.purpose, change.template_id)
+    return jsonify(notice_type_view(changed))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, json
+from pydantic import ValidationError
 
 from notifier.delivery.rendering.errors import Part, TemplateError
 from notifier.domain.errors import (
@@ -30,6 +31,28 @@ TITLES = {
     429: "Too many requests",
     500: "Internal server error",
 }
+# What each error status means, for the document and its readable page.
+ERRORS = {
+    400: "The body is not JSON.",
+    401: "A missing, wrong or revoked API key (the answer does not say which).",
+    403: "The key lacks the scope this operation needs.",
+    404: "No such resource.",
+    409: "Conflicts with the current state: an Idempotency-Key reused with another body, a "
+    "state change that is not allowed, an address that belongs to another contact.",
+    413: "The body is larger than the limit (256 KiB by default).",
+    415: "The body is not application/json.",
+    422: "Fields failed validation: `errors` names each one.",
+    429: "Too many requests for this key: wait the seconds in Retry-After.",
+}
+# pydantic's words where ours are clearer; any other error keeps pydantic's message.
+MESSAGES = {
+    "missing": "is required",
+    "extra_forbidden": "unknown field",
+    "model_type": "must be a JSON object",
+    "model_attributes_type": "must be a JSON object",
+    "dict_type": "must be a JSON object",
+    "string_pattern_mismatch": "contains control characters or characters not allowed here",
+}
 # The template part a TemplateError names, as the request field that holds it.
 PART_FIELDS = {Part.SUBJECT: "subject", Part.BODY: "body_mjml", Part.TEXT: "text"}
 
@@ -50,6 +73,23 @@ class ApiProblem(Exception):
 
 def field_errors(errors: dict[str, str]) -> list[dict[str, Any]]:
     return [{"field": field, "detail": detail} for field, detail in sorted(errors.items())]
+
+
+def validation_errors(exc: ValidationError) -> dict[str, str]:
+    """pydantic's errors as {field path: detail}, the first error of each field."""
+    errors: dict[str, str] = {}
+    for error in exc.errors(include_url=False, include_context=False, include_input=False):
+        path = field_path(part for part in error["loc"] if part != "[key]")
+        errors.setdefault(path or "body", MESSAGES.get(error["type"], error["msg"]))
+    return errors
+
+
+def field_path(parts: Any) -> str:
+    """("consents", 0, "evidence") as consents[0].evidence."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
 
 
 def invalid(errors: dict[str, str]) -> ApiProblem:

@@ -1,348 +1,414 @@
-"""JSON Schemas (2020-12) of every API body: the OpenAPI components and the request validators."""
+"""Every API body as a pydantic model: the server validates requests with these and the OpenAPI
+document is generated from them (notifier/api/spec.py), so the two cannot drift apart."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from notifier.models import CampaignKind, CampaignStatus, NoticeStatus
-
-MAX_ID = 2_147_483_647
-# Printable text on one line: no control characters reach a header, a column or a log line.
-LINE = r"^[^\x00-\x1f\x7f]*$"
-TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # multi-line text: tabs and line breaks allowed
-GRANT_CHANNELS = ["web_form", "signup", "preference_center", "hotline", "staff", "import"]
-
-
-def line(max_length: int, min_length: int = 0) -> dict[str, Any]:
-    return {"type": "string", "minLength": min_length, "maxLength": max_length, "pattern": LINE}
-
-
-def nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"anyOf": [schema, {"type": "null"}]}
-
-
-def ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def obj(properties: dict[str, Any], required: tuple[str, ...] = (), **extra: Any) -> dict:
-    schema = {"type": "object", "properties": properties, "additionalProperties": False}
-    if required:
-        schema["required"] = list(required)
-    return {**schema, **extra}
-
-
-ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
-EXTERNAL_REF = {
-    "type": "string",
-    "pattern": r"^[A-Za-z0-9_:@+-][A-Za-z0-9._:@+-]{0,99}$",
-    "description": "Your own id of the customer (billing account): letters, digits, . _ : @ + -",
-}
-EMAIL = {"type": "string", "format": "email", "maxLength": 254}
-LOCALE = {"type": "string", "enum": ["vi", "en"]}
-DATE = {"type": "string", "format": "date"}
-DATE_TIME = {"type": "string", "format": "date-time", "description": "RFC 3339, with an offset."}
-SCALAR = {"anyOf": [line(500), {"type": "number"}, {"type": "boolean"}, {"type": "null"}]}
-ATTRIBUTES = {
-    "type": "object",
-    "maxProperties": 50,
-    "propertyNames": {"maxLength": 64, "pattern": r"^[\w.-]+$"},
-    "additionalProperties": SCALAR,
-}
-TAGS = {
-    "type": "array",
-    "maxItems": 50,
-    "items": {"type": "string", "pattern": r"^[\w.-]{1,64}$"},
-}
-
-CONTACT_FIELDS: dict[str, Any] = {
-    "email": EMAIL,
-    "name": line(200),
-    "phone": line(40),
-    "address": line(500),
-    "organisation": line(200),
-    "contact_person": line(200),
-    "locale": LOCALE,
-    "time_zone": line(64, 1),
-    "contract_ends_on": nullable(DATE),
-    "tags": TAGS,
-    "attributes": ATTRIBUTES,
-}
-
-EVIDENCE = obj(
-    {
-        "source": {
-            "type": "string",
-            "enum": GRANT_CHANNELS,
-            "description": "The channel where the person agreed.",
-        },
-        "notice_version": line(64, 1),
-        "collected_at": DATE_TIME,
-        "ip": {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]},
-        "user_agent": line(500),
-        "staff_ref": {
-            **line(100, 1),
-            "description": "Who recorded it, e.g. a call-centre agent id.",
-        },
-    },
-    ("source", "notice_version", "collected_at"),
-    anyOf=[{"required": ["ip"]}, {"required": ["staff_ref"]}],
+from flask import has_app_context
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    ValidationInfo,
+    field_validator,
+    model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
-CONSENT_CHANGE = obj(
-    {
-        "purpose": line(64, 1),
-        "action": {"type": "string", "enum": ["grant", "withdraw"]},
-        "evidence": EVIDENCE,
-    },
-    ("purpose", "action"),
-    description="A grant needs evidence; a withdrawal needs none.",
-    **{"if": {"properties": {"action": {"const": "grant"}}}, "then": {"required": ["evidence"]}},
+from notifier.api.fields import (
+    DateText,
+    DateTimeText,
+    Email,
+    ExternalRef,
+    Id,
+    IpAddress,
+    Key,
+    KeyedValues,
+    Locale,
+    LocalOrOffsetTime,
+    Phone,
+    Purpose,
+    Rule,
+    ServicePurpose,
+    Tag,
+    TimeZone,
+    line,
+    multiline,
+    named,
+    optional,
+    pattern_check,
+    service_purposes,
 )
+from notifier.api.notice_data import DATA, NoticeData, data_schemas
+from notifier.campaigns.views import AUDIENCE_FILTERS, CAMPAIGN_KINDS, CAMPAIGN_STATUSES
+from notifier.notices.views import NOTICE_STATUSES, active_type_keys
 
-CONSENTS = {"type": "array", "maxItems": 20, "items": CONSENT_CHANGE}
+GRANT_CHANNELS = ("web_form", "signup", "preference_center", "hotline", "staff", "import")
+IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,150}$"
 
-NOTICE_TYPE = obj(
-    {"key": {"type": "string"}, "name": {"type": "string"}, "purpose": {"type": "string"}},
-    ("key", "name", "purpose"),
-)
 
-COMPONENTS: dict[str, dict[str, Any]] = {
-    "Problem": obj(
-        {
-            "type": {"type": "string"},
-            "title": {"type": "string"},
-            "status": {"type": "integer"},
-            "detail": {"type": "string"},
-            "errors": {
-                "type": "array",
-                "items": obj(
-                    {
-                        "field": {"type": "string"},
-                        "detail": {"type": "string"},
-                        "line": nullable({"type": "integer"}),
-                        "count": {"type": "integer", "minimum": 0},
-                        "examples": {"type": "array", "items": {"type": "string"}},
-                    },
-                    ("field", "detail"),
-                ),
-            },
-        },
-        ("type", "title", "status"),
-        description="RFC 9457 problem details; `errors` names every bad field.",
-    ),
-    "ContactCreate": obj(
-        {"external_ref": EXTERNAL_REF, **CONTACT_FIELDS, "consents": CONSENTS},
-        ("external_ref", "email"),
-    ),
-    "ContactPatch": obj({**CONTACT_FIELDS, "consents": CONSENTS}),
-    "Contact": obj(
-        {
-            "external_ref": {"type": "string"},
-            "email": nullable({"type": "string"}),
-            "name": {"type": "string"},
-            "phone": {"type": "string"},
-            "address": {"type": "string"},
-            "organisation": {"type": "string"},
-            "contact_person": {"type": "string"},
-            "locale": {"type": "string"},
-            "time_zone": {"type": "string"},
-            "contract_ends_on": nullable(DATE),
-            "tags": {"type": "array", "items": {"type": "string"}},
-            "attributes": {"type": "object"},
-            "created_at": DATE_TIME,
-            "updated_at": DATE_TIME,
-        },
-        ("external_ref", "email", "name", "locale", "contract_ends_on", "tags", "attributes"),
-    ),
-    "ConsentOverview": obj(
-        {
-            "external_ref": {"type": "string"},
-            "purposes": {
-                "type": "array",
-                "items": obj(
-                    {
-                        "purpose": {"type": "string"},
-                        "kind": {"type": "string", "enum": ["advertising", "service"]},
-                        "status": {
-                            "type": "string",
-                            "enum": ["none", "pending", "granted", "withdrawn"],
-                        },
-                    },
-                    ("purpose", "kind", "status"),
-                ),
-            },
-            "history": {"type": "array", "items": ref("ConsentEvent")},
-        },
-        ("external_ref", "purposes", "history"),
-    ),
-    "ConsentEvent": obj(
-        {
-            "id": {"type": "integer"},
-            "purpose": {"type": "string"},
-            "action": {"type": "string", "enum": ["request", "grant", "withdraw"]},
-            "source": {"type": "string"},
-            "occurred_at": DATE_TIME,
-            "recorded_at": DATE_TIME,
-            "notice_version": nullable({"type": "string"}),
-            "locale": nullable({"type": "string"}),
-        },
-        ("id", "purpose", "action", "source", "occurred_at", "recorded_at"),
-    ),
-    "NoticeRequest": obj(
-        {
-            "type": {**line(64, 1), "description": "A notice type key, see GET /notice-types."},
-            "contact": obj(
-                {
-                    "external_ref": EXTERNAL_REF,
-                    "email": EMAIL,
-                    "name": line(200),
-                    "locale": LOCALE,
-                },
-                ("external_ref", "email"),
-            ),
-            "data": {
-                **ATTRIBUTES,
-                "maxProperties": 100,
-                "description": "Values for the template: service_name, expires_on, amount, ...",
-            },
-            "send_at": DATE_TIME,
-        },
-        ("type", "contact", "data"),
-    ),
-    "NoticeAccepted": obj(
-        {
-            "id": {"type": "integer"},
-            "type": {"type": "string"},
-            "status_url": {"type": "string"},
-            "created_at": DATE_TIME,
-        },
-        ("id", "type", "status_url", "created_at"),
-    ),
-    "Notice": obj(
-        {
-            "id": {"type": "integer"},
-            "type": {"type": "string"},
-            "status": {"type": "string", "enum": [s.value for s in NoticeStatus]},
-            "reason": nullable({"type": "string"}),
-            "external_ref": nullable({"type": "string"}),
-            "created_at": DATE_TIME,
-            "send_at": nullable(DATE_TIME),
-            "sent_at": nullable(DATE_TIME),
-            "message_id": nullable({"type": "string"}),
-            "smtp_code": nullable({"type": "integer"}),
-            "smtp_message": nullable({"type": "string"}),
-            "attempts": {"type": "integer"},
-        },
-        ("id", "type", "status", "reason", "created_at", "sent_at", "message_id", "smtp_code"),
-    ),
-    "NoticeTypeList": obj({"items": {"type": "array", "items": NOTICE_TYPE}}, ("items",)),
-    "NoticeType": NOTICE_TYPE,
-    "NoticeTypeRequest": obj(
-        {
-            "key": {"type": "string", "pattern": "^[a-z0-9_]{1,64}$"},
-            "name": line(200, 1),
-            "purpose": line(64, 1),
-            "template_id": ID,
-        },
-        ("key", "name", "purpose", "template_id"),
-    ),
-    "NoticeTypeUpdate": obj(
-        {"name": line(200, 1), "purpose": line(64, 1), "template_id": ID},
-        ("name", "purpose", "template_id"),
-    ),
-    "TemplateRequest": obj(
-        {
-            "name": line(200, 1),
-            "kind": {"type": "string", "enum": [k.value for k in CampaignKind]},
-            "purpose": line(64, 1),
-            "subject": line(500, 1),
-            "body_mjml": {"type": "string", "minLength": 1, "maxLength": 100_000, "pattern": TEXT},
-            "text": nullable({"type": "string", "maxLength": 50_000, "pattern": TEXT}),
-            # subject, body_mjml and text above are the Vietnamese variant; this adds others.
-            "variants": obj({"en": ref("TemplateVariant")}),
-        },
-        ("name", "kind", "purpose", "subject", "body_mjml"),
-    ),
-    "TemplateVariant": obj(
-        {
-            "subject": line(500, 1),
-            "body_mjml": {"type": "string", "minLength": 1, "maxLength": 100_000, "pattern": TEXT},
-            "text": nullable({"type": "string", "maxLength": 50_000, "pattern": TEXT}),
-        },
-        ("subject", "body_mjml"),
-    ),
-    "Template": obj(
-        {
-            "id": {"type": "integer"},
-            "name": {"type": "string"},
-            "kind": {"type": "string"},
-            "purpose": {"type": "string"},
-            "subject": {"type": "string"},
-            "body_mjml": {"type": "string"},
-            "text": nullable({"type": "string"}),
-            "variants": obj({"en": ref("TemplateVariant")}),
-            "version": {"type": "integer"},
-            "created_at": DATE_TIME,
-            "updated_at": DATE_TIME,
-        },
-        ("id", "name", "kind", "purpose", "subject", "body_mjml", "text", "version"),
-    ),
-    "CampaignRequest": obj(
-        {
-            "name": line(200, 1),
-            "kind": {"type": "string", "enum": [k.value for k in CampaignKind]},
-            "purpose": line(64, 1),
-            "template_id": ID,
-            "audience": obj(
-                {
-                    "tags": TAGS,
-                    "locale": LOCALE,
-                    "attributes": ATTRIBUTES,
-                    "contact_ids": {"type": "array", "maxItems": 10_000, "items": ID},
-                }
-            ),
-            "data": ATTRIBUTES,
-            "time_zone": line(64, 1),
-        },
-        ("name", "kind", "purpose", "template_id"),
-    ),
-    "ScheduleRequest": obj(
-        {
-            "send_at": {
-                **line(40, 1),
-                "description": "RFC 3339 with an offset, or a local date-time read in time_zone.",
-            },
-            "time_zone": {**line(64, 1), "description": "IANA zone, e.g. Asia/Ho_Chi_Minh."},
+class Body(BaseModel):
+    """Strict: a string is never read as a number, and a field the model lacks is an error."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+Kind = Literal["promotion", "event", "renewal"]
+assert CAMPAIGN_KINDS == ("promotion", "event", "renewal")  # Kind follows CampaignKind
+Scalar = Annotated[Any, DATA]
+Attributes = Annotated[
+    dict[Annotated[str, Field(max_length=64, pattern=r"^[\w.-]+$")], Scalar],
+    Field(max_length=50),
+    KeyedValues(),
+]
+Tags = Annotated[list[Tag], Field(max_length=50)]
+MultiLine = Annotated[str, multiline(100_000, 1)]
+
+
+# --- contacts ---------------------------------------------------------------------------------
+
+
+class Evidence(Body):
+    source: Literal[GRANT_CHANNELS] = Field(description="The channel where the person agreed.")  # type: ignore[valid-type]
+    notice_version: Annotated[str, line(64, 1)]
+    collected_at: DateTimeText
+    ip: IpAddress = optional()
+    user_agent: Annotated[str, line(500)] = optional()
+    staff_ref: Annotated[
+        str, line(100, 1, description="Who recorded it, e.g. a call-centre agent id.")
+    ] = optional()
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["ip"]}, {"required": ["staff_ref"]}]}
+    )
+
+    @model_validator(mode="after")
+    def _someone_vouches(self) -> Evidence:
+        if self.ip is None and self.staff_ref is None:
+            raise PydanticCustomError("notifier", "needs the person's ip or a staff_ref")
+        return self
+
+
+class ConsentChange(Body):
+    """A grant needs evidence; a withdrawal needs none."""
+
+    purpose: Purpose
+    action: Literal["grant", "withdraw"]
+    evidence: Evidence | None = Field(default=None, validate_default=True)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"action": {"const": "grant"}}, "required": ["action"]},
+            "then": {"required": ["evidence"]},
         }
+    )
+
+    @field_validator("evidence", mode="after")
+    @classmethod
+    def _grant_has_evidence(cls, value: Evidence | None, info: ValidationInfo) -> Evidence | None:
+        if value is None and info.data.get("action") == "grant":
+            raise PydanticCustomError("notifier", "is required to grant consent")
+        return value
+
+
+class ContactFields(Body):
+    name: Annotated[str, line(200)] = optional()
+    phone: Phone = optional()
+    address: Annotated[str, line(500)] = optional()
+    organisation: Annotated[str, line(200)] = optional()
+    contact_person: Annotated[str, line(200)] = optional()
+    locale: Locale = optional()
+    time_zone: TimeZone = optional()
+    contract_ends_on: DateText | None = optional(description="YYYY-MM-DD; null clears it.")
+    tags: Tags = optional()
+    attributes: Attributes = optional()
+    consents: Annotated[list[ConsentChange], Field(max_length=20)] = optional()
+
+
+class ContactCreate(ContactFields):
+    external_ref: ExternalRef
+    email: Email
+
+
+class ContactPatch(ContactFields):
+    email: Email = optional()
+
+
+class Contact(Answer):
+    external_ref: str
+    email: str | None
+    name: str
+    phone: str | None = None
+    address: str | None = None
+    organisation: str | None = None
+    contact_person: str | None = None
+    locale: str
+    time_zone: str | None = None
+    contract_ends_on: Annotated[str, Field(json_schema_extra={"format": "date"})] | None
+    tags: list[str]
+    attributes: dict[str, Any]
+    created_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None = None
+    updated_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None = None
+
+
+class PurposeState(Answer):
+    purpose: str
+    kind: Literal["advertising", "service"]
+    status: Literal["none", "pending", "granted", "withdrawn"]
+
+
+class ConsentEvent(Answer):
+    id: int
+    purpose: str
+    action: Literal["request", "grant", "withdraw"]
+    source: str
+    occurred_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+    recorded_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+    notice_version: str | None = None
+    locale: str | None = None
+
+
+class ConsentOverview(Answer):
+    external_ref: str
+    purposes: list[PurposeState]
+    history: list[ConsentEvent]
+
+
+# --- notices ----------------------------------------------------------------------------------
+
+
+NoticeTypeKey = Annotated[
+    str,
+    Rule(
+        {"description": "A notice type key, see GET /notice-types."},
+        choices=active_type_keys,
+        unknown=lambda v: f"unknown notice type {v!r}; see GET /api/v1/notice-types",
     ),
-    "Campaign": obj(
-        {
-            "id": {"type": "integer"},
-            "name": {"type": "string"},
-            "kind": {"type": "string"},
-            "purpose": {"type": "string"},
-            "template_id": {"type": "integer"},
-            "template_version": nullable({"type": "integer"}),
-            "status": {"type": "string", "enum": [s.value for s in CampaignStatus]},
-            "status_reason": {"type": "string"},
-            "send_at": nullable(DATE_TIME),
-            "time_zone": {"type": "string"},
-            "audience": {"type": "object"},
-            "created_at": DATE_TIME,
-            "planned_at": nullable(DATE_TIME),
-            "finished_at": nullable(DATE_TIME),
-            "counters": {
-                "type": "object",
-                "additionalProperties": {"type": "integer"},
-                "description": "Deliveries by outcome: pending, sent, skipped, failed, ...",
+]
+
+
+class NoticeContact(Body):
+    external_ref: ExternalRef
+    email: Email
+    name: Annotated[str, line(200)] = optional()
+    locale: Locale = optional()
+
+
+class NoticeRequest(Body):
+    """The `data` a type needs is read from its template: the document has one variant per type."""
+
+    type: NoticeTypeKey
+    contact: NoticeContact
+    data: NoticeData
+    send_at: DateTimeText = optional()
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        base = handler.resolve_ref_schema(handler(core_schema))
+        if not has_app_context():
+            return base
+        variants = []
+        for key, data in data_schemas().items():
+            properties = {**base["properties"], "type": {"const": key}, "data": data}
+            variants.append({**base, "properties": properties})
+        return {"title": base.get("title", cls.__name__), "oneOf": variants} if variants else base
+
+
+class IdempotencyHeaders(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=False)
+    idempotency_key: Annotated[
+        str,
+        Rule(
+            {
+                "minLength": 1,
+                "maxLength": 150,
+                "pattern": IDEMPOTENCY_KEY,
+                "description": "Your unique id for this request: a retry with the same key and "
+                "body gets the same answer and never a second email; the same key with another "
+                "body gets 409.",
             },
-            "reasons": {
-                "type": "object",
-                "additionalProperties": {"type": "integer"},
-                "description": "Skipped, deferred and failed deliveries by reason.",
-            },
-        },
-        ("id", "name", "status", "status_reason", "counters", "reasons"),
-    ),
-}
+            pattern_check(IDEMPOTENCY_KEY, "header required: 1 to 150 visible ASCII characters"),
+        ),
+    ] = Field(alias="Idempotency-Key")
+
+
+class NoticeAccepted(Answer):
+    id: int
+    type: str
+    status_url: str
+    created_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None
+
+
+NoticeStatus = Literal[NOTICE_STATUSES]  # type: ignore[valid-type]
+
+
+class Notice(Answer):
+    id: int
+    type: str
+    status: NoticeStatus
+    reason: str | None
+    external_ref: str | None = None
+    created_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None
+    send_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None = None
+    sent_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None
+    message_id: str | None
+    smtp_code: int | None
+    smtp_message: str | None = None
+    attempts: int | None = None
+
+
+class NoticeType(Answer):
+    key: str
+    name: str
+    purpose: str
+
+
+class NoticeTypeList(Answer):
+    items: list[NoticeType]
+
+
+class NoticeTypeRequest(Body):
+    key: Key
+    name: Annotated[str, named(200)]
+    purpose: ServicePurpose
+    template_id: Id
+
+
+class NoticeTypeUpdate(Body):
+    name: Annotated[str, named(200)]
+    purpose: ServicePurpose
+    template_id: Id
+
+
+# --- templates and campaigns ------------------------------------------------------------------
+
+
+class TemplateVariant(Body):
+    subject: Annotated[str, line(500, 1)]
+    body_mjml: MultiLine
+    text: Annotated[str, multiline(50_000)] | None = None
+
+
+class TemplateVariants(Body):
+    """Variants beside the Vietnamese one (subject, body_mjml and text of the template)."""
+
+    en: TemplateVariant | None = None
+
+
+class TemplateRequest(Body):
+    name: Annotated[str, named(200)]
+    kind: Kind
+    purpose: Purpose
+    subject: Annotated[str, line(500, 1)]
+    body_mjml: MultiLine
+    text: Annotated[str, multiline(50_000)] | None = None
+    variants: TemplateVariants | None = None
+
+
+class Template(Answer):
+    id: int
+    name: str
+    kind: str
+    purpose: str
+    subject: str
+    body_mjml: str
+    text: str | None
+    variants: dict[str, TemplateVariant] = {}
+    version: int
+    created_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None = None
+    updated_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None = None
+
+
+class Audience(Body):
+    tags: Tags = optional()
+    locale: Locale = optional()
+    attributes: Attributes = optional()
+    contact_ids: Annotated[list[Id], Field(max_length=10_000)] = optional()
+
+
+assert set(Audience.model_fields) == set(AUDIENCE_FILTERS)  # the filters the planner reads
+
+
+class CampaignRequest(Body):
+    """A renewal campaign is service mail: its purpose must be a service purpose."""
+
+    name: Annotated[str, named(200)]
+    kind: Kind
+    purpose: Purpose
+    template_id: Id
+    audience: Audience = optional()
+    data: Attributes = optional()
+    time_zone: TimeZone = optional()
+
+    @field_validator("purpose", mode="after")
+    @classmethod
+    def _renewal_is_service(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("kind") == "renewal" and value not in service_purposes():
+            raise PydanticCustomError("notifier", "a renewal campaign must use a service purpose")
+        return value
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        if has_app_context():
+            schema["if"] = {"properties": {"kind": {"const": "renewal"}}, "required": ["kind"]}
+            schema["then"] = {"properties": {"purpose": {"enum": sorted(service_purposes())}}}
+        return schema
+
+
+class ScheduleRequest(Body):
+    send_at: LocalOrOffsetTime = optional()
+    time_zone: TimeZone = optional()
+
+
+class Campaign(Answer):
+    id: int
+    name: str
+    kind: str | None = None
+    purpose: str | None = None
+    template_id: int | None = None
+    template_version: int | None = None
+    status: Literal[CAMPAIGN_STATUSES]  # type: ignore[valid-type]
+    status_reason: str
+    send_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None = None
+    time_zone: str | None = None
+    audience: dict[str, Any] | None = None
+    created_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None = None
+    planned_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None = None
+    finished_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None = None
+    counters: dict[str, int] = Field(
+        description="Deliveries by outcome: pending, sent, skipped, failed, ..."
+    )
+    reasons: dict[str, int] = Field(
+        description="Skipped, deferred and failed deliveries by reason."
+    )
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+class FieldError(Answer):
+    field: str
+    detail: str
+    line: int | None = None
+    count: Annotated[int, Field(ge=0)] | None = None
+    examples: list[str] | None = None
+
+
+class Problem(Answer):
+    """RFC 9457 problem details; `errors` names every bad field."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[FieldError] | None = None

@@ -4,9 +4,7 @@ API can refuse a notice at once instead of accepting it and failing at send time
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
@@ -28,32 +26,9 @@ GUARDS = frozenset({"defined", "undefined"})
 DEFAULTS = frozenset({"default", "d"})
 
 
-def _is_moment(value: object) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        (dt.datetime.fromisoformat if "T" in value else dt.date.fromisoformat)(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_number(value: object) -> bool:
-    if isinstance(value, bool):
-        return False
-    try:
-        return isinstance(value, int | float | str) and Decimal(str(value)).is_finite()
-    except InvalidOperation:
-        return False
-
-
-# A field the template passes through one of these filters must be of the kind it formats.
-KINDS: dict[str, tuple[Callable[[object], bool], str]] = {
-    "date": (_is_moment, "must be a date, YYYY-MM-DD (or an RFC 3339 date-time)"),
-    "time": (_is_moment, "must be an RFC 3339 date-time"),
-    "money": (_is_number, "must be a number"),
-    "number": (_is_number, "must be a number"),
-}
+# The template filters that say what kind of value a field must hold; what each kind accepts
+# is stated once, as a check and as JSON Schema, in notifier/api/notice_data.py.
+KINDS = frozenset({"date", "time", "money", "number"})
 
 
 @dataclass(frozen=True)
@@ -108,30 +83,6 @@ def _guarded(tree: nodes.Template) -> set[str]:
 
 def exists(type_key: str) -> bool:
     return db.session.get(NoticeType, type_key) is not None
-
-
-def data_problems(type_key: object, data: Any) -> dict[str, str]:
-    """`data.<field>` for each field the type's template needs and `data` lacks (or sets null)."""
-    if not isinstance(type_key, str) or not isinstance(data, dict):
-        return {}  # the schema names these
-    notice_type = db.session.get(NoticeType, type_key)
-    if notice_type is None or not notice_type.active:
-        return {}
-    template = db.session.get(Template, notice_type.template_id)
-    if template is None:
-        return {}
-    fields = variants_fields(template.sources())
-    problems: dict[str, str] = {}
-    for name, kind in fields.kinds:
-        is_kind, detail = KINDS[kind]
-        if data.get(name) is not None and not is_kind(data[name]):
-            problems.setdefault(f"data.{name}", detail)
-    for name in sorted(fields.required):
-        if name not in data:
-            problems[f"data.{name}"] = "is required by this notice type's template"
-        elif data[name] is None:
-            problems[f"data.{name}"] = "must not be null: this notice type's template prints it"
-    return problems
 
 
 def plain_body(text: str) -> str:

@@ -153,8 +153,10 @@ def test_campaign_validation_names_fields(app: Flask, api: FlaskClient) -> None:
     response = api.post("/api/v1/campaigns", json=body)
     problem = conforms(response, "post", "/campaigns")
     assert response.status_code == 422
-    assert {e["field"] for e in problem["errors"]} == {"name", "audience.planet"}
-    body.update(name="ok", audience={})
+    # The document enumerates the time zones, so the zone is named with the other fields
+    # (it used to come a request later, from the service, once the schema had passed).
+    assert {e["field"] for e in problem["errors"]} == {"name", "audience.planet", "time_zone"}
+    body.update(name="ok", audience={}, time_zone="Asia/Ho_Chi_Minh")
     response = api.post("/api/v1/campaigns", json=body)
     fields = {e["field"] for e in conforms(response, "post", "/campaigns")["errors"]}
-    assert response.status_code == 422 and fields == {"template_id", "time_zone"}
+    assert response.status_code == 422 and fields == {"template_id"}
