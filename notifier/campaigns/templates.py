@@ -89,7 +89,7 @@ def save_template(
             saved_by=staff_id,
         )
     )
-    db.session.commit()
+    db.session.flush()
     return template
 
 

@@ -10,13 +10,13 @@ from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response
 
+from notifier.contacts.contacts import Contact
 from notifier.delivery.system_mail import local_time
 from notifier.domain.errors import Conflict, NotFound
 from notifier.domain.profile import LOCALES
 from notifier.infra.context import profile
 from notifier.infra.extensions import limiter
 from notifier.infra.rate_limits import public_limit
-from notifier.models import Contact
 from notifier.privacy.verified_links import LinkExpired, LinkUsed
 from notifier.web.public.messages import PROBLEMS
 
