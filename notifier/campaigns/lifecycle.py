@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -146,7 +146,8 @@ def schedule(campaign_id: int, send_at: datetime | None = None) -> Campaign:
         raise ValidationFailed({"send_at": "needs a time zone offset"})
     purpose = profile().purpose(campaign.purpose_key)
     preflight.check(campaign, audience_query(purpose, campaign.audience or {}, utcnow().date()))
-    campaign.send_at = send_at or campaign.send_at or utcnow()
+    # In UTC as stored: the caller shows the campaign before the entry point commits it.
+    campaign.send_at = send_at.astimezone(UTC) if send_at else campaign.send_at or utcnow()
     campaign.status = CampaignStatus.SCHEDULED
     db.session.flush()
     if campaign.send_at <= utcnow():

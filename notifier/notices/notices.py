@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from rq.exceptions import NoSuchJobError
@@ -88,7 +88,8 @@ def trigger(
         request_sha256=fingerprint,
         data=data,
         status=NoticeStatus.QUEUED,
-        send_at=send_at,
+        # In UTC as stored: the caller answers with the notice before the entry point commits it.
+        send_at=send_at.astimezone(UTC) if send_at else None,
         api_key_id=api_key_id,
     )
     try:
