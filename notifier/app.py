@@ -107,6 +107,7 @@ def _register_blueprints(app: Flask) -> None:
     from notifier.web.auth import init_auth
     from notifier.web.public import bp as public_bp
     from notifier.web.static_files import init_static
+    from notifier.web.transactions import in_units_of_work
 
     init_auth(app)
     init_static(app)
@@ -114,3 +115,5 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(public_bp)
     app.register_blueprint(providers.bp)
     api.init_app(app)
+    # Last, so that every view of every blueprint runs as one unit of work.
+    in_units_of_work(app)

@@ -15,6 +15,7 @@ from notifier.domain.errors import DomainError
 from notifier.domain.profile import ProfileError, load_profile
 from notifier.infra.config import ConfigError
 from notifier.infra.settings import settings_of
+from notifier.infra.unit_of_work import unit_of_work
 
 
 def _create_app() -> Flask:
@@ -142,7 +143,8 @@ def staff_create(email: str, role: str, name: str) -> None:
     from notifier.operations.staff import create_staff
 
     try:
-        user, password = create_staff(email, role, name)
+        with unit_of_work():
+            user, password = create_staff(email, role, name)
     except DomainError as exc:
         raise _fail_on_domain_error(exc) from None
     click.echo(f"created {user.email} ({user.role})")
@@ -168,7 +170,8 @@ def apikey_create(name: str, scopes: tuple[str, ...]) -> None:
     from notifier.operations.staff import create_api_key
 
     try:
-        issued = create_api_key(name, list(scopes))
+        with unit_of_work():
+            issued = create_api_key(name, list(scopes))
     except DomainError as exc:
         raise _fail_on_domain_error(exc) from None
     click.echo(f"created key {issued.key.prefix} ({', '.join(issued.key.scopes)})")
@@ -189,7 +192,10 @@ def contacts_import(file: str, errors_path: str | None, quiet: bool) -> None:
     """Import contacts from CSV; consent columns grant only with evidence columns."""
     from notifier.contacts.importer import import_cli
 
-    if not import_cli(file, errors_path=errors_path, progress=not quiet):
+    # import_cli ends each chunk of rows as a unit of work of its own (see its run_import).
+    with unit_of_work():
+        imported = import_cli(file, errors_path=errors_path, progress=not quiet)
+    if not imported:
         sys.exit(1)
 
 
@@ -204,7 +210,8 @@ def demo_load() -> None:
     """Load demo contacts, consent and templates (idempotent)."""
     from notifier.operations.demo import load_demo
 
-    summary = load_demo()
+    with unit_of_work():
+        summary = load_demo()
     click.echo(summary)
 
 

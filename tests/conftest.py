@@ -143,8 +143,10 @@ def app(database_url: str, redis_url: str, tmp_path: Path, profile_name: str) ->
     with flask_app.app_context():
         from notifier.contacts.purposes import sync_purposes
         from notifier.infra.context import profile
+        from notifier.infra.unit_of_work import unit_of_work
 
-        sync_purposes(profile())
+        with unit_of_work():
+            sync_purposes(profile())
         yield flask_app
         db.session.remove()
     with flask_app.app_context():

@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -39,6 +39,7 @@ from notifier.feedback.rates import pause_on_rates
 from notifier.infra.context import profile, settings
 from notifier.infra.extensions import db
 from notifier.infra.queues import CAMPAIGNS, SEND, enqueue_after_commit, queue
+from notifier.infra.unit_of_work import checkpoint
 from notifier.mail.body import Attachment
 from notifier.mail.smtp import TransportError
 from notifier.models import (
@@ -94,7 +95,7 @@ def create_campaign(data: CampaignInput, staff_id: int | None = None) -> Campaig
         created_by=staff_id,
     )
     db.session.add(campaign)
-    db.session.commit()
+    db.session.flush()
     return campaign
 
 
@@ -146,9 +147,10 @@ def schedule(campaign_id: int, send_at: datetime | None = None) -> Campaign:
         raise ValidationFailed({"send_at": "needs a time zone offset"})
     purpose = profile().purpose(campaign.purpose_key)
     preflight.check(campaign, audience_query(purpose, campaign.audience or {}, utcnow().date()))
-    campaign.send_at = send_at or campaign.send_at or utcnow()
+    # In UTC as stored: the caller shows the campaign before the entry point commits it.
+    campaign.send_at = send_at.astimezone(UTC) if send_at else campaign.send_at or utcnow()
     campaign.status = CampaignStatus.SCHEDULED
-    db.session.commit()
+    db.session.flush()
     if campaign.send_at <= utcnow():
         start_due_campaigns(utcnow())
     return campaign
@@ -158,7 +160,7 @@ def pause(campaign_id: int, reason: str = "paused by staff") -> Campaign:
     campaign = get_campaign(campaign_id)
     _require(campaign, CampaignStatus.SENDING, CampaignStatus.SCHEDULED)
     campaign.status, campaign.status_reason = CampaignStatus.PAUSED, reason
-    db.session.commit()
+    db.session.flush()
     return campaign
 
 
@@ -170,7 +172,7 @@ def resume(campaign_id: int) -> Campaign:
         enqueue_after_commit(db.session(), CAMPAIGNS, PLAN_JOB, campaign.id)
     else:
         _enqueue_senders(campaign.id, 1)
-    db.session.commit()
+    db.session.flush()
     return campaign
 
 
@@ -189,7 +191,7 @@ def cancel(campaign_id: int) -> Campaign:
         .values(status=DeliveryStatus.SKIPPED, reason="campaign_cancelled"),
         execution_options={"synchronize_session": False},
     )
-    db.session.commit()
+    db.session.flush()
     return campaign
 
 
@@ -209,7 +211,7 @@ def start_due_campaigns(now: datetime) -> int:
     for campaign in due:
         campaign.status = CampaignStatus.SENDING
         enqueue_after_commit(db.session(), CAMPAIGNS, PLAN_JOB, campaign.id)
-    db.session.commit()
+    db.session.flush()
     return len(due)
 
 
@@ -230,7 +232,7 @@ def plan(campaign_id: int) -> int:
     campaign.planned_at = utcnow()
     total = _count_open(campaign.id)
     _enqueue_senders(campaign.id, math.ceil(total / _batch_size()))
-    db.session.commit()
+    db.session.flush()
     if total == 0:
         finish_if_done(campaign.id)
     return total
@@ -291,7 +293,9 @@ def run_send_job(
         data = dict(campaign.data or {})
         composer = cached_composer(template.id, template.version, template.sources(),
                                    purpose.key, _attachments(campaign))  # fmt: skip
-        db.session.commit()
+        # The send path's boundary: end the reading transaction before the claim, which
+        # commits on its own (notifier/delivery/claims.py) and must see the newest rows.
+        checkpoint()
         claim = claim_batch(campaign_id, purpose, _batch_size(), utcnow())
         if not claim.sendable and not claim.skipped and not claim.deferred:
             break
@@ -323,7 +327,7 @@ def run_send_job(
 def _hand_over(campaign_id: int, sent: int) -> int:
     """Queue a fresh send job and end this one, so that other campaigns get their turn."""
     _enqueue_senders(campaign_id, 1)
-    db.session.commit()
+    db.session.flush()
     return sent
 
 
@@ -351,7 +355,7 @@ def _pause_on_failures(campaign_id: int, counts: Counter[str]) -> bool:
             f"({failed / attempted:.0%} > {threshold:.0%})",
         )
     )
-    db.session.commit()
+    db.session.flush()
     return True
 
 
@@ -363,7 +367,7 @@ def finish_if_done(campaign_id: int) -> bool:
         .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.SENDING)
         .values(status=CampaignStatus.DONE, finished_at=utcnow())
     )
-    db.session.commit()
+    db.session.flush()
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -433,9 +437,10 @@ def reconcile(now: datetime) -> None:
         if claimable and not busy:
             _enqueue_senders(campaign.id, math.ceil(claimable / _batch_size()))
         elif not claimable:
-            db.session.commit()
+            # A fresh snapshot (SQLite keeps a read transaction's first view) before counting
+            # what is still open; the claims settled above stand either way.
+            checkpoint()
             finish_if_done(campaign.id)
-    db.session.commit()
 
 
 def _is_advertising_campaign(campaign_id: int) -> bool:

@@ -104,5 +104,5 @@ def report_csv(access: Access, campaign_id: int) -> str:
         )  # fmt: skip
     access.audit("campaigns.report_export", "campaign", campaign.id, rows=count,
                  columns=contact_columns)  # fmt: skip
-    db.session.commit()
+    db.session.flush()
     return "\ufeff" + out.getvalue()

@@ -102,7 +102,7 @@ def save_template(
     kept = TemplateVersion(template_id=template.id, version=template.version, saved_by=staff_id)
     kept.set_sources(data.sources())
     db.session.add(kept)
-    db.session.commit()
+    db.session.flush()
     return template
 
 

@@ -33,6 +33,7 @@ from notifier.domain.errors import (
 from notifier.domain.masking import mask_email
 from notifier.infra.context import profile
 from notifier.infra.extensions import db
+from notifier.infra.unit_of_work import discard
 from notifier.models import (
     ApiKey,
     ConsentEvent,
@@ -123,7 +124,8 @@ def _rolled_back_on_error(work: Callable[[], T]) -> T:
     try:
         return work()
     except (SQLAlchemyError, DomainError):
-        db.session.rollback()
+        # The next try starts afresh, and a job this try asked for must not be enqueued.
+        discard()
         raise
 
 
@@ -137,7 +139,7 @@ def find_contact(external_ref: str) -> Contact:
 def view_contact(external_ref: str, api_key_id: int) -> Contact:
     contact = find_contact(external_ref)
     audit.record(_actor(api_key_id), "contact.view", "contact", contact.id)
-    db.session.commit()
+    db.session.flush()
     return contact
 
 
@@ -160,7 +162,7 @@ def upsert_contact(
             contact.id,
             {"fields": sorted(fields)},
         )
-        db.session.commit()
+        db.session.flush()
         return contact, created
 
     return retrying(work)
@@ -263,7 +265,7 @@ def consent_overview(external_ref: str, api_key_id: int) -> ConsentOverview:
     contact = find_contact(external_ref)
     overview = ConsentOverview(contact, states(contact.id), history(contact.id))
     audit.record(_actor(api_key_id), "consent.view", "contact", contact.id)
-    db.session.commit()
+    db.session.flush()
     return overview
 
 

@@ -152,13 +152,13 @@ def advertising_keys() -> list[str]:
 
 def grant(contact_id: int, purpose_key: str, evidence: Evidence) -> ConsentEvent | None:
     event = append_grant(_contact(contact_id), purpose_key, evidence)
-    db.session.commit()
+    db.session.flush()
     return event
 
 
 def request_confirmation(contact_id: int, purpose_key: str, evidence: Evidence) -> str | None:
     token = append_request(_contact(contact_id), purpose_key, evidence)
-    db.session.commit()
+    db.session.flush()
     return token
 
 
@@ -183,14 +183,14 @@ def confirm(token: str, evidence: Evidence) -> ConsentEvent:
         extra={"request_event_id": request.id, "request_ip": request.ip},
     )
     event = append_grant(_contact(request.contact_id), request.purpose_key, both)
-    db.session.commit()
+    db.session.flush()
     assert event is not None  # the state check above rules out an existing grant
     return event
 
 
 def withdraw(contact_id: int, purpose_keys: Iterable[str], evidence: Evidence) -> Withdrawal:
     result = append_withdrawals(_contact(contact_id), purpose_keys, evidence)
-    db.session.commit()
+    db.session.flush()
     return result
 
 

@@ -170,7 +170,7 @@ def stage_contact(data: Mapping[str, Any]) -> tuple[Contact, bool]:
 
 def save_contact(data: Mapping[str, Any]) -> Contact:
     contact, _ = stage_contact(data)
-    db.session.commit()
+    db.session.flush()
     return contact
 
 
@@ -184,5 +184,5 @@ def update_contact(contact_id: int, data: Mapping[str, Any]) -> Contact:
         if other is not None and other.id != contact.id:
             raise Conflict(f"{cleaned['email']} belongs to another contact")
     apply_fields(contact, cleaned)
-    db.session.commit()
+    db.session.flush()
     return contact

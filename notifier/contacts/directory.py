@@ -137,7 +137,7 @@ def search(access: Access, query: SearchQuery) -> SearchPage:
         "contacts.search", "contact", "", query=query.text[:200], tag=query.tag,
         purpose=query.purpose, status=query.status, total=total, ids=[r["id"] for r in rows],
     )  # fmt: skip
-    db.session.commit()
+    db.session.flush()
     return SearchPage(rows, total, page, pages, standings)
 
 
@@ -174,7 +174,7 @@ def contact_detail(access: Access, contact_id: int) -> ContactDetail:
         )
         shown.append("privacy_requests")
     access.audit("contacts.view", "contact", contact.id, shown=shown, columns=list(access.columns))
-    db.session.commit()
+    db.session.flush()
     return detail
 
 
@@ -242,7 +242,7 @@ def record_phone_refusal(
     )
     access.audit("consent.record_refusal", "contact", contact.id, purposes=sorted(purpose_keys),
                  withdrawn=refusal.withdrawn)  # fmt: skip
-    db.session.commit()
+    db.session.flush()
     return refusal
 
 
@@ -262,7 +262,7 @@ def export_csv(access: Access, query: SearchQuery) -> str:
     access.audit(
         "contacts.export", "contact", "", query=query.text[:200], rows=len(found), columns=columns
     )
-    db.session.commit()
+    db.session.flush()
     return "\ufeff" + out.getvalue()
 
 

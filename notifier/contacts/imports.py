@@ -80,7 +80,7 @@ def preview(access: Access, token: str) -> Preview:
         "contacts.import_preview", "import_file", layout.sha256, rows=len(rows),
         refused=list(layout.refused),
     )  # fmt: skip
-    db.session.commit()
+    db.session.flush()
     return Preview(token, layout, rows)
 
 

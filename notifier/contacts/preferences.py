@@ -109,7 +109,7 @@ def save_choices(contact_id: int, wanted: set[str], requester: Requester) -> Cho
         elif consent.append_grant(contact, key, shown) is not None:
             granted.append(key)
     queue_opt_in(contact, tokens, requester.locale)
-    db.session.commit()
+    db.session.flush()
     return ChoiceResult(refusal.withdrawn, list(tokens), granted)
 
 
@@ -148,7 +148,7 @@ def update_profile(contact_id: int, data: Mapping[str, Any], requester: Requeste
         )
     if email:
         _queue_email_change(contact, email, requester)
-    db.session.commit()
+    db.session.flush()
     return ProfileChange(sorted(changed), email, correction.id if correction else None)
 
 
@@ -184,7 +184,7 @@ def confirm_email_change(token: str, requester: Requester) -> Contact:
     audit.record(
         f"contact:{contact.id}", "contact.email_change", "contact", contact.id, ip=requester.ip
     )
-    db.session.commit()
+    db.session.flush()
     return contact
 
 

@@ -23,7 +23,7 @@ def sync_purposes(profile: Profile) -> None:
     for stale in known.values():
         # Kept, not deleted: the consent ledger still refers to it.
         stale.active = False
-    db.session.commit()
+    db.session.flush()
 
 
 def store_notice_text(text: str) -> str:

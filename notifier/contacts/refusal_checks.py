@@ -52,7 +52,7 @@ def ask(contact_id: int, purpose_key: str | None, reference: str, now: datetime)
         .limit(1)
     )
     if recent is not None or not contact.email:
-        db.session.commit()
+        db.session.flush()
         return False
     signed = _serializer().dumps({"c": contact.id, "p": purpose_key, "r": reference[:200]})
     base = public_base_url()
@@ -68,7 +68,7 @@ def ask(contact_id: int, purpose_key: str | None, reference: str, now: datetime)
         },
         contact_id=contact.id,
     )
-    db.session.commit()
+    db.session.flush()
     return True
 
 

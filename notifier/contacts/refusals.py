@@ -31,7 +31,7 @@ def refuse(contact_id: int, purpose_key: str | None, evidence: Evidence) -> Refu
     refusal = append_refusal(
         locked_contact(contact_id), keys, evidence, all_advertising=not purpose_key
     )
-    db.session.commit()
+    db.session.flush()
     return refusal
 
 

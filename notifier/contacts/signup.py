@@ -50,7 +50,6 @@ def subscribe(email: str, name: str, purpose_keys: Iterable[str], requester: Req
         db.session.add(contact)
         db.session.flush()
     elif contact.restricted_at is not None:
-        db.session.rollback()
         return
     tokens = {}
     for key in keys:
@@ -66,7 +65,7 @@ def subscribe(email: str, name: str, purpose_keys: Iterable[str], requester: Req
         if token is not None:
             tokens[key] = token
     queue_opt_in(contact, tokens, requester.locale)
-    db.session.commit()
+    db.session.flush()
 
 
 def _validate(email: str, name: str, purpose_keys: Iterable[str]) -> tuple[str, str, list[str]]:

@@ -29,3 +29,10 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     pass
+
+
+class RecordedRefusal(DomainError):
+    """A 'no' whose work so far must stand: the unit of work commits before passing it on.
+
+    A wrong second-factor code counts toward the lockout and is audited; rolling that back with
+    the error would give an attacker unlimited guesses."""

@@ -22,6 +22,7 @@ from notifier.feedback.rates import pause_on_rates
 from notifier.infra.context import settings, suppression_salt
 from notifier.infra.extensions import db
 from notifier.infra.hashing import address_hash
+from notifier.infra.unit_of_work import savepoint
 from notifier.models import (
     BounceScore,
     ConsentSource,
@@ -35,6 +36,7 @@ from notifier.models import (
     SuppressionReason,
     utcnow,
 )
+from notifier.notices import webhooks
 
 log = logging.getLogger(__name__)
 # Only a message that was sent can bounce; a later bounce never rewrites a skip or a failure.
@@ -98,11 +100,11 @@ def apply(
         return Outcome(ignored=f"{feedback.kind.value}: nothing to do")
     args = (feedback, target, channel, event_key, trusted_recipient, now)
     try:
-        return _apply_once(*args)
+        with savepoint():
+            return _apply_once(*args)
     except IntegrityError:
         # Another process applied the same report, or suppressed the address, meanwhile:
-        # the second try sees its rows.
-        db.session.rollback()
+        # only this try is undone, and the second one sees its rows.
         return _apply_once(*args)
 
 
@@ -117,7 +119,7 @@ def _apply_once(
     if db.session.scalar(select(MailFeedback.id).where(MailFeedback.event_key == event_key)):
         return Outcome(ignored="already applied")
     campaign_id = _apply(feedback, target, channel, event_key, trusted_recipient, now)
-    db.session.commit()
+    db.session.flush()
     log.info(
         "%s applied",
         feedback.kind.value,
@@ -240,8 +242,8 @@ def _mark_bounced(delivery: Delivery | None, notice: Notice | None, kind: Kind) 
     if delivery is not None and delivery.status in BOUNCEABLE:
         delivery.status, delivery.reason = DeliveryStatus.BOUNCED, kind.value
     if notice is not None and notice.status in (NoticeStatus.SENT, NoticeStatus.UNKNOWN):
-        # Through the ORM, so the billing system's webhook hears of it like any status change.
-        notice.status, notice.reason = NoticeStatus.BOUNCED, kind.value
+        # The billing system's webhook hears of it like any status change.
+        webhooks.change_status(notice, NoticeStatus.BOUNCED, kind.value)
 
 
 def _soft_score(digest: str, evidence: dict, now: datetime) -> float:

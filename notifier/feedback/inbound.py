@@ -28,6 +28,7 @@ from notifier.feedback.sender_auth import Connection, Resolver, vouched_by
 from notifier.infra.context import profile, token_secret
 from notifier.infra.extensions import db
 from notifier.infra.settings import settings_of
+from notifier.infra.unit_of_work import unit_of_work
 from notifier.models import ConsentSource, utcnow
 
 log = logging.getLogger(__name__)
@@ -182,7 +183,9 @@ class _Handler:
     def _process(self, raw: bytes, rcpts: list[str], client: Connection) -> Outcome:
         with self.app.app_context():
             try:
-                outcome = handle_message(raw, rcpts, resolver=self.resolver, connection=client)
+                # The entry point of the inbound process: one unit of work per message.
+                with unit_of_work():
+                    outcome = handle_message(raw, rcpts, resolver=self.resolver, connection=client)
                 log.info("inbound: refused %s pending %s feedback %s ignored %s", outcome.refused,
                          outcome.pending, outcome.feedback, outcome.ignored)  # fmt: skip
                 return outcome

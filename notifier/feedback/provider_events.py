@@ -71,7 +71,7 @@ def ses(body: bytes, now: datetime) -> dict[str, int]:
         topic = str(message["TopicArn"])
         details = {"subscribe_url": message.get("SubscribeURL"), "topic": topic}
         audit.record("system", f"provider.ses.{kind}", "sns_topic", topic[-64:], details)
-        db.session.commit()
+        db.session.flush()
         log.warning("SNS %s for %s: open its SubscribeURL to confirm", kind, topic)
         return {kind: 1}
     try:

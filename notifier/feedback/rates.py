@@ -105,7 +105,7 @@ def pause_on_rates(campaign_id: int) -> bool:
         .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.SENDING)
         .values(status=CampaignStatus.PAUSED, status_reason=f"paused: {summary}")
     )
-    db.session.commit()
+    db.session.flush()
     if paused.rowcount:  # type: ignore[attr-defined]
         log.warning("campaign paused: %s", summary, extra={"campaign_id": campaign_id})
     return True

@@ -1,7 +1,8 @@
-"""RQ queues by priority, and enqueueing that happens only after the database commit."""
+"""RQ queues by priority, and enqueueing that happens only after the unit of work commits."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -9,16 +10,15 @@ import redis
 from flask import Flask, current_app
 from rq import Queue
 from rq.serializers import JSONSerializer
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from notifier.infra.redis_conn import connect
 from notifier.infra.settings import settings_of
+from notifier.infra.unit_of_work import after_commit
 
 # Workers listen in this order: transactional notices first, then planning, then batches.
 NOTICES, CAMPAIGNS, SEND = "notices", "campaigns", "send"
 PRIORITY = (NOTICES, CAMPAIGNS, SEND)
-_PENDING = "notifier.pending_jobs"
 
 
 def redis_connection(app: Flask | None = None) -> redis.Redis:
@@ -35,17 +35,12 @@ def queue(name: str, app: Flask | None = None) -> Queue:
 
 
 def enqueue_after_commit(session: Session, queue_name: str, func: str, *args: Any) -> None:
-    """Jobs name workers' functions by dotted path: notifier never imports workers."""
-    session.info.setdefault(_PENDING, []).append((queue_name, func, args))
+    """Enqueue once the session's unit of work has committed; a rollback drops the job.
+
+    Jobs name workers' functions by dotted path: notifier never imports workers."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    after_commit(functools.partial(_enqueue, app, queue_name, func, args), session)
 
 
-@event.listens_for(Session, "after_commit")
-def _send_pending(session: Session) -> None:
-    pending = session.info.pop(_PENDING, [])
-    for queue_name, func, args in pending:
-        queue(queue_name).enqueue(func, *args, job_timeout=600, result_ttl=0)
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+def _enqueue(app: Flask, queue_name: str, func: str, args: tuple[Any, ...]) -> None:
+    queue(queue_name, app).enqueue(func, *args, job_timeout=600, result_ttl=0)

@@ -1,4 +1,4 @@
-"""The data model; services are the only code that commits it."""
+"""The data model; entry points commit it, through notifier/infra/unit_of_work.py."""
 
 from notifier.models.consent import (
     ConsentAction,

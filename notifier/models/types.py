@@ -8,6 +8,10 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect
 from sqlalchemy.types import TypeDecorator
 
+from notifier.infra.clock import utcnow
+
+__all__ = ["UTCDateTime", "utcnow"]
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Stored as naive UTC everywhere, returned aware, so comparisons never mix kinds."""
@@ -26,7 +30,3 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from rq.exceptions import NoSuchJobError
@@ -26,8 +26,10 @@ from notifier.domain.errors import Conflict, NotFound, ValidationFailed
 from notifier.domain.send_outcome import Fate, SendResult, SendStatus, judge, render_failed
 from notifier.infra.extensions import db
 from notifier.infra.queues import NOTICES, enqueue_after_commit, queue
+from notifier.infra.unit_of_work import checkpoint, discard, savepoint
 from notifier.mail.message import message_id_of
 from notifier.models import Notice, NoticeStatus, NoticeType, SendLog, Template, utcnow
+from notifier.notices import webhooks
 
 log = logging.getLogger(__name__)
 SEND_NOTICE_JOB = "workers.jobs.send_notice"
@@ -59,7 +61,7 @@ def define_notice_type(key: str, name: str, purpose_key: str, template_id: int) 
     )
     notice_type.active = True
     db.session.add(notice_type)
-    db.session.commit()
+    db.session.flush()
     return notice_type
 
 
@@ -86,22 +88,22 @@ def trigger(
         request_sha256=fingerprint,
         data=data,
         status=NoticeStatus.QUEUED,
-        send_at=send_at,
+        # In UTC as stored: the caller answers with the notice before the entry point commits it.
+        send_at=send_at.astimezone(UTC) if send_at else None,
         api_key_id=api_key_id,
     )
-    db.session.add(notice)
     try:
-        db.session.flush()
+        with savepoint():
+            db.session.add(notice)
     except IntegrityError:
-        # A concurrent request with the same key won the insert: answer as it did.
-        db.session.rollback()
+        # A concurrent request with the same key won the insert: answer as it did. Only the
+        # insert is undone, not the rest of the caller's unit of work.
         winner = _by_key(idempotency_key)
         if winner is None:
             raise
         return _replay(winner, fingerprint)
     if send_at is None or send_at <= utcnow():
         enqueue_after_commit(db.session(), NOTICES, SEND_NOTICE_JOB, notice.id)
-    db.session.commit()
     return Triggered(notice, True)
 
 
@@ -167,7 +169,7 @@ class NoticeDesk:
         try:
             send_notice(int(job.args[0]))
         except Exception:
-            db.session.rollback()
+            discard()  # what this notice staged, and its jobs: a rollback, as before
             log.exception("notice job %s failed inside a send job; left to its queue", job.id)
             return False
         return True
@@ -184,7 +186,8 @@ def send_notice(notice_id: int) -> str:
     """Claim, re-check consent and contract, send, record; returns the resulting status."""
     now = utcnow()
     claimed = claim(Notice, notice_id, NoticeStatus.QUEUED, NoticeStatus.SENDING, now)
-    db.session.commit()
+    # The send path's boundary: the claim is visible to every worker before the message goes out.
+    checkpoint()
     if not claimed:
         return get_notice(notice_id).status
     notice = get_notice(notice_id)
@@ -239,8 +242,10 @@ def _record_result(notice: Notice, result: SendResult, message: bytes | None) ->
 
 
 def _record(notice: Notice, status: NoticeStatus, reason: str | None = None) -> str:
-    notice.status, notice.reason = status, reason
-    db.session.commit()
+    webhooks.change_status(notice, status, reason)
+    # The send path's boundary: the outcome stands before the next message (a campaign job's
+    # NoticeDesk sends several in a row), and the webhook's job is enqueued now.
+    checkpoint()
     return status
 
 
@@ -262,5 +267,4 @@ def reconcile_notices(now: datetime) -> int:
         for notice_id in due:
             enqueue_after_commit(db.session(), NOTICES, SEND_NOTICE_JOB, notice_id)
             enqueued += 1
-    db.session.commit()
     return enqueued

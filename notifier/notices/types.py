@@ -155,4 +155,4 @@ def sync_notice_types(profile: Profile) -> None:
             NoticeType(key=spec.key, name=spec.name.vi, purpose_key=spec.purpose,
                        template_id=template.id, active=True)
         )  # fmt: skip
-    db.session.commit()
+    db.session.flush()

@@ -1,7 +1,8 @@
 """Outgoing webhooks: each notice status change is POSTed, HMAC-signed, and retried with backoff.
 
 A change is written as a webhook_events row in the same transaction that changes the notice
-(a before_flush hook), then delivered by a job; the scheduler re-enqueues the ones due again.
+(`change_status`, called by the code that changes it), then delivered by a job enqueued after
+that transaction commits; the scheduler re-enqueues the ones due again.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import has_app_context
-from sqlalchemy import event, inspect, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from notifier.infra import context
@@ -46,37 +47,33 @@ def settings() -> tuple[str, str] | None:
 
 
 def install() -> None:
-    if not event.contains(Session, "before_flush", _capture):
-        event.listen(Session, "before_flush", _capture)
-        event.listen(Session, "after_flush", _enqueue)
+    """Nothing to install any more: status changes write their events by calling
+    `status_changed`. Kept while the API package still calls it at registration."""
 
 
-def _capture(session: Session, _context: Any, _instances: Any) -> None:
+def change_status(notice: Notice, status: str, reason: str | None = None) -> None:
+    """The one way to change a notice's status: the billing system's webhook event is written
+    in the same transaction, and its delivery job enqueued once that transaction commits."""
+    previous = notice.status
+    notice.status, notice.reason = status, reason
+    if previous != status:
+        status_changed(notice)
+
+
+def status_changed(notice: Notice) -> None:
     if settings() is None:
         return
-    changed = [
-        obj
-        for obj in session.dirty
-        if isinstance(obj, Notice) and inspect(obj).attrs.status.history.has_changes()
-    ]
-    with session.no_autoflush:
-        for notice in changed:
-            session.add(
-                WebhookEvent(
-                    notice_id=notice.id,
-                    event=EVENT,
-                    attempts=0,
-                    last_error="",
-                    status=WebhookStatus.PENDING,
-                    payload=_payload(session, notice),
-                )
-            )
-
-
-def _enqueue(session: Session, _context: Any) -> None:
-    for obj in session.new:
-        if isinstance(obj, WebhookEvent) and obj.id is not None:
-            enqueue_after_commit(session, NOTICES, DELIVER_JOB, obj.id)
+    hook = WebhookEvent(
+        notice_id=notice.id,
+        event=EVENT,
+        attempts=0,
+        last_error="",
+        status=WebhookStatus.PENDING,
+        payload=_payload(db.session(), notice),
+    )
+    db.session.add(hook)
+    db.session.flush()
+    enqueue_after_commit(db.session(), NOTICES, DELIVER_JOB, hook.id)
 
 
 def _payload(session: Session, notice: Notice) -> dict[str, Any]:
@@ -153,7 +150,6 @@ def deliver(event_id: int) -> str:
     else:
         hook.next_attempt_at = now + min(BACKOFF_MAX, BACKOFF_BASE * 2 ** (hook.attempts - 1))
         hook.last_error = error[:500]
-    db.session.commit()
     return hook.status
 
 
@@ -178,5 +174,4 @@ def retry_due(now: datetime) -> int:
     ).all()
     for event_id in due:
         enqueue_after_commit(db.session(), NOTICES, DELIVER_JOB, event_id)
-    db.session.commit()
     return len(due)

@@ -293,7 +293,7 @@ def _contact_fields(person: Person, extras: Extras) -> dict[str, Any]:
 
 
 def _load_person(index: int, person: Person, slots: Slots, staff_id: int) -> None:
-    """One transaction per person: a contact never exists without its whole history."""
+    """Staged whole: a contact never exists without its whole history (one unit of work)."""
     # Any other profile gets the plain retail extras: tags and interests, no contracts.
     extras = EXTRAS.get(profile().key, _garden_extras)(index, person, utcnow().date())
     contact, _ = stage_contact(_contact_fields(person, extras))
@@ -307,7 +307,7 @@ def _load_person(index: int, person: Person, slots: Slots, staff_id: int) -> Non
                 evidence={"smtp_code": 550, "smtp_message": "5.1.1 mailbox does not exist"},
             )
         )
-    db.session.commit()
+    db.session.flush()
 
 
 def _layout_for(purpose: Purpose) -> str:
@@ -331,7 +331,7 @@ def _load_template(purpose: Purpose, staff_id: int) -> bool:
     kept = TemplateVersion(template_id=template.id, version=1, saved_by=staff_id)
     kept.set_sources(layout.variants)
     db.session.add(kept)
-    db.session.commit()
+    db.session.flush()
     return True
 
 

@@ -91,7 +91,7 @@ def outbox_page(access: Access, page: int = 1, search: str = "") -> OutboxPage:
         )
     )
     access.audit("outbox.list", "outbox_message", "", ids=[m.id for m in rows])
-    db.session.commit()
+    db.session.flush()
     return OutboxPage(rows, total, page, pages)
 
 
@@ -111,5 +111,5 @@ def _audited(access: Access, message_id: int, action: str) -> OutboxMessage:
     if message is None:
         raise NotFound(f"outbox message {message_id}")
     access.audit(action, "outbox_message", message.id)
-    db.session.commit()
+    db.session.flush()
     return message

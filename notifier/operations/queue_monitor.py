@@ -103,7 +103,7 @@ def overview(access: Access, now: datetime, failed_queue: str = "", page: int = 
         workers = _workers(now)
     # A traceback may quote a recipient's address (an SMTP refusal): the view is logged.
     access.audit("queues.view", "rq_queue", shown, jobs=[job.id for job in failed.rows])
-    db.session.commit()
+    db.session.flush()
     return Overview(stats, workers, failed)
 
 
@@ -119,7 +119,7 @@ def requeue(access: Access, job_id: str) -> str:
             registry.remove(job_id)
             raise UnknownJob(job_id) from exc
     access.audit("queues.requeue", "rq_job", job_id, queue=registry.name)
-    db.session.commit()
+    db.session.flush()
     return registry.name
 
 
@@ -133,7 +133,7 @@ def delete(access: Access, job_id: str) -> str:
             Job.fetch(job_id, connection=redis_connection(), serializer=JSONSerializer).delete()
         registry.remove(job_id)
     access.audit("queues.delete", "rq_job", job_id, queue=registry.name)
-    db.session.commit()
+    db.session.flush()
     return registry.name
 
 
@@ -153,7 +153,7 @@ def requeue_all(access: Access, queue_name: str) -> int:
             else:
                 moved += 1
     access.audit("queues.requeue_all", "rq_queue", queue_name, count=moved)
-    db.session.commit()
+    db.session.flush()
     return moved
 
 

@@ -101,13 +101,13 @@ def check_login(email: str, password: str, ip: str | None = None) -> StaffUser |
     refuse_if_locked(user, now)
     if not verify_secret(user.password_hash, password):
         count_failure(user, ip, now)
-        db.session.commit()
+        db.session.flush()
         return None
     # With a second factor to come, the failures so far stand: otherwise the password alone
     # would reset the count and give unlimited guesses at the code.
     if next_step(user) is Step.SIGNED_IN:
         finish_sign_in(user, now)
-        db.session.commit()
+        db.session.flush()
     return user
 
 
@@ -144,7 +144,7 @@ def change_password(user_id: int, current: str, new: str, repeated: str) -> None
     if errors:
         raise ValidationFailed(errors)
     user.password_hash = hash_secret(new)
-    db.session.commit()
+    db.session.flush()
 
 
 def set_locale(user_id: int, locale: str) -> None:
@@ -154,7 +154,7 @@ def set_locale(user_id: int, locale: str) -> None:
     if user is None:
         raise NotFound(f"staff {user_id}")
     user.locale = locale
-    db.session.commit()
+    db.session.flush()
 
 
 def set_active(user_id: int, active: bool, by_staff_id: int) -> StaffUser:
@@ -165,5 +165,5 @@ def set_active(user_id: int, active: bool, by_staff_id: int) -> StaffUser:
     if user.id == by_staff_id and not active:
         raise ValidationFailed({"active": "you cannot deactivate your own account"})
     user.active = active
-    db.session.commit()
+    db.session.flush()
     return user

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from notifier.domain.addresses import InvalidAddress, normalise_email
@@ -37,7 +38,7 @@ def create_staff(
     password = password or generate_password()
     user = StaffUser(email=address, role=role, name=name, password_hash=hash_secret(password))
     db.session.add(user)
-    db.session.commit()
+    db.session.flush()
     return user, password
 
 
@@ -53,7 +54,7 @@ def create_api_key(name: str, scopes: list[str]) -> IssuedKey:
     plaintext = f"ntf_{prefix}_{secrets.token_urlsafe(32)}"
     key = ApiKey(name=name.strip(), prefix=prefix, key_hash=hash_secret(plaintext), scopes=scopes)
     db.session.add(key)
-    db.session.commit()
+    db.session.flush()
     return IssuedKey(key, plaintext)
 
 
@@ -68,12 +69,20 @@ def authenticate_api_key(plaintext: str, scope: str) -> ApiKey | None:
     if scope not in key.scopes:
         return None
     key.last_used_at = utcnow()
-    db.session.commit()
+    db.session.flush()
     return key
+
+
+def api_keys() -> Sequence[ApiKey]:
+    return db.session.scalars(db.select(ApiKey).order_by(ApiKey.id.desc())).all()
+
+
+def staff_accounts() -> Sequence[StaffUser]:
+    return db.session.scalars(db.select(StaffUser).order_by(StaffUser.email)).all()
 
 
 def revoke_api_key(key_id: int) -> None:
     key = db.session.get(ApiKey, key_id)
     if key is not None and key.revoked_at is None:
         key.revoked_at = utcnow()
-        db.session.commit()
+        db.session.flush()

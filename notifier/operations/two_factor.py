@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select, update
 
-from notifier.domain.errors import Conflict, NotFound, ValidationFailed
+from notifier.domain.errors import Conflict, NotFound, RecordedRefusal, ValidationFailed
 from notifier.domain.second_factor import (
     accepted_step,
     new_recovery_codes,
@@ -33,8 +33,9 @@ from notifier.operations.sign_in import (
 )
 
 
-class WrongCode(Exception):
-    """The code was wrong, malformed or already used."""
+class WrongCode(RecordedRefusal):
+    """The code was wrong, malformed or already used. The failure's count and audit row stand:
+    the unit of work commits them before passing the error on."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def start_enrolment(staff_id: int) -> Enrolment:
         raise Conflict(f"staff {staff_id} has enrolled already")
     if not user.totp_secret:
         user.totp_secret = new_secret()
-        db.session.commit()
+        db.session.flush()
     return Enrolment(user.totp_secret, provisioning_uri(user.totp_secret, user.email, _issuer()))
 
 
@@ -68,7 +69,7 @@ def confirm_enrolment(staff_id: int, code: str, ip: str | None, now: datetime) -
     codes = _replace_recovery_codes(user)
     finish_sign_in(user, now)
     audit.record(_actor(user.id), "2fa.enrolled", "staff", user.id, ip=ip)
-    db.session.commit()
+    db.session.flush()
     return codes
 
 
@@ -90,10 +91,10 @@ def verify_code(staff_id: int, code: str, ip: str | None, now: datetime) -> Staf
     else:
         count_failure(user, ip, now)
         audit.record(_actor(user.id), "2fa.code_refused", "staff", user.id, ip=ip)
-        db.session.commit()
+        db.session.flush()
         raise WrongCode
     finish_sign_in(user, now)
-    db.session.commit()
+    db.session.flush()
     return user
 
 
@@ -106,7 +107,7 @@ def reset(staff_id: int, by_staff_id: int, ip: str | None) -> StaffUser:
     user.totp_secret = user.totp_enrolled_at = user.totp_last_step = None
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.staff_id == user.id))
     audit.record(_actor(by_staff_id), "2fa.reset", "staff", user.id, ip=ip)
-    db.session.commit()
+    db.session.flush()
     return user
 
 

@@ -137,7 +137,7 @@ def export(contact_id: int, requester: Requester) -> dict[str, Any]:
     contact = locked_contact(contact_id)
     data = export_data(contact)
     open_request(contact, PrivacyRequestKind.EXPORT, requester, completed=True)
-    db.session.commit()
+    db.session.flush()
     return data
 
 
@@ -145,7 +145,7 @@ def request_erasure(contact_id: int, requester: Requester) -> PrivacyRequest:
     """Staff carry it out (erase): a customer's contract may oblige the company to keep data."""
     contact = locked_contact(contact_id)
     request = open_request(contact, PrivacyRequestKind.ERASURE, requester)
-    db.session.commit()
+    db.session.flush()
     return request
 
 
@@ -155,7 +155,7 @@ def request_restriction(contact_id: int, requester: Requester) -> PrivacyRequest
     if contact.restricted_at is None:
         contact.restricted_at = utcnow()
     request = open_request(contact, PrivacyRequestKind.RESTRICTION, requester, completed=True)
-    db.session.commit()
+    db.session.flush()
     return request
 
 
@@ -167,7 +167,7 @@ def complain(contact_id: int, text: str, requester: Requester) -> PrivacyRequest
         raise ValidationFailed({"complaint": f"at most {COMPLAINT_MAX} characters of text"})
     contact = locked_contact(contact_id)
     request = open_request(contact, PrivacyRequestKind.COMPLAINT, requester, {"text": body})
-    db.session.commit()
+    db.session.flush()
     return request
 
 
@@ -201,7 +201,7 @@ def erase(request_id: int, staff_id: int | None) -> PrivacyRequest:
         contact.id,
         {"privacy_request_id": request.id},
     )
-    db.session.commit()
+    db.session.flush()
     return request
 
 

@@ -67,7 +67,7 @@ def purge(now: datetime) -> dict[str, int]:
     counts["consent_events_kept"] = _count(select(func.count()).select_from(ConsentEvent))
     audit.record("system", "retention.purge", "retention", retention.rule.value,
                  {"now": now.isoformat(), "keep_days": keep_days, **counts})  # fmt: skip
-    db.session.commit()
+    db.session.flush()
     log.info("retention purge: %s", " ".join(f"{k}={v}" for k, v in counts.items()),
              extra={"counts": counts})  # fmt: skip
     return counts
@@ -119,10 +119,10 @@ def _erase_ended_contracts(now: datetime, grace_days: int) -> int:
             outcome="",
         )
         db.session.add(request)
-        db.session.commit()
+        db.session.flush()
         privacy.erase(request.id, None)
         request.details = {"basis": "retention", "rule": RetentionRule.CONTRACT_END.value}
-        db.session.commit()
+        db.session.flush()
     return len(ended)
 
 

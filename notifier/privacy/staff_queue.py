@@ -59,7 +59,7 @@ def queue(access: Access, show: str = "open") -> list[RequestView]:
     found = list(db.session.scalars(statement.limit(200)))
     views = [RequestView(r, _contact(access, r.contact_id)) for r in found]
     access.audit("privacy.queue_view", "privacy_request", "", ids=[r.id for r in found])
-    db.session.commit()
+    db.session.flush()
     return views
 
 
@@ -68,7 +68,7 @@ def detail(access: Access, request_id: int) -> RequestView:
     request = _request(request_id)
     view = RequestView(request, _contact(access, request.contact_id))
     access.audit("privacy.view", "privacy_request", request.id, contact_id=request.contact_id)
-    db.session.commit()
+    db.session.flush()
     return view
 
 
@@ -87,7 +87,7 @@ def acknowledge(access: Access, request_id: int) -> PrivacyRequest:
     request.status, request.acknowledged_at = PrivacyRequestStatus.ACKNOWLEDGED, utcnow()
     request.handled_by = access.staff_id
     access.audit("privacy.acknowledge", "privacy_request", request.id)
-    db.session.commit()
+    db.session.flush()
     return request
 
 
@@ -129,7 +129,7 @@ def run_export(access: Access, request_id: int) -> dict[str, Any]:
     if request.status in OPEN and request.kind == PrivacyRequestKind.EXPORT:
         request.status, request.completed_at = PrivacyRequestStatus.COMPLETED, utcnow()
         request.handled_by, request.outcome = access.staff_id, "export delivered by staff"
-    db.session.commit()
+    db.session.flush()
     return data
 
 
@@ -146,7 +146,7 @@ def _close(
     request.completed_at, request.handled_by, request.outcome = now, access.staff_id, outcome
     request.acknowledged_at = request.acknowledged_at or now
     access.audit(action, "privacy_request", request.id, status=request.status)
-    db.session.commit()
+    db.session.flush()
     return request
 
 

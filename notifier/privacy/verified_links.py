@@ -28,6 +28,7 @@ from notifier.domain.tokens import (
 from notifier.infra.context import public_base_url, token_secret
 from notifier.infra.extensions import db
 from notifier.infra.translations import N_, gettext
+from notifier.infra.unit_of_work import discard
 from notifier.models import AuditEntry, Contact, PrivacyRequest, SystemMailKind, utcnow
 from notifier.operations import audit
 from notifier.privacy import requests as privacy
@@ -99,7 +100,7 @@ def send_link(contact_id: int, action: Action, requester: Requester) -> None:
         {"action": action.value},
         ip=requester.ip,
     )
-    db.session.commit()
+    db.session.flush()
 
 
 def send_preferences_link(contact_id: int, requester: Requester) -> None:
@@ -111,7 +112,7 @@ def send_preferences_link(contact_id: int, requester: Requester) -> None:
     system_mail.queue_mail(
         SystemMailKind.PREFERENCES_LINK, str(contact.email), locale, data, contact_id=contact.id
     )
-    db.session.commit()
+    db.session.flush()
 
 
 def _claims(token: str, action: Action) -> ExpiringClaims:
@@ -181,5 +182,5 @@ def change_details(
     try:
         return contact, preferences.update_profile(contact.id, data, requester)
     except ValidationFailed:
-        db.session.rollback()
+        discard()
         raise

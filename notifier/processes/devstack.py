@@ -26,6 +26,7 @@ from notifier.infra.extensions import db
 from notifier.infra.hashing import generate_password, hash_secret
 from notifier.infra.redis_conn import embedded_server, socket_url
 from notifier.infra.settings import settings_of
+from notifier.infra.unit_of_work import unit_of_work
 from notifier.operations.bootstrap import prepare_database
 from notifier.operations.demo import admin_account, load_demo
 from notifier.processes.outbox import HOST, OutboxError, check_port_free, running_outbox
@@ -95,9 +96,11 @@ def _serve(app: Flask, port: int, demo: bool, stack: ExitStack) -> None:
     # The children take seconds to import; the demo loads meanwhile.
     children = stack.enter_context(_children(embedded.env, port))
     with app.app_context():
-        email, password = _fresh_admin_password()
-        if demo:
-            click.echo(load_demo())
+        with unit_of_work():
+            email, password = _fresh_admin_password()
+            summary = load_demo() if demo else None
+        if summary:
+            click.echo(summary)
         db.session.remove()
     _wait_until_ready(port, children)
     _announce(app, port, (email, password), embedded, children)
@@ -171,7 +174,6 @@ def _fresh_admin_password() -> tuple[str, str]:
     password = generate_password()
     user.password_hash = hash_secret(password)
     user.active, user.failed_logins, user.locked_until = True, 0, None
-    db.session.commit()
     return user.email, password
 
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from flask import Flask
 
 from notifier.infra.extensions import db
+from notifier.infra.unit_of_work import unit_of_work
 from notifier.models.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -34,12 +35,14 @@ def tasks() -> list[Task]:
 
 
 def tick(now: datetime) -> None:
+    # Each task is a unit of work of its own: it commits once (rolls back if it fails) and
+    # enqueues its jobs after that commit; a failing task neither undoes nor stops the others.
     for task in tasks():
         try:
-            task(now)
-        except Exception:  # one failing task must not stop the others; it is logged
+            with unit_of_work():
+                task(now)
+        except Exception:  # logged; the unit of work has rolled it back
             log.exception("scheduled task %s failed", getattr(task, "__name__", task))
-            db.session.rollback()
         finally:
             db.session.remove()
 

@@ -9,8 +9,8 @@ from werkzeug.wrappers import Response
 
 from notifier.domain.errors import NotFound
 from notifier.feedback import provider_events
+from notifier.infra.clock import utcnow
 from notifier.infra.extensions import csrf
-from notifier.models import utcnow
 
 bp = Blueprint("providers", __name__, url_prefix="/providers")
 MAX_BODY = 1_048_576

@@ -14,7 +14,7 @@ from notifier.infra.extensions import db
 from notifier.models import ConsentEvent
 from notifier.operations.staff import create_staff
 from tests.browser.conftest import screenshot
-from tests.integration.helpers import make_contact
+from tests.integration.helpers import committed, make_contact
 from tests.integration.public_helpers import preferences_token, unsubscribe_token
 
 # A real address can be this long (64-character local part) and has no place to break.
@@ -79,7 +79,8 @@ def _public_pages(live_server: str) -> dict[str, str]:
 
 
 def _sign_in(tab: Any, live_server: str) -> None:
-    _, password = create_staff("admin@example.com", "admin", name="Quản trị")
+    with committed():
+        _, password = create_staff("admin@example.com", "admin", name="Quản trị")
     tab.goto(f"{live_server}/admin/login")
     tab.get_by_label("Email").fill("admin@example.com")
     tab.get_by_label("Mật khẩu").fill(password)

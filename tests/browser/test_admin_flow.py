@@ -13,7 +13,7 @@ from notifier.infra.extensions import db
 from notifier.processes.outbox import running_outbox
 from tests.browser.conftest import screenshot as full_page
 from tests.conftest import configure
-from tests.integration.helpers import drain, make_contact
+from tests.integration.helpers import committed, drain, make_contact
 from tests.integration.test_admin_support import PASSWORD, current_code, make_staff
 
 
@@ -161,7 +161,8 @@ def test_the_other_pages_in_both_languages_and_on_a_phone(
 
     make_staff("admin@example.com", "admin", name="Lê Quản Trị")
     contact = make_contact("an@example.com", grants=("promotions",), name="Nguyễn Văn An")
-    privacy.complain(contact, "Tôi nhận quá nhiều thư", privacy.Requester("203.0.113.9", "UA"))
+    with committed():
+        privacy.complain(contact, "Tôi nhận quá nhiều thư", privacy.Requester("203.0.113.9", "UA"))
     _sign_in(page, live_server, "admin@example.com")
     for name, shot in (
         ("Yêu cầu dữ liệu cá nhân", "admin-privacy"),

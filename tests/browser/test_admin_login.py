@@ -9,10 +9,12 @@ from typing import Any
 
 from notifier.operations.staff import create_staff
 from tests.browser.conftest import screenshot
+from tests.integration.helpers import committed
 
 
 def test_staff_sign_in_and_out(app: Any, live_server: str, page: Any) -> None:
-    _, password = create_staff("admin@example.com", "marketing", name="Quản trị")
+    with committed():
+        _, password = create_staff("admin@example.com", "marketing", name="Quản trị")
     page.goto(f"{live_server}/admin/login")
     assert page.locator("h1").inner_text() == "Đăng nhập"
     page.get_by_label("Email").fill("admin@example.com")

@@ -14,6 +14,7 @@ from notifier.infra.extensions import db
 from notifier.models import StaffUser, utcnow
 from notifier.operations.sign_in import role_requires_two_factor
 from notifier.operations.staff import create_staff
+from tests.integration.helpers import committed
 
 PASSWORD = "correct horse battery staple"
 TOKEN = re.compile(r'name="csrf-token" content="([^"]+)"')
@@ -21,7 +22,8 @@ TOKEN = re.compile(r'name="csrf-token" content="([^"]+)"')
 
 def make_staff(email: str, role: str, name: str = "") -> StaffUser:
     """An account as its owner leaves it: enrolled in two-step verification where the role says."""
-    user, _ = create_staff(email, role, name=name, password=PASSWORD)
+    with committed():
+        user, _ = create_staff(email, role, name=name, password=PASSWORD)
     if role_requires_two_factor(role):
         enrol(user)
     return user

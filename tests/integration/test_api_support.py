@@ -19,7 +19,7 @@ from notifier.api.docs import document
 from notifier.notices import notices
 from notifier.operations import staff
 from tests.conftest import configure
-from tests.integration.helpers import layout_template
+from tests.integration.helpers import committed, layout_template
 from tests.smtp_server import SmtpTestServer
 
 ALL_SCOPES = ["notices", "contacts", "campaigns", "templates"]
@@ -35,7 +35,8 @@ RENEWAL_DATA = {
 
 
 def issue_key(*scopes: str) -> str:
-    return staff.create_api_key("billing", list(scopes or ALL_SCOPES)).plaintext
+    with committed():
+        return staff.create_api_key("billing", list(scopes or ALL_SCOPES)).plaintext
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -43,9 +44,10 @@ def bearer(key: str) -> dict[str, str]:
 
 
 def renewal_type() -> str:
-    notices.define_notice_type(
-        "renewal", "Renewal notice", "renewal", layout_template("renewal", "renewal")
-    )
+    with committed():
+        notices.define_notice_type(
+            "renewal", "Renewal notice", "renewal", layout_template("renewal", "renewal")
+        )
     return "renewal"
 
 

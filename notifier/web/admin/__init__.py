@@ -40,7 +40,7 @@ NAV = (
 @bp.app_context_processor
 def _inject() -> dict[str, object]:
     from notifier.i18n import current_locale, has_message, translate
-    from notifier.models import utcnow
+    from notifier.infra.clock import utcnow
     from notifier.web.admin.guard import in_zone, local_time, purpose_name, staff_access
     from notifier.web.admin.problems import problem_text
 

@@ -8,11 +8,11 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup, escape
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from notifier.campaigns import audience, reports, templates
 from notifier.campaigns import lifecycle as campaigns
+from notifier.campaigns.catalogue import CampaignKind, CampaignStatus, templates_by_name
 from notifier.campaigns.preflight import PreflightFailed
 from notifier.campaigns.templates import sample_for
 from notifier.delivery.composer import Recipient
@@ -20,8 +20,6 @@ from notifier.delivery.rendering.errors import TemplateError
 from notifier.domain.errors import DomainError, ValidationFailed
 from notifier.i18n import current_locale, translate
 from notifier.infra.context import profile
-from notifier.infra.extensions import db
-from notifier.models import CampaignKind, CampaignStatus, Template
 from notifier.operations.mailview import read_message
 from notifier.web.admin import bp
 from notifier.web.admin.forms import ActionForm, CampaignForm, ScheduleForm, TestSendForm, choices
@@ -60,7 +58,7 @@ def _form() -> CampaignForm:
     form.purpose_key.choices = choices(
         [(p.key, p.name.get(current_locale())) for p in profile().purposes]
     )
-    templates = db.session.scalars(select(Template).order_by(Template.name)).all()
+    templates = templates_by_name()
     form.template_id.choices = choices([(str(t.id), f"{t.name} (v{t.version})") for t in templates])
     form.time_zone.choices = choices([(z, z) for z in TIME_ZONES])
     if not form.time_zone.data or form.time_zone.data == "None":

@@ -9,7 +9,7 @@ from notifier.contacts import directory
 from notifier.domain.errors import Conflict, ValidationFailed
 from notifier.i18n import translate
 from notifier.infra.context import profile
-from notifier.infra.extensions import db
+from notifier.infra.unit_of_work import discard
 from notifier.web.admin import bp
 from notifier.web.admin.forms import ContactSearchForm, RefusalForm, choices
 from notifier.web.admin.guard import field_label, flash_errors, requires, staff_access
@@ -86,7 +86,7 @@ def contact_edit(contact_id: int) -> str | Response:
             flash_errors(exc)
             status = 422
         except Conflict:
-            db.session.rollback()  # the edit's audit row was staged before the check refused it
+            discard()  # the edit's audit row was staged before the check refused it
             # Not the other contact's id or name: the role may not be allowed to look it up.
             flash(f"{field_label('email')}: {translate('email_taken')}", "error")
             status = 409

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import render_template
 
-from notifier.models import utcnow
+from notifier.infra.clock import utcnow
 from notifier.operations import dashboard
 from notifier.web.admin import bp
 from notifier.web.admin.guard import requires, staff_access

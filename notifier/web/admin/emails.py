@@ -6,11 +6,18 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from notifier.campaigns import lifecycle as campaigns
 from notifier.campaigns import templates
+from notifier.campaigns.catalogue import (
+    CampaignKind,
+    Template,
+    TemplateVersion,
+    kept_version,
+    templates_recent_first,
+    versions_with_authors,
+)
 from notifier.delivery.composer import Recipient
 from notifier.delivery.rendering.budget import cpu_budget
 from notifier.delivery.rendering.errors import Part, TemplateError
@@ -19,8 +26,6 @@ from notifier.domain.errors import DomainError, ValidationFailed
 from notifier.domain.locales import Variant, Variants, variant_locale
 from notifier.i18n import current_locale, translate
 from notifier.infra.context import profile
-from notifier.infra.extensions import db
-from notifier.models import CampaignKind, StaffUser, Template, TemplateVersion
 from notifier.operations.mailview import read_message
 from notifier.web.admin import bp
 from notifier.web.admin.forms import TemplateForm, choices
@@ -45,7 +50,7 @@ VARIANT_FIELDS = {"vi": ("subject", "body_mjml", "text"),
 @bp.get("/templates")
 @requires("templates.manage")
 def email_templates() -> str:
-    rows = db.session.scalars(select(Template).order_by(Template.updated_at.desc())).all()
+    rows = templates_recent_first()
     return render_template(
         "admin/templates/list.html", rows=rows, layouts=builtin_layouts().values()
     )
@@ -137,11 +142,7 @@ def _prefill(form: TemplateForm, template: Template | None) -> None:
     _fill(form, template.sources())
     wanted = request.args.get("version", "")
     if wanted.isdigit():
-        kept = db.session.scalar(
-            select(TemplateVersion).where(
-                TemplateVersion.template_id == template.id, TemplateVersion.version == int(wanted)
-            )
-        )
+        kept = kept_version(template.id, int(wanted))
         if kept is not None:
             _fill(form, kept.sources())
 
@@ -149,13 +150,7 @@ def _prefill(form: TemplateForm, template: Template | None) -> None:
 def _versions(template: Template | None) -> list[tuple[TemplateVersion, str]]:
     if template is None:
         return []
-    rows = db.session.execute(
-        select(TemplateVersion, StaffUser.email)
-        .outerjoin(StaffUser, StaffUser.id == TemplateVersion.saved_by)
-        .where(TemplateVersion.template_id == template.id)
-        .order_by(TemplateVersion.version.desc())
-    ).all()
-    return [(version, email or "") for version, email in rows]
+    return versions_with_authors(template.id)
 
 
 def _error_field(error: TemplateError | None) -> str | None:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, url_for
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from notifier.campaigns.catalogue import template_names, templates_for_purposes
 from notifier.domain.errors import DomainError, ValidationFailed
 from notifier.i18n import current_locale, translate
 from notifier.infra.context import profile
-from notifier.infra.extensions import db
-from notifier.models import ApiKey, Contact, Notice, NoticeType, Template
 from notifier.notices import notices
+from notifier.notices.overview import contact_labels, notice_types, recent_notices
 from notifier.operations import staff
-from notifier.operations.access import Access
 from notifier.web.admin import bp
 from notifier.web.admin.forms import ActionForm, ApiKeyForm, NoticeTypeForm, choices
 from notifier.web.admin.guard import flash_errors, requires, staff_access
@@ -27,7 +25,7 @@ def _type_form() -> NoticeTypeForm:
     service = [p for p in profile().purposes if not p.is_advertising]
     form.purpose_key.choices = choices([(p.key, p.name.get(current_locale())) for p in service])
     keys = [p.key for p in service]
-    rows = db.session.scalars(select(Template).where(Template.purpose_key.in_(keys))).all()
+    rows = templates_for_purposes(keys)
     form.template_id.choices = choices([(str(t.id), f"{t.name} (v{t.version})") for t in rows])
     return form
 
@@ -39,36 +37,17 @@ def _key_form() -> ApiKeyForm:
 
 
 def _page(issued: staff.IssuedKey | None = None, status: int = 200) -> tuple[str, int]:
-    types = db.session.scalars(select(NoticeType).order_by(NoticeType.key)).all()
-    recent = db.session.scalars(select(Notice).order_by(Notice.id.desc()).limit(RECENT)).all()
-    keys = db.session.scalars(select(ApiKey).order_by(ApiKey.id.desc())).all()
-    names = {t.id: t.name for t in db.session.scalars(select(Template))}
-    people = _contact_labels(staff_access(), {n.contact_id for n in recent})
+    types = notice_types()
+    recent = recent_notices(RECENT)
+    keys = staff.api_keys()
+    names = template_names()
+    people = contact_labels(staff_access(), {n.contact_id for n in recent})
     page = render_template(
         "admin/notices.html", types=types, recent=recent, keys=keys, template_names=names,
         people=people,
         type_form=_type_form(), key_form=_key_form(), action=ActionForm(), issued=issued,
     )  # fmt: skip
     return page, status
-
-
-def _contact_labels(access: Access, contact_ids: set[int]) -> dict[int, str]:
-    """Name and address as far as the role may see them; showing them is logged like a search."""
-    shown = [field for field in ("name", "email") if access.sees(field)]
-    if not shown or not contact_ids:
-        return {}
-    rows = db.session.execute(
-        select(Contact.id, Contact.name, Contact.email).where(Contact.id.in_(contact_ids))
-    )
-    labels = {}
-    for contact_id, name, email in rows:
-        parts = [name if "name" in shown else None, email if "email" in shown else None]
-        label = " · ".join(part for part in parts if part)
-        if label:
-            labels[contact_id] = label
-    access.audit("notices.list", "contact", "", ids=sorted(labels))
-    db.session.commit()
-    return labels
 
 
 @bp.get("/notices")

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 
 from notifier.domain.errors import DomainError, ValidationFailed
 from notifier.i18n import translate
-from notifier.models import utcnow
+from notifier.infra.clock import utcnow
 from notifier.operations.access import Forbidden
 from notifier.privacy import staff_queue as privacy_queue
 from notifier.web.admin import bp

@@ -6,7 +6,7 @@ from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from notifier.i18n import translate
-from notifier.models import utcnow
+from notifier.infra.clock import utcnow
 from notifier.operations import queue_monitor
 from notifier.operations.queue_monitor import QueuesUnavailable, UnknownJob, UnknownQueue
 from notifier.web.admin import bp

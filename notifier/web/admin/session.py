@@ -15,9 +15,9 @@ from wtforms.validators import DataRequired, Length
 
 from notifier.domain.errors import ValidationFailed
 from notifier.i18n import translate
+from notifier.infra.clock import utcnow
 from notifier.infra.extensions import limiter
 from notifier.infra.rate_limits import login_limit
-from notifier.models import StaffUser, utcnow
 from notifier.operations import two_factor
 from notifier.operations.sign_in import (
     LockedOut,
@@ -29,6 +29,7 @@ from notifier.operations.sign_in import (
     second_factor_epoch,
     set_locale,
 )
+from notifier.operations.staff import StaffUser
 from notifier.web.admin import bp
 from notifier.web.admin.forms import ActionForm, LanguageForm, LoginForm, PasswordForm
 from notifier.web.admin.guard import flash_errors, requires

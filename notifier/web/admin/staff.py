@@ -7,17 +7,15 @@ from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from notifier.domain.errors import DomainError, ValidationFailed
 from notifier.i18n import current_locale, translate
 from notifier.infra import context
 from notifier.infra.context import profile
-from notifier.infra.extensions import db
-from notifier.models import StaffUser
 from notifier.operations import staff as staff_service
 from notifier.operations.sign_in import set_active
+from notifier.operations.staff import StaffUser
 from notifier.web.admin import bp
 from notifier.web.admin.forms import ActionForm, StaffForm, choices
 from notifier.web.admin.guard import flash_errors, requires
@@ -32,7 +30,7 @@ def _form() -> StaffForm:
 
 def _page(form: StaffForm, created: tuple[StaffUser, str] | None = None, status: int = 200
           ) -> tuple[str, int]:  # fmt: skip
-    users = db.session.scalars(select(StaffUser).order_by(StaffUser.email)).all()
+    users = staff_service.staff_accounts()
     page = render_template(
         "admin/staff.html", users=users, roles=profile().roles, form=form, created=created,
         action=ActionForm(),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import request
 
+from notifier.contacts.contacts import Contact
 from notifier.contacts.preferences import linked_contact
 from notifier.domain.tokens import InvalidToken, TokenClaims, make_token, verify_token
 from notifier.infra.context import profile, token_secret
-from notifier.models import Contact
 from notifier.privacy.requests import Requester
 from notifier.web.public import Problem, page_locale
 

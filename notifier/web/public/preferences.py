@@ -6,10 +6,10 @@ from flask import request
 from werkzeug.wrappers import Response
 
 from notifier.contacts import preferences
+from notifier.contacts.contacts import Contact
 from notifier.domain.errors import ValidationFailed
 from notifier.domain.masking import mask
 from notifier.infra.context import profile
-from notifier.models import Contact
 from notifier.web.public import bp, render
 from notifier.web.public.links import PREFERENCES, from_token, requester
 

@@ -6,12 +6,11 @@ from flask import request
 from werkzeug.wrappers import Response
 
 from notifier.contacts import refusals
-from notifier.contacts.consent_ledger import Evidence
+from notifier.contacts.consent_ledger import ConsentSource, Evidence
 from notifier.contacts.preferences import choices
 from notifier.domain.masking import mask_email
 from notifier.infra.context import profile
 from notifier.infra.extensions import csrf
-from notifier.models import ConsentSource
 from notifier.privacy import verified_links
 from notifier.web.public import Problem, bp, render
 from notifier.web.public.links import UNSUBSCRIBE, from_token, requester, token_for

@@ -10,6 +10,7 @@ from notifier.infra.extensions import db
 from notifier.models import ApiKey
 from notifier.operations import staff
 from tests.conftest import configure
+from tests.integration.helpers import committed
 from tests.integration.test_api_support import (
     bearer,
     conforms,
@@ -25,9 +26,10 @@ def test_missing_wrong_and_revoked_keys_get_the_same_401(app: Flask, client: Fla
     good = issue_key("notices")
     prefix = good.split("_")[1]
     revoked = issue_key("notices")
-    staff.revoke_api_key(
-        db.session.scalar(db.select(ApiKey.id).where(ApiKey.prefix == revoked.split("_")[1]))
-    )
+    with committed():
+        staff.revoke_api_key(
+            db.session.scalar(db.select(ApiKey.id).where(ApiKey.prefix == revoked.split("_")[1]))
+        )
     assert client.get(f"/api/v1{TYPES}", headers=bearer(revoked)).status_code == 401
     attempts = [
         {},
@@ -50,7 +52,8 @@ def test_revocation_takes_effect_at_once(app: Flask, client: FlaskClient) -> Non
     plain = issue_key("notices")
     assert client.get(f"/api/v1{TYPES}", headers=bearer(plain)).status_code == 200
     key_id = db.session.scalar(db.select(ApiKey.id).where(ApiKey.prefix == plain.split("_")[1]))
-    staff.revoke_api_key(key_id)
+    with committed():
+        staff.revoke_api_key(key_id)
     assert client.get(f"/api/v1{TYPES}", headers=bearer(plain)).status_code == 401
 
 

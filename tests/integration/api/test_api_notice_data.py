@@ -12,7 +12,7 @@ from notifier.models import Contact, Notice, Template
 from notifier.notices import notices
 from notifier.notices.types import data_fields
 from tests.integration import test_api_support as support
-from tests.integration.helpers import drain
+from tests.integration.helpers import committed, drain
 from tests.integration.test_api_support import RENEWAL_DATA, conforms, notice_body, renewal_type
 from tests.smtp_server import SmtpTestServer
 
@@ -82,7 +82,8 @@ def test_guarded_fields_are_optional_and_composer_names_are_not_asked_for(
     fields = data_fields(template.subject, template.body_mjml, template.text)
     assert fields.required == {"order_id", "lines"}
     assert fields.optional == {"note", "tip"}
-    notices.define_notice_type("order", "Order", "renewal", template.id)
+    with committed():
+        notices.define_notice_type("order", "Order", "renewal", template.id)
     code, problem = post(api, notice_body(type="order", data={"order_id": "A1"}))
     assert code == 422
     assert [e["field"] for e in problem["errors"]] == ["data.lines"]

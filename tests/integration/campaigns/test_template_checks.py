@@ -18,7 +18,7 @@ from notifier.campaigns import templates
 from notifier.delivery.rendering.errors import TemplateError
 from notifier.infra.extensions import db
 from notifier.models import NoticeType, Template
-from tests.integration.helpers import drain, make_contact
+from tests.integration.helpers import committed, drain, make_contact
 from tests.integration.test_admin_support import browser, make_staff, post, sign_in
 from tests.smtp_server import SmtpTestServer
 
@@ -104,7 +104,8 @@ def test_a_template_reading_contact_attributes_saves_and_sends_them(
             data={},
         )
     )
-    campaigns.schedule(campaign.id)
+    with committed():
+        campaigns.schedule(campaign.id)
     drain(app)
     (received,) = smtp.messages
     message = email.message_from_bytes(received.data, policy=email.policy.default)

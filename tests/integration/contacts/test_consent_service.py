@@ -14,6 +14,7 @@ from notifier.domain.consent_rules import ConsentStatus, Reason
 from notifier.domain.errors import Conflict, MissingEvidence
 from notifier.infra.extensions import db
 from notifier.models import ConsentEvent, ConsentSource, ConsentState, NoticeText, utcnow
+from tests.integration.helpers import committed
 
 WEB = consent.Evidence(
     source=ConsentSource.WEB_FORM, notice_version="", ip="203.0.113.9", user_agent="Firefox"
@@ -126,7 +127,8 @@ def test_stored_state_equals_state_derived_from_the_ledger(contact_id: int) -> N
 
 
 def test_the_ledger_refuses_updates_and_deletes(contact_id: int) -> None:
-    event = consent.grant(contact_id, "promotions", web_evidence("promotions"))
+    with committed():
+        event = consent.grant(contact_id, "promotions", web_evidence("promotions"))
     assert event is not None
     for statement in (
         sa.update(ConsentEvent).values(action="withdraw"),

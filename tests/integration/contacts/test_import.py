@@ -17,6 +17,7 @@ from notifier.contacts import contacts, importer
 from notifier.infra.context import profile
 from notifier.infra.extensions import db
 from notifier.models import AuditEntry, ConsentEvent, Contact
+from tests.integration.helpers import committed
 
 EVIDENCE = "consent_source,consent_notice_version,consent_collected_at,consent_ip"
 GIVEN = "web_form,1,2024-05-01T09:30:00+07:00,203.0.113.7"
@@ -249,7 +250,8 @@ def test_rows_commit_in_chunks_and_a_bad_row_in_between_changes_nothing(
     monkeypatch.setattr(importer, "CHUNK", 2)
     rows = "".join(f"user{i}@example.com,User {i}\n" for i in range(5))
     path = write(tmp_path, "email,name\n" + rows.replace("user2@", "bad@@"))
-    result = importer.import_file(path)
+    with committed():
+        result = importer.import_file(path)
     db.session.rollback()
     assert (result.created, result.failed, count(Contact)) == (4, 1, 4)
 

@@ -20,7 +20,7 @@ from notifier.models import ConsentSource
 from notifier.operations.staff import create_staff
 from tests.conftest import configure
 from tests.dns_server import LocalDns
-from tests.integration.helpers import make_contact
+from tests.integration.helpers import committed, make_contact
 from tests.integration.public_helpers import body_text, deliver, system_mails
 from tests.smtp_server import SmtpTestServer
 
@@ -93,23 +93,28 @@ def test_repeated_and_unknown_mail_sends_nothing_more(app: Flask, resolver: Reso
     contact_id = make_contact("cu@example.com", grants=("promotions",))
     address = _mailto_address(contact_id, "promotions")
     raw = _mail("cu@example.com", address)
-    assert handle_message(raw, [address], resolver=resolver).refused == [contact_id]
-    assert handle_message(raw, [address], resolver=resolver).refused == [contact_id]
+    with committed():
+        assert handle_message(raw, [address], resolver=resolver).refused == [contact_id]
+    with committed():
+        assert handle_message(raw, [address], resolver=resolver).refused == [contact_id]
     assert len(system_mails("refusal")) == 1
-    stranger = handle_message(
-        _mail("who@example.org", "unsubscribe@dcnet.example.vn"),
-        ["unsubscribe@dcnet.example.vn"],
-        resolver=resolver,
-    )
+    with committed():
+        stranger = handle_message(
+            _mail("who@example.org", "unsubscribe@dcnet.example.vn"),
+            ["unsubscribe@dcnet.example.vn"],
+            resolver=resolver,
+        )
     assert stranger.refused == [] and stranger.ignored
-    bounce = handle_message(
-        _mail("cu@example.com", address, Auto_Submitted="auto-replied"),
-        [address],
-        resolver=resolver,
-    )
+    with committed():
+        bounce = handle_message(
+            _mail("cu@example.com", address, Auto_Submitted="auto-replied"),
+            [address],
+            resolver=resolver,
+        )
     assert bounce.ignored and len(system_mails()) == 1
     tampered = address.replace("+", "+x")
-    other = handle_message(_mail("nobody@example.org", tampered), [tampered], resolver=resolver)
+    with committed():
+        other = handle_message(_mail("nobody@example.org", tampered), [tampered], resolver=resolver)
     assert other.refused == []
 
 
@@ -147,8 +152,10 @@ def test_phone_refusal_by_staff_gets_the_same_confirmation(
     staff, _ = create_staff("care@example.com", "admin", name="CSKH")
     contact_id = make_contact("fi@example.com", grants=("promotions", "events"), locale="en")
     evidence = consent.Evidence(source=ConsentSource.PHONE, staff_id=staff.id)
-    assert refusals.refuse(contact_id, None, evidence).withdrawn == ["promotions", "events"]
-    assert refusals.refuse(contact_id, None, evidence).withdrawn == []
+    with committed():
+        assert refusals.refuse(contact_id, None, evidence).withdrawn == ["promotions", "events"]
+    with committed():
+        assert refusals.refuse(contact_id, None, evidence).withdrawn == []
     [message] = deliver(app, smtp)
     assert message["Subject"] == "Confirmation of your refusal"
     assert "ALL our advertising" in body_text(message)
@@ -167,14 +174,17 @@ def test_a_confirmation_the_relay_refused_for_now_is_sent_later(
     smtp.rcpt_replies["later@example.com"] = "451 4.3.0 try again later"
     configure(app, SMTP_URL=smtp.url)
     contact_id = make_contact("later@example.com", grants=("promotions",))
-    refusals.refuse(contact_id, None, consent.Evidence(source=ConsentSource.EMAIL))
+    with committed():
+        refusals.refuse(contact_id, None, consent.Evidence(source=ConsentSource.EMAIL))
     drain(app)
     [mail] = system_mails()
     assert (mail.status, mail.attempts) == ("queued", 1) and smtp.messages == []
 
     del smtp.rcpt_replies["later@example.com"]
-    assert system_mail.reconcile(utcnow()) == 0  # still inside its back-off
-    assert system_mail.reconcile(utcnow() + timedelta(hours=1)) == 1
+    with committed():
+        assert system_mail.reconcile(utcnow()) == 0  # still inside its back-off
+    with committed():
+        assert system_mail.reconcile(utcnow() + timedelta(hours=1)) == 1
     drain(app)
     [mail] = system_mails()
     assert mail.status == "sent" and [m.rcpt_tos for m in smtp.messages] == [["later@example.com"]]

@@ -13,7 +13,7 @@ from notifier.contacts import consent_ledger as consent
 from notifier.contacts import contacts
 from notifier.infra.context import profile
 from notifier.models import ConsentSource
-from tests.integration.helpers import start_campaign
+from tests.integration.helpers import committed, start_campaign
 from tests.integration.workers import start_workers, wait_all
 from tests.smtp_server import SmtpTestServer
 
@@ -43,7 +43,8 @@ def test_two_worker_processes_send_each_message_once(
 ) -> None:
     addresses = consented(240, ("promotions",))
     campaign_id = start_campaign("promotion", "promotions")
-    campaigns.plan(campaign_id)  # enqueues several send jobs for the workers to share
+    with committed():
+        campaigns.plan(campaign_id)  # enqueues several send jobs for the workers to share
     wait_all(start_workers(app, tmp_path, 2, BATCH_SIZE="20"))
 
     assert received(smtp) == Counter({address: 1 for address in addresses})
@@ -58,7 +59,8 @@ def test_the_cap_holds_across_concurrent_workers(
     addresses = consented(40, tuple(set(purposes)))
     campaign_ids = [start_campaign("promotion", purpose) for purpose in purposes]
     for campaign_id in campaign_ids:
-        campaigns.plan(campaign_id)
+        with committed():
+            campaigns.plan(campaign_id)
     wait_all(start_workers(app, tmp_path, 3, BATCH_SIZE="7"))
 
     assert received(smtp) == Counter({address: 3 for address in addresses})

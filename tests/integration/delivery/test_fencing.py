@@ -21,7 +21,7 @@ from notifier.infra.extensions import db
 from notifier.infra.queues import redis_connection
 from notifier.models import Delivery, DeliveryStatus, utcnow
 from tests.conftest import configure
-from tests.integration.helpers import start_campaign
+from tests.integration.helpers import committed, start_campaign
 from tests.smtp_server import SmtpTestServer
 from workers import jobs
 
@@ -101,12 +101,13 @@ def test_a_worker_that_outlived_its_lease_sends_nothing_the_recovery_gave_away(
 
             def scheduler_then_new_worker() -> None:
                 assert recover_stale_claims(utcnow(), lambda _: True) > 0
-                campaigns.run_send_job(campaign_id)  # sends what the recovery gave back
+                with committed():
+                    campaigns.run_send_job(campaign_id)  # sends what the recovery gave back
 
             in_another_worker(app, scheduler_then_new_worker)
         return False
 
-    with Warnings() as caplog:
+    with Warnings() as caplog, committed():
         campaigns.run_send_job(campaign_id, should_stop=stall_then_lose_the_claim)
     db.session.expire_all()
     counts = arrived(smtp)
@@ -133,7 +134,7 @@ def test_journal_redis_reset_mid_batch_loses_no_outcome(app: Flask, smtp: SmtpTe
             kill_clients_of_own_database(redis_connection())
         return False
 
-    with Warnings() as caplog:
+    with Warnings() as caplog, committed():
         campaigns.run_send_job(campaign_id, should_stop=reset_redis_connections)
     db.session.expire_all()
     assert "lost its Redis" in caplog.text  # the fault did hit the journal

@@ -24,6 +24,7 @@ from notifier.models import Campaign, ConsentSource, Notice
 from notifier.notices import notices
 from tests.conftest import configure
 from tests.integration.helpers import (
+    committed,
     drain,
     layout_template,
     make_contact,
@@ -159,13 +160,17 @@ def test_a_renewal_notice_is_sent_once_without_the_ad_label(
 ) -> None:
     contact_id = make_contact("kh@example.com", name="Công ty Hoa Lan")
     body = sample_data("renewal")
-    first = notices.trigger(
-        renewal_type(), contact_id, body, "inv-1", notices.request_fingerprint(body)
-    )
-    again = notices.trigger("renewal", contact_id, body, "inv-1", notices.request_fingerprint(body))
+    with committed():
+        first = notices.trigger(
+            renewal_type(), contact_id, body, "inv-1", notices.request_fingerprint(body)
+        )
+    with committed():
+        again = notices.trigger(
+            "renewal", contact_id, body, "inv-1", notices.request_fingerprint(body)
+        )
     notice_id = first.notice.id
     assert first.created and not again.created and again.notice.id == notice_id
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict), committed():
         notices.trigger("renewal", contact_id, {"x": 1}, "inv-1", notices.request_fingerprint({}))
     drain(app)
 
@@ -185,9 +190,10 @@ def test_a_renewal_notice_is_skipped_with_a_reason(
     if why == "withdrawn":
         consent.withdraw(contact_id, ["renewal"], consent.Evidence(ConsentSource.EMAIL))
     body = sample_data("renewal")
-    triggered = notices.trigger(
-        renewal_type(), contact_id, body, "inv-2", notices.request_fingerprint(body)
-    )
+    with committed():
+        triggered = notices.trigger(
+            renewal_type(), contact_id, body, "inv-2", notices.request_fingerprint(body)
+        )
     notice_id = triggered.notice.id
     drain(app)
     notice = db.session.get(Notice, notice_id)

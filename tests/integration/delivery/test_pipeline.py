@@ -31,6 +31,7 @@ from notifier.models import (
 )
 from tests.conftest import configure
 from tests.integration.helpers import (
+    committed,
     drain,
     layout_template,
     make_contact,
@@ -89,9 +90,11 @@ def test_a_withdrawal_before_the_claim_wins(app: Flask, smtp: SmtpTestServer) ->
     stays = make_contact("stays@example.com", ("promotions",))
     leaves = make_contact("leaves@example.com", ("promotions",))
     campaign_id = start_campaign("promotion", "promotions")
-    campaigns.plan(campaign_id)  # the audience snapshot still holds both
+    with committed():
+        campaigns.plan(campaign_id)  # the audience snapshot still holds both
     consent.withdraw(leaves, ["promotions"], consent.Evidence(ConsentSource.UNSUBSCRIBE_LINK))
-    campaigns.run_send_job(campaign_id)
+    with committed():
+        campaigns.run_send_job(campaign_id)
 
     assert recipients(smtp) == Counter({"stays@example.com": 1})
     rows = deliveries(campaign_id)
@@ -139,7 +142,8 @@ def test_a_temporary_rejection_is_retried_later(app: Flask, smtp: SmtpTestServer
     del smtp.rcpt_replies["later@example.com"]
     row.next_attempt_at = row.claimed_at
     db.session.commit()
-    campaigns.run_send_job(campaign_id)
+    with committed():
+        campaigns.run_send_job(campaign_id)
     assert recipients(smtp) == Counter({"later@example.com": 1})
     assert db.session.get(Campaign, campaign_id).status == CampaignStatus.DONE  # type: ignore[union-attr]
 
@@ -148,7 +152,8 @@ def test_a_cancelled_campaign_accounts_for_everyone(app: Flask, smtp: SmtpTestSe
     for i in range(3):
         make_contact(f"c{i}@example.com", ("promotions",))
     campaign_id = start_campaign("promotion", "promotions")
-    campaigns.plan(campaign_id)
+    with committed():
+        campaigns.plan(campaign_id)
     campaigns.cancel(campaign_id)
     drain(app)
     assert smtp.messages == []
@@ -266,7 +271,8 @@ def test_a_recipient_whose_data_breaks_the_template_fails_as_render_failed(
         )
     )
     campaign_id = campaign.id
-    campaigns.schedule(campaign_id)  # preflight passes: everyone has a plan now
+    with committed():
+        campaigns.schedule(campaign_id)  # preflight passes: everyone has a plan now
     contact = db.session.get(Contact, broken)
     assert contact is not None
     contact.attributes = {}  # dropped between scheduling and sending

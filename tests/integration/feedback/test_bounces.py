@@ -38,7 +38,7 @@ from notifier.processes.worker import run_worker
 from tests.bounce_samples import sample
 from tests.conftest import configure
 from tests.integration.delivery.test_messages import renewal_type
-from tests.integration.helpers import drain, make_contact, sample_data, start_campaign
+from tests.integration.helpers import committed, drain, make_contact, sample_data, start_campaign
 from tests.smtp_server import SmtpTestServer
 
 BOUNCE_DOMAIN = "bounce.dcnet.example.vn"
@@ -210,12 +210,14 @@ def test_soft_bounces_decay_and_suppress_past_the_threshold(
     now = utcnow()
     for day in range(4):  # 1, 1.91, 2.73, 3.47 with a 7-day half-life: suppressed on the 4th
         target = Target(TargetKind.DELIVERY, sent["soft@example.org"].id)
-        bounces.apply(full, target, "test", f"soft-{day}", False, now + timedelta(days=day))
+        with committed():
+            bounces.apply(full, target, "test", f"soft-{day}", False, now + timedelta(days=day))
     for month in range(4):  # a month apart, each has all but faded
         target = Target(TargetKind.DELIVERY, sent["rare@example.org"].id)
-        bounces.apply(
-            full, target, "test", f"rare-{month}", False, now + timedelta(days=30 * month)
-        )
+        with committed():
+            bounces.apply(
+                full, target, "test", f"rare-{month}", False, now + timedelta(days=30 * month)
+            )
     found = suppressions()
     assert set(found) == {(contact_hash("soft@example.org"), "all")}
     reason = found[(contact_hash("soft@example.org"), "all")]
@@ -226,15 +228,17 @@ def test_soft_bounces_decay_and_suppress_past_the_threshold(
 def test_a_bounced_notice_is_marked_and_reported(app: Flask, smtp: SmtpTestServer) -> None:
     contact_id = make_contact("renew@example.org", name="Công ty Hoa Lan")
     body = sample_data("renewal")
-    notice_id = notices.trigger(
-        renewal_type(), contact_id, body, "inv-9", notices.request_fingerprint(body)
-    ).notice.id
+    with committed():
+        notice_id = notices.trigger(
+            renewal_type(), contact_id, body, "inv-9", notices.request_fingerprint(body)
+        ).notice.id
     drain(app)
     [message] = smtp.messages
     assert parse_return_path(verp_keys(), message.mail_from) == Target(TargetKind.NOTICE, notice_id)
     raw = sample("outlook_ndr.eml", verp=message.mail_from, rcpt="renew@example.org",
                  message_id=str(fresh(Notice, notice_id).message_id))  # fmt: skip
-    outcome = bounces.receive_mail(raw, [message.mail_from])
+    with committed():
+        outcome = bounces.receive_mail(raw, [message.mail_from])
     assert outcome.applied == "hard_bounce"
     notice = fresh(Notice, notice_id)
     assert (notice.status, notice.reason) == ("bounced", "hard_bounce")
@@ -248,18 +252,21 @@ def test_a_campaign_pauses_itself_past_the_complaint_rate(app: Flask, smtp: Smtp
     campaign_id = start_campaign("promotion", "promotions")
     run_worker(app, ["campaigns"], burst=True)  # plan only
     db.session.rollback()
-    campaigns.run_send_job(campaign_id, should_stop=lambda: len(smtp.messages) >= 3)
+    with committed():
+        campaigns.run_send_job(campaign_id, should_stop=lambda: len(smtp.messages) >= 3)
     sent = {e: d for e, d in deliveries(campaign_id).items() if d.status == "sent"}
     assert len(sent) == 3
     email, delivery = next(iter(sent.items()))
-    outcome = bounces.receive_mail(report("yahoo_arf.eml", delivery, email),
-                                   [envelope_sender(delivery.id)])  # fmt: skip
+    with committed():
+        outcome = bounces.receive_mail(report("yahoo_arf.eml", delivery, email),
+                                       [envelope_sender(delivery.id)])  # fmt: skip
     assert outcome.applied == "complaint"
     campaign = fresh(Campaign, campaign_id)
     assert campaign.status == CampaignStatus.PAUSED
     assert campaign.status_reason.startswith("paused: 1 complaints (33.33%)")
     # Resumed by staff, it sends one more batch, then the check beside the failure rate stops it.
-    campaigns.resume(campaign_id)
+    with committed():
+        campaigns.resume(campaign_id)
     drain(app)
     assert fresh(Campaign, campaign_id).status == CampaignStatus.PAUSED
     statuses = [d.status for d in deliveries(campaign_id).values()]

@@ -16,6 +16,7 @@ from notifier.models import Campaign, Delivery, Notice
 from notifier.notices import notices
 from tests.conftest import configure
 from tests.integration.helpers import (
+    committed,
     drain,
     layout_template,
     make_contact,
@@ -31,7 +32,8 @@ def _planned_campaign() -> int:
     for number in range(PEOPLE):
         make_contact(f"kh{number}@example.com", ("promotions",))
     campaign_id = start_campaign("promotion", "promotions")
-    campaigns.plan(campaign_id)
+    with committed():
+        campaigns.plan(campaign_id)
     queue(SEND).empty()  # the send jobs planning queued: this test runs the job itself
     return campaign_id
 
@@ -56,7 +58,7 @@ def _notice_arriving_after(app: Flask, smtp: SmtpTestServer, messages: int) -> t
     def trigger() -> None:
         while len(smtp.messages) < messages:
             time.sleep(0.001)
-        with app.app_context():
+        with app.app_context(), committed():
             notices.trigger("renewal", contact_id, body, "inv-1", notices.request_fingerprint(body))
 
     thread = threading.Thread(target=trigger)
@@ -69,7 +71,8 @@ def test_a_notice_is_sent_between_two_campaign_messages(app: Flask, smtp: SmtpTe
     campaign_id = _planned_campaign()
     notice_thread = _notice_arriving_after(app, smtp, 10)
 
-    sent = campaigns.run_send_job(campaign_id, serve_notices=True)
+    with committed():
+        sent = campaigns.run_send_job(campaign_id, serve_notices=True)
     notice_thread.join()
 
     order = [m.rcpt_tos[0] for m in smtp.messages]
@@ -90,7 +93,8 @@ def test_a_notice_job_that_fails_inside_a_send_job_is_left_to_its_queue(
     campaign_id = _planned_campaign()
     broken = queue(NOTICES).enqueue("workers.jobs.send_notice", "not-a-number")
 
-    sent = campaigns.run_send_job(campaign_id, serve_notices=True)
+    with committed():
+        sent = campaigns.run_send_job(campaign_id, serve_notices=True)
 
     assert sent == PEOPLE and db.session.get(Campaign, campaign_id).status == "done"
     assert queue(NOTICES).get_job_ids() == [broken.id], "given back, not lost"
@@ -104,7 +108,8 @@ def test_a_worker_that_serves_no_notices_leaves_them_queued(
     campaign_id = _planned_campaign()
     notice_thread = _notice_arriving_after(app, smtp, 10)
 
-    sent = campaigns.run_send_job(campaign_id, serve_notices=False)
+    with committed():
+        sent = campaigns.run_send_job(campaign_id, serve_notices=False)
     notice_thread.join()
 
     assert sent == PEOPLE
@@ -125,7 +130,7 @@ def test_a_slow_batch_keeps_its_lease_so_nobody_steals_it(app: Flask, smtp: Smtp
     sender_done = threading.Event()
 
     def send() -> None:
-        with app.app_context():
+        with app.app_context(), committed():
             campaigns.run_send_job(campaign_id)
         sender_done.set()
 

@@ -21,7 +21,7 @@ from notifier.models import ConsentEvent, Contact, PrivacyRequest, Suppression
 from notifier.models.types import utcnow
 from notifier.privacy import requests as privacy
 from tests.conftest import PINNED_NOW
-from tests.integration.helpers import make_contact, web_grant
+from tests.integration.helpers import committed, make_contact, web_grant
 from tests.integration.public_helpers import (
     body_text,
     csrf_of,
@@ -128,8 +128,9 @@ def test_erase_then_reimport_is_still_never_mailed(client: FlaskClient) -> None:
     [request] = db.session.scalars(sa.select(PrivacyRequest)).all()
     assert request.kind == "erasure" and request.status == "received"
 
-    privacy.erase(request.id, staff_id=None)
-    with pytest.raises(Conflict):
+    with committed():
+        privacy.erase(request.id, staff_id=None)
+    with pytest.raises(Conflict), committed():
         privacy.erase(request.id, staff_id=None)
     db.session.expire_all()
     contact = db.session.get(Contact, contact_id)

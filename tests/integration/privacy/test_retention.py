@@ -26,7 +26,7 @@ from notifier.models import (
 from notifier.privacy import requests as privacy
 from notifier.privacy import retention
 from tests.conftest import configure
-from tests.integration.helpers import drain, make_contact, start_campaign
+from tests.integration.helpers import committed, drain, make_contact, start_campaign
 from tests.smtp_server import SmtpTestServer
 
 TODAY = date.today()
@@ -62,7 +62,8 @@ def test_contract_end_purge_keeps_the_hash_and_the_records(
     drain(app)
     digest = contact(ending).address_hash
     now = utcnow()
-    assert retention.purge(now)["contracts_ended_erased"] == 0
+    with committed():
+        assert retention.purge(now)["contracts_ended_erased"] == 0
     assert contact(ending).email == "end@example.org"
     # Alembic's fileConfig (the migrations run once per test session) disables loggers that
     # existed then; listen on the module's own logger, switched back on.
@@ -71,7 +72,10 @@ def test_contract_end_purge_keeps_the_hash_and_the_records(
     logger.addHandler(caplog.handler)
     disabled, logger.disabled = logger.disabled, False
     try:
-        counts = retention.purge(now + timedelta(days=12))  # the clock moved past the contract end
+        with committed():
+            counts = retention.purge(
+                now + timedelta(days=12)
+            )  # the clock moved past the contract end
     finally:
         logger.removeHandler(caplog.handler)
         logger.disabled = disabled
@@ -113,13 +117,17 @@ def test_erased_records_are_kept_365_days_then_deleted(app: Flask) -> None:
                           status="sent", created_at=real_now - timedelta(days=400))  # fmt: skip
     db.session.add(old_mail)
     db.session.commit()
-    request = privacy.request_erasure(person, privacy.Requester(ip=None, user_agent=None))
-    privacy.erase(request.id, None)
+    with committed():
+        request = privacy.request_erasure(person, privacy.Requester(ip=None, user_agent=None))
+    with committed():
+        privacy.erase(request.id, None)
     # Sixty days earlier the old event was 340 days old: kept, but minimised.
-    earlier = retention.purge(real_now - timedelta(days=60))
+    with committed():
+        earlier = retention.purge(real_now - timedelta(days=60))
     assert earlier["consent_events_deleted"] == 0
     assert count(ConsentEvent, ConsentEvent.id == old) == 1
-    later = retention.purge(real_now)  # now it is past 365 days
+    with committed():
+        later = retention.purge(real_now)  # now it is past 365 days
     assert later["consent_events_deleted"] == 1 and later["confirmations_deleted"] == 1
     assert count(ConsentEvent, ConsentEvent.id == old) == 0
     kept = db.session.get(ConsentEvent, recent)
@@ -146,16 +154,21 @@ def test_on_request_profile_erases_only_requests_past_their_deadline(
     asked = make_contact("asked@example.org", name="Trần Thị C")
     waiting = make_contact("wait@example.org")
     for contact_id in (asked, waiting):
-        privacy.request_erasure(contact_id, privacy.Requester(ip="203.0.113.5", user_agent="UA"))
+        with committed():
+            privacy.request_erasure(
+                contact_id, privacy.Requester(ip="203.0.113.5", user_agent="UA")
+            )
     now = utcnow()
-    assert retention.purge(now)["erasure_requests_completed"] == 0
+    with committed():
+        assert retention.purge(now)["erasure_requests_completed"] == 0
     db.session.rollback()
     # Staff rejected one request in time; the other passed its 72-hour deadline unanswered.
     rejected = db.session.scalar(select(PrivacyRequest).where(PrivacyRequest.contact_id == waiting))
     assert rejected is not None
     rejected.status = "rejected"
     db.session.commit()
-    counts = retention.purge(now + timedelta(hours=73))
+    with committed():
+        counts = retention.purge(now + timedelta(hours=73))
     assert counts["erasure_requests_completed"] == 1 and counts["contracts_ended_erased"] == 0
     assert contact(asked).email is None and contact(asked).erased_at is not None
     assert contact(ended).email == "ended@example.org"  # on request only: no contract rule
@@ -164,6 +177,8 @@ def test_on_request_profile_erases_only_requests_past_their_deadline(
 
 def test_the_scheduler_runs_the_purge_once_per_interval(app: Flask) -> None:
     now = utcnow()
-    assert retention.scheduled_purge(now) is not None
-    assert retention.scheduled_purge(now + timedelta(seconds=5)) is None
+    with committed():
+        assert retention.scheduled_purge(now) is not None
+    with committed():
+        assert retention.scheduled_purge(now + timedelta(seconds=5)) is None
     assert count(AuditEntry, AuditEntry.action == "retention.purge") == 1

@@ -7,7 +7,7 @@ from flask.testing import FlaskClient
 
 from notifier.infra.extensions import db
 from notifier.notices import notices
-from tests.integration.helpers import make_contact
+from tests.integration.helpers import committed, make_contact
 from tests.integration.test_api_support import bearer, issue_key, notice_body, renewal_type
 
 
@@ -33,7 +33,8 @@ def test_another_clients_key_gets_404_for_a_notice_it_did_not_trigger(
 def test_a_notice_staff_triggered_is_no_keys_business(app: Flask, client: FlaskClient) -> None:
     renewal_type()
     contact_id = make_contact("an@example.com")
-    made = notices.trigger("renewal", contact_id, {}, "staff-1", "f" * 64)
+    with committed():
+        made = notices.trigger("renewal", contact_id, {}, "staff-1", "f" * 64)
     db.session.commit()
     response = client.get(f"/api/v1/notices/{made.notice.id}", headers=bearer(issue_key()))
     assert response.status_code == 404

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from notifier.infra.extensions import db
 from notifier.models import AuditEntry, PrivacyRequest
 from notifier.privacy import requests as privacy
-from tests.integration.helpers import make_contact
+from tests.integration.helpers import committed, make_contact
 from tests.integration.test_admin_support import browser, make_staff, post, sign_in
 
 
@@ -25,7 +25,8 @@ def request_id() -> int:
     contact_id = make_contact(
         "lan@example.com", name="Lan", tags=["vip-secret"], attributes={"plan": "gold-secret"}
     )
-    return privacy.request_restriction(contact_id, privacy.Requester("203.0.113.9", "UA")).id
+    with committed():
+        return privacy.request_restriction(contact_id, privacy.Requester("203.0.113.9", "UA")).id
 
 
 def _exports() -> int:

@@ -15,7 +15,7 @@ from notifier.infra.extensions import db
 from notifier.models import ConsentSource, OutboxMessage, PrivacyRequest, StaffUser, utcnow
 from notifier.operations import staff
 from notifier.privacy import requests as privacy
-from tests.integration.helpers import layout_template, make_contact, sample_data
+from tests.integration.helpers import committed, layout_template, make_contact, sample_data
 from tests.integration.test_admin_support import (
     PASSWORD,
     browser,
@@ -62,7 +62,8 @@ def _world() -> dict[str, Any]:
             "Mùa xuân", "promotion", ads, template_id, data=sample_data("promotion")
         )
     )
-    request = privacy.request_erasure(contact_id, privacy.Requester("203.0.113.9", "UA"))
+    with committed():
+        request = privacy.request_erasure(contact_id, privacy.Requester("203.0.113.9", "UA"))
     db.session.add(
         OutboxMessage(
             mail_from="a@x.vn",

@@ -28,7 +28,7 @@ from notifier.models import (
 from notifier.operations import staff
 from notifier.privacy import requests as privacy
 from tests.conftest import configure
-from tests.integration.helpers import layout_template, make_contact, sample_data
+from tests.integration.helpers import committed, layout_template, make_contact, sample_data
 from tests.integration.test_admin_support import (
     browser,
     make_staff,
@@ -146,8 +146,10 @@ def test_privacy_queue_marks_overdue_and_runs_every_action(
     client: FlaskClient, admin: StaffUser
 ) -> None:
     contact_id = make_contact("an@example.com", name="An", phone="0903 111 222")
-    erasure = privacy.request_erasure(contact_id, REQUESTER)
-    complaint = privacy.complain(contact_id, "Tôi nhận quá nhiều thư", REQUESTER)
+    with committed():
+        erasure = privacy.request_erasure(contact_id, REQUESTER)
+    with committed():
+        complaint = privacy.complain(contact_id, "Tôi nhận quá nhiều thư", REQUESTER)
     complaint.complete_by = utcnow() - timedelta(hours=1)
     db.session.commit()
     queue = client.get("/admin/privacy").get_data(as_text=True)
@@ -182,7 +184,8 @@ def test_a_name_change_waits_for_staff_approval(client: FlaskClient, admin: Staf
     from notifier.contacts.preferences import update_profile
 
     contact_id = make_contact("an@example.com", name="Nguyen An")
-    change = update_profile(contact_id, {"name": "Nguyễn Văn An"}, REQUESTER)
+    with committed():
+        change = update_profile(contact_id, {"name": "Nguyễn Văn An"}, REQUESTER)
     assert change.correction_id is not None
     page = client.get(f"/admin/privacy/{change.correction_id}").get_data(as_text=True)
     assert "Nguyễn Văn An" in page and "Duyệt thay đổi" in page

@@ -18,7 +18,7 @@ from notifier.infra.context import profile
 from notifier.infra.extensions import db
 from notifier.models import ConsentSource, Contact, PrivacyRequest
 from notifier.privacy.requests import Requester
-from tests.integration.helpers import make_contact
+from tests.integration.helpers import committed, make_contact
 from tests.integration.public_helpers import (
     body_text,
     csrf_of,
@@ -143,7 +143,7 @@ def test_self_service_edit_validation_and_verified_name(client: FlaskClient) -> 
     db.session.refresh(contact)
     assert contact.phone == "0901234567"
 
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(ValidationFailed), committed():
         preferences.update_profile(contact_id, {"tags": "vip"}, Requester("127.0.0.1", UA))
 
     # A refused form left the one-time link unused: the corrected one goes through.
