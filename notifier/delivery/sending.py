@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import redis
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 
 from notifier.delivery import liveness
 from notifier.delivery.claims import Claim, Claimed
@@ -44,7 +44,7 @@ from notifier.domain.send_outcome import (
     judge,
     render_failed,
 )
-from notifier.infra.bulk import update_by_id
+from notifier.infra.bulk import update_owned_by_id
 from notifier.infra.context import settings
 from notifier.infra.extensions import db
 from notifier.infra.metrics import record_latencies
@@ -79,10 +79,14 @@ def retry_policy() -> RetryPolicy:
 _backoffs: dict[str, RelayBackoff] = {}  # per relay (SMTP_URL), for this worker process
 
 
+def relay_backoff() -> RelayBackoff:
+    return _backoffs.setdefault(smtp_url(), RelayBackoff())
+
+
 def verdict_on(status: SendStatus, attempts: int, address: str, *, resend_unknown: bool) -> Verdict:
-    """The one outcome rule, with the wait of the (relay, recipient domain)'s backoff: every
-    relay answer of campaign mail, notices and system mail is judged here."""
-    streak = _backoffs.setdefault(smtp_url(), RelayBackoff()).record(address, status)
+    """The one outcome rule with the wait of the (relay, recipient domain)'s backoff, for
+    one-row mail (a campaign batch reads the policy and backoff once: `_change`)."""
+    streak = relay_backoff().record(address, status)
     policy = retry_policy()
     return judge(status, attempts, policy, utcnow(), resend_unknown=resend_unknown, streak=streak)
 
@@ -101,6 +105,10 @@ class Outcomes:
     counts: dict[str, int] = field(default_factory=dict)
     leased_at: float = field(default_factory=time.monotonic)  # the claim, or its last renewal
     token: str = ""  # the claim's: its heartbeat decides when the lease must be renewed too
+    # Read once a batch, not once a message: settings come through Flask's app context.
+    lease_seconds: float = field(default_factory=lambda: lease().total_seconds())
+    policy: RetryPolicy = field(default_factory=lambda: retry_policy())
+    backoff: RelayBackoff = field(default_factory=lambda: relay_backoff())
     lost: bool = False  # the recovery took the claim over: nothing more is ours to send or write
 
     def add(self, change: dict) -> None:
@@ -137,9 +145,10 @@ def send_claim(
 
     def record(done: list[tuple[_InFlight, SendResult]]) -> None:
         # Journaled before the next content is written: so a kill loses at most one message.
+        now = utcnow()
         for sent, result in done:
             outcomes.latencies.append(time.perf_counter() - sent.began)
-            change = _change(sent, result, advertising)
+            change = _change(sent, result, advertising, outcomes.policy, outcomes.backoff, now)
             journal.append(_journal_entry(change))
             outcomes.add(change)
 
@@ -322,7 +331,14 @@ def _submit(
     return pipeline.send(sent, envelope_sender(item.delivery_id), item.recipient.email, message)
 
 
-def _change(sent: _InFlight, result: SendResult, advertising: bool) -> dict:
+def _change(
+    sent: _InFlight,
+    result: SendResult,
+    advertising: bool,
+    policy: RetryPolicy,
+    backoff: RelayBackoff,
+    now: datetime,
+) -> dict:
     item = sent.item
     if result.status is not SendStatus.SENT:
         log.info(
@@ -333,11 +349,16 @@ def _change(sent: _InFlight, result: SendResult, advertising: bool) -> dict:
     verdict = (
         render_failed(item.attempts)
         if sent.render_error
-        else verdict_on(
-            result.status, item.attempts, item.recipient.email, resend_unknown=not advertising
+        else judge(
+            result.status,
+            item.attempts,
+            policy,
+            now,
+            resend_unknown=not advertising,
+            streak=backoff.record(item.recipient.email, result.status),
         )
     )
-    change = outcome_change(item, verdict, result, utcnow())
+    change = outcome_change(item, verdict, result, now)
     if verdict.fate is Fate.SENT:
         change["message_id"] = message_id_of(sent.message)
     return change
@@ -424,29 +445,16 @@ def _record_latencies(outcomes: Outcomes) -> None:
 def write_owned(changes: list[dict], token: str) -> list[dict]:
     """Apply the changes of the rows this claim still owns; drop (and log) the others.
 
-    PostgreSQL: the owned rows are locked first, so the recovery's fencing UPDATE waits for
-    this transaction and then finds them no longer under the old token. SQLite: the UPDATE
-    itself is conditional on the token (writers are serialised there)."""
-    ids = [c["id"] for c in changes]
-    owned_query = select(Delivery.id).where(Delivery.id.in_(ids), Delivery.claim_token == token)
-    postgres = db.session.get_bind().dialect.name == "postgresql"
-    if postgres:
-        owned_query = owned_query.with_for_update()
-    owned = set(db.session.scalars(owned_query))
+    The write is conditional on the token: the recovery's fencing UPDATE either ran first
+    (the rows are no longer under this token and are left alone) or waits for this
+    transaction's row locks and then finds them settled."""
+    owned = update_owned_by_id(Delivery, changes, "claim_token", token)
     kept = [c for c in changes if c["id"] in owned]
     if len(kept) < len(changes):
         log.warning(
             "claim %s lost %d rows to the recovery: their outcomes are dropped",
             token,
             len(changes) - len(kept),
-        )
-    if postgres:
-        update_by_id(Delivery, kept)
-    elif kept:
-        db.session.execute(
-            update(Delivery).where(Delivery.claim_token == token),
-            kept,
-            execution_options={"synchronize_session": None},
         )
     return kept
 
@@ -479,7 +487,7 @@ def lease_due(outcomes: Outcomes) -> bool:
     """A quarter of the lease is gone since the claim or its last renewal, or the claim's
     heartbeat is so late that the recovery may soon call its worker dead."""
     now = time.monotonic()
-    return now - outcomes.leased_at > lease().total_seconds() / 4 or now > liveness.send_deadline(
+    return now - outcomes.leased_at > outcomes.lease_seconds / 4 or now > liveness.send_deadline(
         outcomes.token, outcomes.leased_at
     )
 
