@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +13,14 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 from sqlalchemy.orm import Session
 
-from notifier.infra.redis_conn import connect
+from notifier.infra.redis_conn import REDIS_FAULTS, connect
 from notifier.infra.settings import settings_of
 from notifier.infra.unit_of_work import after_commit
 
 # Workers listen in this order: transactional notices first, then planning, then batches.
 NOTICES, CAMPAIGNS, SEND = "notices", "campaigns", "send"
 PRIORITY = (NOTICES, CAMPAIGNS, SEND)
+log = logging.getLogger(__name__)
 
 
 def redis_connection(app: Flask | None = None) -> redis.Redis:
@@ -43,4 +45,9 @@ def enqueue_after_commit(session: Session, queue_name: str, func: str, *args: An
 
 
 def _enqueue(app: Flask, queue_name: str, func: str, args: tuple[Any, ...]) -> None:
-    queue(queue_name, app).enqueue(func, *args, job_timeout=600, result_ttl=0)
+    try:
+        queue(queue_name, app).enqueue(func, *args, job_timeout=600, result_ttl=0)
+    except REDIS_FAULTS as exc:
+        # The commit stands, and every kind of job is found again from the database by the
+        # scheduler's rounds: a Redis failure here must not turn done work into an error.
+        log.warning("job %s not enqueued, left to the scheduler: %r", func, exc)

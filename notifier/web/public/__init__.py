@@ -11,7 +11,6 @@ from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response
 
-from notifier.contacts.contacts import Contact
 from notifier.delivery.system_mail import local_time
 from notifier.domain.errors import Conflict, NotFound
 from notifier.i18n import languages, page_locale
