@@ -28,6 +28,10 @@ class BuiltinSink:
     recipients: Counter[str] = field(default_factory=Counter)
     rcpt_replies: dict[str, bytes] = field(default_factory=dict)  # address -> refusal line
     fault_rate: float = 0.0  # share of commands answered 451, or 421 and a dropped connection
+    # Shares of messages (their RCPT) answered 421 and a dropped connection, or 451
+    rate_421: float = 0.0
+    rate_451: float = 0.0
+    attempts: dict[str, list[float]] | None = None  # {}: every RCPT's time, per recipient
     messages: int = 0
     last_accept: float = 0.0
     kind: str = "built-in asyncio sink"
@@ -109,6 +113,17 @@ class _SinkProtocol(asyncio.Protocol):
                 return b"451 4.3.0 temporary failure, try again\r\n"
             self.closing = True
             return b"421 4.3.2 closing connection\r\n"
+        if verb == b"RCPT" and self.sink.attempts is not None:
+            match = re.search(rb"<([^>]*)>", line)
+            rcpt = match.group(1).decode() if match else ""
+            self.sink.attempts.setdefault(rcpt, []).append(time.monotonic())
+        if verb == b"RCPT" and self.mail_ok and (self.sink.rate_421 or self.sink.rate_451):
+            draw = random.random()
+            if draw < self.sink.rate_421:
+                self.closing = True
+                return b"421 4.7.0 too many messages, closing connection\r\n"
+            if draw < self.sink.rate_421 + self.sink.rate_451:
+                return b"451 4.7.1 greylisted, try again later\r\n"
         if verb in (b"EHLO", b"HELO"):
             return b"250-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
         if verb == b"MAIL":

@@ -50,15 +50,20 @@ class _Recorder:
 
     async def handle_DATA(self, smtp: SMTP, session: Session, envelope: Envelope) -> str:
         server = self.server
+        with server.lock:
+            server.data_started += 1
+        # Decided when the content arrives: a test may change the replies during the delay.
+        refusal = next(
+            (server.data_replies[r] for r in envelope.rcpt_tos if r in server.data_replies), None
+        )
         if server.data_delay:
             await asyncio.sleep(server.data_delay)  # a slow relay
         if any(rcpt in server.drop_after_data for rcpt in envelope.rcpt_tos):
             assert isinstance(smtp.transport, asyncio.Transport)
             smtp.transport.abort()  # the reply below never reaches the client
             return "250 OK"
-        for rcpt in envelope.rcpt_tos:
-            if rcpt in server.data_replies:
-                return server.data_replies[rcpt]
+        if refusal is not None:
+            return refusal
         message = ReceivedMessage(
             mail_from=envelope.mail_from or "",
             rcpt_tos=list(envelope.rcpt_tos),
@@ -115,6 +120,7 @@ class SmtpTestServer:
         self.data_replies: dict[str, str] = {}
         self.drop_after_data: set[str] = set()
         self.data_delay = 0.0  # seconds before each reply to DATA's content
+        self.data_started = 0  # contents received so far, answered or not yet
         self._tls_context = tls_context
         self._implicit_tls = implicit_tls
         self._auth = auth

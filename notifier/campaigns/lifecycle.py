@@ -29,7 +29,7 @@ from notifier.delivery.composer import (
     transport,
 )
 from notifier.delivery.eligibility import rule_for
-from notifier.delivery.sending import recover_stale_claims, send_claim
+from notifier.delivery.sending import send_claim
 from notifier.domain.addresses import InvalidAddress, normalise_email
 from notifier.domain.errors import Conflict, NotFound, ValidationFailed
 from notifier.domain.profile import Purpose
@@ -38,6 +38,7 @@ from notifier.feedback.rates import pause_on_rates
 from notifier.infra.context import profile, settings
 from notifier.infra.extensions import db
 from notifier.infra.queues import CAMPAIGNS, SEND, enqueue_after_commit, queue
+from notifier.infra.redis_conn import REDIS_FAULTS
 from notifier.mail.body import Attachment
 from notifier.mail.smtp import TransportError
 from notifier.models import (
@@ -58,6 +59,7 @@ log = logging.getLogger(__name__)
 PLAN_JOB = "workers.jobs.plan_campaign"
 SEND_JOB = "workers.jobs.send_campaign"
 JOB_SECONDS = 60  # a send job hands over to a fresh one after this, so queues stay fair
+RETRY_WAIT_SECONDS = 10.0  # a send job waits this long at most for its campaign's next retry
 RATE_CHECK_SECONDS = 5.0
 OPEN = (DeliveryStatus.PENDING, DeliveryStatus.CLAIMED, DeliveryStatus.DEFERRED)
 AUDIENCE_KEYS = frozenset({"tags", "locale", "attributes", "contact_ids"})
@@ -294,6 +296,8 @@ def run_send_job(
         db.session.commit()
         claim = claim_batch(campaign_id, purpose, _batch_size(), utcnow())
         if not claim.sendable and not claim.skipped and not claim.deferred:
+            if _retries_due_soon(campaign_id, started, should_stop, desk):
+                continue
             break
         outcomes = send_claim(
             claim,
@@ -318,6 +322,35 @@ def run_send_job(
             return _hand_over(campaign_id, sent)
     finish_if_done(campaign_id)
     return sent
+
+
+def _retries_due_soon(
+    campaign_id: int, started: float, should_stop: Callable[[], bool], desk: NoticeDesk | None
+) -> bool:
+    """Wait for the campaign's next retry when it is due within seconds (a 4xx's first wait),
+    serving notices meanwhile: retries then cost their wait, not the scheduler's next round."""
+    due = db.session.scalar(
+        select(func.min(Delivery.next_attempt_at)).where(
+            Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.DEFERRED
+        )
+    )
+    db.session.commit()
+    if due is None:
+        return False
+    wait = max((due - utcnow()).total_seconds(), 0.0)
+    if wait > RETRY_WAIT_SECONDS or time.monotonic() - started + wait > JOB_SECONDS:
+        return False  # the cap's deferrals, or a domain backing off: the scheduler's work
+    until = time.monotonic() + max(wait, 0.05)  # never a busy loop on a row being claimed
+    while time.monotonic() < until:
+        if should_stop():
+            return False
+        try:
+            if desk is not None and desk.waiting():
+                desk.serve()
+        except REDIS_FAULTS:  # the notices wait for Redis and their own queue
+            desk = None
+        time.sleep(min(0.05, max(until - time.monotonic(), 0.0)))
+    return True
 
 
 def _hand_over(campaign_id: int, sent: int) -> int:
@@ -407,8 +440,8 @@ def _enqueue_senders(campaign_id: int, wanted: int) -> None:
 
 
 def reconcile(now: datetime) -> None:
-    """The database is the truth: settle dead workers' claims and re-enqueue open work."""
-    recover_stale_claims(now, _is_advertising_campaign)
+    """The database is the truth: re-enqueue open work (dead workers' claims were settled
+    just before, by delivery.recovery)."""
     sending = list(
         db.session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.SENDING))
     )
@@ -436,11 +469,6 @@ def reconcile(now: datetime) -> None:
             db.session.commit()
             finish_if_done(campaign.id)
     db.session.commit()
-
-
-def _is_advertising_campaign(campaign_id: int) -> bool:
-    campaign = db.session.get(Campaign, campaign_id)
-    return campaign is None or profile().purpose(campaign.purpose_key).is_advertising
 
 
 TEST_MARKER = "(thử nghiệm/test)"

@@ -18,6 +18,7 @@ from notifier.domain.bounces.verp import TargetKind
 from notifier.domain.profile import Profile, Purpose
 from notifier.domain.tokens import make_token, verp_address
 from notifier.infra.context import profile, public_base_url, settings, token_secret
+from notifier.infra.settings import Settings
 from notifier.mail.body import (
     Attachment,
     EncodedText,
@@ -51,16 +52,33 @@ class Links:
 
 def links_for(contact_id: int, purpose_key: str) -> Links:
     """Tokens never expire: links in old mail keep working (RFC 8058 and COMPLIANCE.md)."""
-    secret = token_secret()
-    base = public_base_url()
-    one = make_token(secret, contact_id, purpose_key, UNSUBSCRIBE)
+    return _links(token_secret(), public_base_url(), _mailbox(), contact_id, purpose_key)
+
+
+def _mailbox() -> tuple[str, str]:
     local, _, domain = profile().identity.unsubscribe_mailbox.partition("@")
+    return local, domain
+
+
+def _links(
+    secret: bytes, base: str, mailbox: tuple[str, str], contact_id: int, purpose_key: str
+) -> Links:
+    one = make_token(secret, contact_id, purpose_key, UNSUBSCRIBE)
+    local, domain = mailbox
     return Links(
         unsubscribe=f"{base}/u/{one}",
         unsubscribe_all=f"{base}/u/{make_token(secret, contact_id, None, UNSUBSCRIBE)}",
         preferences=f"{base}/p/{make_token(secret, contact_id, None, PREFERENCES)}",
         mailto=f"mailto:{local}+{one}@{domain}?subject=unsubscribe",
     )
+
+
+@dataclass(frozen=True)
+class _SendContext:
+    secret: bytes
+    base: str
+    mailbox: tuple[str, str]
+    signer: DkimSigner | None
 
 
 class Composer:
@@ -79,6 +97,7 @@ class Composer:
         self._stencil_data: dict[str, Any] | None = None
         self._stencils: dict[tuple[str, str], _Prepared | None] = {}
         self._feedback: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._context: tuple[Settings, _SendContext] | None = None
         identity = active.identity
         self.builder = MessageBuilder(
             from_address=identity.from_address,
@@ -92,7 +111,10 @@ class Composer:
         self, recipient: Recipient, data: dict[str, Any], message_key: str, campaign: str = ""
     ) -> bytes:
         """`campaign` (e.g. "c12") leads the Feedback-ID, so a feedback loop can name it."""
-        links = links_for(recipient.contact_id, self.purpose.key)
+        context = self._send_context()
+        links = _links(
+            context.secret, context.base, context.mailbox, recipient.contact_id, self.purpose.key
+        )
         subject, text, html = self._render(recipient, data, links)
         message = self.builder.build(
             headers=self._feedback_header(campaign),
@@ -105,8 +127,18 @@ class Composer:
             unsubscribe_mailto=links.mailto,
             message_key=message_key,
         )
-        signer = dkim_signer()
-        return signer.sign(message) if signer else message
+        return context.signer.sign(message) if context.signer else message
+
+    def _send_context(self) -> _SendContext:
+        """What compose needs from the settings, read once while they stay the same object
+        (a composer is cached per process; tests and reloads may change the settings)."""
+        config = settings()
+        if self._context is None or self._context[0] is not config:
+            self._context = (
+                config,
+                _SendContext(token_secret(), public_base_url(), _mailbox(), dkim_signer()),
+            )
+        return self._context[1]
 
     def _feedback_header(self, campaign: str) -> tuple[tuple[str, str], ...]:
         """Gmail's Feedback-ID (campaign:kind:purpose:sender): ids only, never personal data.

@@ -8,9 +8,12 @@ by the database, never applied over the recovery's. No SMTP socket operation may
 a third of the lease, so a message that started under a live lease ends before it expires.
 
 Each SMTP outcome is appended to a Redis journal under the claim's token at once, and written to
-the database in small groups. If the worker dies, `recover_stale_claims` reads the journal: rows
+the database in small groups. If the worker dies, `recovery.recover_claims` reads the journal: rows
 it names get their outcome, the next row (the one that may have been on the wire) becomes
-UNKNOWN, and the rest go back to PENDING to be claimed and re-checked again.
+UNKNOWN, and the rest go back to PENDING to be claimed and re-checked again
+(notifier/delivery/recovery.py). A worker process also keeps a heartbeat per claim
+(liveness.py), so a dead worker's claim is settled within seconds; the send loop then also
+renews in the database before a message leaves whenever its heartbeat is late.
 """
 
 from __future__ import annotations
@@ -18,21 +21,22 @@ from __future__ import annotations
 import logging
 import random
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import redis
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 
+from notifier.delivery import liveness
 from notifier.delivery.claims import Claim, Claimed
-from notifier.delivery.composer import Composer, envelope_sender, transport
+from notifier.delivery.composer import Composer, envelope_sender, smtp_url, transport
 from notifier.delivery.rendering.errors import TemplateError
 from notifier.domain.send_outcome import (
     Fate,
     Reason,
+    RelayBackoff,
     RetryPolicy,
     SendResult,
     SendStatus,
@@ -40,11 +44,12 @@ from notifier.domain.send_outcome import (
     judge,
     render_failed,
 )
-from notifier.infra.bulk import update_by_id
+from notifier.infra.bulk import update_owned_by_id
 from notifier.infra.context import settings
 from notifier.infra.extensions import db
 from notifier.infra.metrics import record_latencies
 from notifier.infra.queues import redis_connection
+from notifier.infra.redis_conn import REDIS_FAULTS
 from notifier.mail.message import message_id_of
 from notifier.mail.pipeline import Pipeline
 from notifier.models import Delivery, DeliveryStatus, SendLog, utcnow
@@ -71,6 +76,21 @@ def retry_policy() -> RetryPolicy:
     return RetryPolicy(retry_limit(), retry_base(), RETRY_JITTER, random.random)
 
 
+_backoffs: dict[str, RelayBackoff] = {}  # per relay (SMTP_URL), for this worker process
+
+
+def relay_backoff() -> RelayBackoff:
+    return _backoffs.setdefault(smtp_url(), RelayBackoff())
+
+
+def verdict_on(status: SendStatus, attempts: int, address: str, *, resend_unknown: bool) -> Verdict:
+    """The one outcome rule with the wait of the (relay, recipient domain)'s backoff, for
+    one-row mail (a campaign batch reads the policy and backoff once: `_change`)."""
+    streak = relay_backoff().record(address, status)
+    policy = retry_policy()
+    return judge(status, attempts, policy, utcnow(), resend_unknown=resend_unknown, streak=streak)
+
+
 def journal_key(token: str) -> str:
     return f"notifier:claim:{token}"
 
@@ -84,6 +104,11 @@ class Outcomes:
     latencies: list[float] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     leased_at: float = field(default_factory=time.monotonic)  # the claim, or its last renewal
+    token: str = ""  # the claim's: its heartbeat decides when the lease must be renewed too
+    # Read once a batch, not once a message: settings come through Flask's app context.
+    lease_seconds: float = field(default_factory=lambda: lease().total_seconds())
+    policy: RetryPolicy = field(default_factory=lambda: retry_policy())
+    backoff: RelayBackoff = field(default_factory=lambda: relay_backoff())
     lost: bool = False  # the recovery took the claim over: nothing more is ours to send or write
 
     def add(self, change: dict) -> None:
@@ -111,7 +136,8 @@ def send_claim(
 ) -> Outcomes:
     """Send in delivery-id order; stop early (releasing the rest) when asked to, when the
     journal's Redis fails (what is held goes straight to the database) or the lease is lost."""
-    outcomes = Outcomes()
+    outcomes = Outcomes(token=claim.token)
+    liveness.announce(claim.token)
     journal = Journal(redis_connection(), journal_key(claim.token))
     relay = transport()
     relay.limit_timeout(exchange_timeout())
@@ -119,9 +145,10 @@ def send_claim(
 
     def record(done: list[tuple[_InFlight, SendResult]]) -> None:
         # Journaled before the next content is written: so a kill loses at most one message.
+        now = utcnow()
         for sent, result in done:
             outcomes.latencies.append(time.perf_counter() - sent.began)
-            change = _change(sent, result, advertising)
+            change = _change(sent, result, advertising, outcomes.policy, outcomes.backoff, now)
             journal.append(_journal_entry(change))
             outcomes.add(change)
 
@@ -146,7 +173,7 @@ def send_claim(
                 if interlude is not None and _notices_waiting(interlude, journal):
                     # Nothing of this batch may be on the wire while the connection is lent.
                     record(pipeline.finish())
-                    interlude.serve()
+                    _serve_notices(interlude, journal)
                 if journal.broken:  # the notices' queue is in the same Redis
                     outcomes.released = [c.delivery_id for c in claim.sendable[index:]]
                     break
@@ -163,6 +190,7 @@ def send_claim(
     finally:
         # On an error (the database restarting, say) the journal stays for the recovery.
         journal.close()
+        liveness.forget(claim.token)
     log.info(
         "batch sent",
         extra={"campaign_id": claim.campaign_id, "claim": claim.token, "counts": outcomes.counts},
@@ -176,6 +204,13 @@ def _notices_waiting(interlude: Interlude, journal: Journal) -> bool:
     except Exception as exc:  # its Redis failed: as for the journal, stop the batch
         journal.fail(exc)
         return False
+
+
+def _serve_notices(interlude: Interlude, journal: Journal) -> None:
+    try:
+        interlude.serve()
+    except REDIS_FAULTS as exc:  # its Redis failed mid-way: the notices' rows stay the truth
+        journal.fail(exc)
 
 
 def _save_what_is_known(outcomes: Outcomes, token: str) -> None:
@@ -296,7 +331,14 @@ def _submit(
     return pipeline.send(sent, envelope_sender(item.delivery_id), item.recipient.email, message)
 
 
-def _change(sent: _InFlight, result: SendResult, advertising: bool) -> dict:
+def _change(
+    sent: _InFlight,
+    result: SendResult,
+    advertising: bool,
+    policy: RetryPolicy,
+    backoff: RelayBackoff,
+    now: datetime,
+) -> dict:
     item = sent.item
     if result.status is not SendStatus.SENT:
         log.info(
@@ -308,10 +350,15 @@ def _change(sent: _InFlight, result: SendResult, advertising: bool) -> dict:
         render_failed(item.attempts)
         if sent.render_error
         else judge(
-            result.status, item.attempts, retry_policy(), utcnow(), resend_unknown=not advertising
+            result.status,
+            item.attempts,
+            policy,
+            now,
+            resend_unknown=not advertising,
+            streak=backoff.record(item.recipient.email, result.status),
         )
     )
-    change = outcome_change(item, verdict, result, utcnow())
+    change = outcome_change(item, verdict, result, now)
     if verdict.fate is Fate.SENT:
         change["message_id"] = message_id_of(sent.message)
     return change
@@ -398,29 +445,16 @@ def _record_latencies(outcomes: Outcomes) -> None:
 def write_owned(changes: list[dict], token: str) -> list[dict]:
     """Apply the changes of the rows this claim still owns; drop (and log) the others.
 
-    PostgreSQL: the owned rows are locked first, so the recovery's fencing UPDATE waits for
-    this transaction and then finds them no longer under the old token. SQLite: the UPDATE
-    itself is conditional on the token (writers are serialised there)."""
-    ids = [c["id"] for c in changes]
-    owned_query = select(Delivery.id).where(Delivery.id.in_(ids), Delivery.claim_token == token)
-    postgres = db.session.get_bind().dialect.name == "postgresql"
-    if postgres:
-        owned_query = owned_query.with_for_update()
-    owned = set(db.session.scalars(owned_query))
+    The write is conditional on the token: the recovery's fencing UPDATE either ran first
+    (the rows are no longer under this token and are left alone) or waits for this
+    transaction's row locks and then finds them settled."""
+    owned = update_owned_by_id(Delivery, changes, "claim_token", token)
     kept = [c for c in changes if c["id"] in owned]
     if len(kept) < len(changes):
         log.warning(
             "claim %s lost %d rows to the recovery: their outcomes are dropped",
             token,
             len(changes) - len(kept),
-        )
-    if postgres:
-        update_by_id(Delivery, kept)
-    elif kept:
-        db.session.execute(
-            update(Delivery).where(Delivery.claim_token == token),
-            kept,
-            execution_options={"synchronize_session": None},
         )
     return kept
 
@@ -450,8 +484,12 @@ def lease() -> timedelta:
 
 
 def lease_due(outcomes: Outcomes) -> bool:
-    """A quarter of the lease is gone since the claim or its last renewal."""
-    return time.monotonic() - outcomes.leased_at > lease().total_seconds() / 4
+    """A quarter of the lease is gone since the claim or its last renewal, or the claim's
+    heartbeat is so late that the recovery may soon call its worker dead."""
+    now = time.monotonic()
+    return now - outcomes.leased_at > outcomes.lease_seconds / 4 or now > liveness.send_deadline(
+        outcomes.token, outcomes.leased_at
+    )
 
 
 def exchange_timeout() -> float:
@@ -459,107 +497,3 @@ def exchange_timeout() -> float:
     leaves at most a quarter lease after a renewal, so it is done (or given up) well before
     the recovery may settle its row."""
     return lease().total_seconds() / 3
-
-
-def recover_stale_claims(now: datetime, advertising_of: Callable[[int], bool]) -> int:
-    """Settle claims whose worker stopped renewing them; returns how many rows were settled."""
-    stale = db.session.execute(
-        select(Delivery.claim_token, Delivery.id, Delivery.campaign_id)
-        .where(Delivery.status == DeliveryStatus.CLAIMED, Delivery.claimed_at < now - lease())
-        .order_by(Delivery.id)
-    ).all()
-    by_token: dict[str, list[tuple[int, int]]] = {}
-    for token, delivery_id, campaign_id in stale:
-        by_token.setdefault(token or "", []).append((delivery_id, campaign_id))
-    journal = redis_connection()
-    settled = 0
-    for token, candidates in by_token.items():
-        rows = _fence(token, candidates, now)
-        if not rows:
-            continue  # renewed meanwhile: the worker is alive
-        raw = journal.lrange(journal_key(token), 0, -1) if token else []
-        entries = [e.decode() if isinstance(e, bytes) else str(e) for e in raw]
-        changes = _settle(rows, entries, advertising_of)
-        _with_consent_events(changes)
-        update_by_id(Delivery, changes)
-        kept = (DeliveryStatus.SENT, DeliveryStatus.UNKNOWN)
-        freed = [c["id"] for c in changes if c["status"] not in kept]
-        if freed:
-            db.session.execute(delete(SendLog).where(SendLog.delivery_id.in_(freed)))
-        db.session.commit()
-        journal.delete(journal_key(token))
-        log.warning("recovered claim %s: %d rows", token, len(rows))
-        settled += len(rows)
-    return settled
-
-
-def _fence(token: str, rows: list[tuple[int, int]], now: datetime) -> list[tuple[int, int]]:
-    """Move the stale rows to a new token, committed before anything else: from now on the
-    old worker's conditional writes miss them. Rows renewed meanwhile are not taken."""
-    owner = Delivery.claim_token == token if token else Delivery.claim_token.is_(None)
-    taken = db.session.execute(
-        update(Delivery)
-        .where(
-            Delivery.id.in_([delivery_id for delivery_id, _ in rows]),
-            owner,
-            Delivery.status == DeliveryStatus.CLAIMED,
-            Delivery.claimed_at < now - lease(),
-        )
-        .values(claim_token=str(uuid.uuid4()))
-        .returning(Delivery.id, Delivery.campaign_id),
-        execution_options={"synchronize_session": False},
-    ).all()
-    db.session.commit()
-    return sorted((row[0], row[1]) for row in taken)
-
-
-def _with_consent_events(changes: list[dict]) -> None:
-    """Rows that went out, or may have, get the consent event their reservation holds."""
-    went = [c["id"] for c in changes if c["status"] != DeliveryStatus.PENDING or c.get("reason")]
-    if not went:
-        return
-    events = dict(
-        db.session.execute(
-            select(SendLog.delivery_id, SendLog.consent_event_id).where(
-                SendLog.delivery_id.in_(went)
-            )
-        ).all()
-    )
-    for change in changes:
-        if change["id"] in events:
-            change["consent_event_id"] = events[change["id"]]
-
-
-def _settle(
-    rows: list[tuple[int, int]], entries: list[str], advertising_of: Callable[[int], bool]
-) -> list[dict]:
-    recorded: dict[int, dict] = {}
-    for entry in entries:
-        key, status, code, message_id = entry.split("|", 3)
-        recorded[int(key)] = {
-            "status": status,
-            "smtp_code": int(code) if code else None,
-            "message_id": message_id or None,
-        }
-    changes: list[dict] = []
-    in_flight_marked = False
-    for delivery_id, campaign_id in rows:
-        change: dict = {"id": delivery_id, "claim_token": None}
-        if delivery_id in recorded:
-            change.update(recorded[delivery_id])
-            status = change["status"]
-            if status == DeliveryStatus.SENT:
-                change["sent_at"] = utcnow()
-            elif status == DeliveryStatus.DEFERRED:
-                change["next_attempt_at"] = utcnow()
-        elif not in_flight_marked:
-            # The first unrecorded row may have been on the wire when the worker died.
-            in_flight_marked = True
-            if advertising_of(campaign_id):
-                change.update(status=DeliveryStatus.UNKNOWN, reason="worker_died_in_flight")
-            else:
-                change.update(status=DeliveryStatus.PENDING, reason="resend_after_unknown")
-        else:
-            change.update(status=DeliveryStatus.PENDING, claimed_at=None)
-        changes.append(change)
-    return changes

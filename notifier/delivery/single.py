@@ -1,55 +1,81 @@
 """One message to one address: the path notices and system mail take through the pipeline.
 
-Each such message is a row of its own (a notice, a system mail) with a QUEUED -> SENDING claim,
-so a second run of its job sends nothing, and a worker that dies leaves the row to `requeue_stale`.
+Each such message is a row of its own (a notice, a system mail) with a QUEUED -> SENDING claim
+under a fresh claim token, so a second run of its job sends nothing. The claim is fenced like a
+campaign batch: the result is written only while the row is still SENDING under that token
+(`still_ours`), so when the recovery (notifier/delivery/recovery.py) has given the row of a dead or
+stalled worker to another one, the late worker's result is refused and logged, never applied.
 The relay's answer is judged by the same rule as campaign mail (domain.send_outcome).
 """
 
 from __future__ import annotations
 
+import logging
+import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import update
 
+from notifier.delivery import liveness
 from notifier.delivery.composer import transport
-from notifier.delivery.sending import exchange_timeout, lease
+from notifier.delivery.sending import exchange_timeout
 from notifier.domain.send_outcome import SendResult, SendStatus
 from notifier.infra.extensions import db
 from notifier.mail.smtp import TransportError
 
+log = logging.getLogger(__name__)
 
-def claim(model: Any, row_id: int, queued: StrEnum, sending: StrEnum, now: datetime) -> bool:
-    """QUEUED -> SENDING in one statement: exactly one worker gets the row."""
+
+def claim(model: Any, row_id: int, queued: StrEnum, sending: StrEnum, now: datetime) -> str | None:
+    """QUEUED -> SENDING in one statement: exactly one worker gets the row, and its token."""
+    token = str(uuid.uuid4())
+    liveness.announce(token)
     claimed = db.session.execute(
         update(model)
         .where(model.id == row_id, model.status == queued)
-        .values(status=sending, claimed_at=now)
+        .values(status=sending, claimed_at=now, claim_token=token)
         .returning(model.id),
         execution_options={"synchronize_session": False},
     ).first()
-    return claimed is not None
+    if claimed is None:
+        liveness.forget(token)
+        return None
+    return token
+
+
+def still_ours(model: Any, row_id: int, token: str, sending: StrEnum) -> bool:
+    """Call right before writing a result, in that result's transaction: clears the claim if it
+    is still ours, which also locks the row (PostgreSQL) or the database (SQLite) until the
+    commit, so the result written after it cannot land on a row the recovery gave away
+    meanwhile. False (logged): the row belongs to another try now; write nothing."""
+    liveness.forget(token)
+    owned = db.session.execute(
+        update(model)
+        .where(model.id == row_id, model.status == sending, model.claim_token == token)
+        .values(claim_token=None)
+        .returning(model.id),
+        execution_options={"synchronize_session": False},
+    ).first()
+    if owned is None:
+        log.warning(
+            "late result refused: %s %s was taken over by the recovery",
+            model.__tablename__,
+            row_id,
+            extra={"claim": token},
+        )
+        return False
+    return True
 
 
 def send_one(envelope_sender: str, to_address: str, message: bytes) -> SendResult:
     """A relay that cannot be reached is a temporary failure: nothing left, so try again."""
     relay = transport()
-    # As for campaign mail: no exchange may outlive the claim, or `requeue_stale` would give
-    # the row to a second worker while this one is still sending it.
+    # As for campaign mail: no exchange may outlive the claim, or the recovery would give the
+    # row to a second worker while this one is still sending it.
     relay.limit_timeout(exchange_timeout())
     try:
         return relay.send(envelope_sender, to_address, message)
     except TransportError as exc:
         return SendResult(SendStatus.DEFERRED, None, f"relay: {exc}")
-
-
-def requeue_stale(model: Any, sending: StrEnum, queued: StrEnum, now: datetime) -> None:
-    """Rows whose worker died while sending them go back to the queue (service mail may be
-    sent twice rather than never: the same choice the campaign path makes for it)."""
-    db.session.execute(
-        update(model)
-        .where(model.status == sending, model.claimed_at < now - lease())
-        .values(status=queued),
-        execution_options={"synchronize_session": False},
-    )

@@ -15,9 +15,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy import select
 
 from notifier.delivery.composer import dkim_signer, envelope_sender
-from notifier.delivery.sending import retry_policy
-from notifier.delivery.single import claim, requeue_stale, send_one
-from notifier.domain.send_outcome import Fate, SendResult, judge
+from notifier.delivery.sending import retry_policy, verdict_on
+from notifier.delivery.single import claim, send_one, still_ours
+from notifier.domain.send_outcome import Fate, SendResult
 from notifier.domain.tokens import make_token
 from notifier.infra.config import ROOT
 from notifier.infra.context import profile, public_base_url, token_secret
@@ -85,23 +85,33 @@ def queue_mail(
 
 def send(mail_id: int) -> str:
     """Claim, render, send, record; a second run of the same job sends nothing."""
-    claimed = claim(
-        SystemMail, mail_id, SystemMailStatus.QUEUED, SystemMailStatus.SENDING, utcnow()
-    )
+    token = claim(SystemMail, mail_id, SystemMailStatus.QUEUED, SystemMailStatus.SENDING, utcnow())
     db.session.commit()
     mail = db.session.get(SystemMail, mail_id)
     if mail is None:
         return "missing"
-    if not claimed:
+    if token is None:
         return mail.status
     if not mail.to_address:
+        if not still_ours(SystemMail, mail_id, token, SystemMailStatus.SENDING):
+            return _refused(mail)
         return _finish(mail, SystemMailStatus.CANCELLED, "address erased")
     message = build_message(mail)
-    return _record(mail, send_one(envelope_sender(), mail.to_address, message), message)
+    result = send_one(envelope_sender(), mail.to_address, message)
+    # Fenced: nothing of this result is written if the recovery gave the mail away meanwhile.
+    if not still_ours(SystemMail, mail_id, token, SystemMailStatus.SENDING):
+        return _refused(mail)
+    return _record(mail, result, message)
+
+
+def _refused(mail: SystemMail) -> str:
+    db.session.rollback()
+    db.session.refresh(mail)
+    return mail.status
 
 
 def _record(mail: SystemMail, result: SendResult, message: bytes) -> str:
-    verdict = judge(result.status, mail.attempts, retry_policy(), utcnow(), resend_unknown=True)
+    verdict = verdict_on(result.status, mail.attempts, mail.to_address or "", resend_unknown=True)
     mail.attempts = verdict.attempts
     if verdict.fate is Fate.SENT:
         mail.message_id = message_id_of(message)
@@ -221,8 +231,7 @@ def _env() -> Environment:
 
 
 def reconcile(now: datetime) -> int:
-    """Retry mail a relay refused for now, and mail of a worker that died while sending it."""
-    requeue_stale(SystemMail, SystemMailStatus.SENDING, SystemMailStatus.QUEUED, now)
+    """Retry mail a relay refused for now, and mail the recovery queued again (a worker died)."""
     policy = retry_policy()
     due = [
         mail.id

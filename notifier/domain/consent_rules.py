@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from functools import cache
 
 # Decree 91/2020 Art 13(5): at most three advertising emails per address in any 24 hours.
 LEGAL_DAILY_AD_CAP = 3
@@ -143,6 +144,7 @@ REFUSAL_RULES: tuple[RefusalRule, ...] = (
 )
 
 
+@cache  # once a purpose: the claim decides thousands of contacts against the same few rules
 def rules_for(purpose: PurposeRule) -> tuple[RefusalRule, ...]:
     return tuple(rule for rule in REFUSAL_RULES if rule.applies(purpose))
 
@@ -190,7 +192,10 @@ def _window_frees_at(
     Sends stamped after `now` count too: another worker may have reserved a slot while this one
     waited for its lock, and worker clocks differ a little.
     """
-    recent = sorted(t for t in sent_at if t > now - window)
+    if len(sent_at) < limit:  # the common case: no need to look at the times
+        return None
+    start = now - window
+    recent = sorted(t for t in sent_at if t > start)
     if len(recent) < limit:
         return None
     return recent[len(recent) - limit] + window

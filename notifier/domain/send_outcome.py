@@ -61,7 +61,39 @@ class RetryPolicy:
 
     def wait(self, attempts: int) -> timedelta:
         spread = 1 + self.jitter * (2 * self.draw() - 1)
-        return self.base * 2 ** max(attempts - 1, 0) * spread
+        return min(self.base * 2 ** max(attempts - 1, 0), RETRY_CAP) * spread
+
+
+RETRY_CAP = timedelta(hours=1)  # a relay or domain that keeps failing is tried at least hourly
+QUICK_RETRIES = 3
+
+
+class RelayBackoff:
+    """Transient failures in a row per recipient domain, at one relay.
+
+    A relay's 421 or a domain's 451 is about the relay or the domain, not about one message: so
+    the wait before a retry grows with the failures in a row of that (relay, domain), one step
+    for every STEP of them, and one accepted or refused message resets it. A relay that refuses
+    now and then (short runs of failures, by chance) costs each refused message one short wait;
+    a domain that is down backs off exponentially for all its messages. A message refused
+    again and again while its domain is fine backs off on its own after a few quick retries
+    (judge, QUICK_RETRIES)."""
+
+    STEP = 3
+
+    def __init__(self) -> None:
+        self._streaks: dict[str, int] = {}
+
+    def record(self, address: str, status: SendStatus) -> int:
+        """The backoff step of the (relay, domain) after this answer: 0 unless a retry is due,
+        then 1 for the first STEP failures in a row, 2 for the next STEP, and so on."""
+        domain = address.rpartition("@")[2].lower()
+        if status is SendStatus.SENT or status is SendStatus.FAILED:
+            self._streaks.pop(domain, None)  # the path to that domain works
+            return 0
+        streak = self._streaks.get(domain, 0) + 1
+        self._streaks[domain] = streak
+        return 1 + (streak - 1) // self.STEP
 
 
 @dataclass(frozen=True)
@@ -73,12 +105,21 @@ class Verdict:
 
 
 def judge(
-    status: SendStatus, attempts: int, policy: RetryPolicy, now: datetime, *, resend_unknown: bool
+    status: SendStatus,
+    attempts: int,
+    policy: RetryPolicy,
+    now: datetime,
+    *,
+    resend_unknown: bool,
+    streak: int | None = None,
 ) -> Verdict:
     """The fate of a message after one attempt. `attempts` counts the tries before this one.
 
     An unknown outcome (the connection died after the content left) is sent again only where
     a duplicate is better than a loss (`resend_unknown`: service mail); advertising never is.
+    The wait before a retry follows `streak`, the backoff step of the message's relay and domain
+    (RelayBackoff), and after QUICK_RETRIES the message's own tries; only those when no
+    streak is given.
     """
     if status is SendStatus.SENT:
         return Verdict(Fate.SENT, None, attempts)
@@ -90,7 +131,11 @@ def judge(
     if tried >= policy.limit:
         return Verdict(Fate.FAILED, Reason.RETRIES_EXHAUSTED, tried)
     reason = Reason.SMTP_TEMPORARY if status is SendStatus.DEFERRED else Reason.RESEND_AFTER_UNKNOWN
-    return Verdict(Fate.RETRY, reason, tried, now + policy.wait(tried))
+    # A message's first retries wait as its relay and domain do (random refusals cost
+    # seconds); past QUICK_RETRIES its own tries back off too (greylisting, a full mailbox:
+    # a refusal about this one recipient needs minutes, not seconds).
+    step = tried if streak is None else max(streak, tried - QUICK_RETRIES)
+    return Verdict(Fate.RETRY, reason, tried, now + policy.wait(step))
 
 
 def render_failed(attempts: int) -> Verdict:

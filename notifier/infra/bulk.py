@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Column, Table, any_, bindparam, text, update
+from sqlalchemy import Column, Table, any_, bindparam, select, text, update
 from sqlalchemy.dialects import postgresql
 
 from notifier.infra.extensions import db
@@ -48,6 +48,44 @@ def update_by_id(model: Any, rows: Iterable[Mapping[str, Any]]) -> None:
             db.session.execute(_statement(table, keys), _arrays(keys, group))
 
 
+def update_owned_by_id(
+    model: Any, rows: Iterable[Mapping[str, Any]], owner_column: str, owner: Any
+) -> set[int]:
+    """update_by_id for the rows whose `owner_column` still equals `owner`, in one statement a
+    shape on PostgreSQL (the UPDATE locks what it changes, so whoever takes rows over waits for
+    this transaction); returns the ids it changed."""
+    rows = list(rows)
+    if not rows:
+        return set()
+    table: Table = model.__table__
+    if db.session.get_bind().dialect.name != "postgresql":
+        owned = set(
+            db.session.scalars(
+                select(table.c.id).where(
+                    table.c.id.in_([row["id"] for row in rows]), table.c[owner_column] == owner
+                )
+            )
+        )
+        kept = [row for row in rows if row["id"] in owned]
+        if kept:
+            db.session.execute(
+                update(model).where(table.c[owner_column] == owner),
+                kept,
+                execution_options={"synchronize_session": None},
+            )
+        return owned
+    shapes: dict[tuple[str, ...], list[Mapping[str, Any]]] = defaultdict(list)
+    for row in rows:
+        shapes[tuple(sorted(row))].append(row)
+    changed: set[int] = set()
+    for keys, group in shapes.items():
+        statement = _statement(table, keys, owner_column)
+        changed.update(
+            db.session.scalars(statement, {**_arrays(keys, group), "owner": owner}).all()
+        )
+    return changed
+
+
 def insert_rows(model: Any, rows: Iterable[Mapping[str, Any]]) -> None:
     """INSERT many rows of the same columns: one `INSERT ... SELECT FROM unnest(...)` on
     PostgreSQL, where an executemany would run one INSERT per row."""
@@ -74,7 +112,7 @@ def insert_rows(model: Any, rows: Iterable[Mapping[str, Any]]) -> None:
     db.session.execute(text(sql).bindparams(*binds), _arrays(keys, rows))
 
 
-def _statement(table: Table, keys: tuple[str, ...]) -> Any:
+def _statement(table: Table, keys: tuple[str, ...], owner_column: str | None = None) -> Any:
     columns = [table.c[key] for key in keys]
     setters = ", ".join(f"{c.name} = v.{c.name}" for c in columns if c.name != "id")
     arrays = ", ".join(f"CAST(:{c.name} AS {_type(c)}[])" for c in columns)
@@ -86,6 +124,9 @@ def _statement(table: Table, keys: tuple[str, ...]) -> Any:
     )
     # Each array goes through its column type's own conversion (UTC datetimes, say).
     binds = [bindparam(c.name, type_=postgresql.ARRAY(c.type)) for c in columns]
+    if owner_column is not None:
+        sql += f" AND t.{table.c[owner_column].name} = :owner RETURNING t.id"
+        binds.append(bindparam("owner", type_=table.c[owner_column].type))
     return text(sql).bindparams(*binds)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +13,14 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from notifier.infra.redis_conn import connect
+from notifier.infra.redis_conn import REDIS_FAULTS, connect
 from notifier.infra.settings import settings_of
 
 # Workers listen in this order: transactional notices first, then planning, then batches.
 NOTICES, CAMPAIGNS, SEND = "notices", "campaigns", "send"
 PRIORITY = (NOTICES, CAMPAIGNS, SEND)
 _PENDING = "notifier.pending_jobs"
+log = logging.getLogger(__name__)
 
 
 def redis_connection(app: Flask | None = None) -> redis.Redis:
@@ -43,7 +45,13 @@ def enqueue_after_commit(session: Session, queue_name: str, func: str, *args: An
 def _send_pending(session: Session) -> None:
     pending = session.info.pop(_PENDING, [])
     for queue_name, func, args in pending:
-        queue(queue_name).enqueue(func, *args, job_timeout=600, result_ttl=0)
+        try:
+            queue(queue_name).enqueue(func, *args, job_timeout=600, result_ttl=0)
+        except REDIS_FAULTS as exc:
+            # The commit stands, and every kind of job is found again from the database by the
+            # scheduler's rounds: a Redis failure here must not turn done work into an error.
+            log.warning("%d jobs not enqueued, left to the scheduler: %r", len(pending), exc)
+            return
 
 
 @event.listens_for(Session, "after_rollback")

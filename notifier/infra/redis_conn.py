@@ -8,6 +8,12 @@ import redis
 
 _embedded: dict[str, redis.Redis] = {}
 
+# Everything a Redis call may raise when its server or socket fails: redis-py's own errors, but
+# also the OSError of a reset socket and the AttributeError of a parser whose socket was closed
+# under it (seen when CLIENT KILL or a restart hits a connection mid-reply). Catch these around
+# Redis calls only, never around other code: there an AttributeError is a bug.
+REDIS_FAULTS: tuple[type[BaseException], ...] = (redis.RedisError, OSError, AttributeError)
+
 
 def connect(url: str | None, instance_path: Path) -> redis.Redis:
     if url:

@@ -124,14 +124,20 @@ class Settings(BaseSettings):
         ),
     )
     SEND_RETRY_LIMIT: int = Field(
-        8, ge=1, description="Tries of a message that gets 4xx replies before it counts as failed."
+        12,
+        ge=1,
+        description=(
+            "Tries of a message that gets 4xx replies before it counts as failed (with the "
+            "default waits, about 9 minutes: longer than a greylisting relay asks for)."
+        ),
     )
     SMTP_RETRY_SECONDS: float = Field(
-        5.0,
+        2.0,
         gt=0,
         description=(
-            "Wait before retrying a 4xx reply, doubling each time, each wait spread by +-50% "
-            "(a relay's 421 or 451 is usually over in seconds)."
+            "Wait before retrying a 4xx reply, doubling with each failure in a row of that relay "
+            "and recipient domain, each wait spread by +-50% (a relay's 421 or 451 is usually "
+            "over in seconds; a domain that keeps failing backs off for all its messages)."
         ),
     )
     SEND_JOBS: int = Field(
@@ -143,6 +149,14 @@ class Settings(BaseSettings):
         60.0,
         gt=0,
         description="A claimed batch not renewed for this long is settled from its journal.",
+    )
+    HEARTBEAT_SECONDS: float = Field(
+        1.0,
+        gt=0,
+        description=(
+            "A worker process refreshes the heartbeat of its claims this often; the scheduler "
+            "settles a claim whose heartbeat has been missing for three times this long."
+        ),
     )
     FAILURE_RATE_PAUSE: float = Field(
         0.2, ge=0, le=1, description="A campaign pauses itself when more of its messages fail."

@@ -173,6 +173,7 @@ class Notice(db.Model):  # type: ignore[name-defined]
     consent_event_id: Mapped[int | None] = mapped_column(ForeignKey("consent_events.id"))
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claim_token: Mapped[str | None] = mapped_column(String(36))  # fences the result write
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     smtp_code: Mapped[int | None] = mapped_column(Integer)

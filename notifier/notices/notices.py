@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from rq.exceptions import NoSuchJobError
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
@@ -20,10 +21,10 @@ from notifier.contacts.consent_ledger import purpose_or_error
 from notifier.delivery.composer import Recipient, cached_composer, envelope_sender
 from notifier.delivery.eligibility import decision_for
 from notifier.delivery.rendering.errors import TemplateError
-from notifier.delivery.sending import retry_policy
-from notifier.delivery.single import claim, requeue_stale, send_one
+from notifier.delivery.sending import verdict_on
+from notifier.delivery.single import claim, send_one, still_ours
 from notifier.domain.errors import Conflict, NotFound, ValidationFailed
-from notifier.domain.send_outcome import Fate, SendResult, SendStatus, judge, render_failed
+from notifier.domain.send_outcome import Fate, SendResult, SendStatus, render_failed
 from notifier.infra.extensions import db
 from notifier.infra.queues import NOTICES, enqueue_after_commit, queue
 from notifier.mail.message import message_id_of
@@ -121,7 +122,7 @@ class NoticeDesk:
     Between two campaign messages the send job looks (at most every `every` seconds) whether
     notice jobs are queued; if so it takes them off the queue itself (LREM: each goes to one
     worker only) and sends them at once. The notice's row stays the truth: send_notice claims
-    it QUEUED -> SENDING, and if this worker dies meanwhile reconcile_notices queues it again.
+    it QUEUED -> SENDING, and if this worker dies meanwhile the recovery queues it again.
     """
 
     def __init__(self, every: float = 0.05) -> None:
@@ -152,7 +153,9 @@ class NoticeDesk:
             except NoSuchJobError:
                 continue
             if job.func_name == SEND_NOTICE_JOB and self._sent(job):
-                job.delete()
+                # Its record may be gone with a FLUSHDB meanwhile: nothing left to delete then.
+                with contextlib.suppress(InvalidJobOperation, NoSuchJobError):
+                    job.delete()
                 served += 1
             else:
                 # Not ours to run, or it failed: back to the queue's head, for an RQ worker
@@ -183,17 +186,28 @@ def get_notice(notice_id: int) -> Notice:
 def send_notice(notice_id: int) -> str:
     """Claim, re-check consent and contract, send, record; returns the resulting status."""
     now = utcnow()
-    claimed = claim(Notice, notice_id, NoticeStatus.QUEUED, NoticeStatus.SENDING, now)
+    token = claim(Notice, notice_id, NoticeStatus.QUEUED, NoticeStatus.SENDING, now)
     db.session.commit()
-    if not claimed:
+    if token is None:
         return get_notice(notice_id).status
     notice = get_notice(notice_id)
     decision = decision_for(notice.contact_id, notice.purpose_key, now)
     if not decision.allowed:
+        if not still_ours(Notice, notice_id, token, NoticeStatus.SENDING):
+            return _refused(notice)
         return _record(notice, NoticeStatus.SKIPPED, reason=decision.reason.value)
-    notice.consent_event_id = decision.consent_event_id
     result, message = _deliver(notice)
+    # Fenced: nothing of this result is written if the recovery gave the notice away meanwhile.
+    if not still_ours(Notice, notice_id, token, NoticeStatus.SENDING):
+        return _refused(notice)
+    notice.consent_event_id = decision.consent_event_id
     return _record_result(notice, result, message)
+
+
+def _refused(notice: Notice) -> str:
+    db.session.rollback()
+    db.session.refresh(notice)
+    return notice.status
 
 
 def _deliver(notice: Notice) -> tuple[SendResult, bytes | None]:
@@ -221,7 +235,7 @@ def _record_result(notice: Notice, result: SendResult, message: bytes | None) ->
     verdict = (
         render_failed(notice.attempts)
         if message is None
-        else judge(result.status, notice.attempts, retry_policy(), utcnow(), resend_unknown=True)
+        else verdict_on(result.status, notice.attempts, _address(notice), resend_unknown=True)
     )
     notice.attempts = verdict.attempts
     if verdict.fate is Fate.SENT:
@@ -238,6 +252,13 @@ def _record_result(notice: Notice, result: SendResult, message: bytes | None) ->
     return _record(notice, NoticeStatus.FAILED, reason=reason)
 
 
+def _address(notice: Notice) -> str:
+    from notifier.models import Contact
+
+    contact = db.session.get(Contact, notice.contact_id)  # loaded already by _deliver
+    return (contact.email or "") if contact is not None else ""
+
+
 def _record(notice: Notice, status: NoticeStatus, reason: str | None = None) -> str:
     notice.status, notice.reason = status, reason
     db.session.commit()
@@ -245,8 +266,8 @@ def _record(notice: Notice, status: NoticeStatus, reason: str | None = None) -> 
 
 
 def reconcile_notices(now: datetime) -> int:
-    """Re-queue notices of dead workers and enqueue due ones the queue does not hold."""
-    requeue_stale(Notice, NoticeStatus.SENDING, NoticeStatus.QUEUED, now)
+    """Enqueue due notices the queue does not hold (those of dead workers too: the recovery
+    queued them again)."""
     queued_ids = set(queue(NOTICES).get_job_ids())
     due = db.session.scalars(
         select(Notice.id).where(

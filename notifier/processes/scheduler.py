@@ -19,11 +19,12 @@ Task = Callable[[datetime], object]
 
 def tasks() -> list[Task]:
     from notifier.campaigns import lifecycle as campaigns
-    from notifier.delivery import system_mail
+    from notifier.delivery import recovery, system_mail
     from notifier.notices import notices, webhooks
     from notifier.privacy import retention
 
     return [
+        recovery.recover_claims,  # first: the reconciles below re-enqueue what it frees
         campaigns.start_due_campaigns,
         campaigns.reconcile,
         notices.reconcile_notices,

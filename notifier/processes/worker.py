@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 from flask import Flask
 from rq import SimpleWorker
+from rq.exceptions import InvalidJobOperation
 from rq.serializers import JSONSerializer
 
+from notifier.delivery import liveness
 from notifier.infra.extensions import db
 from notifier.infra.queues import queue, redis_connection
+from notifier.infra.settings import settings_of
 
+log = logging.getLogger(__name__)
 _stopping = threading.Event()
 
 
@@ -38,6 +43,18 @@ class AppWorker(SimpleWorker):
         _stopping.set()
         super().request_stop(signum, frame)
 
+    def handle_job_success(self, job: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().handle_job_success(job, *args, **kwargs)
+        except InvalidJobOperation:
+            if job.connection.hget(job.key, "status") is not None:
+                raise
+            # Redis lost the job's record while it ran (FLUSHDB, a restart without persistence;
+            # RQ's own writes since may have left a stub without a status): RQ cannot read its
+            # status to clean it up, but the work is done and recorded in the database, so this
+            # is no failure (RQ would log it as one, with a traceback).
+            log.info("job %s done; its record in Redis was lost meanwhile", job.id)
+
     def perform_job(self, *args: Any, **kwargs: Any) -> bool:
         try:
             return super().perform_job(*args, **kwargs)
@@ -49,7 +66,13 @@ def run_worker(app: Flask, queue_names: Sequence[str], burst: bool = False) -> N
     queues = [queue(name.strip(), app) for name in queue_names if name.strip()]
     _served.update(q.name for q in queues)
     worker = AppWorker(queues, connection=redis_connection(app), serializer=JSONSerializer)
-    worker.work(burst=burst, with_scheduler=False)
+    # RQ's SimpleWorker does not heartbeat while a long job runs: this thread does, for each
+    # claim the jobs hold, so the scheduler settles a killed worker's claims within seconds.
+    liveness.start(redis_connection(app), settings_of(app).HEARTBEAT_SECONDS)
+    try:
+        worker.work(burst=burst, with_scheduler=False)
+    finally:
+        liveness.stop()
 
 
 def tune_garbage_collector() -> None:

@@ -458,9 +458,9 @@ def terminate_connections(database_url: str) -> int:
 
 class SendLogLock:
     """Holds the cap reservations (send_log rows) of every claimed delivery in an open
-    transaction, so a recovery that settles those claims stops at its DELETE of them: after
-    its fencing commit, before its settling one. A scenario uses it to kill the scheduler at
-    exactly that point, the one a random kill would rarely hit."""
+    transaction, so a recovery that settles those claims stops at its DELETE of them: after it
+    fenced the rows and read the journal, before it committed the outcomes. A scenario uses it
+    to kill the scheduler at exactly that point, the one a random kill would rarely hit."""
 
     def __init__(self, database_url: str) -> None:
         url = sa.engine.make_url(database_url.replace("postgresql://", "postgresql+psycopg://", 1))

@@ -11,11 +11,12 @@ import threading
 import time
 from collections import Counter
 
+import redis
 from flask import Flask
 
 from bench.seed import seed_contacts
 from notifier.campaigns import lifecycle as campaigns
-from notifier.delivery.sending import recover_stale_claims
+from notifier.delivery.recovery import recover_claims
 from notifier.infra.extensions import db
 from notifier.infra.queues import redis_connection
 from notifier.models import Delivery, DeliveryStatus, utcnow
@@ -46,10 +47,10 @@ def arrived(server: SmtpTestServer) -> Counter[str]:
 class Warnings(logging.Handler):
     """What the send path warned about (the app's logging setup replaces pytest's handlers)."""
 
-    def __init__(self) -> None:
+    def __init__(self, logger: str = "notifier.delivery.sending") -> None:
         super().__init__(logging.WARNING)
         self.text = ""
-        self.logger = logging.getLogger("notifier.delivery.sending")
+        self.logger = logging.getLogger(logger)
 
     def emit(self, record: logging.LogRecord) -> None:
         self.text += record.getMessage() + "\n"
@@ -99,7 +100,7 @@ def test_a_worker_that_outlived_its_lease_sends_nothing_the_recovery_gave_away(
             time.sleep(1.5)  # frozen longer than the lease (swapped out, a stalled relay)
 
             def scheduler_then_new_worker() -> None:
-                assert recover_stale_claims(utcnow(), lambda _: True) > 0
+                assert recover_claims(utcnow()) > 0
                 campaigns.run_send_job(campaign_id)  # sends what the recovery gave back
 
             in_another_worker(app, scheduler_then_new_worker)
@@ -127,8 +128,9 @@ def test_journal_redis_reset_mid_batch_loses_no_outcome(app: Flask, smtp: SmtpTe
         nonlocal calls
         calls += 1
         if calls in (40, 250):
-            # Every client but this one: the journal's socket dies under it, data is kept.
-            redis_connection().client_kill_filter(_type="normal", skipme=True)
+            # Every client of this test's database but this one: the journal's socket dies under
+            # it, data is kept. Clients of other databases (other test runs) are left alone.
+            kill_clients_of_own_database(redis_connection())
         return False
 
     with Warnings() as caplog:
@@ -139,4 +141,11 @@ def test_journal_redis_reset_mid_batch_loses_no_outcome(app: Flask, smtp: SmtpTe
     assert ledger(campaign_id) == Counter({DeliveryStatus.SENT: len(eligible)})
     assert arrived(smtp) == Counter(dict.fromkeys(eligible, 1))
     later = utcnow().replace(year=utcnow().year + 1)
-    assert recover_stale_claims(later, lambda _: True) == 0
+    assert recover_claims(later) == 0
+
+
+def kill_clients_of_own_database(conn: redis.Redis) -> None:
+    own_db, own_id = conn.connection_pool.connection_kwargs.get("db", 0), conn.client_id()
+    for client in conn.client_list(_type="normal"):
+        if int(client["db"]) == own_db and int(client["id"]) != own_id:
+            conn.client_kill_filter(_id=client["id"])

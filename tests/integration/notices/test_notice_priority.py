@@ -116,7 +116,7 @@ def test_a_slow_batch_keeps_its_lease_so_nobody_steals_it(app: Flask, smtp: Smtp
     """The lease is renewed only now and then (not at every flush), but in time."""
     import threading
 
-    from notifier.delivery.sending import recover_stale_claims
+    from notifier.delivery.recovery import recover_claims
     from notifier.models import utcnow
 
     configure(app, CLAIM_LEASE_SECONDS=1, BATCH_SIZE=PEOPLE)
@@ -133,7 +133,7 @@ def test_a_slow_batch_keeps_its_lease_so_nobody_steals_it(app: Flask, smtp: Smtp
     sender.start()
     recovered = []
     while not sender_done.wait(0.3):
-        recovered.append(recover_stale_claims(utcnow(), lambda _: True))
+        recovered.append(recover_claims(utcnow()))
         db.session.commit()
     sender.join()
     assert len(recovered) >= 5 and sum(recovered) == 0, "a live claim was taken as stale"

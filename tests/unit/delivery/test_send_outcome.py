@@ -7,6 +7,7 @@ import pytest
 from notifier.domain.send_outcome import (
     Fate,
     Reason,
+    RelayBackoff,
     RetryPolicy,
     SendStatus,
     judge,
@@ -77,3 +78,32 @@ def test_the_first_retry_of_the_default_policy_comes_within_seconds(app: object)
     waits = {retry_policy().wait(1) for _ in range(50)}
     assert max(waits) <= timedelta(seconds=10)
     assert len(waits) > 1  # jittered, not one instant for every refused message
+
+
+def test_the_wait_follows_the_domains_failures_in_a_row_not_the_messages_tries() -> None:
+    backoff = RelayBackoff()
+    steps = [backoff.record(f"m{n}@Slow.vn", SendStatus.DEFERRED) for n in range(7)]
+    assert steps == [1, 1, 1, 2, 2, 2, 3]  # the domain's failures in a row, three a step
+    assert backoff.record("a@other.vn", SendStatus.UNKNOWN) == 1  # each domain on its own
+    assert backoff.record("a@slow.vn", SendStatus.SENT) == 0  # the path works again
+    assert backoff.record("a@slow.vn", SendStatus.DEFERRED) == 1
+    assert backoff.record("b@other.vn", SendStatus.FAILED) == 0  # a 5xx is an answer too
+    assert backoff.record("c@other.vn", SendStatus.DEFERRED) == 1
+    # A message refused again while its domain is otherwise fine waits as the domain does for
+    # its first three retries (random refusals cost seconds), then backs off on its own
+    # (greylisting, a full mailbox need minutes).
+    policy = RetryPolicy(12, timedelta(seconds=2))
+    waits = [
+        judge(
+            SendStatus.DEFERRED, attempts, policy, NOW, resend_unknown=False, streak=1
+        ).next_attempt_at
+        - NOW  # type: ignore[operator]
+        for attempts in range(11)
+    ]
+    assert [w.total_seconds() for w in waits] == [2, 2, 2, 2, 4, 8, 16, 32, 64, 128, 256]
+    assert sum(waits, timedelta()) > timedelta(minutes=8)  # a greylisting relay is outwaited
+
+
+def test_a_domain_that_keeps_failing_is_still_tried_hourly() -> None:
+    policy = RetryPolicy(limit=50, base=timedelta(seconds=2))
+    assert policy.wait(30) == timedelta(hours=1)
