@@ -396,6 +396,10 @@ def tally(
 
     unknowns = len(unknown_rows)
     duplicates = sum(len(ids) - 1 for key, ids in queued.items() if key.startswith("d"))
+    twice = {key: status_of.get(key) for key, ids in queued.items() if key.startswith("d")
+             and len(ids) > 1}  # fmt: skip
+    if twice:  # which ones, and what the ledger says of them: where to start looking
+        problems.append(f"campaign mail queued more than once (key: status): {twice}")
     for notice in db.session.scalars(sa.select(Notice).where(Notice.id.in_(audience.notice_ids))):
         key = f"n{notice.id}"
         arrived = queued.get(key, [])
@@ -409,13 +413,14 @@ def tally(
             problems.append(f"notice {notice.id} is sent in the ledger, the relay never got it")
         elif notice.message_id not in arrived:
             problems.append(f"notice {notice.id}: ledger {notice.message_id}, relay {arrived}")
-        if len(arrived) >= 2:
-            # Service mail whose fate its worker could not know (the reply dropped, the worker
-            # killed after the relay took it) is sent again rather than lost: the product's
-            # rule (domain.send_outcome.judge, resend_unknown). That second copy is the fault's
-            # unknown; a third would be a duplicate.
-            unknowns += 1
-            duplicates += len(arrived) - 2
+        extra = max(0, len(arrived) - 1)
+        # Service mail whose fate its worker could not know is sent again rather than lost
+        # (domain.send_outcome.judge, resend_unknown): each copy after a reply the relay dropped
+        # is that drop's unknown (a second drop may hit the resend), and one more copy may be a
+        # killed worker's; any further copy is a duplicate.
+        explained = min(extra, relay.dropped.count(key))
+        unknowns += explained + min(1, extra - explained)
+        duplicates += max(0, extra - explained - 1)
     budget = faults if unknown_budget is None else unknown_budget
     return Tally(
         scenario,
