@@ -52,9 +52,14 @@ translations: install
 	  --no-fuzzy-matching --ignore-obsolete --ignore-pot-creation-date
 	$(BIN)/pybabel compile -d $(TRANSLATIONS) --statistics
 
-# The chaos suite's long form: larger campaigns under the same faults as its fast form.
+# The chaos suite's long form: larger campaigns under the same faults as its fast form, on the
+# PostgreSQL of DATABASE_URL (docs/chaos.md); a figures table at the end, its lines also in
+# NOTIFIER_CHAOS_FIGURES.
+NOTIFIER_CHAOS_FIGURES ?= instance/chaos-figures.jsonl
 chaos: install
-	NOTIFIER_CHAOS_LONG=1 $(BIN)/pytest -q -o addopts="-ra --strict-markers" tests/chaos
+	@mkdir -p $(dir $(NOTIFIER_CHAOS_FIGURES))
+	NOTIFIER_CHAOS_LONG=1 NOTIFIER_CHAOS_FIGURES=$(NOTIFIER_CHAOS_FIGURES) \
+	  $(BIN)/pytest -q -p no:cacheprovider -o addopts="-ra --strict-markers" -o timeout=1200 tests/chaos
 
 # The API fuzz's long form: schemathesis with many more examples per operation than `make test`
 # (every check, positive and negative data); API_FUZZ_EXAMPLES=2000 for a longer run.

@@ -31,6 +31,10 @@ NOT_SETTINGS = frozenset(
         "NOTIFIER_INSTANCE_PATH",
         "NOTIFIER_KEY",  # the API key in docs/api.md's shell examples
         "NOTIFIER_FAULT_RESTART_PG",  # the test suite's fault injection
+        # The chaos suite's long form, its size and its figures file (docs/chaos.md).
+        "NOTIFIER_CHAOS_LONG",
+        "NOTIFIER_CHAOS_CONTACTS",
+        "NOTIFIER_CHAOS_FIGURES",
     }
 )
 

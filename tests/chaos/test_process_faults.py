@@ -1,0 +1,105 @@
+"""kill -9 of the processes that send and of the one that settles: the campaign and the notices
+sent meanwhile still reach everyone once."""
+
+from __future__ import annotations
+
+import pytest
+
+from notifier.infra.settings import settings_of
+from tests.chaos.conftest import Chaos
+from tests.chaos.harness import (
+    BATCH_SIZE,
+    LEASE,
+    NOTICES,
+    TIMEOUT,
+    SendLogLock,
+    assert_exactly_once,
+    needs_postgres,
+    prepare,
+    run,
+    tally,
+)
+
+pytestmark = [pytest.mark.slow, needs_postgres]
+
+
+def test_kill_9_of_a_worker_five_times_during_one_campaign(chaos: Chaos) -> None:
+    processes = chaos.launch(CLAIM_LEASE_SECONDS=LEASE, BATCH_SIZE=BATCH_SIZE)
+    audience = prepare(NOTICES)
+    step = len(audience.eligible) // 7
+    # A worker busy with a batch (or a notice), restarted at once as systemd would.
+    redis = chaos.redis.client()
+    kills = [(step * k, lambda: processes.kill_busy_worker(redis)) for k in range(1, 6)]
+    seconds = run(audience, chaos.relay, processes, kills, TIMEOUT)
+    result = tally("kill -9 worker x5", audience, chaos.relay, seconds, faults=5)
+    chaos.record(result)
+    assert_exactly_once(result)
+
+
+def test_kill_9_of_the_scheduler_then_a_restart(chaos: Chaos) -> None:
+    processes = chaos.launch(CLAIM_LEASE_SECONDS=LEASE, BATCH_SIZE=BATCH_SIZE)
+    audience = prepare(NOTICES)
+    step = len(audience.eligible) // 6
+    redis = chaos.redis.client()
+    # Down for a sixth of the campaign each time; a worker dies while it is down, so the
+    # restarted scheduler has a claim to settle.
+    faults = [
+        (step, processes.kill_scheduler),
+        (step * 2, lambda: processes.kill_busy_worker(redis)),
+        (step * 3, processes.start_scheduler),
+        (step * 4, processes.kill_scheduler),
+        (step * 5, processes.start_scheduler),
+    ]
+    seconds = run(audience, chaos.relay, processes, faults, TIMEOUT)
+    # The scheduler sends nothing: the unknowns allowed are the one killed worker's.
+    result = tally(
+        "kill -9 scheduler x2 (+1 worker)", audience, chaos.relay, seconds, faults=3,
+        unknown_budget=1,
+    )  # fmt: skip
+    chaos.record(result)
+    assert_exactly_once(result)
+
+
+def test_kill_9_of_the_scheduler_while_it_settles_a_dead_workers_claim(chaos: Chaos) -> None:
+    """The recovery fences a dead worker's rows, reads its journal and settles them. The
+    scheduler killed in the middle (held here at its DELETE of the batch's cap reservations)
+    must not cost the journal's outcomes: its successor settles those rows as the journal says
+    (a fence committed on its own lost the journal's name, and its messages went out again)."""
+    processes = chaos.launch(CLAIM_LEASE_SECONDS=LEASE, BATCH_SIZE=BATCH_SIZE)
+    audience = prepare()
+    redis = chaos.redis.client()
+    url = settings_of(chaos.app).DATABASE_URL
+    held: list[SendLogLock] = []
+
+    def kill_a_worker_and_hold_its_reservations() -> bool:
+        if not processes.kill_busy_worker(redis):
+            return False
+        held.append(SendLogLock(url))
+        return True
+
+    def kill_the_scheduler_mid_recovery() -> bool:
+        if not held[0].recovery_waits():
+            return False  # the dead worker's lease has not run out yet
+        processes.kill_scheduler()
+        held[0].release()
+        processes.start_scheduler()
+        return True
+
+    step = len(audience.eligible) // 4
+    faults = [
+        (step, kill_a_worker_and_hold_its_reservations),
+        (step, kill_the_scheduler_mid_recovery),
+    ]
+    try:
+        seconds = run(audience, chaos.relay, processes, faults, TIMEOUT)
+    finally:
+        for lock in held:
+            if not lock.conn.closed:
+                lock.release()
+    assert held and held[0].locked, "no reservation was held"
+    result = tally(
+        "kill -9 scheduler mid-recovery", audience, chaos.relay, seconds, faults=2,
+        unknown_budget=1,
+    )  # fmt: skip
+    chaos.record(result)
+    assert_exactly_once(result)
