@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 
 from notifier.delivery import liveness
-from notifier.delivery.sending import journal_key, lease
+from notifier.delivery.sending import BACK_FROM_NOTICES, LENT_TO_NOTICES, journal_key, lease
 from notifier.infra.bulk import update_by_id
 from notifier.infra.context import profile
 from notifier.infra.extensions import db
@@ -206,7 +206,12 @@ def _with_consent_events(changes: list[dict]) -> None:
 
 def _settle(rows: list[tuple[int, int]], entries: list[str], advertising: set[int]) -> list[dict]:
     recorded: dict[int, dict] = {}
+    lent = False  # the worker died while its connection served notices: no row was on the wire
     for entry in entries:
+        if entry in (LENT_TO_NOTICES, BACK_FROM_NOTICES):
+            lent = entry == LENT_TO_NOTICES
+            continue
+        lent = False
         key, status, code, message_id = entry.split("|", 3)
         recorded[int(key)] = {
             "status": status,
@@ -214,7 +219,7 @@ def _settle(rows: list[tuple[int, int]], entries: list[str], advertising: set[in
             "message_id": message_id or None,
         }
     changes: list[dict] = []
-    in_flight_marked = False
+    in_flight_marked = lent
     for delivery_id, campaign_id in rows:
         change: dict = {"id": delivery_id, "claim_token": None}
         if delivery_id in recorded:

@@ -173,7 +173,11 @@ def send_claim(
                 if interlude is not None and _notices_waiting(interlude, journal):
                     # Nothing of this batch may be on the wire while the connection is lent.
                     record(pipeline.finish())
+                    # Marked in the journal: a worker that dies while the connection is lent had
+                    # no row of this batch on the wire, so the recovery marks none unknown.
+                    journal.append(LENT_TO_NOTICES)
                     _serve_notices(interlude, journal)
+                    journal.append(BACK_FROM_NOTICES)
                 if journal.broken:  # the notices' queue is in the same Redis
                     outcomes.released = [c.delivery_id for c in claim.sendable[index:]]
                     break
@@ -393,6 +397,10 @@ def outcome_change(item: Claimed, verdict: Verdict, result: SendResult, now: dat
     else:
         change.update(status=_STATUS[verdict.fate])
     return change
+
+
+# Journal markers around the notices a batch serves between two of its messages (see send_claim).
+LENT_TO_NOTICES, BACK_FROM_NOTICES = "~lent", "~back"
 
 
 def _journal_entry(change: dict) -> str:
