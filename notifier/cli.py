@@ -6,23 +6,15 @@ import os
 import sys
 
 import click
-from flask import Flask, current_app
+from flask import current_app
 from flask.cli import FlaskGroup, ScriptInfo, pass_script_info, with_appcontext
 
-from notifier.app import create_app
+from notifier.cli_settings import create_app_or_exit as _create_app
 from notifier.cli_settings import settings_group
 from notifier.domain.errors import DomainError
 from notifier.domain.profile import ProfileError, load_profile
-from notifier.infra.config import ConfigError
 from notifier.infra.settings import settings_of
 from notifier.infra.unit_of_work import unit_of_work
-
-
-def _create_app() -> Flask:
-    try:
-        return create_app()
-    except (ProfileError, ConfigError) as exc:
-        raise click.ClickException(f"cannot start: {exc}") from None
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True)

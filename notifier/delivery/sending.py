@@ -153,8 +153,7 @@ def send_claim(
             outcomes.add(change)
 
     try:
-        pipeline: Pipeline[_InFlight]
-        with relay.pipeline() as pipeline:
+        with Pipeline[_InFlight](relay) as pipeline:
             for index, item in enumerate(claim.sendable):
                 if should_stop() or journal.broken:
                     outcomes.released = [c.delivery_id for c in claim.sendable[index:]]

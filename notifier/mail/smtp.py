@@ -9,14 +9,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from notifier.domain.send_outcome import SendResult, SendStatus
 from notifier.mail.headers import check_address
-
-if TYPE_CHECKING:
-    from notifier.mail.pipeline import Pipeline
 
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -166,12 +162,6 @@ class Transport:
             conn.quit()
         except (smtplib.SMTPException, OSError):
             conn.close()
-
-    def pipeline(self) -> Pipeline[Any]:
-        """Send many messages, one round trip each (see pipeline.py)."""
-        from notifier.mail.pipeline import Pipeline
-
-        return Pipeline(self)
 
     def connected(self) -> bool:
         """Whether a session is open already (it may have been closed by the relay since)."""

@@ -9,7 +9,7 @@ from flask import render_template, request
 
 from notifier.infra.context import profile
 from notifier.operations.audit_log import AuditFilter, browse
-from notifier.web.admin import bp
+from notifier.web.admin.blueprint import bp
 from notifier.web.admin.guard import requires, staff_access
 
 

@@ -21,7 +21,7 @@ from notifier.domain.errors import DomainError, ValidationFailed
 from notifier.i18n import current_locale, translate
 from notifier.infra.context import profile
 from notifier.operations.mailview import read_message
-from notifier.web.admin import bp
+from notifier.web.admin.blueprint import bp
 from notifier.web.admin.forms import ActionForm, CampaignForm, ScheduleForm, TestSendForm, choices
 from notifier.web.admin.guard import flash_errors, requires, staff_access
 from notifier.web.admin.problems import problem_text

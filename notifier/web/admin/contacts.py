@@ -10,7 +10,7 @@ from notifier.domain.errors import Conflict, ValidationFailed
 from notifier.i18n import translate
 from notifier.infra.context import profile
 from notifier.infra.unit_of_work import discard
-from notifier.web.admin import bp
+from notifier.web.admin.blueprint import bp
 from notifier.web.admin.forms import ContactSearchForm, RefusalForm, choices
 from notifier.web.admin.guard import field_label, flash_errors, requires, staff_access
 

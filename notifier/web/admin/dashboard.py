@@ -6,7 +6,7 @@ from flask import render_template
 
 from notifier.infra.clock import utcnow
 from notifier.operations import dashboard
-from notifier.web.admin import bp
+from notifier.web.admin.blueprint import bp
 from notifier.web.admin.guard import requires, staff_access
 
 

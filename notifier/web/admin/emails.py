@@ -27,7 +27,7 @@ from notifier.domain.locales import Variant, Variants, variant_locale
 from notifier.i18n import current_locale, translate
 from notifier.infra.context import profile
 from notifier.operations.mailview import read_message
-from notifier.web.admin import bp
+from notifier.web.admin.blueprint import bp
 from notifier.web.admin.forms import TemplateForm, choices
 from notifier.web.admin.guard import flash_errors, requires
 from notifier.web.admin.problems import problem_text

@@ -8,7 +8,8 @@ from werkzeug.wrappers import Response
 from notifier.contacts import imports
 from notifier.contacts.importer import ImportAborted
 from notifier.i18n import translate
-from notifier.web.admin import bp, import_results
+from notifier.web.admin import import_results
+from notifier.web.admin.blueprint import bp
 from notifier.web.admin.forms import ImportConfirmForm, ImportForm
 from notifier.web.admin.guard import requires, staff_access
 from notifier.web.admin.problems import problem_text

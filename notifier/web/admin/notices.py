@@ -12,7 +12,7 @@ from notifier.infra.context import profile
 from notifier.notices import notices
 from notifier.notices.overview import contact_labels, notice_types, recent_notices
 from notifier.operations import staff
-from notifier.web.admin import bp
+from notifier.web.admin.blueprint import bp
 from notifier.web.admin.forms import ActionForm, ApiKeyForm, NoticeTypeForm, choices
 from notifier.web.admin.guard import flash_errors, requires, staff_access
 from notifier.web.admin.problems import problem_text

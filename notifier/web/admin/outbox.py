@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, render_template, request
 
 from notifier.operations import mailview
-from notifier.web.admin import bp
+from notifier.web.admin.blueprint import bp
 from notifier.web.admin.guard import requires, staff_access
 
 

@@ -12,7 +12,7 @@ from notifier.i18n import translate
 from notifier.infra.clock import utcnow
 from notifier.operations.access import Forbidden
 from notifier.privacy import staff_queue as privacy_queue
-from notifier.web.admin import bp
+from notifier.web.admin.blueprint import bp
 from notifier.web.admin.forms import ActionForm, OutcomeForm
 from notifier.web.admin.guard import flash_errors, requires, staff_access
 from notifier.web.admin.problems import problem_text

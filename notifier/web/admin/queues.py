@@ -9,7 +9,7 @@ from notifier.i18n import translate
 from notifier.infra.clock import utcnow
 from notifier.operations import queue_monitor
 from notifier.operations.queue_monitor import QueuesUnavailable, UnknownJob, UnknownQueue
-from notifier.web.admin import bp
+from notifier.web.admin.blueprint import bp
 from notifier.web.admin.forms import QueueForm, QueueJobForm
 from notifier.web.admin.guard import requires, staff_access
 

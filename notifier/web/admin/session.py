@@ -30,7 +30,7 @@ from notifier.operations.sign_in import (
     set_locale,
 )
 from notifier.operations.staff import StaffUser
-from notifier.web.admin import bp
+from notifier.web.admin.blueprint import bp
 from notifier.web.admin.forms import ActionForm, LanguageForm, LoginForm, PasswordForm
 from notifier.web.admin.guard import flash_errors, requires
 

@@ -16,7 +16,7 @@ from notifier.infra.context import profile
 from notifier.operations import staff as staff_service
 from notifier.operations.sign_in import set_active
 from notifier.operations.staff import StaffUser
-from notifier.web.admin import bp
+from notifier.web.admin.blueprint import bp
 from notifier.web.admin.forms import ActionForm, StaffForm, choices
 from notifier.web.admin.guard import flash_errors, requires
 from notifier.web.admin.problems import problem_text

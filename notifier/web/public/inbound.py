@@ -16,7 +16,7 @@ from notifier.feedback.inbound import (
 from notifier.feedback.sender_auth import Connection
 from notifier.infra.context import settings
 from notifier.infra.extensions import csrf
-from notifier.web.public import bp
+from notifier.web.public.pages import bp
 
 
 @bp.post("/inbound/email")

@@ -9,7 +9,7 @@ from notifier.contacts.preferences import linked_contact
 from notifier.domain.tokens import InvalidToken, TokenClaims, make_token, verify_token
 from notifier.infra.context import profile, token_secret
 from notifier.privacy.requests import Requester
-from notifier.web.public import Problem, page_locale
+from notifier.web.public.pages import Problem, page_locale
 
 UNSUBSCRIBE, PREFERENCES = "u", "p"
 

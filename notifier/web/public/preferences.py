@@ -10,8 +10,8 @@ from notifier.contacts.contacts import Contact
 from notifier.domain.errors import ValidationFailed
 from notifier.domain.masking import mask
 from notifier.infra.context import profile
-from notifier.web.public import bp, render
 from notifier.web.public.links import PREFERENCES, from_token, requester
+from notifier.web.public.pages import bp, render
 
 
 def _page(token: str, status: int = 200, **context: object) -> Response:

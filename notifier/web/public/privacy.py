@@ -8,9 +8,9 @@ from werkzeug.wrappers import Response
 
 from notifier.domain.errors import ValidationFailed
 from notifier.privacy import requests as privacy
-from notifier.web.public import Problem, bp, page_locale, render
 from notifier.web.public.links import PREFERENCES, from_token, requester
 from notifier.web.public.messages import field_errors
+from notifier.web.public.pages import Problem, bp, page_locale, render
 
 
 @bp.get("/p/<token>/privacy")

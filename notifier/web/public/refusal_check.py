@@ -7,8 +7,8 @@ from werkzeug.wrappers import Response
 
 from notifier.contacts import refusal_checks
 from notifier.contacts.preferences import choices, linked_contact
-from notifier.web.public import Problem, bp, render
 from notifier.web.public.links import PREFERENCES, requester, token_for
+from notifier.web.public.pages import Problem, bp, render
 
 
 def _pending(signed: str) -> refusal_checks.Pending:

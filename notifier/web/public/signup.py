@@ -13,9 +13,9 @@ from notifier.contacts.consent_ledger import advertising_keys
 from notifier.domain.errors import ValidationFailed
 from notifier.infra.context import profile
 from notifier.infra.extensions import limiter
-from notifier.web.public import bp, page_locale, render
 from notifier.web.public.links import requester
 from notifier.web.public.messages import field_errors
+from notifier.web.public.pages import bp, page_locale, render
 
 # Bots fill every field; people never see this one (hidden from screen readers as well).
 HONEYPOT = "website"

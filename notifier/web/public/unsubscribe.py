@@ -12,8 +12,8 @@ from notifier.domain.masking import mask_email
 from notifier.infra.context import profile
 from notifier.infra.extensions import csrf
 from notifier.privacy import verified_links
-from notifier.web.public import Problem, bp, render
 from notifier.web.public.links import UNSUBSCRIBE, from_token, requester, token_for
+from notifier.web.public.pages import Problem, bp, render
 
 
 @bp.get("/u/<token>")

@@ -12,9 +12,9 @@ from notifier.domain.masking import mask_email
 from notifier.infra.context import profile
 from notifier.privacy import verified_links
 from notifier.privacy.verified_links import Action
-from notifier.web.public import Problem, bp, page_locale, render
 from notifier.web.public.links import PREFERENCES, from_token, requester
 from notifier.web.public.messages import field_errors
+from notifier.web.public.pages import Problem, bp, page_locale, render
 from notifier.web.public.preferences import FIELD_ORDER, masked_details
 
 

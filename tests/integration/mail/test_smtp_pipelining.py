@@ -8,6 +8,7 @@ import pytest
 
 from bench.sinks import BuiltinSink
 from notifier.domain.send_outcome import SendStatus
+from notifier.mail.pipeline import Pipeline
 from notifier.mail.smtp import Transport
 
 MESSAGE = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nbody\r\n.dot line\r\n"
@@ -44,7 +45,7 @@ def test_a_pipeline_sends_each_content_with_the_next_envelope(sink: BuiltinSink)
     """One connection, results in order, each known before the next content leaves."""
     with Transport.from_url(f"smtp://127.0.0.1:{sink.port}") as transport:
         results = []
-        with transport.pipeline() as pipeline:
+        with Pipeline(transport) as pipeline:
             for i in range(20):
                 done = pipeline.send(i, "a@example.com", f"r{i}@example.com", MESSAGE)
                 # the previous message's result comes back as this one starts: never two held
@@ -64,7 +65,7 @@ def test_a_refused_recipient_mid_pipeline_fails_alone(sink: BuiltinSink) -> None
     results = []
     with (
         Transport.from_url(f"smtp://127.0.0.1:{sink.port}") as transport,
-        transport.pipeline() as pipeline,
+        Pipeline(transport) as pipeline,
     ):
         for address in addresses:
             results += pipeline.send(address, "s@example.com", address, MESSAGE)
@@ -80,7 +81,7 @@ def test_a_refused_recipient_mid_pipeline_fails_alone(sink: BuiltinSink) -> None
 
 def test_leaving_a_pipeline_with_a_message_held_sends_nothing_for_it(sink: BuiltinSink) -> None:
     with Transport.from_url(f"smtp://127.0.0.1:{sink.port}") as transport:
-        with pytest.raises(RuntimeError), transport.pipeline() as pipeline:
+        with pytest.raises(RuntimeError), Pipeline(transport) as pipeline:
             pipeline.send(1, "a@example.com", "held@example.com", MESSAGE)
             raise RuntimeError("the caller failed")
         assert not transport.connected()  # the session with DATA open was dropped
@@ -94,7 +95,7 @@ def test_a_flaky_relay_never_gets_a_message_twice_from_a_pipeline(sink: BuiltinS
     sink.fault_rate = 0.1
     with Transport.from_url(f"smtp://127.0.0.1:{sink.port}") as transport:
         results = []
-        with transport.pipeline() as pipeline:
+        with Pipeline(transport) as pipeline:
             for i in range(300):
                 results += pipeline.send(i, "a@example.com", f"r{i}@example.com", MESSAGE)
             results += pipeline.finish()
