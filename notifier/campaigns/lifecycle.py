@@ -338,7 +338,7 @@ def _retries_due_soon(
             Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.DEFERRED
         )
     )
-    db.session.commit()
+    checkpoint()  # end the reading transaction: the wait must not hold a snapshot open
     if due is None:
         return False
     wait = max((due - utcnow()).total_seconds(), 0.0)

@@ -22,7 +22,7 @@ from notifier.infra.translations import pgettext
 from notifier.models import Notice, SystemMailKind, utcnow
 from notifier.notices import notices
 from notifier.notices.types import shipped_samples, sync_notice_types
-from tests.integration.helpers import drain, make_contact
+from tests.integration.helpers import committed, drain, make_contact
 from tests.smtp_server import SmtpTestServer
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -50,12 +50,14 @@ def test_each_shipped_notice_type_sends_its_sample(
     app: Flask, smtp: SmtpTestServer, profile_name: str, key: str, locale: str
 ) -> None:
     active = profile()
-    sync_notice_types(active)
+    with committed():
+        sync_notice_types(active)
     spec = next(s for s in active.notice_types if s.key == key)
     contact_id = make_contact("khach@example.com", (), name="An", locale=locale)
     data = shipped_samples(spec, utcnow(), active.identity)[locale]
     fingerprint = notices.request_fingerprint(data)
-    triggered = notices.trigger(key, contact_id, data, f"{key}-1", fingerprint)
+    with committed():
+        triggered = notices.trigger(key, contact_id, data, f"{key}-1", fingerprint)
     notice_id = triggered.notice.id
     drain(app)
 
@@ -84,8 +86,10 @@ def test_each_system_mail_sends_its_sample(
     active = profile()
     contact_id = make_contact("khach@example.com", (), name="An", locale=locale)
     data = system_mail.mail_samples(kind, utcnow(), active)[locale]
-    mail = system_mail.queue_mail(kind, "khach@example.com", locale, data, contact_id=contact_id)
-    db.session.commit()
+    with committed():
+        mail = system_mail.queue_mail(
+            kind, "khach@example.com", locale, data, contact_id=contact_id
+        )
     assert system_mail.send(mail.id) == "sent"
 
     message, text, html = received(smtp)

@@ -25,7 +25,7 @@ from notifier.models import Notice, SystemMail, SystemMailKind, utcnow
 from notifier.notices import notices
 from tests.conftest import configure
 from tests.integration.delivery.test_fencing import Warnings
-from tests.integration.helpers import layout_template, make_contact, sample_data
+from tests.integration.helpers import committed, layout_template, make_contact, sample_data
 from tests.smtp_server import SmtpTestServer
 
 ADDRESS = "late@example.org"
@@ -38,14 +38,15 @@ def a_notice() -> tuple[Callable[[int], str], type, int]:
     contact_id = make_contact(ADDRESS, name="Công ty Hoa Lan")
     body = sample_data("renewal")
     fingerprint = notices.request_fingerprint(body)
-    notice = notices.trigger("renewal", contact_id, body, "inv-late", fingerprint).notice
+    with committed():
+        notice = notices.trigger("renewal", contact_id, body, "inv-late", fingerprint).notice
     return notices.send_notice, Notice, notice.id
 
 
 def a_system_mail() -> tuple[Callable[[int], str], type, int]:
     data = {"link": "https://notifier.test/p/x", "received_at": utcnow().isoformat()}
-    mail = system_mail.queue_mail(SystemMailKind.PREFERENCES_LINK, ADDRESS, "vi", data)
-    db.session.commit()
+    with committed():
+        mail = system_mail.queue_mail(SystemMailKind.PREFERENCES_LINK, ADDRESS, "vi", data)
     return system_mail.send, SystemMail, mail.id
 
 
@@ -62,7 +63,8 @@ def test_a_late_workers_result_is_refused_never_applied(
     def worker_a() -> None:
         with app.app_context():
             try:
-                late.append(send(row_id))
+                with committed():  # the job's unit of work, as workers/jobs.py opens it
+                    late.append(send(row_id))
             finally:
                 db.session.remove()
 
@@ -78,7 +80,8 @@ def test_a_late_workers_result_is_refused_never_applied(
         smtp.data_delay = 0.0
         # The scheduler, once A's lease is over (A is frozen in the relay's eyes).
         assert recover_claims(utcnow() + timedelta(seconds=10)) == 1
-        assert send(row_id) == "sent"  # worker B
+        with committed():
+            assert send(row_id) == "sent"  # worker B
         thread.join(30)
 
     db.session.expire_all()

@@ -24,7 +24,7 @@ from notifier.domain.locales import Variant
 from notifier.infra.extensions import db
 from notifier.models import Contact, TemplateVersion
 from tests.integration import test_api_support as support
-from tests.integration.helpers import drain, make_contact, sample_data
+from tests.integration.helpers import committed, drain, make_contact, sample_data
 from tests.integration.test_admin_support import browser, make_staff, post, sign_in
 from tests.smtp_server import SmtpTestServer
 
@@ -56,18 +56,20 @@ def save(english: Variant | None = ENGLISH, vietnamese: Variant = VIETNAMESE) ->
         subject=vietnamese.subject, body_mjml=vietnamese.body_mjml, text=vietnamese.text,
         variants={"en": english} if english else {},
     )  # fmt: skip
-    template = templates.save_template(data)
+    with committed():
+        template = templates.save_template(data)
     return template.id
 
 
 def campaign(template_id: int) -> int:
-    created = campaigns.create_campaign(
-        campaigns.CampaignInput(
-            name="Ưu đãi tháng", kind="promotion", purpose_key="promotions",
-            template_id=template_id,
-            data={"vi": sample_data("promotion", "vi"), "en": sample_data("promotion", "en")},
-        )
-    )  # fmt: skip
+    with committed():
+        created = campaigns.create_campaign(
+            campaigns.CampaignInput(
+                name="Ưu đãi tháng", kind="promotion", purpose_key="promotions",
+                template_id=template_id,
+                data={"vi": sample_data("promotion", "vi"), "en": sample_data("promotion", "en")},
+            )
+        )  # fmt: skip
     return created.id
 
 
@@ -95,7 +97,8 @@ def test_an_en_contact_reads_english_and_vi_or_unknown_read_vietnamese(
     # A locale the product does not speak, as an old import or another system may have left it.
     db.session.get(Contact, unknown).locale = "fr"  # type: ignore[union-attr]
     db.session.commit()
-    campaigns.schedule(campaign(save()))
+    with committed():
+        campaigns.schedule(campaign(save()))
     drain(app)
 
     received = by_recipient(smtp)
@@ -118,7 +121,8 @@ def test_without_an_english_variant_an_en_contact_reads_the_vietnamese_one_whole
     app: Flask, smtp: SmtpTestServer
 ) -> None:
     make_contact("en@example.com", ("promotions",), name="Tom", locale="en")
-    campaigns.schedule(campaign(save(english=None)))
+    with committed():
+        campaigns.schedule(campaign(save(english=None)))
     drain(app)
 
     subject, text, html = parts(by_recipient(smtp)["en@example.com"])
@@ -134,10 +138,11 @@ def test_preflight_renders_the_en_variant_when_the_audience_has_en_contacts(app:
     template_id = save(english)
     make_contact("vi@example.com", ("promotions",), locale="vi")
     vietnamese_only = campaign(template_id)
-    campaigns.schedule(vietnamese_only)  # no `en` contact: the English variant is not needed
+    with committed():
+        campaigns.schedule(vietnamese_only)  # no `en` contact: the English variant is not needed
 
     make_contact("en@example.com", ("promotions",), locale="en")
-    with pytest.raises(PreflightFailed) as refused:
+    with pytest.raises(PreflightFailed) as refused, committed():
         campaigns.schedule(campaign(template_id))
     (failure,) = refused.value.failures
     assert failure.examples == ["en@example.com"] and failure.count == 1
@@ -189,7 +194,8 @@ def test_each_saved_version_keeps_its_variants(app: Flask) -> None:
         name="Ưu đãi tháng", kind="promotion", purpose_key="promotions",
         subject=VIETNAMESE.subject, body_mjml=VIETNAMESE.body_mjml, variants={"en": changed},
     )  # fmt: skip
-    templates.save_template(data, template_id)
+    with committed():
+        templates.save_template(data, template_id)
     kept = db.session.scalars(
         select(TemplateVersion)
         .where(TemplateVersion.template_id == template_id)
