@@ -34,6 +34,7 @@ from notifier import create_app
 from notifier.campaigns import lifecycle as campaigns
 from notifier.campaigns.templates import TemplateInput, save_template
 from notifier.infra.extensions import db
+from notifier.infra.unit_of_work import unit_of_work
 from notifier.models import Campaign, Contact, Delivery, Notice
 from notifier.operations.bootstrap import prepare_database
 
@@ -186,7 +187,8 @@ def main() -> None:
             f"seeded {args.contacts} contacts ({len(eligible)} eligible) "
             f"in {time.perf_counter() - started:.1f} s"
         )
-        campaign_id = create_campaign()
+        with unit_of_work():  # what an entry point does: the product's use cases only flush
+            campaign_id = create_campaign()
         figures = run(app, args, settings, workdir, campaign_id, sink)
         figures.update(check_ledger(campaign_id, eligible, sink))
     limit = smtp_source_rate(sink.port, min(50_000, max(10_000, args.contacts // 3)), 15_000)
@@ -228,13 +230,16 @@ def run(app, args, settings, workdir, campaign_id, sink) -> dict:  # type: ignor
     notifier = str(Path(sys.executable).with_name("notifier"))
     web = probe = None
     if args.notices:
-        key = prepare_notices()
+        with unit_of_work():
+            key = prepare_notices()
         db.session.commit()
         web = WebServer(env)
         probe = NoticeProbe(web.url, key, args.notices, args.notice_rate, delay=1.0)
     started_wall = time.time()
-    campaigns.schedule(campaign_id)
-    planned = campaigns.plan(campaign_id)
+    with unit_of_work():
+        campaigns.schedule(campaign_id)
+    with unit_of_work():
+        planned = campaigns.plan(campaign_id)
     plan_seconds = time.time() - started_wall
     db.session.remove()
     # Workers as the Procfile runs them: every queue, notices first.

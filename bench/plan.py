@@ -19,6 +19,7 @@ from bench.seed import seed_contacts
 from notifier import create_app
 from notifier.campaigns import lifecycle as campaigns
 from notifier.infra.extensions import db
+from notifier.infra.unit_of_work import unit_of_work
 from notifier.models import Campaign, CampaignStatus
 from notifier.operations.bootstrap import prepare_database
 
@@ -61,7 +62,8 @@ def main() -> None:
         campaign.status = CampaignStatus.SENDING  # plan without enqueueing via the scheduler
         db.session.commit()
         started = time.perf_counter()
-        planned = campaigns.plan(campaign_id)
+        with unit_of_work():
+            planned = campaigns.plan(campaign_id)
         elapsed = time.perf_counter() - started
     print(f"contacts {args.contacts}, eligible {len(eligible)}, seeded in {seeded:.1f} s")
     print(f"planned {planned} deliveries in {elapsed:.2f} s ({planned / elapsed:,.0f} rows/s)")
