@@ -153,7 +153,7 @@ def send_claim(
             outcomes.add(change)
 
     try:
-        with Pipeline[_InFlight](relay) as pipeline:
+        with Pipeline[_InFlight](relay, record) as pipeline:
             for index, item in enumerate(claim.sendable):
                 if should_stop() or journal.broken:
                     outcomes.released = [c.delivery_id for c in claim.sendable[index:]]
@@ -171,7 +171,7 @@ def send_claim(
                     break  # the rest belongs to the recovery now
                 if interlude is not None and _notices_waiting(interlude, journal):
                     # Nothing of this batch may be on the wire while the connection is lent.
-                    record(pipeline.finish())
+                    pipeline.finish()
                     # Marked in the journal: a worker that dies while the connection is lent had
                     # no row of this batch on the wire, so the recovery marks none unknown.
                     journal.append(LENT_TO_NOTICES)
@@ -180,8 +180,11 @@ def send_claim(
                 if journal.broken:  # the notices' queue is in the same Redis
                     outcomes.released = [c.delivery_id for c in claim.sendable[index:]]
                     break
-                record(_submit(pipeline, item, composer, data, f"c{claim.campaign_id}"))
-            record(pipeline.finish())
+                _submit(pipeline, item, composer, data, f"c{claim.campaign_id}", record)
+            if outcomes.lost:
+                pipeline.abandon()  # the held content is the recovery's row now: it stays here
+            else:
+                pipeline.finish()
         journal.sync()
         flush(outcomes, claim.token)
         release(outcomes.released, claim.token)
@@ -320,18 +323,27 @@ class _InFlight:
 
 
 def _submit(
-    pipeline: Pipeline[_InFlight], item: Claimed, composer: Composer, data: dict, campaign: str
-) -> list[tuple[_InFlight, SendResult]]:
-    """Compose one message and give it to the pipeline; returns the results it has by now."""
+    pipeline: Pipeline[_InFlight],
+    item: Claimed,
+    composer: Composer,
+    data: dict,
+    campaign: str,
+    record: Callable[[list[tuple[_InFlight, SendResult]]], None],
+) -> None:
+    """Compose one message and give it to the pipeline, which reports the results it reads
+    (this message's own comes with a later call). The relay meanwhile works on the last write."""
     began = time.perf_counter()
     try:
         message = composer.compose(item.recipient, data, f"d{item.delivery_id}", campaign)
     except (TemplateError, ValueError) as exc:
         # The data of this one recipient does not fit the template: fail it, keep the batch.
+        # Recorded ahead of earlier rows still in the pipeline, which the recovery allows: the
+        # one content that may be on the wire is always that of the first row without a result.
         failed = SendResult(SendStatus.FAILED, None, f"render: {exc}")
-        return [(_InFlight(item, b"", began, render_error=True), failed)]
+        record([(_InFlight(item, b"", began, render_error=True), failed)])
+        return
     sent = _InFlight(item, message, began)
-    return pipeline.send(sent, envelope_sender(item.delivery_id), item.recipient.email, message)
+    pipeline.send(sent, envelope_sender(item.delivery_id), item.recipient.email, message)
 
 
 def _change(

@@ -42,17 +42,18 @@ def test_a_refused_recipient_in_a_pipeline_fails_and_the_next_goes(sink: Builtin
 
 
 def test_a_pipeline_sends_each_content_with_the_next_envelope(sink: BuiltinSink) -> None:
-    """One connection, results in order, each known before the next content leaves."""
+    """One connection, results in order, each known before the next content leaves; the
+    replies to a write are read when the next message is handed over."""
     with Transport.from_url(f"smtp://127.0.0.1:{sink.port}") as transport:
-        results = []
-        with Pipeline(transport) as pipeline:
+        results: list = []
+        with Pipeline(transport, results.extend) as pipeline:
             for i in range(20):
-                done = pipeline.send(i, "a@example.com", f"r{i}@example.com", MESSAGE)
-                # the previous message's result comes back as this one starts: never two held
-                assert [tag for tag, _ in done] == ([] if i == 0 else [i - 1])
-                assert sink.messages == i  # this message's content has not left yet
-                results += done
-            results += pipeline.finish()
+                pipeline.send(i, "a@example.com", f"r{i}@example.com", MESSAGE)
+                # this call read the replies to the last write: message i-2's content went
+                # with i-1's envelope, so i-2's result is known, and i-1's content just left
+                assert [tag for tag, _ in results] == list(range(max(0, i - 1)))
+                assert sink.messages <= i  # never this message's content, never two unread
+            pipeline.finish()
         assert transport.connections_opened == 1
     assert [tag for tag, _ in results] == list(range(20))
     assert {r.status for _, r in results} == {SendStatus.SENT}
@@ -62,14 +63,14 @@ def test_a_pipeline_sends_each_content_with_the_next_envelope(sink: BuiltinSink)
 def test_a_refused_recipient_mid_pipeline_fails_alone(sink: BuiltinSink) -> None:
     sink.rcpt_replies["gone@example.com"] = b"550 5.1.1 unknown user\r\n"
     addresses = ["a@x.example", "gone@example.com", "b@x.example"]
-    results = []
+    results: list = []
     with (
         Transport.from_url(f"smtp://127.0.0.1:{sink.port}") as transport,
-        Pipeline(transport) as pipeline,
+        Pipeline(transport, results.extend) as pipeline,
     ):
         for address in addresses:
-            results += pipeline.send(address, "s@example.com", address, MESSAGE)
-        results += pipeline.finish()
+            pipeline.send(address, "s@example.com", address, MESSAGE)
+        pipeline.finish()
     by_address = {tag: result for tag, result in results}
     assert (by_address["gone@example.com"].status, by_address["gone@example.com"].code) == (
         SendStatus.FAILED,
@@ -81,24 +82,43 @@ def test_a_refused_recipient_mid_pipeline_fails_alone(sink: BuiltinSink) -> None
 
 def test_leaving_a_pipeline_with_a_message_held_sends_nothing_for_it(sink: BuiltinSink) -> None:
     with Transport.from_url(f"smtp://127.0.0.1:{sink.port}") as transport:
-        with pytest.raises(RuntimeError), Pipeline(transport) as pipeline:
+        with pytest.raises(RuntimeError), Pipeline(transport, list().extend) as pipeline:
             pipeline.send(1, "a@example.com", "held@example.com", MESSAGE)
+            pipeline.send(2, "a@example.com", "second@example.com", MESSAGE)
             raise RuntimeError("the caller failed")
-        assert not transport.connected()  # the session with DATA open was dropped
+        assert not transport.connected()  # the session with replies unread was dropped
         after = transport.send("a@example.com", "next@example.com", MESSAGE)
         assert after.status is SendStatus.SENT
-    assert sink.recipients == {"next@example.com": 1}
+    # The first content left with the second envelope; the second content never did.
+    assert sink.recipients == {"held@example.com": 1, "next@example.com": 1}
+
+
+def test_an_abandoned_pipeline_reads_what_left_and_drops_the_held_content(
+    sink: BuiltinSink,
+) -> None:
+    """A batch whose claim the recovery took keeps nothing back but sends nothing more."""
+    with Transport.from_url(f"smtp://127.0.0.1:{sink.port}") as transport:
+        results: list = []
+        with Pipeline(transport, results.extend) as pipeline:
+            for i in range(3):
+                pipeline.send(i, "a@example.com", f"r{i}@example.com", MESSAGE)
+            pipeline.abandon()
+        assert not transport.connected()
+    assert [tag for tag, _ in results] == [0, 1]
+    assert sink.recipients == {"r0@example.com": 1, "r1@example.com": 1}
 
 
 def test_a_flaky_relay_never_gets_a_message_twice_from_a_pipeline(sink: BuiltinSink) -> None:
     """451s and dropped connections: each message ends sent, deferred or unknown, once."""
     sink.fault_rate = 0.1
     with Transport.from_url(f"smtp://127.0.0.1:{sink.port}") as transport:
-        results = []
-        with Pipeline(transport) as pipeline:
+        results: list = []
+        with Pipeline(transport, results.extend) as pipeline:
             for i in range(300):
-                results += pipeline.send(i, "a@example.com", f"r{i}@example.com", MESSAGE)
-            results += pipeline.finish()
+                pipeline.send(i, "a@example.com", f"r{i}@example.com", MESSAGE)
+                unread = [tag for tag, _ in results]
+                assert unread == sorted(unread)  # in order, each once
+            pipeline.finish()
     assert [tag for tag, _ in results] == list(range(300))
     status = {f"r{tag}@example.com": result.status for tag, result in results}
     sent = {a for a, s in status.items() if s is SendStatus.SENT}
