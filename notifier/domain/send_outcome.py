@@ -61,10 +61,14 @@ class RetryPolicy:
 
     def wait(self, attempts: int) -> timedelta:
         spread = 1 + self.jitter * (2 * self.draw() - 1)
-        return min(self.base * 2 ** max(attempts - 1, 0), RETRY_CAP) * spread
+        # The exponent is bounded before the product: a relay down for thousands of messages
+        # makes a backoff step in the thousands, and 2**1000 seconds overflows a timedelta.
+        doubling = 2 ** min(max(attempts - 1, 0), _MAX_DOUBLINGS)
+        return min(self.base * doubling, RETRY_CAP) * spread
 
 
 RETRY_CAP = timedelta(hours=1)  # a relay or domain that keeps failing is tried at least hourly
+_MAX_DOUBLINGS = 32  # past the cap for any base of a millisecond or more
 QUICK_RETRIES = 3
 
 

@@ -107,3 +107,17 @@ def test_the_wait_follows_the_domains_failures_in_a_row_not_the_messages_tries()
 def test_a_domain_that_keeps_failing_is_still_tried_hourly() -> None:
     policy = RetryPolicy(limit=50, base=timedelta(seconds=2))
     assert policy.wait(30) == timedelta(hours=1)
+
+
+def test_a_relay_down_for_thousands_of_messages_still_gets_an_hourly_retry() -> None:
+    """A relay refusing every connection for a whole campaign makes its streak, and so the
+    backoff step, grow into the thousands: the wait stays the cap, never an overflow."""
+    backoff = RelayBackoff()
+    streak = 0
+    for n in range(10_000):
+        streak = backoff.record(f"m{n}@down.vn", SendStatus.DEFERRED)
+    assert streak > 1_000
+    policy = RetryPolicy(limit=12, base=timedelta(seconds=2))
+    verdict = judge(SendStatus.DEFERRED, 0, policy, NOW, resend_unknown=False, streak=streak)
+    assert verdict.next_attempt_at == NOW + timedelta(hours=1)
+    assert policy.wait(10**6) == timedelta(hours=1)
