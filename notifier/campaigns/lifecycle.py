@@ -217,27 +217,59 @@ def start_due_campaigns(now: datetime) -> int:
     return len(due)
 
 
+# Contact ids planned a step: each step is committed and its senders enqueued at once, so the
+# first messages leave while the rest of a large audience is still being planned.
+PLAN_STEP = 20_000
+
+
 def plan(campaign_id: int) -> int:
-    """Snapshot the audience into the ledger with one INSERT ... SELECT; safe to run twice."""
+    """Snapshot the audience into the ledger with one INSERT ... SELECT per range of contact
+    ids; safe to run twice, and after a crash half-way (planned rows are kept as they are).
+    Stops when the campaign is paused or cancelled meanwhile."""
     campaign = get_campaign(campaign_id)
     if campaign.status != CampaignStatus.SENDING:
         return 0
     purpose = profile().purpose(campaign.purpose_key)
     audience = audience_query(purpose, campaign.audience, utcnow().date())
-    rows = audience.with_only_columns(
-        literal(campaign.id), Contact.id, literal(DeliveryStatus.PENDING.value), literal(0)
-    )
-    insert = _insert_ignoring_duplicates().from_select(
-        ["campaign_id", "contact_id", "status", "attempts"], rows
-    )
-    db.session.execute(insert)
+    low, high = db.session.execute(select(func.min(Contact.id), func.max(Contact.id))).one()
+    enqueued = False
+    for start in range(low or 0, (high or -1) + 1, PLAN_STEP):
+        if not _still_sending(campaign_id):
+            return 0
+        rows = audience.where(Contact.id >= start, Contact.id < start + PLAN_STEP)
+        insert = _insert_ignoring_duplicates().from_select(
+            ["campaign_id", "contact_id", "status", "attempts"],
+            rows.with_only_columns(
+                literal(campaign_id), Contact.id, literal(DeliveryStatus.PENDING.value), literal(0)
+            ),
+        )
+        # rowcount is -1 for this statement on PostgreSQL: the new rows are counted instead.
+        planned = len(db.session.execute(insert.returning(Delivery.id)).all())
+        if planned:
+            _enqueue_senders(campaign_id, math.ceil(planned / _batch_size()))
+            enqueued = True
+        # These rows can be claimed and sent while the next range is planned.
+        checkpoint()
+    if not _still_sending(campaign_id):
+        return 0
+    campaign = get_campaign(campaign_id)
     campaign.planned_at = utcnow()
-    total = _count_open(campaign.id)
-    _enqueue_senders(campaign.id, math.ceil(total / _batch_size()))
+    total = _count_open(campaign_id)
+    if total and not enqueued:  # planned before a crash: its rows still need senders
+        _enqueue_senders(campaign_id, math.ceil(total / _batch_size()))
     db.session.flush()
-    if total == 0:
-        finish_if_done(campaign.id)
+    # Senders that ran out of rows before this point could not finish the campaign.
+    finish_if_done(campaign_id)
     return total
+
+
+def _still_sending(campaign_id: int) -> bool:
+    """Lock the campaign row for this step: a pause or cancel waits for the step's rows to be
+    committed (so cancelling skips them too) and the next step then sees it."""
+    status = db.session.scalar(
+        select(Campaign.status).where(Campaign.id == campaign_id).with_for_update()
+    )
+    return status == CampaignStatus.SENDING
 
 
 def _insert_ignoring_duplicates() -> Any:
@@ -393,11 +425,17 @@ def _pause_on_failures(campaign_id: int, counts: Counter[str]) -> bool:
 
 
 def finish_if_done(campaign_id: int) -> bool:
+    """Done when nothing is open, and only once planned: a sender that ran out of rows while
+    later ranges are still being planned must not end the campaign."""
     if _count_open(campaign_id):
         return False
     result = db.session.execute(
         update(Campaign)
-        .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.SENDING)
+        .where(
+            Campaign.id == campaign_id,
+            Campaign.status == CampaignStatus.SENDING,
+            Campaign.planned_at.is_not(None),
+        )
         .values(status=CampaignStatus.DONE, finished_at=utcnow())
     )
     db.session.flush()

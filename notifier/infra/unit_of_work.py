@@ -8,8 +8,9 @@ was never written. A `RecordedRefusal` is the one exception that commits first: 
 whose work must stand, such as a failed sign-in's counter and its audit row.
 
 Three tools for the code below an entry point, each used where its caller says why:
-`checkpoint` (the send path's claims and outcomes, an import's chunks), `savepoint` (undo one
-lost race, not the whole unit) and `discard` (a refusal after rows were staged).
+`checkpoint` (the send path's claims and outcomes, a plan's ranges, an import's chunks),
+`savepoint` (undo one lost race, not the whole unit) and `discard` (a refusal after rows were
+staged).
 
 Actions run only after the commit, so an action that fails (Redis down) cannot undo the data; it
 is logged, and the scheduler finds the work again from the database.
