@@ -18,6 +18,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from notifier.campaigns import preflight
 from notifier.campaigns.audience_sql import eligible_contacts
+from notifier.campaigns.catalogue import kept_version
+from notifier.campaigns.templates import get_template
 from notifier.contacts.consent_ledger import purpose_or_error
 from notifier.delivery.claims import claim_batch
 from notifier.delivery.composer import (
@@ -77,6 +79,17 @@ class CampaignInput:
     data: dict[str, Any] = field(default_factory=dict)
     send_at: datetime | None = None
     time_zone: str = "Asia/Ho_Chi_Minh"
+
+
+def _scheduled_version(campaign: Campaign) -> tuple[int, Variants]:
+    """The template version the campaign was scheduled with, as kept when it was saved;
+    the current one for campaigns from before versions were kept."""
+    if campaign.template_version is not None:
+        kept = kept_version(campaign.template_id, campaign.template_version)
+        if kept is not None:
+            return kept.version, kept.sources()
+    template = get_template(campaign.template_id)
+    return template.version, template.sources()
 
 
 def create_campaign(data: CampaignInput, staff_id: int | None = None) -> Campaign:
@@ -152,6 +165,9 @@ def schedule(campaign_id: int, send_at: datetime | None = None) -> Campaign:
     # In UTC as stored: the caller shows the campaign before the entry point commits it.
     campaign.send_at = send_at.astimezone(UTC) if send_at else campaign.send_at or utcnow()
     campaign.status = CampaignStatus.SCHEDULED
+    # What staff confirm is what goes out: later edits of the template make a new version,
+    # which this campaign does not send (the ledger names the version it did).
+    campaign.template_version = get_template(campaign.template_id).version
     db.session.flush()
     if campaign.send_at <= utcnow():
         start_due_campaigns(utcnow())
@@ -322,10 +338,9 @@ def run_send_job(
         if campaign is None or campaign.status != CampaignStatus.SENDING:
             break
         purpose = profile().purpose(campaign.purpose_key)
-        template = db.session.get(Template, campaign.template_id)
-        assert template is not None
+        version, sources = _scheduled_version(campaign)
         data = dict(campaign.data or {})
-        composer = cached_composer(template.id, template.version, template.sources(),
+        composer = cached_composer(campaign.template_id, version, sources,
                                    purpose.key, _attachments(campaign))  # fmt: skip
         # The send path's boundary: end the reading transaction before the claim, which
         # commits on its own (notifier/delivery/claims.py) and must see the newest rows.
