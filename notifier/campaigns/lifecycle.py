@@ -82,9 +82,10 @@ class CampaignInput:
 
 
 def _scheduled_version(campaign: Campaign) -> tuple[int, Variants]:
-    """The template version the campaign was scheduled with, as kept when it was saved;
-    the current one for campaigns from before versions were kept."""
-    if campaign.template_version is not None:
+    """The template version the campaign was scheduled with, as kept when it was saved; the
+    current one for a draft (it is pinned when scheduled) and for campaigns from before
+    versions were kept. Test sends and sends alike use it."""
+    if campaign.status != CampaignStatus.DRAFT and campaign.template_version is not None:
         kept = kept_version(campaign.template_id, campaign.template_version)
         if kept is not None:
             return kept.version, kept.sources()
@@ -558,9 +559,7 @@ def locales_to_test(campaign_id: int, staff_locale: str = DEFAULT_LOCALE) -> lis
     """The variants a test send should show: each one the audience reads, and the one of the
     staff member's own language, Vietnamese first."""
     campaign = get_campaign(campaign_id)
-    template = db.session.get(Template, campaign.template_id)
-    assert template is not None
-    variants = dict(template.sources())
+    variants = dict(_scheduled_version(campaign)[1])
     query = audience_query(
         purpose_or_error(campaign.purpose_key), campaign.audience or {}, utcnow().date()
     )
@@ -580,8 +579,6 @@ def send_test(campaign_id: int, to_address: str, name: str = "", locale: str = "
     staff = db.session.scalar(select(StaffUser).where(StaffUser.email == address))
     if staff is None or not staff.active:
         raise ValidationFailed({"to": "test copies go to staff accounts only"})
-    template = db.session.get(Template, campaign.template_id)
-    assert template is not None
     active = profile()
     purpose = active.purpose(campaign.purpose_key)
     recipient = Recipient(0, address, name, locale if locale in LOCALES else DEFAULT_LOCALE, {})
@@ -589,7 +586,7 @@ def send_test(campaign_id: int, to_address: str, name: str = "", locale: str = "
     label = active.advertising_label
     marked = tuple(
         (code, replace(v, subject=_test_subject(v.subject, purpose.is_advertising, label)))
-        for code, v in template.sources()
+        for code, v in _scheduled_version(campaign)[1]
     )
     message = preview(
         marked, purpose.key, dict(campaign.data or {}), recipient,

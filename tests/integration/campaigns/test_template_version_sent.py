@@ -14,6 +14,7 @@ from notifier.delivery.rendering.layouts import builtin_layouts
 from notifier.infra.extensions import db
 from notifier.models import Campaign
 from tests.integration.helpers import committed, drain, make_contact, sample_data
+from tests.integration.test_admin_support import make_staff
 from tests.smtp_server import SmtpTestServer
 
 
@@ -48,6 +49,13 @@ def test_an_edit_after_scheduling_is_not_sent_and_the_ledger_names_the_version(
         # Edited after scheduling: a third version, which this campaign must not send.
         templates.save_template(template_input("Bản nháp chưa duyệt"), template.id)
         campaign_id = draft.id
+    # A test copy of the scheduled campaign shows what it will send too.
+    make_staff("marketing@example.com", "marketing")
+    with committed():
+        campaigns.send_test(campaign_id, "marketing@example.com")
+    (copy,) = subjects(smtp)
+    assert copy.endswith("Ưu đãi mùa hè (bản 2)")
+    smtp.messages.clear()
     with committed():
         campaigns.start_due_campaigns(campaigns.utcnow() + timedelta(hours=2))
     drain(app)
