@@ -33,9 +33,12 @@ def _fail_on_domain_error(exc: DomainError) -> click.ClickException:
 @with_appcontext
 def setup_command() -> None:
     """Migrate the database and mirror the profile's purposes into it."""
-    from notifier.operations.bootstrap import prepare_database
+    from notifier.operations.bootstrap import DatabaseNotUtf8, prepare_database
 
-    prepare_database(current_app)
+    try:
+        prepare_database(current_app)
+    except DatabaseNotUtf8 as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo("database ready")
 
 
