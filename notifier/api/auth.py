@@ -77,3 +77,12 @@ def _verify(token: str, digest: str) -> KeyGrant | None:
         while len(_verified) > _VERIFIED_SIZE:
             _verified.popitem(last=False)
     return key
+
+
+CONTACTS_SCOPE = "contacts"
+
+
+def current_scopes() -> tuple[str, ...]:
+    """The scopes of the key this request was authenticated with (inside a `require`d view)."""
+    grant = api_keys.grant_by_id(g.api_key_id)
+    return grant.scopes if grant is not None else ()

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Response, jsonify
 
+from notifier.api.auth import CONTACTS_SCOPE, current_scopes
 from notifier.api.base import bp
 from notifier.api.fields import DATE_TIME, MAX_ID
 from notifier.api.problems import ApiProblem, invalid
@@ -108,11 +109,19 @@ def schedule_campaign(campaign_id: int) -> Response:
 
 
 def _refused(exc: PreflightFailed) -> ApiProblem:
-    """422 naming each reason the template fails, with how many recipients and a few of them."""
+    """422 naming each reason the template fails, with how many recipients and a few of them:
+    by address for a key that may read contacts, else by contact id (a campaigns key is no
+    way to read who is in an audience)."""
     if not exc.failures:
         return invalid(exc.errors)
+    by_address = CONTACTS_SCOPE in current_scopes()
     errors = [
-        {"field": "data", "detail": f.reason, "count": f.count, "examples": f.examples}
+        {
+            "field": "data",
+            "detail": f.reason,
+            "count": f.count,
+            "examples": f.examples if by_address else [f"#{i}" for i in f.contact_ids],
+        }
         for f in exc.failures
     ]
     return ApiProblem(422, str(exc), errors)

@@ -28,7 +28,8 @@ class Failure:
 
     reason: str
     count: int = 0
-    examples: list[str] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)  # addresses, for those who may see them
+    contact_ids: list[int] = field(default_factory=list)  # the same recipients, by id
 
 
 class PreflightFailed(ValidationFailed):
@@ -44,6 +45,7 @@ class _Group:
     first: Any  # the row rendered for the whole shape
     count: int = 0
     examples: list[str] = field(default_factory=list)
+    contact_ids: list[int] = field(default_factory=list)
 
 
 def check(campaign: Campaign, audience: Any) -> None:
@@ -61,6 +63,7 @@ def check(campaign: Campaign, audience: Any) -> None:
         group.count += 1
         if len(group.examples) < EXAMPLES:
             group.examples.append(row.email or f"#{row.id}")
+            group.contact_ids.append(row.id)
     if total == 0:
         raise PreflightFailed({"audience": NO_RECIPIENTS}, 0, [])
     failures = _render_all(campaign, groups.values())
@@ -99,4 +102,5 @@ def _render_all(campaign: Campaign, groups: Any) -> list[Failure]:
             failure.count += group.count
             room = EXAMPLES - len(failure.examples)
             failure.examples.extend(group.examples[:room])
+            failure.contact_ids.extend(group.contact_ids[:room])
     return sorted(failures.values(), key=lambda f: -f.count)

@@ -160,3 +160,26 @@ def test_campaign_validation_names_fields(app: Flask, api: FlaskClient) -> None:
     response = api.post("/api/v1/campaigns", json=body)
     fields = {e["field"] for e in conforms(response, "post", "/campaigns")["errors"]}
     assert response.status_code == 422 and fields == {"template_id"}
+
+
+def test_a_refused_schedule_names_recipients_by_address_only_to_a_contacts_key(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The template needs an attribute one recipient lacks: both keys learn that, and which
+    recipients; only a key that may read contacts learns their addresses."""
+    make_contact("has@example.com", ("promotions",), attributes={"plan": "Gold"})
+    lacks = make_contact("lacks@example.com", ("promotions",))
+    subject = "Gói {{ contact.plan | default(undefined_plan) }}"
+    for scopes, examples in (
+        (("campaigns", "templates"), [f"#{lacks}"]),
+        (("campaigns", "templates", "contacts"), ["lacks@example.com"]),
+    ):
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {support.issue_key(*scopes)}"
+        response = client.post("/api/v1/templates", json=template_body(subject=subject))
+        assert response.status_code == 201, response.get_json()
+        campaign = new_campaign(client, template_id=response.get_json()["id"])
+        code, problem = act(client, campaign["id"], "schedule")
+        assert code == 422
+        [error] = problem["errors"]
+        assert error["count"] == 1 and error["examples"] == examples
+        assert "lacks@example.com" not in str(problem) or "contacts" in scopes
