@@ -23,7 +23,9 @@ from tests.integration.test_api_support import issue_key, renewal_type
 
 # Per operation and mode: about 400 requests in the fast form, under a minute or two.
 EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "10"))
-TIMEOUT = 180 if EXAMPLES <= 10 else 60 * 60
+# Generous: on a machine shared with other test runs the fast form took 6-8 min, and a timeout
+# mid-generation surfaces as hypothesis' FlakyStrategyDefinition, not as a timeout.
+TIMEOUT = 900 if EXAMPLES <= 10 else 60 * 60
 
 
 def _too_large(response: Response) -> bool:
