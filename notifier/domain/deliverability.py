@@ -129,7 +129,7 @@ class _SpfError(Exception):
 
 
 def spf_records(txts: Sequence[str]) -> list[str]:
-    return [t for t in txts if t[:7].lower() == "v=spf1 " or t.lower() == "v=spf1"]
+    return [text for text in txts if text[:7].lower() in ("v=spf1 ", "v=spf1")]
 
 
 def check_spf(ip: str, domain: str, lookup: Lookup) -> SpfResult:
@@ -518,7 +518,7 @@ def _dmarc_findings(setup: SendingSetup, lookup: Lookup) -> list[Finding]:
     found: list[str] = []
     try:
         for name in names:
-            found = [t for t in lookup(name, "TXT") if t[:8].lower().startswith("v=dmarc1")]
+            found = [text for text in lookup(name, "TXT") if text[:8].lower() == "v=dmarc1"]
             if found:
                 break
     except DnsTimeout:
