@@ -437,7 +437,9 @@ def _spf_findings(domain: str, ips: Sequence[str], lookup: Lookup) -> list[Findi
         if private_address(ip)
     ]
     if not public:
-        if not findings:  # no relay at all: still say whether the domain has a record
+        if not findings:
+            # No relay to judge: the record is still evaluated (limits, loops, syntax) for an
+            # address from the documentation range (RFC 5737), whose pass or fail means nothing.
             result = check_spf("192.0.2.1", domain, lookup)
             findings.append(_spf_finding(domain, "", result, []))
         return findings
@@ -453,7 +455,7 @@ def _spf_finding(domain: str, ip: str, result: SpfResult, failing: Sequence[str]
     params["lookups"] = str(result.lookups)
     publish = f'{domain}. TXT "{suggested_spf(result.record, failing)}"' if failing else None
     if not ip:  # no public relay to check against: only whether a record exists
-        if result.result in ("none",):
+        if result.result == "none":
             return Finding("spf", domain, Level.ERROR, "doctor_spf_none", params)
         if result.result in ("permerror", "temperror", "unknown"):
             return _spf_problem(domain, result, params, None)

@@ -7,6 +7,7 @@ comma-separated name the servers, so tests and a staging site can point it at th
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Sequence
 
 import dns.exception
@@ -17,20 +18,31 @@ import dns.resolver
 from notifier.domain.deliverability import DnsTimeout
 
 DNS_TIMEOUT = 5.0
+# All the questions of one doctor run together: a dead DNS server must not hold a page for the
+# dozen timeouts it would otherwise add up to (gunicorn kills a request after 30 seconds).
+DNS_BUDGET = 20.0
 
 
 class DnsLookup:
     """A deliverability `Lookup`: (name, type) -> the records as text, [] when there are none."""
 
-    def __init__(self, servers: Sequence[str] = (), timeout: float = DNS_TIMEOUT) -> None:
+    def __init__(
+        self, servers: Sequence[str] = (), timeout: float = DNS_TIMEOUT, budget: float = DNS_BUDGET
+    ) -> None:
         self._resolver = dns.resolver.Resolver(configure=not servers)
         if servers:
             self._resolver.nameservers = [_nameserver(server) for server in servers]
-        self._resolver.lifetime = timeout
+        self._timeout = timeout
+        self._deadline = time.monotonic() + budget
 
     def __call__(self, name: str, qtype: str) -> list[str]:
+        left = min(self._timeout, self._deadline - time.monotonic())
+        if left <= 0:
+            raise DnsTimeout(f"{name} {qtype}: no time left for DNS in this check")
         try:
-            found = self._resolver.resolve(name, qtype, raise_on_no_answer=False, search=False)
+            found = self._resolver.resolve(
+                name, qtype, raise_on_no_answer=False, search=False, lifetime=left
+            )
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer, dns.name.NameTooLong):
             return []
         except (dns.exception.Timeout, dns.resolver.NoNameservers) as exc:

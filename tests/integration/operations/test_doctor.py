@@ -5,6 +5,7 @@ hostile TXT content (huge, not UTF-8, control characters, Unicode)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -223,3 +224,17 @@ def _other_pem() -> bytes:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     encoding, private = serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8
     return key.private_bytes(encoding, private, serialization.NoEncryption())
+
+
+def test_a_dead_dns_server_costs_one_budget_not_a_timeout_per_question(
+    app: Flask, dns: LocalDns, signer: DkimSigner
+) -> None:
+    publish_good_zone(dns, signer)
+    dns.silent.update({RELAY, FROM, BOUNCE, f"_dmarc.{FROM}", f"{SELECTOR}._domainkey.{FROM}"})
+    started = time.monotonic()
+    report = run_doctor(lookup=DnsLookup([dns.address], timeout=1.0, budget=2.0))
+    elapsed = time.monotonic() - started
+    timeouts = [f for f in report.findings if f.code in ("doctor_timeout", "doctor_spf_temperror")]
+    assert len(timeouts) >= 5 and report.level is Level.ERROR
+    # Six questions go unanswered; at a second each they would take six seconds.
+    assert elapsed < 5.0, elapsed
