@@ -221,3 +221,33 @@ def inbound_command(info: ScriptInfo, host: str, port: int) -> None:
     # The app itself, not the current_app proxy: messages are handled in worker threads, where
     # the proxy has no application context to point at.
     serve_inbound(info.load_app(), host, port)
+
+
+@main.command("doctor")
+@click.option("--domain", help="Check this From domain instead of the profile's.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document, both languages.")
+@click.option("--lang", type=click.Choice(["vi", "en"]), default="vi", show_default=True)
+@with_appcontext
+def doctor_command(domain: str | None, as_json: bool, lang: str) -> None:
+    """Check the sending domains' DNS (SPF, DKIM, DMARC, MX, PTR); exit 1 on any error."""
+    import json
+
+    from notifier.domain.deliverability import Level, escaped
+    from notifier.operations.doctor import explain, run_doctor
+
+    try:
+        report = run_doctor(domain)
+    except DomainError as exc:
+        raise _fail_on_domain_error(exc) from None
+    if as_json:
+        click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+    else:
+        for finding in report.findings:
+            # Names and records come from DNS, which anyone may fill: no terminal escapes.
+            subject = escaped(finding.subject)
+            click.echo(f"[{finding.level.value:7}] {finding.check:5} {subject}: ", nl=False)
+            click.echo(explain(finding, lang))
+            if finding.record:
+                click.echo(f"          {escaped(finding.record)}")
+    if report.level is Level.ERROR:
+        sys.exit(1)

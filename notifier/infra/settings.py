@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from notifier.infra.dns_lookup import server_address
 from notifier.mail.dkim import DkimConfigError, DkimSigner
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ PLAIN_ENV = (
     "DKIM_KEY_FILE",
     "METRICS_TOKEN",
     "LOG_FORMAT",
+    "DNS_RESOLVER",
 )
 MIN_SECRET_LENGTH = 32
 # Values copied from examples and tutorials: anyone who has read them can forge every link.
@@ -226,6 +228,15 @@ class Settings(BaseSettings):
             'or "ip:port"); empty: the system\'s resolver.'
         ),
     )
+    DNS_RESOLVER: str = Field(
+        "",
+        validation_alias=_both("DNS_RESOLVER"),
+        description=(
+            "The DNS servers `notifier doctor` and the deliverability page ask about the sending "
+            'domains ("ip", "ip:port", "[ipv6]:port", comma-separated); empty: the system\'s '
+            "resolver."
+        ),
+    )
     INBOUND_WEBHOOK_SECRET: str = _plain(
         "", "Turns on POST /inbound/email for a relay presenting it (docs/inbound.md).", secret=True
     )
@@ -283,6 +294,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check(self) -> Settings:
         _check_dkim(self)
+        _check_dns_resolver(self.DNS_RESOLVER)
         if self.production and self.SECRET_KEY and weak_secret(self.SECRET_KEY):
             raise ValueError(
                 f"SECRET_KEY: too weak for production: use {MIN_SECRET_LENGTH} or more random "
@@ -329,6 +341,17 @@ def _check_dkim(settings: Settings) -> None:
         ) from None
     except DkimConfigError as exc:
         raise ValueError(f"DKIM_KEY_FILE: {settings.DKIM_KEY_FILE}: {exc}") from None
+
+
+def _check_dns_resolver(value: str) -> None:
+    for server in (s.strip() for s in value.split(",") if s.strip()):
+        try:
+            server_address(server)
+        except ValueError:
+            raise ValueError(
+                f"DNS_RESOLVER: {server!r}: not the address of a DNS server "
+                '("ip", "ip:port" or "[ipv6]:port")'
+            ) from None
 
 
 def env_names(key: str) -> tuple[str, ...]:

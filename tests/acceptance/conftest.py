@@ -177,6 +177,7 @@ def started(
         "SECRET_KEY": SECRET,
         "NOTIFIER_INSTANCE_PATH": str(tmp_path / "instance"),
         "NOTIFIER_INBOUND_DNS_SERVERS": f'["{dns.address}"]',
+        "DNS_RESOLVER": dns.address,  # the deliverability page asks it, never public DNS
         "NOTIFIER_LOG_FORMAT": "text",
     }
     running = Product(env)

@@ -7,6 +7,7 @@ from notifier.web.admin import (  # noqa: F401 - importing a page registers its 
     campaigns,
     contacts,
     dashboard,
+    deliverability,
     emails,
     imports,
     notices,

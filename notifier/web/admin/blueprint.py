@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 from notifier.domain.errors import NotFound
 from notifier.infra.context import profile
 from notifier.operations.access import Forbidden
+from notifier.operations.doctor import PERMISSION as DOCTOR_PERMISSION
 from notifier.operations.queue_monitor import PERMISSION as QUEUES_PERMISSION
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -33,6 +34,7 @@ NAV = (
     ("admin.audit_log", "nav_audit", "audit.view", "⌕"),
     ("admin.staff", "nav_staff", "staff.manage", "☺"),
     ("admin.queues", "nav_queues", QUEUES_PERMISSION, "≡"),
+    ("admin.deliverability", "nav_deliverability", DOCTOR_PERMISSION, "✓"),
     ("admin.settings", "nav_settings", "settings.view", "⚙"),
 )
 

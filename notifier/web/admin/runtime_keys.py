@@ -94,6 +94,7 @@ RUNTIME_KEYS = (
     N_("perm_notices.manage"),
     N_("perm_outbox.view"),
     N_("perm_privacy.handle"),
+    N_("perm_deliverability.view"),
     N_("perm_settings.view"),
     N_("perm_staff.manage"),
     N_("perm_templates.manage"),
