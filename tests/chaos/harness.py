@@ -35,7 +35,13 @@ from notifier.models import (
 )
 from notifier.notices import notices
 from tests.chaos.relay import Relay, free_port, wait_for
-from tests.integration.helpers import layout_template, make_contact, sample_data, start_campaign
+from tests.integration.helpers import (
+    committed,
+    layout_template,
+    make_contact,
+    sample_data,
+    start_campaign,
+)
 from tests.integration.workers import worker_env
 
 LONG = os.environ.get("NOTIFIER_CHAOS_LONG") == "1"
@@ -208,13 +214,14 @@ class Audience:
         number = len(self.notice_ids)
         body = sample_data("renewal")
         key = f"chaos-{self.campaign_id}-{number}"
-        triggered = notices.trigger(
-            self.notice_type,
-            self.notice_contacts[number],
-            body,
-            key,
-            notices.request_fingerprint(body),
-        )
+        with committed():  # the API view's unit of work: commit, then enqueue
+            triggered = notices.trigger(
+                self.notice_type,
+                self.notice_contacts[number],
+                body,
+                key,
+                notices.request_fingerprint(body),
+            )
         self.notice_ids.append(triggered.notice.id)
 
     @property
