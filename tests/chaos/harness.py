@@ -113,6 +113,16 @@ class RedisServer:
     def kill_clients(self) -> None:
         self.client().client_kill_filter(_type="normal", skipme=True)
 
+    def pause(self) -> None:
+        """SIGSTOP: the server's host froze. Its port still accepts (the kernel's backlog) and
+        takes what clients write, but nothing is answered until `resume`."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
 
 class Processes:
     """Two `notifier worker` processes and one `notifier scheduler`, kept running as systemd's
@@ -302,6 +312,20 @@ def _retrying(step: Callable[[], object]) -> object:
                 raise
             time.sleep(0.2)
     return None
+
+
+def claimed_rows(audience: Audience) -> int:
+    """The campaign's rows some worker holds a claim on right now."""
+    db.session.remove()
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.count()).where(
+                Delivery.campaign_id == audience.campaign_id,
+                Delivery.status == DeliveryStatus.CLAIMED,
+            )
+        )
+        or 0
+    )
 
 
 def _done(audience: Audience) -> bool:
