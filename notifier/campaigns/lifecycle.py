@@ -361,6 +361,12 @@ def run_send_job(
         )
         sent += outcomes.counts.get(DeliveryStatus.SENT, 0)
         tally.update(outcomes.counts)
+        if outcomes.redis_down:
+            # Redis does not answer (down, or stalled: each call times out): the next claim
+            # would be given back at once, again and again. The job ends, holding no claim; the
+            # scheduler re-enqueues the released rows once Redis takes jobs again. (A journal
+            # lost mid-batch, a reset connection, goes on with the next batch's fresh one.)
+            break
         if _pause_on_failures(campaign_id, tally):
             break
         # Bounce and complaint rates count the campaign's whole ledger: after a job's first

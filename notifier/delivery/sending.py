@@ -110,6 +110,8 @@ class Outcomes:
     policy: RetryPolicy = field(default_factory=lambda: retry_policy())
     backoff: RelayBackoff = field(default_factory=lambda: relay_backoff())
     lost: bool = False  # the recovery took the claim over: nothing more is ours to send or write
+    # The journal's Redis did not answer when the batch began: nothing was sent, all released.
+    redis_down: bool = False
 
     def add(self, change: dict) -> None:
         self.pending.append(change)
@@ -139,6 +141,7 @@ def send_claim(
     outcomes = Outcomes(token=claim.token)
     liveness.announce(claim.token)
     journal = Journal(redis_connection(), journal_key(claim.token))
+    outcomes.redis_down = journal.broken
     relay = transport()
     relay.limit_timeout(exchange_timeout())
     last_flush = time.monotonic()
@@ -251,6 +254,9 @@ class Journal:
         except Exception as exc:  # any Redis failure means: no journal
             self._break(exc)
         self._command("EXPIRE", key, JOURNAL_TTL)  # harmless on a missing key; set again below
+        # Its reply is awaited (one round trip a batch): a Redis that does not answer (stalled:
+        # the socket connects, nothing replies) costs the batch before any message leaves.
+        self.sync()
 
     def fail(self, exc: BaseException) -> None:
         self._break(exc)

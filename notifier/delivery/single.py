@@ -28,13 +28,16 @@ from notifier.mail.smtp import TransportError
 log = logging.getLogger(__name__)
 
 
-def claim(model: Any, row_id: int, queued: StrEnum, sending: StrEnum, now: datetime) -> str | None:
-    """QUEUED -> SENDING in one statement: exactly one worker gets the row, and its token."""
+def claim(
+    model: Any, row_id: int, queued: StrEnum, sending: StrEnum, now: datetime, *ready: Any
+) -> str | None:
+    """QUEUED -> SENDING in one statement: exactly one worker gets the row, and its token.
+    `ready`: further conditions the row must meet (its retry is due)."""
     token = str(uuid.uuid4())
     liveness.announce(token)
     claimed = db.session.execute(
         update(model)
-        .where(model.id == row_id, model.status == queued)
+        .where(model.id == row_id, model.status == queued, *ready)
         .values(status=sending, claimed_at=now, claim_token=token)
         .returning(model.id),
         execution_options={"synchronize_session": False},

@@ -15,11 +15,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 
 from notifier.delivery.composer import dkim_signer, envelope_sender
 from notifier.delivery.rendering.samples import make_sample
-from notifier.delivery.sending import retry_policy, verdict_on
+from notifier.delivery.sending import verdict_on
 from notifier.delivery.single import claim, send_one, still_ours
 from notifier.domain.profile import Profile
 from notifier.domain.send_outcome import Fate, SendResult
@@ -87,7 +87,13 @@ def queue_mail(
 
 def send(mail_id: int) -> str:
     """Claim, render, send, record; a second run of the same job sends nothing."""
-    token = claim(SystemMail, mail_id, SystemMailStatus.QUEUED, SystemMailStatus.SENDING, utcnow())
+    now = utcnow()
+    # A job that comes early (a duplicate enqueued before the last try's 4xx) leaves the mail
+    # to its backoff: only a mail whose wait has passed is claimed.
+    token = claim(
+        SystemMail, mail_id, SystemMailStatus.QUEUED, SystemMailStatus.SENDING, now,
+        _due(now),
+    )  # fmt: skip
     db.session.commit()
     mail = db.session.get(SystemMail, mail_id)
     if mail is None:
@@ -122,9 +128,12 @@ def _record(mail: SystemMail, result: SendResult, message: bytes) -> str:
         _acknowledge(mail)
         return _finish(mail, SystemMailStatus.SENT, "")
     error = f"{result.code or ''} {result.message}".strip()[:500]
-    # A retry stays queued; `reconcile` sends it again when the policy's wait has passed.
-    status = SystemMailStatus.QUEUED if verdict.fate is Fate.RETRY else SystemMailStatus.FAILED
-    return _finish(mail, status, error)
+    if verdict.fate is not Fate.RETRY:
+        return _finish(mail, SystemMailStatus.FAILED, error)
+    # A retry stays queued until the backoff of its relay and domain has passed (the verdict's
+    # next_attempt_at, as for notices and campaign mail); `reconcile` enqueues it then.
+    mail.next_attempt_at = verdict.next_attempt_at
+    return _finish(mail, SystemMailStatus.QUEUED, error)
 
 
 def _acknowledge(mail: SystemMail) -> None:
@@ -269,17 +278,18 @@ def _env() -> Environment:
     )
 
 
+def _due(now: datetime) -> ColumnElement[bool]:
+    """A first try, a mail the recovery queued again, or a retry whose backoff has passed."""
+    return or_(SystemMail.next_attempt_at.is_(None), SystemMail.next_attempt_at <= now)
+
+
 def reconcile(now: datetime) -> int:
     """Retry mail a relay refused for now, and mail the recovery queued again (a worker died)."""
-    policy = retry_policy()
-    due = [
-        mail.id
-        for mail in db.session.scalars(
-            select(SystemMail).where(SystemMail.status == SystemMailStatus.QUEUED)
+    due = list(
+        db.session.scalars(
+            select(SystemMail.id).where(SystemMail.status == SystemMailStatus.QUEUED, _due(now))
         )
-        # A first try has no claim yet; later ones wait, doubling each time, like campaign mail.
-        if mail.claimed_at is None or mail.claimed_at + policy.wait(mail.attempts) <= now
-    ]
+    )
     # Claiming makes a duplicate job harmless; enqueue only when nothing is waiting already.
     if due and not queue(NOTICES).count:
         for mail_id in due:

@@ -13,7 +13,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 from sqlalchemy.orm import Session
 
-from notifier.infra.redis_conn import REDIS_FAULTS, connect
+from notifier.infra.redis_conn import REDIS_FAULTS, connect, embedded_server, socket_url
 from notifier.infra.settings import settings_of
 from notifier.infra.unit_of_work import after_commit
 
@@ -24,12 +24,33 @@ log = logging.getLogger(__name__)
 
 
 def redis_connection(app: Flask | None = None) -> redis.Redis:
+    """The process's Redis client, for every call but RQ's blocking dequeue (`dequeue_connection`).
+
+    Each call fails after `redis_timeout`: the send path's journal, heartbeats and enqueues
+    run while a claim is held, and a Redis that stops answering must cost the worker its
+    batch (written to the database, the rest released), not hang it past its lease."""
     app = app or current_app
     conn = app.extensions.get("notifier.redis")
     if conn is None:
-        conn = connect(settings_of(app).REDIS_URL or None, Path(app.instance_path))
+        settings = settings_of(app)
+        conn = connect(settings.REDIS_URL or None, Path(app.instance_path), redis_timeout(app))
         app.extensions["notifier.redis"] = conn
     return conn
+
+
+def redis_timeout(app: Flask | None = None) -> float:
+    """REDIS_TIMEOUT_SECONDS, at most a third of the claim lease (as for an SMTP exchange): a
+    worker whose Redis stalls gives up its batch well before the recovery may settle it."""
+    settings = settings_of(app or current_app)
+    return min(settings.REDIS_TIMEOUT_SECONDS, settings.CLAIM_LEASE_SECONDS / 3)
+
+
+def dequeue_connection(app: Flask) -> redis.Redis:
+    """A connection of RQ's own: a worker waits on it in BLPOP for minutes, and RQ raises the
+    socket timeout of whatever connection it is given to cover that wait. Given the send
+    path's connection, RQ would lift the send path's timeout with it."""
+    url = settings_of(app).REDIS_URL or socket_url(embedded_server(Path(app.instance_path)))
+    return redis.Redis.from_url(url)
 
 
 def queue(name: str, app: Flask | None = None) -> Queue:

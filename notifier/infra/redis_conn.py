@@ -15,10 +15,16 @@ _embedded: dict[str, redis.Redis] = {}
 REDIS_FAULTS: tuple[type[BaseException], ...] = (redis.RedisError, OSError, AttributeError)
 
 
-def connect(url: str | None, instance_path: Path) -> redis.Redis:
-    if url:
-        return redis.Redis.from_url(url)
-    return embedded_server(instance_path)
+def connect(url: str | None, instance_path: Path, timeout: float | None = None) -> redis.Redis:
+    """A client of REDIS_URL, else of the embedded server. With `timeout`, a connect or a reply
+    that takes longer raises redis.TimeoutError (one of REDIS_FAULTS): a Redis that stalls
+    (its host frozen, a SIGSTOP, a full disk) fails the call instead of hanging the caller."""
+    if not url:
+        server = embedded_server(instance_path)
+        if timeout is None:
+            return server
+        url = socket_url(server)
+    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
 
 
 def embedded_server(instance_path: Path) -> redis.Redis:

@@ -168,6 +168,14 @@ class Settings(BaseSettings):
             "settles a claim whose heartbeat has been missing for three times this long."
         ),
     )
+    REDIS_TIMEOUT_SECONDS: float = Field(
+        5.0,
+        gt=0,
+        description=(
+            "The longest one Redis connect or reply may take before the call fails (at most a "
+            "third of CLAIM_LEASE_SECONDS): a stalled Redis cannot hang a worker past its lease."
+        ),
+    )
     FAILURE_RATE_PAUSE: float = Field(
         0.2, ge=0, le=1, description="A campaign pauses itself when more of its messages fail."
     )

@@ -62,6 +62,16 @@ def _deferred(reason: str) -> SendResult:
     return SendResult(SendStatus.DEFERRED, None, reason)
 
 
+def _may_retry(exc: BaseException, reused: bool) -> bool:
+    """A lost session's envelope is tried again at once on a fresh session only when the
+    session was a reused one that the relay may have closed while idle, and the loss was not a
+    timeout: a relay that stopped answering keeps a fresh session waiting as long, and a
+    second timeout within one message would outlast the sender's claim lease (the send loop
+    renews it between messages, and budgets one timeout per message: exchange_timeout)."""
+    timed_out = any(isinstance(e, TimeoutError) for e in (exc, exc.__context__, exc.__cause__) if e)
+    return reused and not timed_out
+
+
 def _unknown(reason: str) -> SendResult:
     return SendResult(SendStatus.UNKNOWN, None, reason)
 
@@ -150,7 +160,8 @@ class Pipeline(Generic[T]):
         try:
             session.send((held.content if held else b"") + envelope)
         except _LOST as exc:
-            self._lost(held, message, may_retry and reused, f"connection lost: {exc}")
+            retry = may_retry and _may_retry(exc, reused)
+            self._lost(held, message, retry, f"connection lost: {exc}")
             return
         self._written = _Written(held, message, session, may_retry and reused)
 
@@ -171,7 +182,8 @@ class Pipeline(Generic[T]):
             replies = [session.getreply() for _ in range(3)]
             refused = self._transport.settle_envelope(session, replies)
         except (*_LOST, SessionDropped) as exc:
-            self._lost(held, written.message, written.may_retry, str(exc))
+            retry = written.may_retry and _may_retry(exc, reused=True)
+            self._lost(held, written.message, retry, str(exc))
             return
         if refused is not None:
             self._report([(written.message.tag, refused)])

@@ -9,13 +9,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from flask import Flask
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
 from rq.exceptions import InvalidJobOperation
 from rq.serializers import JSONSerializer
 
 from notifier.delivery import liveness
 from notifier.infra.extensions import db
-from notifier.infra.queues import queue, redis_connection
+from notifier.infra.queues import dequeue_connection, redis_connection
 from notifier.infra.settings import settings_of
 
 log = logging.getLogger(__name__)
@@ -81,9 +81,16 @@ class AppWorker(SimpleWorker):
 
 
 def run_worker(app: Flask, queue_names: Sequence[str], burst: bool = False) -> None:
-    queues = [queue(name.strip(), app) for name in queue_names if name.strip()]
+    # RQ dequeues on a connection of its own (dequeue_connection): the jobs' Redis calls keep
+    # their short timeout.
+    connection = dequeue_connection(app)
+    queues = [
+        Queue(name.strip(), connection=connection, serializer=JSONSerializer)
+        for name in queue_names
+        if name.strip()
+    ]
     _served.update(q.name for q in queues)
-    worker = AppWorker(queues, connection=redis_connection(app), serializer=JSONSerializer)
+    worker = AppWorker(queues, connection=connection, serializer=JSONSerializer)
     # RQ's SimpleWorker does not heartbeat while a long job runs: this thread does, for each
     # claim the jobs hold, so the scheduler settles a killed worker's claims within seconds.
     liveness.start(redis_connection(app), settings_of(app).HEARTBEAT_SECONDS)

@@ -35,7 +35,13 @@ from notifier.models import (
 )
 from notifier.notices import notices
 from tests.chaos.relay import Relay, free_port, wait_for
-from tests.integration.helpers import layout_template, make_contact, sample_data, start_campaign
+from tests.integration.helpers import (
+    committed,
+    layout_template,
+    make_contact,
+    sample_data,
+    start_campaign,
+)
 from tests.integration.workers import worker_env
 
 LONG = os.environ.get("NOTIFIER_CHAOS_LONG") == "1"
@@ -106,6 +112,16 @@ class RedisServer:
 
     def kill_clients(self) -> None:
         self.client().client_kill_filter(_type="normal", skipme=True)
+
+    def pause(self) -> None:
+        """SIGSTOP: the server's host froze. Its port still accepts (the kernel's backlog) and
+        takes what clients write, but nothing is answered until `resume`."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
 
 
 class Processes:
@@ -208,13 +224,14 @@ class Audience:
         number = len(self.notice_ids)
         body = sample_data("renewal")
         key = f"chaos-{self.campaign_id}-{number}"
-        triggered = notices.trigger(
-            self.notice_type,
-            self.notice_contacts[number],
-            body,
-            key,
-            notices.request_fingerprint(body),
-        )
+        with committed():  # the API view's unit of work: commit, then enqueue
+            triggered = notices.trigger(
+                self.notice_type,
+                self.notice_contacts[number],
+                body,
+                key,
+                notices.request_fingerprint(body),
+            )
         self.notice_ids.append(triggered.notice.id)
 
     @property
@@ -295,6 +312,20 @@ def _retrying(step: Callable[[], object]) -> object:
                 raise
             time.sleep(0.2)
     return None
+
+
+def claimed_rows(audience: Audience) -> int:
+    """The campaign's rows some worker holds a claim on right now."""
+    db.session.remove()
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.count()).where(
+                Delivery.campaign_id == audience.campaign_id,
+                Delivery.status == DeliveryStatus.CLAIMED,
+            )
+        )
+        or 0
+    )
 
 
 def _done(audience: Audience) -> bool:
