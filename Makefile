@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest chaos api-fuzz chromium postfix bench image-test mutation clean \
+.PHONY: install run test lint typecheck pytest chaos chaos-fast api-fuzz chromium postfix bench image-test mutation clean \
   translations
 
 $(STAMP): pyproject.toml
@@ -56,6 +56,10 @@ translations: install
 # PostgreSQL of DATABASE_URL (docs/chaos.md); a figures table at the end, its lines also in
 # NOTIFIER_CHAOS_FIGURES.
 NOTIFIER_CHAOS_FIGURES ?= instance/chaos-figures.jsonl
+## The chaos suite's fast form (about 6 minutes on PostgreSQL): every scenario, small campaigns.
+chaos-fast: install
+	$(BIN)/pytest -q -p no:cacheprovider -o addopts="-ra --strict-markers" tests/chaos
+
 chaos: install
 	@mkdir -p $(dir $(NOTIFIER_CHAOS_FIGURES))
 	NOTIFIER_CHAOS_LONG=1 NOTIFIER_CHAOS_FIGURES=$(NOTIFIER_CHAOS_FIGURES) \
