@@ -8,7 +8,7 @@ same things with the same words.
 
 from __future__ import annotations
 
-import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -50,9 +50,11 @@ MAX_PLAN = 100
 MAX_URL = 2000
 MAX_AMOUNT = Decimal("999999999999999")  # 15 digits: more than any invoice, less than NUMERIC
 AMOUNT_PLACES = 4  # ISO 4217 minor units go up to 4 (CLF); VND has none
-MAX_ATTRIBUTES_BYTES = 4096
-MAX_ATTRIBUTES = 50
-ATTRIBUTE_KEY = r"^[a-z][a-z0-9_]{0,63}$"
+# Free fields for templates, bounded so one row cannot bloat every batch that loads it: at most
+# 20 fields of at most 32 characters, text values of at most 100 (about 9 KB at worst).
+MAX_ATTRIBUTES = 20
+MAX_ATTRIBUTE_TEXT = 100
+ATTRIBUTE_KEY = r"^[a-z][a-z0-9_]{0,31}$"
 # The ISO 4217 codes in use (2026), less the funds and metals codes no invoice is written in.
 _CODES = """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN
     BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP
@@ -125,19 +127,20 @@ def parse_amount(text: str) -> Decimal:
 
 
 def attributes_problem(attributes: Mapping[str, Any]) -> str | None:
-    """Free fields for templates: flat, few and small, so one row cannot bloat every batch."""
+    """Flat, few and small (see MAX_ATTRIBUTES)."""
     if len(attributes) > MAX_ATTRIBUTES:
         return f"has more than {MAX_ATTRIBUTES} fields"
     for key, value in attributes.items():
         if not re.match(ATTRIBUTE_KEY, key):
-            return f"field name {key[:70]!r}: use a-z, 0-9 and _, starting with a letter"
+            return f"field name {key[:40]!r}: use a-z, 0-9 and _, 32 at most, a letter first"
         if value is not None and not isinstance(value, str | int | float | bool):
             return f"field {key!r}: only text, numbers, true/false or null"
         if isinstance(value, str) and _CONTROL.search(value):
             return f"field {key!r} contains control characters"
-    size = len(json.dumps(attributes, ensure_ascii=False).encode())
-    if size > MAX_ATTRIBUTES_BYTES:
-        return f"is larger than {MAX_ATTRIBUTES_BYTES} bytes as JSON"
+        if isinstance(value, str) and len(value) > MAX_ATTRIBUTE_TEXT:
+            return f"field {key!r} is longer than {MAX_ATTRIBUTE_TEXT} characters"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"field {key!r} must be a finite number"
     return None
 
 

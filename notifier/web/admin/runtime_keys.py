@@ -158,6 +158,7 @@ RUNTIME_KEYS = (
     N_("reason_erased"),
     N_("reason_frequency_exceeded"),
     N_("reason_no_consent"),
+    N_("reason_no_subscription_in_window"),
     N_("reason_pending_confirmation"),
     N_("reason_render_failed"),
     N_("reason_restricted"),
