@@ -194,6 +194,33 @@ def contacts_import(file: str, errors_path: str | None, quiet: bool) -> None:
         sys.exit(1)
 
 
+@main.group("subscriptions")
+def subscriptions_group() -> None:
+    """Subscriptions: the services each contact holds."""
+
+
+@subscriptions_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--source",
+    default="import",
+    show_default=True,
+    help="Whose ids these are: the API key name of the billing system that also sends them.",
+)
+@click.option("--errors", "errors_path", type=click.Path(dir_okay=False), help="Row error CSV.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@with_appcontext
+def subscriptions_import(file: str, source: str, errors_path: str | None, quiet: bool) -> None:
+    """Import subscriptions from CSV (docs/import.md); contacts must exist."""
+    from notifier.contacts.subscription_import import import_cli
+
+    # The import commits every 1,000 rows inside this unit (contacts/subscriptions.CHUNK).
+    with unit_of_work():
+        imported = import_cli(file, source[:64], errors_path, progress=not quiet)
+    if not imported:
+        sys.exit(1)
+
+
 @main.group("demo")
 def demo_group() -> None:
     """Demo data."""

@@ -9,7 +9,7 @@ from flask import Blueprint, Flask, Response, request
 from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from notifier.api.body import max_body_bytes
+from notifier.api.body import max_body_bytes, max_bulk_bytes
 from notifier.api.problems import ApiProblem, from_domain, response
 from notifier.delivery.rendering.errors import TemplateError
 from notifier.domain.errors import DomainError
@@ -17,6 +17,8 @@ from notifier.infra.extensions import limiter
 from notifier.infra.rate_limits import api_client, api_limit
 
 PREFIX = "/api/v1"
+# Endpoints whose body is NDJSON read as streamed, so it may be larger than one JSON document.
+BULK_ENDPOINTS = frozenset({"api.bulk_subscriptions"})
 bp = Blueprint("api", __name__, url_prefix=PREFIX, template_folder="templates")
 # Per key (or per address without one), shared by every web process through Redis.
 limiter.limit(api_limit, key_func=api_client)(bp)
@@ -24,7 +26,7 @@ limiter.limit(api_limit, key_func=api_client)(bp)
 
 @bp.before_request
 def _limit_body() -> None:
-    limit = max_body_bytes()
+    limit = max_bulk_bytes() if request.endpoint in BULK_ENDPOINTS else max_body_bytes()
     request.max_content_length = limit
     if request.content_length is not None and request.content_length > limit:
         raise ApiProblem(413, f"the body is larger than {limit} bytes")

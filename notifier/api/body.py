@@ -70,3 +70,12 @@ def hostile_strings(value: Any, path: str = "", depth: int = 0) -> dict[str, str
 
 def max_body_bytes() -> int:
     return settings().API_MAX_BODY_BYTES
+
+
+def max_bulk_rows() -> int:
+    return settings().API_MAX_BULK_ROWS
+
+
+def max_bulk_bytes() -> int:
+    """The NDJSON bulk endpoints read their bodies as streamed, line by line: a larger limit."""
+    return settings().API_MAX_BULK_BYTES

@@ -12,6 +12,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
+from decimal import Decimal
 from functools import cache
 from typing import Annotated, Any
 from zoneinfo import available_timezones
@@ -22,6 +23,7 @@ from pydantic_core import PydanticCustomError, core_schema
 
 from notifier.domain.addresses import MAX_LENGTH, InvalidAddress, normalise_email
 from notifier.domain.profile import LOCALES
+from notifier.domain.subscriptions import EXTERNAL_ID, renewal_url_problem
 from notifier.infra.context import profile
 
 MAX_ID = 2_147_483_647
@@ -78,6 +80,11 @@ EMAIL = (
     rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*@(?:{_LABEL}\.)+{_LAST}$"
 )
 NOT_ALLOWED = "contains control characters or characters not allowed here"
+# An amount of money as text, so no float rounds it: up to 15 digits and 4 decimals.
+AMOUNT = r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,4})?$"
+# https, a host name with a dot, no port, no user: printable ASCII only (percent-encode the
+# rest). What notifier/domain/subscriptions.renewal_url_problem accepts, as a pattern.
+RENEWAL_URL = r"^https://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+([/?#][\x21-\x7e]*)?$"
 
 
 def _fail(message: str) -> PydanticCustomError:
@@ -371,3 +378,55 @@ class WholeNumber:
 
 
 Id = Annotated[int, WholeNumber(1, MAX_ID)]
+
+
+def _renewal_url(value: str) -> str:
+    if len(value) > 2000:
+        raise _fail("is longer than 2000 characters")
+    problem = renewal_url_problem(value)
+    if problem:
+        raise _fail(problem)
+    if not re.match(RENEWAL_URL, value):
+        raise _fail("use https://host.name/path with printable ASCII only, no port or user")
+    return value
+
+
+def _amount(value: str) -> Decimal:
+    if not re.match(AMOUNT, value):
+        raise _fail('write the amount as text, e.g. "1250000" or "19.99" (4 decimals at most)')
+    return Decimal(value)
+
+
+RenewalUrl = Annotated[
+    str,
+    Rule(
+        {
+            "format": "uri",
+            "maxLength": 2000,
+            "pattern": RENEWAL_URL,
+            "description": "https only, e.g. https://billing.example.vn/renew/123.",
+        },
+        _renewal_url,
+    ),
+]
+Amount = Annotated[
+    Decimal,
+    Rule(
+        {
+            "pattern": AMOUNT,
+            "description": 'A decimal number as text (no float rounding), e.g. "1250000".',
+        },
+        _amount,
+    ),
+]
+SubscriptionId = Annotated[
+    str,
+    Rule(
+        {
+            "pattern": EXTERNAL_ID,
+            "description": "Your own id of the subscription: letters, digits, . _ : @ + -, "
+            "at most 100.",
+        },
+        pattern_check(EXTERNAL_ID, "use letters, digits and . _ : @ + - only, 100 at most"),
+    ),
+]

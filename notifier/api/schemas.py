@@ -19,6 +19,8 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
 from notifier.api.fields import (
+    AMOUNT,
+    Amount,
     DateText,
     DateTimeText,
     Email,
@@ -31,10 +33,13 @@ from notifier.api.fields import (
     LocalOrOffsetTime,
     Phone,
     Purpose,
+    RenewalUrl,
     Rule,
     ServicePurpose,
+    SubscriptionId,
     Tag,
     TimeZone,
+    WholeNumber,
     line,
     multiline,
     named,
@@ -44,6 +49,7 @@ from notifier.api.fields import (
 )
 from notifier.api.notice_data import DATA, NoticeData, data_schemas
 from notifier.campaigns.views import AUDIENCE_FILTERS, CAMPAIGN_KINDS, CAMPAIGN_STATUSES
+from notifier.domain import subscriptions as subscription_rules
 from notifier.notices.views import NOTICE_STATUSES, active_type_keys
 
 GRANT_CHANNELS = ("web_form", "signup", "preference_center", "hotline", "staff", "import")
@@ -331,6 +337,11 @@ class Audience(Body):
     locale: Locale = optional()
     attributes: Attributes = optional()
     contact_ids: Annotated[list[Id], Field(max_length=10_000)] = optional()
+    expiring_within_days: Annotated[int, WholeNumber(1, 366)] = optional(
+        description="Only contacts with an active subscription expiring from today to this "
+        "many days later; a renewal campaign then gives each recipient that subscription's "
+        "data (see docs/templates.md), and skips one whose subscription was renewed meanwhile."
+    )
 
 
 assert set(Audience.model_fields) == set(AUDIENCE_FILTERS)  # the filters the planner reads
@@ -412,3 +423,84 @@ class Problem(Answer):
     status: int
     detail: str | None = None
     errors: list[FieldError] | None = None
+
+
+# --- subscriptions ----------------------------------------------------------------------------
+
+
+SubscriptionKind = Literal[subscription_rules.KINDS]  # type: ignore[valid-type]
+SubscriptionStatus = Literal["active", "renewed", "cancelled", "expired"]
+assert set(SubscriptionStatus.__args__) == set(subscription_rules.SubscriptionStatus)  # type: ignore[attr-defined]
+Currency = Literal[tuple(sorted(subscription_rules.CURRENCIES))]  # type: ignore[valid-type]
+AttributeText = Annotated[str, line(subscription_rules.MAX_ATTRIBUTE_TEXT)]
+AttributeValue = AttributeText | int | float | bool | None
+SubscriptionAttributes = Annotated[
+    dict[Annotated[str, Field(pattern=subscription_rules.ATTRIBUTE_KEY)], AttributeValue],
+    Field(max_length=subscription_rules.MAX_ATTRIBUTES),
+    KeyedValues(),
+]
+
+
+class ByExternalRef(Body):
+    external_ref: ExternalRef
+
+
+class ByEmail(Body):
+    email: Email
+
+
+class SubscriptionFields(Body):
+    """One subscription as PUT replaces it: a field left out is cleared (plan, dates, money)."""
+
+    contact: ByExternalRef | ByEmail = Field(
+        description="The contact who holds it, by external_ref or by email (one of them); "
+        "the contact must exist."
+    )
+    kind: SubscriptionKind
+    name: Annotated[str, named(subscription_rules.MAX_NAME)] = Field(
+        description="What the customer calls it, e.g. the domain name."
+    )
+    plan: Annotated[str, line(subscription_rules.MAX_PLAN)] = optional()
+    expires_on: DateText = optional()
+    amount: Amount = optional()
+    currency: Currency = optional(description="ISO 4217.")  # type: ignore[valid-type]
+    renewal_url: RenewalUrl = optional()
+    status: SubscriptionStatus = optional(
+        description="active (default), renewed, cancelled or expired; cancelled is final."
+    )
+    attributes: SubscriptionAttributes = optional(
+        description="Free fields for templates (subscription.attributes.<name>)."
+    )
+
+
+class SubscriptionRow(SubscriptionFields):
+    """One line of POST /subscriptions/bulk."""
+
+    external_id: SubscriptionId
+
+
+class Subscription(Answer):
+    external_id: str
+    contact_external_ref: str | None
+    kind: SubscriptionKind
+    name: str
+    plan: str
+    expires_on: Annotated[str, Field(json_schema_extra={"format": "date"})] | None
+    amount: Annotated[str, Field(pattern=AMOUNT)] | None
+    currency: str | None
+    renewal_url: str | None
+    status: SubscriptionStatus
+    attributes: dict[str, Any]
+    created_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+    updated_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+class SubscriptionList(Answer):
+    items: list[Subscription]
+
+
+class BulkResult(Answer):
+    rows: int
+    created: int
+    updated: int
+    errors: list[FieldError]

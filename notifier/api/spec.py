@@ -26,6 +26,7 @@ from notifier.api.body import hostile_strings, read_body
 from notifier.api.fields import EXTERNAL_REF, KEY
 from notifier.api.problems import ERRORS, invalid, validation_errors
 from notifier.api.schemas import Problem
+from notifier.domain.subscriptions import EXTERNAL_ID
 from notifier.infra.context import profile
 from notifier.notices.views import active_data_fields
 
@@ -35,6 +36,7 @@ M = TypeVar("M", bound=BaseModel)
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 PATH_PARAMETERS = {
     "external_ref": {"type": "string", "pattern": EXTERNAL_REF},
+    "external_id": {"type": "string", "pattern": EXTERNAL_ID},
     "key": {"type": "string", "pattern": KEY},
 }
 DESCRIPTION = (
@@ -93,6 +95,8 @@ class Extras:
     # Fields the server checks against stored state or template content, which no schema can
     # state (a template id that exists, MJML that compiles, consent newer than a withdrawal).
     state_checked: tuple[str, ...] = ()
+    # A body no JSON schema of SpecTree's can carry (NDJSON): media type, row model, most rows.
+    raw_body: tuple[str, type[BaseModel], Callable[[], int]] | None = None
 
 
 class LiveSpecTree(SpecTree):
@@ -112,7 +116,8 @@ class LiveSpecTree(SpecTree):
         return key
 
     def document(self) -> dict[str, Any]:
-        version = (id(profile()), tuple(sorted(active_data_fields().items())))
+        limits = tuple(e.raw_body[2]() for e in self.extras.values() if e.raw_body is not None)
+        version = (id(profile()), tuple(sorted(active_data_fields().items())), limits)
         with self.lock:
             if version not in self.cache:
                 for model, mode in list(self.registered.values()):
@@ -144,12 +149,19 @@ def operation(
     headers: type[BaseModel] | None = None,
     errors: tuple[int, ...] = (),
     state_checked: tuple[str, ...] = (),
+    raw_body: tuple[str, type[BaseModel], Callable[[], int]] | None = None,
 ) -> Callable[[F], F]:
-    """Guard a view with its key scope and its models; the document learns both from here."""
+    """Guard a view with its key scope and its models; the document learns both from here.
+
+    `raw_body` (media type, row model, most rows as read from the settings) is a body the view
+    reads itself, as streamed: the document states it as an array of rows in that media type,
+    one row a line."""
     body_optional = json is not None and not _requires_body(json)
 
     def decorate(view: F) -> F:
-        spec.extras[view.__name__] = Extras(scope, errors, body_optional, state_checked)
+        spec.extras[view.__name__] = Extras(scope, errors, body_optional, state_checked, raw_body)
+        if raw_body is not None:
+            spec._add_model(raw_body[1])
         validated = spec.validate(
             json=json,
             headers=headers,
@@ -188,8 +200,16 @@ def _finish(document: dict[str, Any], extras: dict[str, Extras]) -> dict[str, An
     return document
 
 
+def _ref(model: type[BaseModel]) -> str:
+    return f"#/components/schemas/{model.__name__}"
+
+
 def _complete(operation: dict[str, Any], extra: Extras) -> None:
     codes = [401, 403, 429, *extra.errors]
+    if extra.raw_body is not None:
+        media_type, row, most = extra.raw_body
+        rows = {"type": "array", "maxItems": most(), "items": {"$ref": _ref(row)}}
+        operation["requestBody"] = {"content": {media_type: {"schema": rows}}}
     if "requestBody" in operation:
         codes += [400, 413, 415, 422]
         operation["requestBody"]["required"] = not extra.body_optional

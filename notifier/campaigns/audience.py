@@ -40,7 +40,7 @@ def breakdown(purpose_key: str, filters: dict[str, Any]) -> Breakdown:
     if unknown:
         raise ValidationFailed({"audience": f"unknown filters {', '.join(sorted(unknown))}"})
     rows = reason_per_contact(rule_for(purpose), utcnow().date())
-    base = campaigns._narrow(rows, filters)
+    base = campaigns._narrow(rows, filters, utcnow().date())
     counts = {str(r): int(n) for r, n in db.session.execute(_grouped(base))}
     eligible = counts.pop(ELIGIBLE, 0)
     return Breakdown(eligible, {r: counts[r] for r in REASONS if counts.get(r)})

@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,12 +31,14 @@ from notifier.delivery.composer import (
     transport,
 )
 from notifier.delivery.eligibility import rule_for
+from notifier.delivery.holdings import WINDOW_KEY, window_of
 from notifier.delivery.sending import send_claim
 from notifier.domain.addresses import InvalidAddress, normalise_email
 from notifier.domain.errors import Conflict, NotFound, ValidationFailed
 from notifier.domain.locales import DEFAULT_LOCALE, LOCALES, Variants, variant_locale
 from notifier.domain.profile import Purpose
 from notifier.domain.send_outcome import SendResult
+from notifier.domain.subscriptions import SubscriptionStatus
 from notifier.feedback.rates import pause_on_rates
 from notifier.infra.context import profile, settings
 from notifier.infra.extensions import db
@@ -54,6 +56,7 @@ from notifier.models import (
     Delivery,
     DeliveryStatus,
     StaffUser,
+    Subscription,
     Template,
     utcnow,
 )
@@ -66,7 +69,7 @@ JOB_SECONDS = 60  # a send job hands over to a fresh one after this, so queues s
 RETRY_WAIT_SECONDS = 10.0  # a send job waits this long at most for its campaign's next retry
 RATE_CHECK_SECONDS = 5.0
 OPEN = (DeliveryStatus.PENDING, DeliveryStatus.CLAIMED, DeliveryStatus.DEFERRED)
-AUDIENCE_KEYS = frozenset({"tags", "locale", "attributes", "contact_ids"})
+AUDIENCE_KEYS = frozenset({"tags", "locale", "attributes", "contact_ids", WINDOW_KEY})
 
 
 @dataclass(frozen=True)
@@ -298,10 +301,10 @@ def _insert_ignoring_duplicates() -> Any:
 
 def audience_query(purpose: Purpose, filters: dict[str, Any], today: date) -> Any:
     """Everyone the purpose may reach, narrowed by the campaign's filters (set-based)."""
-    return _narrow(eligible_contacts(rule_for(purpose), today), filters)
+    return _narrow(eligible_contacts(rule_for(purpose), today), filters, today)
 
 
-def _narrow(query: Any, filters: dict[str, Any]) -> Any:
+def _narrow(query: Any, filters: dict[str, Any], today: date) -> Any:
     for tag in filters.get("tags") or []:
         query = query.where(
             exists().where(ContactTag.contact_id == Contact.id, ContactTag.tag == str(tag))
@@ -312,6 +315,17 @@ def _narrow(query: Any, filters: dict[str, Any]) -> Any:
         query = query.where(Contact.attributes[str(name)].as_string() == str(value))
     if filters.get("contact_ids"):
         query = query.where(Contact.id.in_([int(i) for i in filters["contact_ids"]]))
+    if filters.get(WINDOW_KEY):
+        # Contacts with a subscription expiring in the window; the claim picks which one and
+        # checks again at send time (a renewal paid meanwhile skips the person).
+        last = today + timedelta(days=int(filters[WINDOW_KEY]))
+        query = query.where(
+            exists().where(
+                Subscription.contact_id == Contact.id,
+                Subscription.status == SubscriptionStatus.ACTIVE,
+                Subscription.expires_on.between(today, last),
+            )
+        )
     return query
 
 
@@ -346,7 +360,9 @@ def run_send_job(
         # The send path's boundary: end the reading transaction before the claim, which
         # commits on its own (notifier/delivery/claims.py) and must see the newest rows.
         checkpoint()
-        claim = claim_batch(campaign_id, purpose, _batch_size(), utcnow())
+        now = utcnow()
+        window = window_of(campaign.audience, campaign.time_zone, now)
+        claim = claim_batch(campaign_id, purpose, _batch_size(), now, window)
         if not claim.sendable and not claim.skipped and not claim.deferred:
             if _retries_due_soon(campaign_id, started, should_stop, desk):
                 continue

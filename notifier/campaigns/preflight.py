@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from notifier.delivery.composer import Recipient, cached_composer
+from notifier.delivery.holdings import holdings_of, window_of
 from notifier.delivery.rendering.errors import TemplateError
 from notifier.domain.errors import ValidationFailed
 from notifier.infra.extensions import db
-from notifier.models import Campaign, Contact, Template
+from notifier.models import Campaign, Contact, Template, utcnow
 
 EXAMPLES = 3  # addresses named per failure: enough to find the pattern, not a data dump
 NO_RECIPIENTS = "no recipients: the filters select no one the purpose may reach"
@@ -89,11 +90,19 @@ def _render_all(campaign: Campaign, groups: Any) -> list[Failure]:
     )
     data = dict(campaign.data or {})
     failures: dict[str, Failure] = {}
+    groups = list(groups)
+    # A renewal campaign's recipients bring their own subscription: each shape's first row
+    # renders with its own (one query), as the claim will give it.
+    window = window_of(campaign.audience, campaign.time_zone, utcnow())
+    held = holdings_of([g.first.id for g in groups], window) if window is not None else {}
     for group in groups:
         row = group.first
+        holdings = held.get(row.id)
         recipient = Recipient(
             row.id, row.email or "", row.name, row.locale, dict(row.attributes or {}),
             row.time_zone,
+            subscription=holdings.expiring if holdings else None,
+            subscriptions=holdings.active if holdings else (),
         )  # fmt: skip
         try:
             composer.compose(recipient, data, f"preflight-{campaign.id}")

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Select, exists, func, or_, select
 
 from notifier.contacts import consent_ledger as consent
-from notifier.contacts import contacts, refusals
+from notifier.contacts import contacts, refusals, subscriptions
 from notifier.contacts.refusals import Refusal
 from notifier.delivery import eligibility
 from notifier.domain.errors import NotFound, ValidationFailed
@@ -30,6 +30,7 @@ from notifier.models import (
     NoticeText,
     PrivacyRequest,
     StaffUser,
+    Subscription,
     utcnow,
 )
 from notifier.operations.access import Access, Forbidden, csv_value, project
@@ -75,6 +76,7 @@ class ContactDetail:
     deliveries: list[tuple[Delivery, str]] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
     privacy_requests: list[PrivacyRequest] = field(default_factory=list)
+    subscriptions: list[Subscription] = field(default_factory=list)
 
 
 def sees_consent(access: Access) -> bool:
@@ -164,6 +166,9 @@ def contact_detail(access: Access, contact_id: int) -> ContactDetail:
             ).all()[:50]
         )
         shown.append("deliveries")
+    if access.sees("subscriptions"):
+        detail.subscriptions = subscriptions.held_by(contact.id)
+        shown.append("subscriptions")
     if access.sees("privacy_requests"):
         detail.privacy_requests = list(
             db.session.scalars(

@@ -12,6 +12,7 @@ from sqlalchemy import and_, or_, select, update
 
 from notifier.delivery.composer import Recipient
 from notifier.delivery.eligibility import rule_for
+from notifier.delivery.holdings import NO_SUBSCRIPTION, Holdings, Window, holdings_of
 from notifier.domain.consent_rules import (
     CAP_WINDOW,
     WEEK,
@@ -54,12 +55,16 @@ class Claim:
     deferred: int
 
 
-def claim_batch(campaign_id: int, purpose: Purpose, size: int, now: datetime) -> Claim:
+def claim_batch(
+    campaign_id: int, purpose: Purpose, size: int, now: datetime, window: Window | None = None
+) -> Claim:
     """One transaction: claim rows, lock their contacts, decide, reserve cap slots, commit.
 
     Locking the contacts serialises workers that reach the same person from different
     campaigns, so the 24 h cap holds under concurrency; the reservation (a send_log row)
-    is what the next worker sees.
+    is what the next worker sees. With a renewal `window`, each recipient gets their own
+    subscription data (one query for the batch); one with none in the window is skipped
+    (NO_SUBSCRIPTION), never sent the layout's sample.
     """
     token = str(uuid.uuid4())
     rows = _claim_rows(campaign_id, size, token, now)
@@ -71,6 +76,7 @@ def claim_batch(campaign_id: int, purpose: Purpose, size: int, now: datetime) ->
     states = _consent_states(contact_ids, purpose.key)
     scopes = _suppressions([c.address_hash for c in contacts.values() if c.address_hash])
     history = _history(contact_ids, now)
+    held = holdings_of(contact_ids, window) if window is not None else {}
     rule = rule_for(purpose)
 
     sendable, changes, reservations = [], [], []
@@ -78,10 +84,13 @@ def claim_batch(campaign_id: int, purpose: Purpose, size: int, now: datetime) ->
     for delivery_id, contact_id, attempts in rows:
         contact = contacts.get(contact_id)
         decision = _decide(rule, contact, states.get(contact_id), scopes, history, contact_id, now)
-        if decision.allowed and contact is not None and contact.email:
-            sendable.append(
-                Claimed(delivery_id, _recipient(contact), decision.consent_event_id, attempts)
-            )
+        holdings = held.get(contact_id)
+        if decision.allowed and window is not None and (not holdings or not holdings.expiring):
+            skipped += 1
+            changes.append(_no_subscription(delivery_id))
+        elif decision.allowed and contact is not None and contact.email:
+            recipient = _recipient(contact, holdings)
+            sendable.append(Claimed(delivery_id, recipient, decision.consent_event_id, attempts))
             # The delivery row gets its consent event with its outcome (one write, not two);
             # the reservation holds it meanwhile, for a recovery if this worker dies.
             reservations.append(
@@ -207,7 +216,7 @@ def _decide(
     return decide(rule, facts, consent or ConsentFacts(), past, now)
 
 
-def _recipient(contact: Any) -> Recipient:
+def _recipient(contact: Any, holdings: Holdings | None = None) -> Recipient:
     return Recipient(
         contact_id=contact.id,
         email=contact.email or "",
@@ -215,6 +224,8 @@ def _recipient(contact: Any) -> Recipient:
         locale=contact.locale,
         attributes=dict(contact.attributes or {}),
         time_zone=contact.time_zone,
+        subscription=holdings.expiring if holdings else None,
+        subscriptions=holdings.active if holdings else (),
     )
 
 
@@ -237,6 +248,15 @@ def _deferral(delivery_id: int, decision: Decision) -> dict:
         "status": DeliveryStatus.DEFERRED,
         "reason": decision.reason.value,
         "next_attempt_at": decision.retry_at,
+        "claim_token": None,
+    }
+
+
+def _no_subscription(delivery_id: int) -> dict:
+    return {
+        "id": delivery_id,
+        "status": DeliveryStatus.SKIPPED,
+        "reason": NO_SUBSCRIPTION,
         "claim_token": None,
     }
 

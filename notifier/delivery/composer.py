@@ -42,6 +42,10 @@ class Recipient:
     locale: str
     attributes: dict[str, Any]
     time_zone: str = "Asia/Ho_Chi_Minh"
+    # A renewal campaign's recipient: the subscription expiring in its window and every active
+    # one (notifier/delivery/holdings.py); None for every other message.
+    subscription: Mapping[str, Any] | None = None
+    subscriptions: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -178,13 +182,18 @@ class Composer:
 
     @staticmethod
     def context(recipient: Recipient, data: Mapping[str, Any]) -> dict[str, Any]:
-        """What a template sees: the campaign's data, then the recipient (see stencil.py)."""
-        return {
+        """What a template sees: the campaign's data, then the recipient (see stencil.py).
+        A recipient's own subscription replaces the data's sample one (previews, test sends)."""
+        context = {
             **data,
             "time_zone": recipient.time_zone,
             "contact_name": recipient.name or recipient.email.partition("@")[0],
             "contact": {"name": recipient.name, "email": recipient.email, **recipient.attributes},
         }
+        if recipient.subscription is not None:
+            context["subscription"] = recipient.subscription
+            context["subscriptions"] = list(recipient.subscriptions)
+        return context
 
     def _render(
         self, recipient: Recipient, data: dict[str, Any], links: Links

@@ -29,12 +29,14 @@ class RetentionRule(StrEnum):
     ON_REQUEST = "on_request"
 
 
-# Every contact field a role may be granted; "consent", "deliveries" and "deal" are groups.
+# Every contact field a role may be granted; "consent", "deliveries", "deal" and
+# "subscriptions" (the services the contact holds, with their fees) are groups.
 CONTACT_FIELDS = frozenset(
     {
         "email", "name", "phone", "address", "locale", "time_zone", "external_ref",
         "contract_ends_on", "national_id", "birth_date", "contact_person", "organisation",
         "attributes", "tags", "deal", "consent", "deliveries", "privacy_requests",
+        "subscriptions",
     }
 )  # fmt: skip
 

@@ -271,6 +271,15 @@ class Settings(BaseSettings):
         description="Requests to the public pages per client address (Flask-Limiter's notation).",
     )
     API_MAX_BODY_BYTES: int = Field(256 * 1024, ge=1, description="Largest JSON API request body.")
+    API_MAX_BULK_ROWS: int = Field(
+        100_000, ge=1, description="Most rows one POST /api/v1/subscriptions/bulk may carry."
+    )
+    API_MAX_BULK_BYTES: int = Field(
+        64 * 1024 * 1024,
+        ge=1,
+        description="Largest NDJSON body of POST /api/v1/subscriptions/bulk (read as streamed, "
+        "line by line; 100,000 rows take about 30 MB).",
+    )
     API_WEBHOOK_URL: str = _plain("", "Where notice status webhooks go (docs/api.md).")
     API_WEBHOOK_SECRET: str = _plain("", "Signs the status webhooks.", secret=True)
     METRICS_TOKEN: str = _secret_env(

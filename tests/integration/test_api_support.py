@@ -22,7 +22,7 @@ from tests.conftest import configure
 from tests.integration.helpers import committed, layout_template
 from tests.smtp_server import SmtpTestServer
 
-ALL_SCOPES = ["notices", "contacts", "campaigns", "templates"]
+ALL_SCOPES = ["notices", "contacts", "campaigns", "templates", "subscriptions"]
 RENEWAL_DATA = {
     "brand": "DCNET",
     "service_name": "Hosting Pro dcnet.vn",

@@ -23,6 +23,9 @@ from markupsafe import escape
 
 # The names compose() puts in the context per recipient; everything else is the campaign's.
 RECIPIENT_NAMES = frozenset({"contact", "contact_name"})
+# A renewal campaign's per-recipient subscription data: a template that names these at all is
+# rendered per recipient by Jinja (they are dates, money and lists, rarely printed as they are).
+JINJA_ONLY_NAMES = frozenset({"subscription", "subscriptions"})
 _SIMPLE_VALUE = (str, int, float)
 
 
@@ -54,6 +57,8 @@ def holes_of(tree: nodes.Template) -> tuple[Hole, ...] | None:
                 named = child.node if isinstance(child, nodes.Getattr | nodes.Getitem) else child
                 printed.add(id(named))
     for name in tree.find_all(nodes.Name):
+        if name.name in JINJA_ONLY_NAMES:
+            return None
         if name.name in RECIPIENT_NAMES and id(name) not in printed:
             return None
     return tuple(holes)
