@@ -18,6 +18,7 @@ from notifier.delivery.rendering.stencil import Stencil
 from notifier.domain.bounces.verp import TargetKind
 from notifier.domain.locales import DEFAULT_LOCALE, Variant, Variants, variant_locale
 from notifier.domain.profile import Profile, Purpose
+from notifier.domain.subscriptions import renewal_fields
 from notifier.domain.tokens import make_token, verp_address
 from notifier.infra.context import profile, public_base_url, settings, token_secret
 from notifier.infra.settings import Settings
@@ -191,6 +192,7 @@ class Composer:
             "contact": {"name": recipient.name, "email": recipient.email, **recipient.attributes},
         }
         if recipient.subscription is not None:
+            context.update(renewal_fields(recipient.subscription))
             context["subscription"] = recipient.subscription
             context["subscriptions"] = list(recipient.subscriptions)
         return context
@@ -202,7 +204,10 @@ class Composer:
         locale = self.locale_of(recipient)
         compiled = self.variants[locale]
         context = self.context(recipient, localized(data, locale))
-        prepared = self._prepared(data, locale, recipient.time_zone)
+        # A renewal recipient's own service replaces campaign data the stencil holds as
+        # constant: their message is rendered whole (one query a batch, one Jinja render each).
+        own = recipient.subscription is not None
+        prepared = None if own else self._prepared(data, locale, recipient.time_zone)
         filled = prepared and compiled.fill_parts(
             prepared.stencil, context, [links.unsubscribe, links.unsubscribe_all, links.preferences]
         )

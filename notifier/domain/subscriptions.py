@@ -201,3 +201,18 @@ def expiring(held: Iterable[Held], today: date, days: int) -> Held | None:
     if not candidates:
         return None
     return min(candidates, key=lambda h: (h.expires_on, h.id))
+
+
+def renewal_fields(expiring: Mapping[str, Any]) -> dict[str, Any]:
+    """The expiring subscription under the flat names a renewal notice's data uses
+    (service_name, account_ref, expires_on, amount, currency, renew_url): so the built-in
+    renewal layout, written for notices, shows each campaign recipient their own service
+    instead of the campaign data's sample."""
+    return {
+        "service_name": expiring.get("name", ""),
+        "account_ref": expiring.get("external_id", ""),
+        "expires_on": expiring.get("expires_on", ""),
+        "amount": expiring.get("amount", ""),
+        "currency": expiring.get("currency", ""),
+        "renew_url": expiring.get("renewal_url", ""),
+    }

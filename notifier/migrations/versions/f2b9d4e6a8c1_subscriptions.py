@@ -1,7 +1,7 @@
 """subscriptions: the services each contact holds, for per-recipient renewal data
 
 Revision ID: f2b9d4e6a8c1
-Revises: e8a4c2f6b1d3
+Revises: f1c7d3a9b5e2
 Create Date: 2026-12-06 09:45:00.000000
 
 """
@@ -13,7 +13,7 @@ from notifier.models.types import UTCDateTime
 
 # revision identifiers, used by Alembic.
 revision = 'f2b9d4e6a8c1'
-down_revision = 'e8a4c2f6b1d3'
+down_revision = 'f1c7d3a9b5e2'
 branch_labels = None
 depends_on = None
 

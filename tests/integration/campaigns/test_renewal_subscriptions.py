@@ -20,7 +20,7 @@ from notifier.infra.extensions import db
 from notifier.models import Contact, Delivery, DeliveryStatus, Subscription, utcnow
 from notifier.processes.worker import run_worker
 from tests.conftest import configure
-from tests.integration.helpers import committed, drain, make_contact
+from tests.integration.helpers import committed, drain, layout_template, make_contact, sample_data
 from tests.smtp_server import SmtpTestServer
 
 SUBJECT = "{{ subscription.name }} hết hạn {{ subscription.expires_on|date }}"
@@ -157,3 +157,50 @@ def test_a_renewal_paid_after_planning_skips_the_person_with_a_reason(
     delivery = db.session.scalar(select(Delivery).where(Delivery.campaign_id == campaign_id))
     assert delivery is not None
     assert (delivery.status, delivery.reason) == (DeliveryStatus.SKIPPED, NO_SUBSCRIPTION)
+
+
+def test_the_built_in_renewal_layout_shows_each_customer_their_own_service(
+    app: Flask, smtp: SmtpTestServer
+) -> None:
+    """The layout staff start from reads service_name, account_ref, expires_on... (the notice
+    data's names): in a renewal campaign they are the recipient's own expiring subscription,
+    never the sample's account KH-00815."""
+    an = make_contact("an@example.com", name="An")
+    binh = make_contact("binh@example.com", name="Bình", locale="en")
+    subscribe(an, "D-1", "hoalan.vn", 10)
+    subscribe(binh, "D-2", "binhminh.vn", 20, amount="1250000")
+    with committed():
+        campaign = campaigns.create_campaign(
+            campaigns.CampaignInput(
+                name="renewals",
+                kind="renewal",
+                purpose_key="renewal",
+                template_id=layout_template("renewal", "renewal"),
+                audience={"expiring_within_days": 30},
+                data=sample_data("renewal"),
+            )
+        )
+        campaigns.schedule(campaign.id)
+    drain(app)
+    received = messages(smtp)
+    assert set(received) == {"an@example.com", "binh@example.com"}
+    for address, (service, ref, days) in {
+        "an@example.com": ("hoalan.vn", "D-1", 10),
+        "binh@example.com": ("binhminh.vn", "D-2", 20),
+    }.items():
+        message = received[address]
+        html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        expires = utcnow().date() + timedelta(days=days)
+        assert service in str(message["Subject"])
+        shown = (
+            expires.strftime("%d/%m/%Y")
+            if address.startswith("an")
+            else f"{expires:%b} {expires.day}, {expires.year}"
+        )
+        assert shown in str(message["Subject"])
+        for part in (html, text):
+            assert service in part and ref in part
+            assert f"https://billing.dcnet.vn/gia-han/{ref}" in part
+            assert "KH-00815" not in part and "Gói dịch vụ Tiêu chuẩn" not in part
+    assert "Your binhminh.vn service expires soon" in str(received["binh@example.com"]["Subject"])
