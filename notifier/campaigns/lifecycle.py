@@ -106,7 +106,7 @@ def create_campaign(data: CampaignInput, staff_id: int | None = None) -> Campaig
         purpose_key=purpose.key,
         template_id=template.id,
         template_version=template.version,
-        audience=data.audience,
+        audience=_with_renewal_window(data.kind, data.audience),
         data=data.data,
         send_at=data.send_at,
         time_zone=data.time_zone,
@@ -116,6 +116,17 @@ def create_campaign(data: CampaignInput, staff_id: int | None = None) -> Campaig
     db.session.add(campaign)
     db.session.flush()
     return campaign
+
+
+# A renewal campaign always reads each recipient's own subscriptions: without a window set, the
+# next 30 days. Its campaign data is then only the template's sample, never sent as such.
+DEFAULT_RENEWAL_WINDOW_DAYS = 30
+
+
+def _with_renewal_window(kind: str, audience: dict[str, Any]) -> dict[str, Any]:
+    if kind != CampaignKind.RENEWAL or audience.get(WINDOW_KEY):
+        return audience
+    return {**audience, WINDOW_KEY: DEFAULT_RENEWAL_WINDOW_DAYS}
 
 
 def _check(data: CampaignInput) -> Purpose:

@@ -100,8 +100,10 @@ def test_the_marketer_schedules_a_campaign_that_reaches_each_consenting_contact_
     assert all(r["smtp_code"] == "250" for r in rows if r["status"] == "sent"), rows
 
 
-# The other built-in layouts, their DCNET purposes and the sample field each subject names.
-OTHER_LAYOUTS = [("event", "events", "event_name"), ("renewal", "renewal", "service_name")]
+# The other built-in layouts, their DCNET purposes and the sample field each subject names. A
+# renewal campaign reads each customer's own subscriptions, never the sample:
+# tests/acceptance/test_subscriptions_journey.py is its journey (billing's data, then the mail).
+OTHER_LAYOUTS = [("event", "events", "event_name")]
 
 
 @pytest.mark.parametrize(("layout", "purpose", "title"), OTHER_LAYOUTS)
@@ -114,9 +116,7 @@ def test_the_marketer_sends_a_campaign_from_each_other_built_in_layout(
     title: str,
 ) -> None:
     """Issue #14: the event layout failed on its own sample and ended 11 of 11 failed. A template
-    from each layout, a campaign with the sample data the page offers, delivered and reported.
-    (The renewal sample's one account number still goes to every customer of such a campaign:
-    item 3's last point is open; per-customer renewals go through the notices API.)"""
+    from each layout, a campaign with the sample data the page offers, delivered and reported."""
     since = len(module_sink.messages)
     name = f"Chiến dịch mẫu {layout}"
     create_template(staff, f"Mẫu {name}", layout, purpose)

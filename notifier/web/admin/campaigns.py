@@ -73,6 +73,10 @@ def _filters(values: Any) -> dict[str, Any]:
         filters["tags"] = tags[:20]
     if values.get("locale") in ("vi", "en"):
         filters["locale"] = values["locale"]
+    if values.get("kind") == "renewal":  # each customer's own services expiring within N days
+        days = str(values.get("expiring_within_days") or "").strip()
+        if days.isdigit() and 1 <= int(days) <= 366:
+            filters["expiring_within_days"] = int(days)
     return filters
 
 

@@ -11,6 +11,7 @@ from wtforms import (
     DateTimeLocalField,
     EmailField,
     HiddenField,
+    IntegerField,
     PasswordField,
     SelectField,
     SelectMultipleField,
@@ -18,7 +19,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from notifier.domain.profile import LOCALES
 
@@ -71,6 +72,9 @@ class CampaignForm(FlaskForm):
     tags = StringField(validators=[Optional(), Length(max=500)])
     locale = SelectField(choices=choices([("", ""), *((c, c) for c in LOCALES)]), default="")
     time_zone = SelectField(choices=[])
+    expiring_within_days = IntegerField(
+        validators=[Optional(), NumberRange(min=1, max=366)], default=30
+    )
     data = TextAreaField(validators=[Optional(), Length(max=20_000)])
 
 

@@ -188,3 +188,24 @@ def test_pause_resume_and_cancel(client: FlaskClient, admin: StaffUser) -> None:
     assert again.status_code == 302
     db.session.refresh(campaign)
     assert campaign.status == "cancelled"  # a cancelled campaign stays cancelled
+
+
+def test_a_renewal_campaign_from_the_form_reads_each_customers_own_services(
+    client: FlaskClient, admin: StaffUser
+) -> None:
+    """Issue #14 item 3: a renewal campaign never sends the sample account to everyone. The
+    form's window (default 30 days) makes each recipient's own expiring subscription the data;
+    a campaign created without one gets the default window."""
+    template = str(layout_template("renewal", "renewal"))
+    renewal = {"kind": "renewal", "purpose_key": "renewal", "template_id": template}
+    _create(client, name="Gia hạn 14 ngày", expiring_within_days="14", **renewal)
+    _create(client, name="Gia hạn mặc định", **renewal)
+    _create(client, name="Khuyến mãi", expiring_within_days="14")  # not a renewal: no window
+    audiences = {
+        c.name: c.audience for c in db.session.scalars(db.select(Campaign).order_by(Campaign.id))
+    }
+    assert audiences["Gia hạn 14 ngày"]["expiring_within_days"] == 14
+    assert audiences["Gia hạn mặc định"]["expiring_within_days"] == 30
+    assert "expiring_within_days" not in audiences["Khuyến mãi"]
+    page = client.get("/admin/campaigns/new").get_data(as_text=True)
+    assert 'name="expiring_within_days"' in page and 'value="30"' in page
