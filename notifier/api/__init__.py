@@ -9,11 +9,9 @@ from notifier.api.base import bp, register_routing_errors
 
 def init_app(app: Flask) -> None:
     # The views register their routes on bp when imported.
-    from notifier.api import campaigns, contacts, docs, notices  # noqa: F401
+    from notifier.api import campaigns, contacts, docs, notices, webhooks  # noqa: F401
     from notifier.infra.extensions import csrf
-    from notifier.notices import webhooks
 
     csrf.exempt(bp)  # bearer keys, never cookies: no CSRF to defend against
     app.register_blueprint(bp)
     register_routing_errors(app)
-    webhooks.install()

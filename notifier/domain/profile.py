@@ -49,6 +49,7 @@ PERMISSIONS = frozenset(
         "consent.view", "consent.record_refusal", "campaigns.view", "campaigns.manage",
         "templates.manage", "notices.manage", "apikeys.manage", "privacy.handle",
         "audit.view", "staff.manage", "settings.view", "authority.export", "outbox.view",
+        "webhooks.manage",
     }
 )  # fmt: skip
 

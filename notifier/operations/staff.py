@@ -14,7 +14,7 @@ from notifier.infra.hashing import generate_password, hash_secret, verify_secret
 from notifier.models import ApiKey, StaffUser
 from notifier.models.types import utcnow
 
-API_SCOPES = frozenset({"notices", "contacts", "campaigns", "templates"})
+API_SCOPES = frozenset({"notices", "contacts", "campaigns", "templates", "webhooks"})
 
 
 @dataclass(frozen=True)
