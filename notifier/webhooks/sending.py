@@ -139,7 +139,7 @@ def post(url: str, secret: str, body: bytes, event_id: str) -> Attempt:
         text = answer.read(READ_LIMIT)
         return Attempt(answer.status, _printable(text), "")
     except (OSError, http.client.HTTPException, ValueError) as exc:
-        if not watchdog.is_alive():
+        if isinstance(exc, TimeoutError) or not watchdog.is_alive():
             return Attempt(None, "", f"timed out after {timeout:g} s")
         return Attempt(None, "", f"{type(exc).__name__}: {exc}"[:KEPT])
     finally:
@@ -153,28 +153,32 @@ class _PinnedHTTP(http.client.HTTPConnection):
     def __init__(self, address: str, host: str, port: int, timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
         self.address = address
+        self.wire: socket.socket | None = None
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self.wire = socket.create_connection((self.address, self.port), self.timeout)
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
     def __init__(self, address: str, host: str, port: int, timeout: float) -> None:
         super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
         self.address = address
+        self.wire: socket.socket | None = None
 
     def connect(self) -> None:
-        raw = socket.create_connection((self.address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(raw, server_hostname=self.host)  # type: ignore[attr-defined]
+        self.wire = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(self.wire, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
-def _connection(target: Target, address: str, timeout: float) -> http.client.HTTPConnection:
+def _connection(target: Target, address: str, timeout: float) -> _PinnedHTTP | _PinnedHTTPS:
     kind = _PinnedHTTPS if target.scheme == "https" else _PinnedHTTP
     return kind(address, target.host, target.port, timeout)
 
 
-def _cut(connection: http.client.HTTPConnection) -> None:
-    sock = connection.sock
+def _cut(connection: _PinnedHTTP | _PinnedHTTPS) -> None:
+    # The socket itself, not connection.sock: http.client hands it to the response and forgets
+    # it once the answer is to end with the connection.
+    sock = connection.wire
     if sock is not None:
         with contextlib.suppress(OSError):  # wakes a blocked read at once, unlike close()
             sock.shutdown(socket.SHUT_RDWR)

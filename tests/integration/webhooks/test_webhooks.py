@@ -146,7 +146,9 @@ def test_a_failing_receiver_gets_the_same_event_id_again_after_a_backoff(
     row = the_delivery()
     assert (row.status, row.attempts, row.last_status_code) == (WebhookStatus.DELIVERED, 3, 200)
     ids = {p.event["id"] for p in receiver.posts}
-    assert len(receiver.posts) == 3 and len(ids) == 1 and all(p.signature_ok for p in receiver.posts)
+    assert (
+        len(receiver.posts) == 3 and len(ids) == 1 and all(p.signature_ok for p in receiver.posts)
+    )
     assert len(receiver.accepted) == 1
 
 
