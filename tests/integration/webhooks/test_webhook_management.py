@@ -49,7 +49,7 @@ def test_the_api_manages_an_endpoint_and_reads_its_log(
 
     listed = client.get("/api/v1/webhook-endpoints", headers=auth)
     assert body["secret"] not in listed.get_data(as_text=True)
-    assert "\"secret\"" not in listed.get_data(as_text=True)
+    assert '"secret"' not in listed.get_data(as_text=True)
     conforms(listed, "GET", "/webhook-endpoints")
 
     withdraw_someone(app)
