@@ -36,6 +36,8 @@ def capture(event_type: str, data: Mapping[str, Any]) -> WebhookEvent | None:
     now = utcnow()
     event = WebhookEvent(id=str(uuid.uuid4()), type=event_type, data=dict(data), created_at=now)
     db.session.add(event)
+    # No relationship() ties the two models, so the flush would not order them: the event first.
+    db.session.flush()
     deliveries = [
         WebhookDelivery(
             endpoint_id=endpoint.id,

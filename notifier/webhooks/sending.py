@@ -37,6 +37,7 @@ USER_AGENT = "notifier-webhooks/2"
 READ_LIMIT = 64 * 1024
 KEPT = 500
 RETRY_BATCH = 500
+FRESH = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -244,6 +245,9 @@ def retry_due(now: datetime) -> int:
             WebhookDelivery.status == WebhookStatus.PENDING,
             or_(WebhookDelivery.next_attempt_at.is_(None), WebhookDelivery.next_attempt_at <= now),
             or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now),
+            # A row never tried has its job enqueued by the commit that made it: left alone for
+            # a moment, so each round does not enqueue every fresh event twice.
+            or_(WebhookDelivery.attempts > 0, WebhookDelivery.created_at <= now - FRESH),
         )
         .order_by(WebhookDelivery.id)
         .limit(RETRY_BATCH)
