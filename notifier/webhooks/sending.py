@@ -132,16 +132,19 @@ def post(url: str, secret: str, body: bytes, event_id: str) -> Attempt:
     connection = _connection(target, addresses[0], timeout)
     # The socket timeout bounds each read, not the whole: a receiver dribbling one byte at a time
     # would hold the worker for ever. The timer cuts the connection when the attempt's time is up.
-    watchdog = threading.Timer(timeout, _cut, (connection,))
+    expired = threading.Event()
+    watchdog = threading.Timer(timeout, _cut, (connection, expired))
     watchdog.start()
+    timed_out = Attempt(None, "", f"timed out after {timeout:g} s")
     try:
         connection.request("POST", target.path, body=body, headers=headers)
         answer = connection.getresponse()
         text = answer.read(READ_LIMIT)
-        return Attempt(answer.status, _printable(text), "")
+        # A cut connection can read as the end of an answer that had no length: not an answer.
+        return timed_out if expired.is_set() else Attempt(answer.status, _printable(text), "")
     except (OSError, http.client.HTTPException, ValueError) as exc:
-        if isinstance(exc, TimeoutError) or not watchdog.is_alive():
-            return Attempt(None, "", f"timed out after {timeout:g} s")
+        if isinstance(exc, TimeoutError) or expired.is_set():
+            return timed_out
         return Attempt(None, "", f"{type(exc).__name__}: {exc}"[:KEPT])
     finally:
         watchdog.cancel()
@@ -176,9 +179,10 @@ def _connection(target: Target, address: str, timeout: float) -> _PinnedHTTP | _
     return kind(address, target.host, target.port, timeout)
 
 
-def _cut(connection: _PinnedHTTP | _PinnedHTTPS) -> None:
+def _cut(connection: _PinnedHTTP | _PinnedHTTPS, expired: threading.Event) -> None:
     # The socket itself, not connection.sock: http.client hands it to the response and forgets
     # it once the answer is to end with the connection.
+    expired.set()
     sock = connection.wire
     if sock is not None:
         with contextlib.suppress(OSError):  # wakes a blocked read at once, unlike close()
