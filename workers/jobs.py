@@ -38,7 +38,7 @@ def send_system_mail(mail_id: int) -> str:
 
 
 @transactional
-def deliver_webhook(event_id: int) -> str:
-    from notifier.notices import webhooks
+def deliver_webhook(delivery_id: int) -> str:
+    from notifier.webhooks import sending
 
-    return webhooks.deliver(event_id)
+    return sending.deliver(delivery_id)

@@ -9,11 +9,16 @@ from notifier.api.base import bp, register_routing_errors
 
 def init_app(app: Flask) -> None:
     # The views register their routes on bp when imported.
-    from notifier.api import campaigns, contacts, docs, notices, subscriptions  # noqa: F401
+    from notifier.api import (  # noqa: F401
+        campaigns,
+        contacts,
+        docs,
+        notices,
+        subscriptions,
+        webhooks,
+    )
     from notifier.infra.extensions import csrf
-    from notifier.notices import webhooks
 
     csrf.exempt(bp)  # bearer keys, never cookies: no CSRF to defend against
     app.register_blueprint(bp)
     register_routing_errors(app)
-    webhooks.install()

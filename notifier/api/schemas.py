@@ -50,6 +50,7 @@ from notifier.api.fields import (
 from notifier.api.notice_data import DATA, NoticeData, data_schemas
 from notifier.campaigns.views import AUDIENCE_FILTERS, CAMPAIGN_KINDS, CAMPAIGN_STATUSES
 from notifier.domain import subscriptions as subscription_rules
+from notifier.domain.webhooks import EVENT_TYPES
 from notifier.notices.views import NOTICE_STATUSES, active_type_keys
 
 GRANT_CHANNELS = ("web_form", "signup", "preference_center", "hotline", "staff", "import")
@@ -504,3 +505,70 @@ class BulkResult(Answer):
     created: int
     updated: int
     errors: list[FieldError]
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+WebhookEventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
+EndpointUrl = Annotated[
+    str, line(2000, 1, description="https:// (plain http only to a network the operator allowed)")
+]
+EventList = Annotated[list[WebhookEventType], Field(min_length=1, max_length=len(EVENT_TYPES))]
+Stamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+class WebhookEndpointRequest(Body):
+    url: EndpointUrl
+    events: EventList
+    description: Annotated[str, line(200)] = optional()
+
+
+class WebhookEndpointUpdate(Body):
+    url: EndpointUrl = optional()
+    events: EventList = optional()
+    description: Annotated[str, line(200)] = optional()
+    enabled: bool = optional()
+
+
+class WebhookEndpoint(Answer):
+    id: int
+    url: str
+    description: str
+    events: list[str]
+    enabled: bool
+    disabled_note: str = Field(description="Why notifier disabled it, if it did.")
+    failing_since: Stamp | None = None
+    created_at: Stamp
+    secret_rotated_at: Stamp | None = None
+
+
+class WebhookEndpointCreated(WebhookEndpoint):
+    secret: str = Field(description="Signs every delivery; shown this once.")
+
+
+class WebhookEndpointList(Answer):
+    items: list[WebhookEndpoint]
+
+
+class WebhookSecret(Answer):
+    secret: str = Field(description="The new signing secret; shown this once.")
+
+
+class WebhookDelivery(Answer):
+    id: int
+    endpoint_id: int
+    event_id: str = Field(description="The event's UUID, the same on every attempt.")
+    event_type: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_status_code: int | None = None
+    last_response: str = Field(description="The first 500 characters of the last answer.")
+    last_error: str
+    last_attempt_at: Stamp | None = None
+    next_attempt_at: Stamp | None = None
+    delivered_at: Stamp | None = None
+    created_at: Stamp
+
+
+class WebhookDeliveryList(Answer):
+    items: list[WebhookDelivery]

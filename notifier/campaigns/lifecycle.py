@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import and_, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from notifier import webhooks
 from notifier.campaigns import preflight
 from notifier.campaigns.audience_sql import eligible_contacts
 from notifier.campaigns.catalogue import kept_version
@@ -488,7 +489,14 @@ def finish_if_done(campaign_id: int) -> bool:
         .values(status=CampaignStatus.DONE, finished_at=utcnow())
     )
     db.session.flush()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    finished = bool(result.rowcount)  # type: ignore[attr-defined]
+    if finished:  # once: only the update that moved it from SENDING gets here
+        webhooks.capture(
+            "campaign.finished",
+            {"campaign_id": campaign_id, "status": str(CampaignStatus.DONE),
+             "counts": counters(campaign_id)},
+        )  # fmt: skip
+    return finished
 
 
 def counters(campaign_id: int) -> dict[str, int]:

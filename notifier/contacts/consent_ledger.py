@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from notifier import webhooks
 from notifier.contacts.purposes import store_notice_text
 from notifier.domain.consent_rules import ConsentStatus
 from notifier.domain.errors import Conflict, MissingEvidence, NotFound, UnknownPurpose
@@ -25,6 +26,11 @@ GRANT_SOURCES = frozenset(
         ConsentSource.HOTLINE, ConsentSource.STAFF, ConsentSource.IMPORT, ConsentSource.API,
     }
 )  # fmt: skip
+# A request (pending double opt-in) changes nobody's standing: only these two are reported.
+WEBHOOK_EVENTS = {
+    ConsentAction.GRANT: "consent.granted",
+    ConsentAction.WITHDRAW: "consent.withdrawn",
+}
 NEXT_STATUS = {
     ConsentAction.REQUEST: ConsentStatus.PENDING,
     ConsentAction.GRANT: ConsentStatus.GRANTED,
@@ -252,6 +258,17 @@ def _append(
     db.session.add(event)
     db.session.flush()
     _set_state(contact.id, purpose.key, NEXT_STATUS[action], event, now)
+    if action in WEBHOOK_EVENTS:
+        webhooks.capture(
+            WEBHOOK_EVENTS[action],
+            {
+                "contact_id": contact.id,
+                "external_ref": contact.external_ref,
+                "purpose": purpose.key,
+                "channel": event.source,
+                "consent_event_id": event.id,
+            },
+        )
     return event
 
 

@@ -52,6 +52,7 @@ PERMISSIONS = frozenset(
         "templates.manage", "notices.manage", "apikeys.manage", "privacy.handle",
         "audit.view", "staff.manage", "settings.view", "authority.export", "outbox.view",
         "deliverability.view",
+        "webhooks.manage",
     }
 )  # fmt: skip
 

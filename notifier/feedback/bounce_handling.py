@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from notifier import webhooks
 from notifier.contacts.consent_ledger import Evidence, advertising_keys, append_withdrawals
 from notifier.contacts.refusals import locked_contact
 from notifier.delivery.composer import verp_keys
@@ -36,7 +37,7 @@ from notifier.models import (
     SuppressionReason,
     utcnow,
 )
-from notifier.notices import webhooks
+from notifier.notices import webhooks as notice_webhooks
 
 log = logging.getLogger(__name__)
 # Only a message that was sent can bounce; a later bounce never rewrites a skip or a failure.
@@ -162,13 +163,13 @@ def _apply(
                 Evidence(source=ConsentSource.COMPLAINT, occurred_at=now, reference=reference,
                          extra={k: v for k, v in evidence.items() if v}),
             )  # fmt: skip
-        _suppress(digest, "advertising", SuppressionReason.COMPLAINT, evidence, now)
+        _suppress(digest, "advertising", SuppressionReason.COMPLAINT, evidence, now, contact)
     else:
         _mark_bounced(delivery, notice, feedback.kind)
         if feedback.kind is Kind.HARD_BOUNCE:
-            _suppress(digest, "all", SuppressionReason.HARD_BOUNCE, evidence, now)
+            _suppress(digest, "all", SuppressionReason.HARD_BOUNCE, evidence, now, contact)
         elif digest is not None and _soft_score(digest, evidence, now) >= _threshold():
-            _suppress(digest, "all", SuppressionReason.SOFT_BOUNCES, evidence, now)
+            _suppress(digest, "all", SuppressionReason.SOFT_BOUNCES, evidence, now, contact)
     db.session.add(
         MailFeedback(
             event_key=event_key,
@@ -243,7 +244,7 @@ def _mark_bounced(delivery: Delivery | None, notice: Notice | None, kind: Kind) 
         delivery.status, delivery.reason = DeliveryStatus.BOUNCED, kind.value
     if notice is not None and notice.status in (NoticeStatus.SENT, NoticeStatus.UNKNOWN):
         # The billing system's webhook hears of it like any status change.
-        webhooks.change_status(notice, NoticeStatus.BOUNCED, kind.value)
+        notice_webhooks.change_status(notice, NoticeStatus.BOUNCED, kind.value)
 
 
 def _soft_score(digest: str, evidence: dict, now: datetime) -> float:
@@ -263,7 +264,14 @@ def _threshold() -> float:
     return settings().SOFT_BOUNCE_THRESHOLD
 
 
-def _suppress(digest: str | None, scope: str, reason: str, evidence: dict, now: datetime) -> None:
+def _suppress(
+    digest: str | None,
+    scope: str,
+    reason: str,
+    evidence: dict,
+    now: datetime,
+    contact: Contact | None,
+) -> None:
     if digest is None:
         return
     exists = db.session.scalar(
@@ -274,4 +282,14 @@ def _suppress(digest: str | None, scope: str, reason: str, evidence: dict, now: 
             Suppression(
                 address_hash=digest, scope=scope, reason=reason, evidence=evidence, created_at=now
             )
+        )
+        # Ids only: the address stays behind its hash (a report may have named no contact).
+        webhooks.capture(
+            "contact.suppressed",
+            {
+                "contact_id": contact.id if contact is not None else None,
+                "external_ref": contact.external_ref if contact is not None else None,
+                "scope": scope,
+                "reason": str(reason),
+            },
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from pathlib import Path
@@ -280,8 +281,34 @@ class Settings(BaseSettings):
         description="Largest NDJSON body of POST /api/v1/subscriptions/bulk (read as streamed, "
         "line by line; 100,000 rows take about 30 MB).",
     )
-    API_WEBHOOK_URL: str = _plain("", "Where notice status webhooks go (docs/api.md).")
-    API_WEBHOOK_SECRET: str = _plain("", "Signs the status webhooks.", secret=True)
+    WEBHOOK_ALLOWED_NETWORKS: list[str] = Field(
+        [],
+        description=(
+            "Networks a webhook endpoint may point into although they are not the public "
+            'internet, and then over plain http too (docs/webhooks.md): ["127.0.0.1/32"] for a '
+            "receiver on this machine in development. Empty in production: https to public "
+            "addresses only."
+        ),
+    )
+    WEBHOOK_TIMEOUT_SECONDS: float = Field(
+        10.0, gt=0, description="One webhook attempt, connection to last byte, at most this long."
+    )
+    WEBHOOK_MAX_ATTEMPTS: int = Field(
+        10, ge=1, description="Attempts of one event to one endpoint before it is marked failed."
+    )
+    WEBHOOK_RETRY_SECONDS: float = Field(
+        30.0,
+        gt=0,
+        description="Wait after a webhook's first failure; doubles with each (with jitter).",
+    )
+    WEBHOOK_RETRY_MAX_SECONDS: float = Field(
+        7200.0, gt=0, description="The longest wait between two attempts of a webhook."
+    )
+    WEBHOOK_DISABLE_AFTER_SECONDS: int = Field(
+        3 * 24 * 3600,
+        ge=1,
+        description="An endpoint failing every attempt this long is disabled, noted for staff.",
+    )
     METRICS_TOKEN: str = _secret_env(
         "METRICS_TOKEN",
         "Require `Authorization: Bearer <token>` on /metrics.",
@@ -312,6 +339,12 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         _check_dkim(self)
         _check_dns_resolver(self.DNS_RESOLVER)
+        for network in self.WEBHOOK_ALLOWED_NETWORKS:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                problem = f"WEBHOOK_ALLOWED_NETWORKS: {network!r} is not a network"
+                raise ValueError(problem) from None
         if self.production and self.SECRET_KEY and weak_secret(self.SECRET_KEY):
             raise ValueError(
                 f"SECRET_KEY: too weak for production: use {MIN_SECRET_LENGTH} or more random "

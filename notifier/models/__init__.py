@@ -71,9 +71,14 @@ __all__ += [
     "SystemMailStatus",
 ]
 
-from notifier.models.webhooks import WebhookEvent, WebhookStatus  # noqa: E402
+from notifier.models.webhooks import (  # noqa: E402
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookStatus,
+)
 
-__all__ += ["WebhookEvent", "WebhookStatus"]
+__all__ += ["WebhookDelivery", "WebhookEndpoint", "WebhookEvent", "WebhookStatus"]
 
 from notifier.models.bounces import BounceScore, MailFeedback  # noqa: E402
 

@@ -14,7 +14,9 @@ from notifier.infra.hashing import generate_password, hash_secret, verify_secret
 from notifier.models import ApiKey, StaffUser
 from notifier.models.types import utcnow
 
-API_SCOPES = frozenset({"notices", "contacts", "campaigns", "templates", "subscriptions"})
+API_SCOPES = frozenset(
+    {"notices", "contacts", "campaigns", "templates", "subscriptions", "webhooks"}
+)
 
 
 @dataclass(frozen=True)

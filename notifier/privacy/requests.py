@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import update
 
+from notifier import webhooks
 from notifier.contacts.consent_ledger import Evidence, append_withdrawals
 from notifier.contacts.refusals import locked_contact
 from notifier.delivery import system_mail
@@ -103,6 +104,9 @@ def open_request(
     )
     db.session.add(request)
     db.session.flush()
+    report(request, "privacy_request.created")
+    if completed:
+        report(request, "privacy_request.completed")
     audit.record(
         f"contact:{contact.id}",
         f"privacy.{kind.value}",
@@ -194,6 +198,7 @@ def erase(request_id: int, staff_id: int | None) -> PrivacyRequest:
     _clear_traces(contact.id, keep_request=request.id)
     request.status, request.completed_at = PrivacyRequestStatus.COMPLETED.value, now
     request.handled_by, request.outcome = staff_id, "personal data erased; address hash suppressed"
+    report(request, "privacy_request.completed")
     audit.record(
         f"staff:{staff_id}" if staff_id else "system",
         "contact.erase",
@@ -203,6 +208,19 @@ def erase(request_id: int, staff_id: int | None) -> PrivacyRequest:
     )
     db.session.flush()
     return request
+
+
+def report(request: PrivacyRequest, event: str) -> None:
+    """Ids, kind and status only: what the request says stays in notifier."""
+    webhooks.capture(
+        event,
+        {
+            "privacy_request_id": request.id,
+            "kind": str(request.kind),
+            "status": str(request.status),
+            "contact_id": request.contact_id,
+        },
+    )
 
 
 def _suppress(contact: Contact, request_id: int) -> None:

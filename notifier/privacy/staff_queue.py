@@ -129,6 +129,7 @@ def run_export(access: Access, request_id: int) -> dict[str, Any]:
     if request.status in OPEN and request.kind == PrivacyRequestKind.EXPORT:
         request.status, request.completed_at = PrivacyRequestStatus.COMPLETED, utcnow()
         request.handled_by, request.outcome = access.staff_id, "export delivered by staff"
+        privacy.report(request, "privacy_request.completed")
     db.session.flush()
     return data
 
@@ -146,6 +147,8 @@ def _close(
     request.completed_at, request.handled_by, request.outcome = now, access.staff_id, outcome
     request.acknowledged_at = request.acknowledged_at or now
     access.audit(action, "privacy_request", request.id, status=request.status)
+    # A rejected request is finished too: the event's status says which.
+    privacy.report(request, "privacy_request.completed")
     db.session.flush()
     return request
 

@@ -21,8 +21,9 @@ Task = Callable[[datetime], object]
 def tasks() -> list[Task]:
     from notifier.campaigns import lifecycle as campaigns
     from notifier.delivery import recovery, system_mail
-    from notifier.notices import notices, webhooks
+    from notifier.notices import notices
     from notifier.privacy import retention
+    from notifier.webhooks import sending as webhooks
 
     return [
         recovery.recover_claims,  # first: the reconciles below re-enqueue what it frees

@@ -164,9 +164,14 @@ def sink() -> Iterator[SmtpTestServer]:
 
 @contextmanager
 def started(
-    tmp_path: Path, redis_url: str, dns: LocalDns, sink: SmtpTestServer
+    tmp_path: Path,
+    redis_url: str,
+    dns: LocalDns,
+    sink: SmtpTestServer,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[Product]:
-    """setup, demo load, web and inbound on a fresh database; every process stops at the end."""
+    """setup, demo load, web and inbound on a fresh database; every process stops at the end.
+    `settings` are more NOTIFIER_* variables for every process."""
     redis.Redis.from_url(redis_url).flushdb()
     plain = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
     env = {
@@ -179,6 +184,7 @@ def started(
         "NOTIFIER_INBOUND_DNS_SERVERS": f'["{dns.address}"]',
         "DNS_RESOLVER": dns.address,  # the deliverability page asks it, never public DNS
         "NOTIFIER_LOG_FORMAT": "text",
+        **(settings or {}),
     }
     running = Product(env)
     running.cli("setup")

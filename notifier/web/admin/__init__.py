@@ -16,6 +16,7 @@ from notifier.web.admin import (  # noqa: F401 - importing a page registers its 
     queues,
     session,
     staff,
+    webhooks,
 )
 from notifier.web.admin.blueprint import bp
 

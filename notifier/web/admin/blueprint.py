@@ -33,6 +33,7 @@ NAV = (
     ("admin.outbox", "nav_outbox", "outbox.view", "✉"),
     ("admin.audit_log", "nav_audit", "audit.view", "⌕"),
     ("admin.staff", "nav_staff", "staff.manage", "☺"),
+    ("admin.webhooks", "nav_webhooks", "webhooks.manage", "⇄"),
     ("admin.queues", "nav_queues", QUEUES_PERMISSION, "≡"),
     ("admin.deliverability", "nav_deliverability", DOCTOR_PERMISSION, "✓"),
     ("admin.settings", "nav_settings", "settings.view", "⚙"),

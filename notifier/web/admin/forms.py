@@ -141,3 +141,9 @@ class QueueJobForm(FlaskForm):
 
 class QueueForm(FlaskForm):
     queue = HiddenField(validators=[DataRequired(), Length(max=64)])
+
+
+class WebhookEndpointForm(FlaskForm):
+    url = StringField(validators=[DataRequired(), Length(max=2000)])
+    events = SelectMultipleField(choices=[], validators=[DataRequired()])
+    description = StringField(validators=[Optional(), Length(max=200)])

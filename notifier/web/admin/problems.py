@@ -61,6 +61,13 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"the header has no 'email' column \(found: (?P<values>.*)\)", "problem_no_email_column"),
         (r"unknown columns: (?P<values>.+?)\. Allowed: (?P<allowed>.+)", "problem_unknown_columns"),
         (r"line (?P<line>\d+): (?P<detail>.+)", "problem_csv_line"),
+        (r"(?P<value>.+) is an internal address \((?P<address>.+)\)", "problem_internal_address"),
+        (r"(?P<value>.+) does not resolve", "problem_no_resolve"),
+        (r"must be an https:// URL", "problem_https_only"),
+        (r"not a valid URL", "problem_url"),
+        (r"must not hold a user name or password", "problem_url_credentials"),
+        (r"choose at least one event", "problem_no_event"),
+        (r"is disabled: enable it first", "problem_endpoint_disabled"),
     )
 )
 

@@ -246,6 +246,8 @@ def _sample(key: str) -> object:
         return "y" + SECRET
     if key == "PUBLIC_BASE_URL":
         return "https://mail.example.vn"
+    if key == "WEBHOOK_ALLOWED_NETWORKS":  # checked: networks only
+        return ["127.0.0.1/32"]
     if kind == dict[str, str]:
         return {"https://sns/a.pem": "/etc/a.pem"}
     return samples.get(kind, "sample-value")

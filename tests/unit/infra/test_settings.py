@@ -173,3 +173,9 @@ def test_a_configured_dkim_key_gives_a_signer(tmp_path: Path) -> None:
     assert settings.dkim_configured and signer is not None
     assert signer.sign(b"From: a@a.vn\r\nSubject: x\r\n\r\nhi\r\n").startswith(b"DKIM-Signature:")
     assert make().dkim_signer() is None
+
+
+def test_a_webhook_network_that_is_not_one_stops_start_up() -> None:
+    Settings.model_validate({"WEBHOOK_ALLOWED_NETWORKS": ["127.0.0.1/32", "::1"]})
+    with pytest.raises(ValueError, match="WEBHOOK_ALLOWED_NETWORKS: 'localhost' is not a network"):
+        Settings.model_validate({"WEBHOOK_ALLOWED_NETWORKS": ["localhost"]})

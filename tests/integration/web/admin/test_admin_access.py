@@ -84,6 +84,8 @@ def _world() -> dict[str, Any]:
         "key_id": key.key.id,
         "user_id": other.id,
         "token": "0" * 32,  # an import result
+        "endpoint_id": 1,  # a webhook endpoint and delivery: the guard answers before any lookup
+        "delivery_id": 1,
     }
 
 
