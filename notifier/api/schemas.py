@@ -331,6 +331,7 @@ class Audience(Body):
     locale: Locale = optional()
     attributes: Attributes = optional()
     contact_ids: Annotated[list[Id], Field(max_length=10_000)] = optional()
+    segment: Id = optional()  # a saved segment (docs/segments.md): it narrows, never widens
 
 
 assert set(Audience.model_fields) == set(AUDIENCE_FILTERS)  # the filters the planner reads

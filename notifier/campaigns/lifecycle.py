@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from notifier.campaigns import preflight
 from notifier.campaigns.audience_sql import eligible_contacts
+from notifier.campaigns.segments import saved_clause
 from notifier.contacts.consent_ledger import purpose_or_error
 from notifier.delivery.claims import claim_batch
 from notifier.delivery.composer import (
@@ -51,6 +52,7 @@ from notifier.models import (
     ContactTag,
     Delivery,
     DeliveryStatus,
+    Segment,
     StaffUser,
     Template,
     utcnow,
@@ -64,7 +66,7 @@ JOB_SECONDS = 60  # a send job hands over to a fresh one after this, so queues s
 RETRY_WAIT_SECONDS = 10.0  # a send job waits this long at most for its campaign's next retry
 RATE_CHECK_SECONDS = 5.0
 OPEN = (DeliveryStatus.PENDING, DeliveryStatus.CLAIMED, DeliveryStatus.DEFERRED)
-AUDIENCE_KEYS = frozenset({"tags", "locale", "attributes", "contact_ids"})
+AUDIENCE_KEYS = frozenset({"tags", "locale", "attributes", "contact_ids", "segment"})
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,14 @@ def _check(data: CampaignInput) -> Purpose:
     unknown = set(data.audience) - AUDIENCE_KEYS
     if unknown:
         errors["audience"] = f"unknown filters {', '.join(sorted(unknown))}"
+    if data.audience.get("segment") is not None:
+        segment = data.audience["segment"]
+        if (
+            not isinstance(segment, int)
+            or isinstance(segment, bool)
+            or not db.session.get(Segment, segment)
+        ):
+            errors["audience"] = "no such segment"
     try:
         ZoneInfo(data.time_zone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -263,6 +273,9 @@ def _narrow(query: Any, filters: dict[str, Any]) -> Any:
         query = query.where(Contact.attributes[str(name)].as_string() == str(value))
     if filters.get("contact_ids"):
         query = query.where(Contact.id.in_([int(i) for i in filters["contact_ids"]]))
+    if filters.get("segment") is not None:
+        # Read at planning time: a saved segment is dynamic, and it only narrows.
+        query = query.where(saved_clause(filters["segment"]))
     return query
 
 

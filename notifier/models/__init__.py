@@ -78,3 +78,7 @@ __all__ += ["WebhookEvent", "WebhookStatus"]
 from notifier.models.bounces import BounceScore, MailFeedback  # noqa: E402
 
 __all__ += ["BounceScore", "MailFeedback"]
+
+from notifier.models.segments import Segment  # noqa: E402
+
+__all__ += ["Segment"]
