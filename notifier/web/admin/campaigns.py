@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 
 from notifier.campaigns import audience, reports, templates
 from notifier.campaigns import lifecycle as campaigns
+from notifier.campaigns import segments as saved_segments
 from notifier.campaigns.catalogue import CampaignKind, CampaignStatus, templates_by_name
 from notifier.campaigns.preflight import PreflightFailed
 from notifier.campaigns.templates import sample_for
@@ -73,6 +74,10 @@ def _filters(values: Any) -> dict[str, Any]:
         filters["tags"] = tags[:20]
     if values.get("locale") in ("vi", "en"):
         filters["locale"] = values["locale"]
+    segment = str(values.get("segment") or "")
+    if segment:
+        # Anything but a segment's number is refused by the use case, not quietly dropped.
+        filters["segment"] = int(segment) if segment.isascii() and segment.isdigit() else segment
     return filters
 
 
@@ -115,7 +120,11 @@ def campaign_new() -> str | Response:
         flash(translate("form_invalid"), "error")
     status = 422 if request.method == "POST" else 200
     return render_template(
-        "admin/campaigns/new.html", form=form, count=_count(request.form or None)
+        "admin/campaigns/new.html",
+        form=form,
+        count=_count(request.form or None),
+        segments=saved_segments.segment_choices(),
+        segment=request.form.get("segment", ""),
     ), status  # type: ignore[return-value]
 
 
