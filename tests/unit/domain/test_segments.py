@@ -40,9 +40,7 @@ def test_a_valid_tree_parses_and_round_trips() -> None:
     group = parse(tree, PURPOSES)
     first = group.items[0]
     assert isinstance(first, segments.Group)
-    assert first.items[0] == segments.Condition(
-        "attribute", "ge", Decimal("10.5"), "spend", "number"
-    )
+    assert first.items[0] == segments.Condition("attribute", "ge", Decimal("10.5"), "s", "number")
     assert parse(segments.to_json(group), PURPOSES) == group
     assert group.campaign_ids() == {7}
 
