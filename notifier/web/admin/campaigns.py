@@ -270,6 +270,7 @@ def campaign_control(campaign_id: int, step: str) -> Response:
 @bp.get("/campaigns/<int:campaign_id>/report.csv")
 @requires("campaigns.view")
 def campaign_report_csv(campaign_id: int) -> Response:
+    # Streamed: the audit row commits with this view, the rows follow as they are read.
     body = reports.report_csv(staff_access(), campaign_id)
     return Response(
         body, mimetype="text/csv",
