@@ -32,7 +32,7 @@ PUBLIC = [
 ADMIN_MENU = [
     "/admin/", "/admin/contacts", "/admin/campaigns", "/admin/templates", "/admin/notices",
     "/admin/outbox", "/admin/audit", "/admin/staff", "/admin/queues", "/admin/settings",
-    "/admin/privacy", "/admin/contacts/import",
+    "/admin/privacy", "/admin/contacts/import", "/admin/segments", "/admin/segments/new",
 ]  # fmt: skip
 
 
