@@ -343,6 +343,7 @@ class Audience(Body):
         "many days later; a renewal campaign then gives each recipient that subscription's "
         "data (see docs/templates.md), and skips one whose subscription was renewed meanwhile."
     )
+    segment: Id = optional()  # a saved segment (docs/segments.md): it narrows, never widens
 
 
 assert set(Audience.model_fields) == set(AUDIENCE_FILTERS)  # the filters the planner reads

@@ -10,11 +10,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 
 from notifier.campaigns import lifecycle as campaigns
+from notifier.campaigns import segments
 from notifier.campaigns.audience_sql import ELIGIBLE, reason_per_contact
 from notifier.contacts.consent_ledger import purpose_or_error
 from notifier.delivery.eligibility import rule_for
 from notifier.domain.consent_rules import REFUSAL_RULES
 from notifier.domain.errors import ValidationFailed
+from notifier.domain.segments import Group
 from notifier.infra.extensions import db
 from notifier.models import Campaign, utcnow
 
@@ -33,14 +35,17 @@ class Breakdown:
         return self.eligible + sum(self.excluded.values())
 
 
-def breakdown(purpose_key: str, filters: dict[str, Any]) -> Breakdown:
-    """One GROUP BY over the contacts the filters select, with the same rules as planning."""
+def breakdown(purpose_key: str, filters: dict[str, Any], tree: Group | None = None) -> Breakdown:
+    """One GROUP BY over the contacts the filters select, with the same rules as planning;
+    `tree` is a segment being edited, not yet saved."""
     purpose = purpose_or_error(purpose_key)
     unknown = set(filters) - campaigns.AUDIENCE_KEYS
     if unknown:
         raise ValidationFailed({"audience": f"unknown filters {', '.join(sorted(unknown))}"})
     rows = reason_per_contact(rule_for(purpose), utcnow().date())
     base = campaigns._narrow(rows, filters, utcnow().date())
+    if tree is not None:
+        base = base.where(segments.clause(tree))
     counts = {str(r): int(n) for r, n in db.session.execute(_grouped(base))}
     eligible = counts.pop(ELIGIBLE, 0)
     return Breakdown(eligible, {r: counts[r] for r in REASONS if counts.get(r)})

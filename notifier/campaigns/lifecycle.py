@@ -20,6 +20,7 @@ from notifier import webhooks
 from notifier.campaigns import preflight
 from notifier.campaigns.audience_sql import eligible_contacts
 from notifier.campaigns.catalogue import kept_version
+from notifier.campaigns.segments import saved_clause
 from notifier.campaigns.templates import get_template
 from notifier.contacts.consent_ledger import purpose_or_error
 from notifier.delivery.claims import claim_batch
@@ -56,6 +57,7 @@ from notifier.models import (
     ContactTag,
     Delivery,
     DeliveryStatus,
+    Segment,
     StaffUser,
     Subscription,
     Template,
@@ -70,7 +72,7 @@ JOB_SECONDS = 60  # a send job hands over to a fresh one after this, so queues s
 RETRY_WAIT_SECONDS = 10.0  # a send job waits this long at most for its campaign's next retry
 RATE_CHECK_SECONDS = 5.0
 OPEN = (DeliveryStatus.PENDING, DeliveryStatus.CLAIMED, DeliveryStatus.DEFERRED)
-AUDIENCE_KEYS = frozenset({"tags", "locale", "attributes", "contact_ids", WINDOW_KEY})
+AUDIENCE_KEYS = frozenset({"tags", "locale", "attributes", "contact_ids", "segment", WINDOW_KEY})
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,14 @@ def _check(data: CampaignInput) -> Purpose:
     unknown = set(data.audience) - AUDIENCE_KEYS
     if unknown:
         errors["audience"] = f"unknown filters {', '.join(sorted(unknown))}"
+    if data.audience.get("segment") is not None:
+        segment = data.audience["segment"]
+        if (
+            not isinstance(segment, int)
+            or isinstance(segment, bool)
+            or not db.session.get(Segment, segment)
+        ):
+            errors["audience"] = "no such segment"
     try:
         ZoneInfo(data.time_zone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -338,6 +348,9 @@ def _narrow(query: Any, filters: dict[str, Any], today: date) -> Any:
                 Subscription.expires_on.between(today, last),
             )
         )
+    if filters.get("segment") is not None:
+        # Read at planning time: a saved segment is dynamic, and it only narrows.
+        query = query.where(saved_clause(filters["segment"]))
     return query
 
 

@@ -87,3 +87,6 @@ __all__ += ["BounceScore", "MailFeedback"]
 from notifier.models.subscriptions import Subscription  # noqa: E402
 
 __all__ += ["Subscription"]
+from notifier.models.segments import Segment  # noqa: E402
+
+__all__ += ["Segment"]

@@ -98,11 +98,12 @@ def create_campaign(
     template_name: str,
     kind: str = "promotion",
     purpose: str = "promotions",
+    **extra: str,
 ) -> tuple[int, Answer]:
     form = staff.get("/admin/campaigns/new")
     option = re.search(r'<option value="(\d+)"[^>]*>' + re.escape(template_name), form.body)
     assert option, form.body[:3000]
-    fields = {"name": name, "kind": kind, "purpose_key": purpose, "template_id": option[1]}
+    fields = {"name": name, "kind": kind, "purpose_key": purpose, "template_id": option[1], **extra}
     if kind != "promotion":
         # Choosing another kind makes the page fetch that kind's sample data (htmx) into the form.
         sample = staff.get(f"/admin/campaigns/sample-data?kind={kind}")

@@ -26,6 +26,7 @@ NAV = (
     # (endpoint, message key, permission, icon)
     ("admin.home", "nav_dashboard", None, "◧"),
     ("admin.campaigns_list", "nav_campaigns", "campaigns.view", "➤"),
+    ("admin.segments_list", "nav_segments", "campaigns.view", "◎"),
     ("admin.email_templates", "nav_templates", "templates.manage", "✎"),
     ("admin.notices_page", "nav_notices", "notices.manage", "↻"),
     ("admin.contacts", "nav_contacts", "contacts.view", "☰"),

@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 
 from notifier.campaigns import audience, reports, templates
 from notifier.campaigns import lifecycle as campaigns
+from notifier.campaigns import segments as saved_segments
 from notifier.campaigns.catalogue import CampaignKind, CampaignStatus, templates_by_name
 from notifier.campaigns.preflight import PreflightFailed
 from notifier.campaigns.templates import sample_for
@@ -77,6 +78,10 @@ def _filters(values: Any) -> dict[str, Any]:
         days = str(values.get("expiring_within_days") or "").strip()
         if days.isdigit() and 1 <= int(days) <= 366:
             filters["expiring_within_days"] = int(days)
+    segment = str(values.get("segment") or "")
+    if segment:
+        # Anything but a segment's number is refused by the use case, not quietly dropped.
+        filters["segment"] = int(segment) if segment.isascii() and segment.isdigit() else segment
     return filters
 
 
@@ -119,7 +124,11 @@ def campaign_new() -> str | Response:
         flash(translate("form_invalid"), "error")
     status = 422 if request.method == "POST" else 200
     return render_template(
-        "admin/campaigns/new.html", form=form, count=_count(request.form or None)
+        "admin/campaigns/new.html",
+        form=form,
+        count=_count(request.form or None),
+        segments=saved_segments.segment_choices(),
+        segment=request.form.get("segment", ""),
     ), status  # type: ignore[return-value]
 
 
@@ -265,6 +274,7 @@ def campaign_control(campaign_id: int, step: str) -> Response:
 @bp.get("/campaigns/<int:campaign_id>/report.csv")
 @requires("campaigns.view")
 def campaign_report_csv(campaign_id: int) -> Response:
+    # Streamed: the audit row commits with this view, the rows follow as they are read.
     body = reports.report_csv(staff_access(), campaign_id)
     return Response(
         body, mimetype="text/csv",

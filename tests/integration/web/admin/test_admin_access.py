@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 
 from notifier import create_app
 from notifier.campaigns import lifecycle as campaigns
+from notifier.campaigns import segments
 from notifier.infra.context import profile
 from notifier.infra.extensions import db
 from notifier.models import ConsentSource, OutboxMessage, PrivacyRequest, StaffUser, utcnow
@@ -73,6 +74,12 @@ def _world() -> dict[str, Any]:
         )
     )
     key = staff.create_api_key("billing", ["notices"])
+    segment = segments.save_segment(
+        segments.SegmentInput(
+            "VIP", {"match": "all", "items": [{"field": "tag", "op": "has", "value": "vip"}]}
+        ),
+        staff_id=None,
+    )
     db.session.commit()
     other = make_staff("other@example.com", "marketing")
     return {
@@ -86,6 +93,7 @@ def _world() -> dict[str, Any]:
         "token": "0" * 32,  # an import result
         "endpoint_id": 1,  # a webhook endpoint and delivery: the guard answers before any lookup
         "delivery_id": 1,
+        "segment_id": segment.id,
     }
 
 

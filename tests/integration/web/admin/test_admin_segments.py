@@ -1,0 +1,247 @@
+"""Segment pages: the builder as a plain form (no JavaScript), its live count, hostile input, and
+a campaign whose audience is a segment reaching exactly the matching eligible contacts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from notifier.contacts import consent_ledger as consent
+from notifier.infra.extensions import db
+from notifier.models import ConsentSource, Contact, Segment, StaffUser
+from tests.conftest import configure
+from tests.integration.helpers import drain, layout_template, make_contact, sample_data
+from tests.integration.test_admin_support import browser, make_staff, post, sign_in
+from tests.smtp_server import SmtpTestServer
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return browser(app)
+
+
+@pytest.fixture
+def smtp(app: Flask) -> Iterator[SmtpTestServer]:
+    with SmtpTestServer() as server:
+        configure(app, SMTP_URL=server.url)
+        yield server
+
+
+@pytest.fixture
+def admin(app: Flask, client: FlaskClient) -> StaffUser:
+    user = make_staff("admin@example.com", "admin", "Quản trị")
+    sign_in(client, "admin@example.com")
+    return user
+
+
+def _people() -> None:
+    make_contact("hn-vip@example.com", grants=("promotions",), tags=["vip"],
+                 attributes={"city": "Hà Nội", "spend": "1200"})  # fmt: skip
+    make_contact(
+        "hn@example.com", grants=("promotions",), attributes={"city": "Hà Nội", "spend": "90"}
+    )
+    make_contact(
+        "sg-big@example.com", grants=("promotions",), attributes={"city": "HCM", "spend": "5000"}
+    )
+    # Matches the segment but withdrew: the segment narrows, it never grants.
+    gone = make_contact("hn-gone@example.com", grants=("promotions",), tags=["vip"],
+                        attributes={"city": "Hà Nội", "spend": "1200"})  # fmt: skip
+    consent.withdraw(gone, ["promotions"], consent.Evidence(source=ConsentSource.ONE_CLICK))
+    # Matches, never agreed.
+    make_contact("hn-none@example.com", tags=["vip"], attributes={"city": "Hà Nội"})
+
+
+def _rows(*rows: dict[str, str], **extra: str) -> dict[str, str]:
+    form = {"rows": str(len(rows)), "match": "any", "purpose_key": "promotions", **extra}
+    for i, row in enumerate(rows):
+        for name in ("group", "field", "key", "type", "op", "value"):
+            form[f"{name}_{i}"] = row.get(name, "text" if name == "type" else "")
+    return form
+
+
+# (Hà Nội AND tag vip) OR (spend >= 1000 AND not in Hà Nội)
+TWO_GROUPS = (
+    {"group": "1", "field": "attribute", "key": "city", "op": "eq", "value": "Hà Nội"},
+    {"group": "1", "field": "tag", "op": "has", "value": "vip"},
+    {
+        "group": "2",
+        "field": "attribute",
+        "key": "spend",
+        "type": "number",
+        "op": "ge",
+        "value": "1000",
+    },
+    {"group": "2", "field": "attribute", "key": "city", "op": "ne", "value": "Hà Nội"},
+)
+
+
+def _segments() -> int:
+    return int(db.session.scalar(select(func.count()).select_from(Segment)) or 0)
+
+
+def test_build_without_javascript_count_live_and_save(
+    client: FlaskClient, admin: StaffUser
+) -> None:
+    _people()
+    page = client.get("/admin/segments/new")
+    assert page.status_code == 200 and 'name="rows" value="1"' in page.get_data(as_text=True)
+    # "Add a condition" is a submit button: the form comes back with one more row, values kept.
+    added = post(client, "/admin/segments/new",
+                 {**_rows(TWO_GROUPS[0]), "name": "HN", "action": "add_row"})  # fmt: skip
+    text = added.get_data(as_text=True)
+    assert added.status_code == 200 and 'name="rows" value="2"' in text and "Hà Nội" in text
+    removed = post(client, "/admin/segments/new", {**_rows(*TWO_GROUPS), "action": "remove_3"})
+    assert 'name="rows" value="3"' in removed.get_data(as_text=True)
+    live = post(client, "/admin/segments/count", _rows(*TWO_GROUPS)).get_data(as_text=True)
+    # Four contacts match; two of them may receive promotions (one withdrew, one never agreed).
+    assert 'data-testid="segment-total">4<' in live and 'data-testid="eligible">2<' in live
+    assert "Đã rút lại đồng ý" in live and "Chưa đồng ý" in live
+    named = {**_rows(*TWO_GROUPS), "name": "HN VIP or big spenders", "action": "save"}
+    saved = post(client, "/admin/segments/new", named)
+    assert saved.status_code == 302 and _segments() == 1
+    segment = db.session.scalars(select(Segment)).one()
+    assert [g["match"] for g in segment.definition["items"]] == ["all", "all"]
+    listed = client.get("/admin/segments").get_data(as_text=True)
+    assert "HN VIP or big spenders" in listed
+    again = client.get(f"/admin/segments/{segment.id}").get_data(as_text=True)
+    assert 'name="rows" value="4"' in again and 'value="1000"' in again
+    english = client.get("/admin/segments?lang=en").get_data(as_text=True)
+    assert "New segment" in english
+
+
+@pytest.mark.parametrize(
+    ("rows", "extra", "problem"),
+    [
+        # SQL and JSON-path-looking names are not names.
+        (
+            [
+                {
+                    "group": "1",
+                    "field": "attribute",
+                    "key": "city') OR 1=1 --",
+                    "op": "eq",
+                    "value": "x",
+                }
+            ],
+            {},
+            "key",
+        ),
+        (
+            [{"group": "1", "field": "attribute", "key": 'a."$[0]', "op": "eq", "value": "x"}],
+            {},
+            "key",
+        ),
+        ([{"group": "1", "field": "password", "op": "eq", "value": "x"}], {}, "field"),
+        ([{"group": "1", "field": "email", "op": "LIKE", "value": "%"}], {}, "op"),
+        (
+            [
+                {
+                    "group": "1",
+                    "field": "attribute",
+                    "key": "n",
+                    "type": "float",
+                    "op": "eq",
+                    "value": "1",
+                }
+            ],
+            {},
+            "type",
+        ),
+        (
+            [
+                {
+                    "group": "1",
+                    "field": "attribute",
+                    "key": "n",
+                    "type": "number",
+                    "op": "gt",
+                    "value": "1e308",
+                }
+            ],
+            {},
+            "value",
+        ),
+        ([{"group": "1", "field": "created_at", "op": "lt", "value": "2026-02-30"}], {}, "value"),
+        (
+            [{"group": "1", "field": "consent", "key": "nope", "op": "is", "value": "granted"}],
+            {},
+            "key",
+        ),
+        (
+            [{"group": "1", "field": "received", "op": "received", "value": "999999"}],
+            {},
+            "campaign",
+        ),
+        ([{"group": "1", "field": "name", "op": "eq", "value": "x" * 10_000}], {}, "200"),
+        ([{"group": "1", "field": "name", "op": "eq", "value": "a\x00b"}], {}, "control"),
+        ([], {"match": "xor"}, "match"),
+        # More rows than the limit: refused before any is read.
+        ([], {"rows": "100000000"}, "40"),
+    ],
+)
+def test_hostile_definitions_are_refused_and_nothing_is_saved(
+    client: FlaskClient, admin: StaffUser, rows: list[dict[str, str]], extra: dict[str, str],
+    problem: str,
+) -> None:  # fmt: skip
+    form = {**_rows(*rows), "name": "hostile", "action": "save", **extra}
+    if not rows and "rows" not in extra:
+        form.update(_rows({"group": "1", "field": "locale", "op": "eq", "value": "vi"}))
+        form["match"] = extra["match"]
+    response = post(client, "/admin/segments/new", form)
+    assert response.status_code == 422
+    assert problem in response.get_data(as_text=True)
+    assert _segments() == 0
+
+
+def test_huge_forms_and_sql_looking_values(client: FlaskClient, admin: StaffUser) -> None:
+    """A value that looks like SQL is only text to compare; a flood of fields is refused."""
+    make_contact("x@example.com", grants=("promotions",), name="x'; DROP TABLE contacts; --")
+    make_contact("y@example.com", grants=("promotions",), name="Y")
+    row = {"group": "1", "field": "name", "op": "eq", "value": "x'; DROP TABLE contacts; --"}
+    live = post(client, "/admin/segments/count", _rows(row)).get_data(as_text=True)
+    assert 'data-testid="segment-total">1<' in live
+    like = {"group": "1", "field": "name", "op": "contains", "value": "%"}
+    assert 'data-testid="segment-total">0<' in post(
+        client, "/admin/segments/count", _rows(like)
+    ).get_data(as_text=True)
+    flood = {f"junk_{i}": "x" for i in range(5000)}
+    response = post(
+        client, "/admin/segments/new", {**_rows(row), **flood, "name": "f", "action": "save"}
+    )
+    assert response.status_code == 422 and _segments() == 0
+    many = [dict(row, group=str(i % 3 + 1)) for i in range(41)]
+    response = post(client, "/admin/segments/new", {**_rows(*many), "name": "m", "action": "save"})
+    assert response.status_code == 422 and _segments() == 0
+    assert db.session.scalar(select(func.count()).select_from(Contact)) == 2
+
+
+def test_a_campaign_with_a_segment_sends_only_to_matching_eligible_contacts(
+    app: Flask, client: FlaskClient, admin: StaffUser, smtp: SmtpTestServer
+) -> None:
+    _people()
+    saved = post(client, "/admin/segments/new",
+                 {**_rows(*TWO_GROUPS), "name": "Target", "action": "save"})  # fmt: skip
+    segment_id = int(saved.headers["Location"].rsplit("/", 1)[1])
+    form: dict[str, Any] = {
+        "name": "Segment campaign", "kind": "promotion", "purpose_key": "promotions",
+        "template_id": str(layout_template("promotion", "promotions")), "tags": "", "locale": "",
+        "time_zone": "Asia/Ho_Chi_Minh", "data": json.dumps(sample_data("promotion")),
+        "segment": str(segment_id),
+    }  # fmt: skip
+    refused = post(client, "/admin/campaigns/new", {**form, "segment": "1 OR 1=1"})
+    assert refused.status_code == 422
+    created = post(client, "/admin/campaigns/new", form)
+    assert created.status_code == 302
+    campaign_id = int(created.headers["Location"].rsplit("/", 1)[1])
+    post(client, f"/admin/campaigns/{campaign_id}/schedule", {"when": "now", "confirm": "y"})
+    drain(app)
+    assert sorted(m.rcpt_tos[0] for m in smtp.messages) == [
+        "hn-vip@example.com",
+        "sg-big@example.com",
+    ]
