@@ -65,7 +65,7 @@ def get_template(template_id: int) -> Response:
     "campaigns",
     {201: (Campaign, "Created as a draft.")},
     json=CampaignRequest,
-    state_checked=("template_id", "data"),
+    state_checked=("template_id", "data", "audience"),  # audience: a segment that exists
 )
 def create_campaign() -> tuple[Response, int]:
     """Create a draft campaign"""
