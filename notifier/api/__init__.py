@@ -9,7 +9,7 @@ from notifier.api.base import bp, register_routing_errors
 
 def init_app(app: Flask) -> None:
     # The views register their routes on bp when imported.
-    from notifier.api import campaigns, contacts, docs, notices  # noqa: F401
+    from notifier.api import campaigns, contacts, docs, lists, notices  # noqa: F401
     from notifier.infra.extensions import csrf
     from notifier.notices import webhooks
 

@@ -171,7 +171,14 @@ def complain(contact_id: int, text: str, requester: Requester) -> PrivacyRequest
     return request
 
 
-def erase(request_id: int, staff_id: int | None) -> PrivacyRequest:
+def erase_now(contact_id: int, requester: Requester, actor: str) -> PrivacyRequest:
+    """An erasure asked for and carried out at once (the API's: the client system already
+    decided, as staff do on the privacy pages): the same request and the same erasure."""
+    request = request_erasure(contact_id, requester)
+    return erase(request.id, None, actor=actor)
+
+
+def erase(request_id: int, staff_id: int | None, actor: str | None = None) -> PrivacyRequest:
     """Carry out an erasure request: personal data gone, the address hash kept as a suppression."""
     request = db.session.get(PrivacyRequest, request_id)
     if request is None or request.kind != PrivacyRequestKind.ERASURE:
@@ -195,7 +202,7 @@ def erase(request_id: int, staff_id: int | None) -> PrivacyRequest:
     request.status, request.completed_at = PrivacyRequestStatus.COMPLETED.value, now
     request.handled_by, request.outcome = staff_id, "personal data erased; address hash suppressed"
     audit.record(
-        f"staff:{staff_id}" if staff_id else "system",
+        actor or (f"staff:{staff_id}" if staff_id else "system"),
         "contact.erase",
         "contact",
         contact.id,
