@@ -115,8 +115,12 @@ def list_suppressions() -> Response:
 def add_suppression() -> tuple[Response, int]:
     """Never mail an address again in a scope (all, advertising or one purpose)"""
     new = body(SuppressionRequest)
-    found, created = api_directory.add_suppression(
-        new.email, new.scope, new.reason, new.note or "", g.api_key_id
+    # Two clients suppressing one address at once: the loser's insert fails on the unique
+    # (address, scope) and its retry finds the winner's row.
+    found, created = api_contacts.retrying(
+        lambda: api_directory.add_suppression(
+            new.email, new.scope, new.reason, new.note or "", g.api_key_id
+        )
     )
     return jsonify(_suppression_view(found)), 201 if created else 200
 

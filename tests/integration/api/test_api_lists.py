@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -21,6 +24,7 @@ from tests.integration.test_api_support import RENEWAL_DATA, bearer, conforms, i
 from tests.smtp_server import SmtpTestServer
 
 api, key, smtp = support.api, support.key, support.smtp  # fixtures
+live_server = support.live_server
 
 
 def _contacts(count: int, **fields: object) -> list[int]:
@@ -309,3 +313,24 @@ def test_nested_data_beyond_its_limits_is_refused_with_its_path(
         assert answer.status_code == 422, data
         assert problem["errors"][0]["field"] == "data"
         assert problem["errors"][0]["detail"].startswith(path), problem
+
+
+def test_one_address_suppressed_by_racing_clients_is_one_suppression(
+    app: Flask, key: str, live_server: str
+) -> None:
+    body = json.dumps({"email": "an@example.com", "scope": "all", "reason": "complaint"})
+
+    def post() -> int:
+        request = urllib.request.Request(
+            f"{live_server}/api/v1/suppressions",
+            data=body.encode(),
+            headers={**bearer(key), "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return int(answer.status)
+
+    with ThreadPoolExecutor(6) as pool:
+        codes = list(pool.map(lambda _: post(), range(6)))
+    assert sorted(codes) == [200] * 5 + [201]
+    db.session.remove()
+    assert db.session.scalar(select(func.count()).select_from(Suppression)) == 1
