@@ -22,6 +22,7 @@ from notifier.api.schemas_lists import (
     Erased,
     LayoutTemplate,
     LayoutTemplateRequest,
+    NoticeTemplateUpdate,
     NoticeTypeCreated,
     NoticeTypeDetail,
     NoticeTypeFromLayout,
@@ -38,6 +39,7 @@ from notifier.campaigns import reports, templates
 from notifier.campaigns.views import template_view
 from notifier.contacts import api_contacts, api_directory
 from notifier.contacts.views import contact_view, iso
+from notifier.domain.locales import Variant
 from notifier.notices import notices
 from notifier.notices.views import notice_type_view
 from notifier.privacy import requests as privacy
@@ -218,6 +220,29 @@ def _detail(key: str) -> dict[str, Any]:
 @operation("notices", {200: (NoticeTypeDetail, "The notice type with its template.")})
 def get_notice_type(key: str) -> Response:
     """A notice type: its purpose, its template per locale and the data fields it needs"""
+    return jsonify(_detail(key))
+
+
+@bp.put("/notice-types/<string(maxlength=64):key>/template")
+@operation(
+    "templates",
+    {200: (NoticeTypeDetail, "Saved as the template's next version.")},
+    json=NoticeTemplateUpdate,
+    state_checked=("subject", "body_mjml", "text", "sample_data"),
+)
+def update_notice_template(key: str) -> Response:
+    """Change a notice type's subject, body and text per locale (a new template version)"""
+    change = body(NoticeTemplateUpdate)
+    notice_type, template, _ = notices.notice_type_detail(key)
+    variants = {}
+    if change.variants is not None and change.variants.en is not None:
+        en = change.variants.en
+        variants["en"] = Variant(en.subject, en.body_mjml, en.text)
+    data = templates.TemplateInput(
+        template.name, template.kind, notice_type.purpose_key, change.subject,
+        change.body_mjml, change.text, variants,
+    )  # fmt: skip
+    templates.save_template(data, template.id, sample_data=change.sample_data)
     return jsonify(_detail(key))
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic_core import PydanticCustomError, core_schema
 
+from notifier.api.campaign_data import CampaignData
 from notifier.api.fields import (
     Email,
     Key,
@@ -20,11 +21,21 @@ from notifier.api.fields import (
     ServicePurpose,
     Tag,
     line,
+    multiline,
     named,
     optional,
     pattern_check,
 )
-from notifier.api.schemas import Answer, Body, Contact, NoticeType, Template, TemplateVariant
+from notifier.api.schemas import (
+    Answer,
+    Body,
+    Contact,
+    MultiLine,
+    NoticeType,
+    Template,
+    TemplateVariant,
+    TemplateVariants,
+)
 from notifier.campaigns.reports import DELIVERY_STATUSES
 from notifier.contacts.api_directory import CLIENT_REASONS, scope_choices
 from notifier.delivery.rendering.layouts import LAYOUT_KEYS, builtin_layouts
@@ -247,6 +258,20 @@ class NoticeTypeDetail(NoticeType):
     text: str | None
     variants: dict[str, TemplateVariant] = Field(default_factory=dict)
     data_fields: list[str] = Field(description="The `data` fields a notice of this type needs.")
+
+
+class NoticeTemplateUpdate(Body):
+    """The notice type's texts: `subject`, `body_mjml` and `text` are the Vietnamese variant,
+    `variants.en` the English one. They are rendered with `sample_data` (per locale; the renewal
+    layout's sample without it) before anything is stored."""
+
+    subject: Annotated[str, line(500, 1)]
+    body_mjml: MultiLine
+    text: Annotated[str, multiline(50_000)] | None = None
+    variants: TemplateVariants | None = None
+    sample_data: Annotated[
+        dict[Locale, Annotated[dict[str, Any], CampaignData()]], Field(max_length=2)
+    ] = optional()
 
 
 class NoticeTypeCreated(Answer):

@@ -85,9 +85,12 @@ def sample_for(kind: str) -> dict:
 
 
 def save_template(
-    data: TemplateInput, template_id: int | None = None, staff_id: int | None = None
+    data: TemplateInput,
+    template_id: int | None = None,
+    staff_id: int | None = None,
+    sample_data: dict | None = None,
 ) -> Template:
-    check_template(data)
+    check_template(data, sample_data)
     if template_id is None:
         template = Template(version=0)
         db.session.add(template)

@@ -334,3 +334,34 @@ def test_one_address_suppressed_by_racing_clients_is_one_suppression(
     assert sorted(codes) == [200] * 5 + [201]
     db.session.remove()
     assert db.session.scalar(select(func.count()).select_from(Suppression)) == 1
+
+
+def test_a_notice_types_texts_change_and_its_data_fields_follow(
+    app: Flask, api: FlaskClient
+) -> None:
+    body = {"key": "renewal_7d", "name": "Gia hạn 7 ngày", "purpose": "renewal"}
+    created = api.post("/api/v1/notice-types/from-layout", json=body).get_json()
+    vi = created["sample_data"]["vi"]
+    url, path = "/api/v1/notice-types/renewal_7d/template", "/notice-types/{key}/template"
+    texts = {
+        "subject": "Gia hạn {{ service_name }} - gói {{ plan }}",
+        "body_mjml": created["notice_type"]["body_mjml"],
+        "text": "{{ service_name }} {{ plan }} {{ expires_on | date }}",
+    }
+    refused = api.put(url, json=texts)  # the renewal sample has no `plan`
+    problem = conforms(refused, "put", path)
+    assert refused.status_code == 422 and problem["errors"][0]["field"] == "subject"
+    saved = api.put(url, json={**texts, "sample_data": {"vi": {**vi, "plan": "Pro"}}})
+    detail = conforms(saved, "put", path)
+    assert saved.status_code == 200 and "plan" in detail["data_fields"]
+    assert detail["subject"] == texts["subject"]
+    notice = api.post(
+        "/api/v1/notices",
+        json={**support.notice_body(), "type": "renewal_7d"},
+        headers={"Idempotency-Key": "k-plan"},
+    )
+    assert notice.status_code == 422
+    assert {e["field"] for e in notice.get_json()["errors"]} == {"data.plan"}
+    assert api.put("/api/v1/notice-types/nope/template", json=texts).status_code == 404
+    only_notices = bearer(issue_key("notices"))
+    assert api.put(url, json=texts, headers=only_notices).status_code == 403
