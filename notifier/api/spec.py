@@ -49,7 +49,7 @@ class _Plugin(FlaskPlugin):
     def request_validation(
         self, request: Any, query: Any, json: Any, form: Any, headers: Any, cookies: Any
     ) -> None:
-        """Every bad field of the body and the headers in one 422, as before."""
+        """Every bad field of the body, the query string and the headers in one 422."""
         errors: dict[str, str] = {}
         body_value = header_value = query_value = None
         if json is not None:

@@ -173,7 +173,9 @@ def complain(contact_id: int, text: str, requester: Requester) -> PrivacyRequest
 
 def erase_now(contact_id: int, requester: Requester, actor: str) -> PrivacyRequest:
     """An erasure asked for and carried out at once (the API's: the client system already
-    decided, as staff do on the privacy pages): the same request and the same erasure."""
+    decided, as staff do on the privacy pages): the same request and the same erasure. The
+    acknowledgement that opening the request queues is cancelled by the erasure, as every
+    queued mail to the person is, so nobody is told that staff will erase what is gone."""
     request = request_erasure(contact_id, requester)
     return erase(request.id, None, actor=actor)
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from notifier.infra.context import profile
 from notifier.infra.extensions import db
-from notifier.models import AuditEntry, Contact, Delivery, Suppression
+from notifier.models import AuditEntry, Contact, Delivery, Suppression, SystemMail
 from notifier.notices.types import sync_notice_types
 from tests.integration import test_api_support as support
 from tests.integration.helpers import committed, drain, make_contact, start_campaign
@@ -141,6 +141,8 @@ def test_erase_is_the_privacy_erasure(app: Flask, api: FlaskClient) -> None:
     assert suppression is not None and suppression.reason == "erased"
     audit = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "contact.erase"))
     assert audit is not None and audit.actor.startswith("api:")
+    mails = db.session.scalars(select(SystemMail)).all()  # the request's acknowledgement
+    assert mails and all(m.status == "cancelled" and m.to_address is None for m in mails)
     assert api.delete("/api/v1/contacts/KH-001").status_code == 404
     assert api.get("/api/v1/contacts/KH-001").status_code == 404
     assert conforms(api.get("/api/v1/contacts"), "get", "/contacts")["items"] == []
