@@ -13,6 +13,7 @@ def init_app(app: Flask) -> None:
         campaigns,
         contacts,
         docs,
+        lists,
         notices,
         subscriptions,
         webhooks,

@@ -18,6 +18,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
+from notifier.api.campaign_data import CampaignData
 from notifier.api.fields import (
     AMOUNT,
     Amount,
@@ -357,7 +358,7 @@ class CampaignRequest(Body):
     purpose: Purpose
     template_id: Id
     audience: Audience = optional()
-    data: Attributes = optional()
+    data: Annotated[dict[str, Any], CampaignData()] = optional()
     time_zone: TimeZone = optional()
 
     @field_validator("purpose", mode="after")

@@ -51,15 +51,24 @@ class _Plugin(FlaskPlugin):
     def request_validation(
         self, request: Any, query: Any, json: Any, form: Any, headers: Any, cookies: Any
     ) -> None:
-        """Every bad field of the body and the headers in one 422, as before."""
+        """Every bad field of the body, the query string and the headers in one 422."""
         errors: dict[str, str] = {}
-        body_value = header_value = None
+        body_value = header_value = query_value = None
         if json is not None:
             raw = read_body(optional=not _requires_body(json))
             errors.update(hostile_strings(raw))
             if not errors:
                 body_value, problems = _validated(json, raw)
                 errors.update(problems)
+        if query is not None:
+            # One value per name: a repeated parameter is refused, not silently narrowed.
+            given = {}
+            for name, values in request.args.lists():
+                if len(values) > 1:
+                    errors[name] = "give this parameter once"
+                given[name] = values[0]
+            query_value, problems = _validated(query, given)
+            errors.update(problems)
         if headers is not None:
             names = [f.alias or name for name, f in headers.model_fields.items()]
             given = {n: request.headers[n] for n in names if n in request.headers}
@@ -67,7 +76,7 @@ class _Plugin(FlaskPlugin):
             errors.update(problems)
         if errors:
             raise invalid(errors)
-        request.context = Context(None, body_value, None, header_value, None)
+        request.context = Context(query_value, body_value, None, header_value, None)
 
     def validate_response(
         self, resp: Any, resp_model: Any, skip_validation: bool, force_resp_serialize: bool
@@ -147,6 +156,7 @@ def operation(
     answers: dict[int, tuple[type[BaseModel], str]],
     json: type[BaseModel] | None = None,
     headers: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
     errors: tuple[int, ...] = (),
     state_checked: tuple[str, ...] = (),
     raw_body: tuple[str, type[BaseModel], Callable[[], int]] | None = None,
@@ -165,6 +175,7 @@ def operation(
         validated = spec.validate(
             json=json,
             headers=headers,
+            query=query,
             resp=Response(**{f"HTTP_{code}": answer for code, answer in answers.items()}),
             tags=[scope],
             operation_id=view.__name__,
@@ -178,6 +189,11 @@ def body(model: type[M]) -> M:
     """The request body, as validated against `model` by the view's `operation`."""
     value = getattr(request, "context").json  # noqa: B009 - set by the plugin, not typed
     return cast(M, value if value is not None else model.model_validate({}))
+
+
+def query(model: type[M]) -> M:
+    """The query string, as validated against `model` by the view's `operation`."""
+    return cast(M, getattr(request, "context").query)  # noqa: B009
 
 
 def header(model: type[M]) -> M:
@@ -215,6 +231,8 @@ def _complete(operation: dict[str, Any], extra: Extras) -> None:
         operation["requestBody"]["required"] = not extra.body_optional
     parameters = operation.get("parameters", [])
     for parameter in parameters:
+        if parameter["in"] == "query":
+            codes.append(422)  # a bad parameter is named like a bad body field
         if parameter["in"] == "path":
             codes.append(404)
             parameter["schema"] = dict(PATH_PARAMETERS.get(parameter["name"], parameter["schema"]))

@@ -78,6 +78,26 @@ def list_campaigns(status: str = "") -> list[tuple[Campaign, dict[str, int]]]:
     return [(campaign, counts[campaign.id]) for campaign in found]
 
 
+DELIVERY_STATUSES = tuple(s.value for s in DeliveryStatus)
+
+
+def report_rows(
+    campaign_id: int, after_id: int, limit: int, status: str = ""
+) -> list[tuple[Delivery, str | None]]:
+    """The report's rows one page at a time (by delivery id), each with the contact's
+    external_ref: the same ledger rows the CSV export lists, for the API."""
+    campaign = campaigns.get_campaign(campaign_id)
+    statement = (
+        select(Delivery, Contact.external_ref)
+        .join(Contact, Contact.id == Delivery.contact_id)
+        .where(Delivery.campaign_id == campaign.id, Delivery.id > after_id)
+    )
+    if status:
+        statement = statement.where(Delivery.status == status)
+    rows = db.session.execute(statement.order_by(Delivery.id).limit(limit))
+    return [(delivery, external_ref) for delivery, external_ref in rows]
+
+
 CSV_CHUNK_ROWS = 5000  # rows fetched from the server-side cursor and written per chunk
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
 
 from notifier.contacts.consent_ledger import purpose_or_error
 from notifier.delivery.composer import Recipient, build_composer
@@ -82,9 +85,12 @@ def sample_for(kind: str) -> dict:
 
 
 def save_template(
-    data: TemplateInput, template_id: int | None = None, staff_id: int | None = None
+    data: TemplateInput,
+    template_id: int | None = None,
+    staff_id: int | None = None,
+    sample_data: dict | None = None,
 ) -> Template:
-    check_template(data)
+    check_template(data, sample_data)
     if template_id is None:
         template = Template(version=0)
         db.session.add(template)
@@ -106,6 +112,31 @@ def save_template(
     return template
 
 
+def list_templates(after_id: int, limit: int) -> Sequence[Template]:
+    return db.session.scalars(
+        select(Template).where(Template.id > after_id).order_by(Template.id).limit(limit)
+    ).all()
+
+
+def from_layout(
+    layout_key: str, name: str, purpose_key: str, staff_id: int | None = None
+) -> tuple[Template, dict[str, dict[str, Any]]]:
+    """A new template copied from a built-in layout (both variants, as the admin editor copies
+    one), with the layout's sample data: campaign `data` that renders it."""
+    layout = builtin_layouts().get(layout_key)
+    if layout is None:
+        raise NotFound(f"layout {layout_key}")
+    if purpose_or_error(purpose_key).is_advertising != layout.advertising:
+        kind = "an advertising" if layout.advertising else "a service"
+        raise ValidationFailed({"purpose": f"the {layout_key} layout needs {kind} purpose"})
+    variants = dict(layout.variants)
+    data = TemplateInput(
+        name, layout.key, purpose_key, layout.subject, layout.body, layout.text,
+        {k: v for k, v in variants.items() if k != DEFAULT_LOCALE},
+    )  # fmt: skip
+    return save_template(data, staff_id=staff_id), sample_for(layout.key)
+
+
 def get_template(template_id: int) -> Template:
     template = db.session.get(Template, template_id)
     if template is None:
@@ -113,4 +144,12 @@ def get_template(template_id: int) -> Template:
     return template
 
 
-__all__ = ["TemplateError", "TemplateInput", "check_template", "get_template", "save_template"]
+__all__ = [
+    "TemplateError",
+    "TemplateInput",
+    "check_template",
+    "from_layout",
+    "get_template",
+    "list_templates",
+    "save_template",
+]

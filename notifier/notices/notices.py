@@ -21,16 +21,18 @@ from notifier.contacts.consent_ledger import purpose_or_error
 from notifier.delivery.composer import Recipient, cached_composer, envelope_sender
 from notifier.delivery.eligibility import decision_for
 from notifier.delivery.rendering.errors import TemplateError
+from notifier.delivery.rendering.layouts import builtin_layouts
 from notifier.delivery.sending import verdict_on
 from notifier.delivery.single import claim, send_one, still_ours
 from notifier.domain.errors import Conflict, NotFound, ValidationFailed
 from notifier.domain.send_outcome import Fate, SendResult, SendStatus, render_failed
+from notifier.infra.context import profile
 from notifier.infra.extensions import db
 from notifier.infra.queues import NOTICES, enqueue_after_commit, queue
 from notifier.infra.unit_of_work import checkpoint, discard, savepoint
 from notifier.mail.message import message_id_of
 from notifier.models import Notice, NoticeStatus, NoticeType, SendLog, Template, utcnow
-from notifier.notices import webhooks
+from notifier.notices import types, webhooks
 
 log = logging.getLogger(__name__)
 SEND_NOTICE_JOB = "workers.jobs.send_notice"
@@ -64,6 +66,33 @@ def define_notice_type(key: str, name: str, purpose_key: str, template_id: int) 
     db.session.add(notice_type)
     db.session.flush()
     return notice_type
+
+
+def define_from_layout(
+    key: str, name: str, purpose_key: str, layout_key: str, now: datetime
+) -> tuple[NoticeType, dict[str, dict[str, Any]]]:
+    """A new notice type with its own copy of a built-in service layout (both variants), and
+    the layout's sample data per locale: a notice `data` that renders it."""
+    layout = builtin_layouts().get(layout_key)
+    if layout is None or layout.advertising:
+        raise ValidationFailed({"layout": f"{layout_key!r} is not a built-in service layout"})
+    if db.session.get(NoticeType, key) is not None:
+        raise Conflict(f"notice type {key!r} exists; change it with PUT")
+    purpose = purpose_or_error(purpose_key)
+    if purpose.is_advertising:
+        raise ValidationFailed({"purpose": "notices are service mail, not advertising"})
+    template = types.notice_template(name, purpose_key, layout.variants)
+    notice_type = define_notice_type(key, name, purpose_key, template.id)
+    return notice_type, layout.samples(now, profile().identity)
+
+
+def notice_type_detail(key: str) -> tuple[NoticeType, Template, types.DataFields]:
+    notice_type = db.session.get(NoticeType, key)
+    if notice_type is None or not notice_type.active:
+        raise NotFound(f"notice type {key!r}")
+    template = db.session.get(Template, notice_type.template_id)
+    assert template is not None  # a foreign key
+    return notice_type, template, types.variants_fields(template.sources())
 
 
 def trigger(

@@ -141,18 +141,24 @@ def sync_notice_types(profile: Profile) -> None:
     for spec in profile.notice_types:
         if db.session.get(NoticeType, spec.key) is not None:
             continue
-        variants = shipped_template(spec)
-        template = Template(
-            name=spec.name.vi, kind=CampaignKind.RENEWAL.value, purpose_key=spec.purpose, version=1
-        )
-        template.set_sources(variants)
-        db.session.add(template)
-        db.session.flush()
-        kept = TemplateVersion(template_id=template.id, version=1)
-        kept.set_sources(variants)
-        db.session.add(kept)
+        template = notice_template(spec.name.vi, spec.purpose, shipped_template(spec))
         db.session.add(
             NoticeType(key=spec.key, name=spec.name.vi, purpose_key=spec.purpose,
                        template_id=template.id, active=True)
         )  # fmt: skip
     db.session.flush()
+
+
+def notice_template(name: str, purpose_key: str, variants: Variants) -> Template:
+    """A notice type's own template, version 1 kept: what setup and a copied layout store."""
+    template = Template(
+        name=name, kind=CampaignKind.RENEWAL.value, purpose_key=purpose_key, version=1
+    )
+    template.set_sources(variants)
+    db.session.add(template)
+    db.session.flush()
+    kept = TemplateVersion(template_id=template.id, version=1)
+    kept.set_sources(variants)
+    db.session.add(kept)
+    db.session.flush()
+    return template

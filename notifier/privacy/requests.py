@@ -175,7 +175,16 @@ def complain(contact_id: int, text: str, requester: Requester) -> PrivacyRequest
     return request
 
 
-def erase(request_id: int, staff_id: int | None) -> PrivacyRequest:
+def erase_now(contact_id: int, requester: Requester, actor: str) -> PrivacyRequest:
+    """An erasure asked for and carried out at once (the API's: the client system already
+    decided, as staff do on the privacy pages): the same request and the same erasure. The
+    acknowledgement that opening the request queues is cancelled by the erasure, as every
+    queued mail to the person is, so nobody is told that staff will erase what is gone."""
+    request = request_erasure(contact_id, requester)
+    return erase(request.id, None, actor=actor)
+
+
+def erase(request_id: int, staff_id: int | None, actor: str | None = None) -> PrivacyRequest:
     """Carry out an erasure request: personal data gone, the address hash kept as a suppression."""
     request = db.session.get(PrivacyRequest, request_id)
     if request is None or request.kind != PrivacyRequestKind.ERASURE:
@@ -200,7 +209,7 @@ def erase(request_id: int, staff_id: int | None) -> PrivacyRequest:
     request.handled_by, request.outcome = staff_id, "personal data erased; address hash suppressed"
     report(request, "privacy_request.completed")
     audit.record(
-        f"staff:{staff_id}" if staff_id else "system",
+        actor or (f"staff:{staff_id}" if staff_id else "system"),
         "contact.erase",
         "contact",
         contact.id,
