@@ -33,7 +33,7 @@ ADMIN_MENU = [
     "/admin/", "/admin/contacts", "/admin/campaigns", "/admin/templates", "/admin/notices",
     "/admin/outbox", "/admin/audit", "/admin/staff", "/admin/queues", "/admin/settings",
     "/admin/privacy", "/admin/contacts/import", "/admin/deliverability",
-    "/admin/segments", "/admin/segments/new",
+    "/admin/segments", "/admin/segments/new", "/admin/webhooks",
 ]  # fmt: skip
 
 

@@ -136,3 +136,14 @@ def test_the_committed_mo_files_are_compiled_from_the_po_files() -> None:
         with mo_path.open("rb") as mo:
             compiled = entries(read_mo(mo))
         assert compiled == entries(catalog(locale)), f"{locale}: .mo is stale; make translations"
+
+
+def test_every_contact_field_a_role_may_be_granted_has_its_label() -> None:
+    """The staff and home pages name each granted field by `t('field_' ~ f)`: a field group
+    added to the profile model without its label made /admin/staff answer 500."""
+    from notifier.domain.profile import CONTACT_FIELDS
+
+    for locale in ("vi", "en"):
+        translated = entries(catalog(locale))
+        missing = sorted(f for f in CONTACT_FIELDS if (None, f"field_{f}") not in translated)
+        assert missing == [], (locale, missing)

@@ -55,6 +55,7 @@ RUNTIME_KEYS = (
     N_("error_404"),
     N_("error_404_help"),
     N_("field_attributes"),
+    N_("field_subscriptions"),
     N_("field_audience"),
     N_("field_birth_date"),
     N_("field_consent"),
