@@ -168,7 +168,8 @@ def test_lengths_sizes_and_email_are_stated_and_applied(app: Flask, api: FlaskCl
 
 def test_an_operation_marks_what_only_stored_state_can_decide(app: Flask, api: FlaskClient) -> None:
     paths = contract(api)["paths"]
-    assert paths["/campaigns"]["post"]["x-state-checked"] == ["template_id", "data"]
+    # audience: a saved segment it names must exist (docs/segments.md)
+    assert paths["/campaigns"]["post"]["x-state-checked"] == ["template_id", "data", "audience"]
     assert paths["/templates"]["post"]["x-state-checked"] == ["subject", "body_mjml", "text"]
     assert "x-state-checked" not in paths["/notices"]["post"]
     assert paths["/campaigns/{campaign_id}/schedule"]["post"]["requestBody"]["required"] is False
