@@ -248,6 +248,8 @@ def _sample(key: str) -> object:
         return "https://mail.example.vn"
     if key == "WEBHOOK_ALLOWED_NETWORKS":  # checked: networks only
         return ["127.0.0.1/32"]
+    if key == "DNS_RESOLVER":  # checked: DNS server addresses only
+        return "127.0.0.1:5353"
     if kind == dict[str, str]:
         return {"https://sns/a.pem": "/etc/a.pem"}
     return samples.get(kind, "sample-value")
