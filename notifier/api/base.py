@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 import time
 
-from flask import Blueprint, Flask, Response, request
+from flask import Blueprint, Flask, Response, current_app, request
 from flask_limiter import RateLimitExceeded
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, NotFound
 
 from notifier.api.body import max_body_bytes, max_bulk_bytes
 from notifier.api.problems import ApiProblem, from_domain, response
@@ -74,8 +74,24 @@ def _http_problem(exc: HTTPException) -> Response:
 def _routing_error(exc: HTTPException) -> Response | HTTPException:
     """Unknown paths and methods never reach a blueprint: answer in kind only under the API."""
     if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
+        if exc.code == 405 and not _exists(request.path):
+            # Werkzeug answers 405 for some paths no rule matches for any method (an id past
+            # its converter's maximum under a PATCH-only rule): it is a 404.
+            return _http_problem(NotFound())
         return _http_problem(exc)
     return exc
+
+
+def _exists(path: str) -> bool:
+    """Whether a rule matches `path` for one of the methods the 405 named."""
+    adapter = current_app.url_map.bind("localhost")
+    for method in getattr(request.routing_exception, "valid_methods", None) or ["GET"]:
+        try:
+            adapter.match(path, method=method)
+        except HTTPException:
+            continue
+        return True
+    return False
 
 
 def register_routing_errors(app: Flask) -> None:

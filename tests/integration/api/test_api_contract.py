@@ -204,3 +204,14 @@ def test_the_email_pattern_keeps_vietnamese_addresses_and_refuses_what_the_serve
     assert re.match(EMAIL, "nguyễn.an@ví-dụ.vn") and normalise_email("nguyễn.an@ví-dụ.vn")
     for address in ("r{@10v.test", "0@Y.0", "a@localhost", "a..b@x.com", "a@-x.com", "a@ab--c.vn"):
         assert not re.match(EMAIL, address), address
+
+
+def test_an_id_past_its_maximum_is_not_found_whatever_the_method(
+    app: Flask, api: FlaskClient
+) -> None:
+    """Found by the fuzz: PATCH of a webhook endpoint id past 2**31-1 answered an undocumented
+    405 (Werkzeug's routing), where GET answered 404."""
+    for method in ("get", "patch"):
+        response = getattr(api, method)("/api/v1/webhook-endpoints/4792183012", json={})
+        assert response.status_code == 404, (method, response.get_json())
+    assert api.put("/api/v1/webhook-endpoints/5", json={}).status_code == 405  # a real 405
