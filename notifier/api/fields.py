@@ -372,6 +372,9 @@ class WholeNumber:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise _fail("must be a whole number")
+        return self._in_range(value)
+
+    def _in_range(self, value: int) -> int:
         if not self.minimum <= value <= self.maximum:
             raise _fail(f"must be between {self.minimum} and {self.maximum}")
         return value

@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from notifier.api.campaign_data import CampaignData
 from notifier.api.fields import (
@@ -20,6 +20,7 @@ from notifier.api.fields import (
     Rule,
     ServicePurpose,
     Tag,
+    WholeNumber,
     line,
     multiline,
     named,
@@ -47,35 +48,18 @@ DEFAULT_PAGE = 50
 CURSOR = r"^[A-Za-z0-9_.-]{1,400}$"
 
 
-class QueryInt:
+class QueryInt(WholeNumber):
     """A whole number in the query string, written in decimal digits, within limits: what
     JSON Schema's integer means there. Pydantic's lax int would also take " 7" or "7_0"."""
 
     _DIGITS = re.compile(r"^-?[0-9]{1,12}$")
 
-    def __init__(self, minimum: int, maximum: int) -> None:
-        self.minimum, self.maximum = minimum, maximum
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
-        return core_schema.no_info_plain_validator_function(
-            self._validate, serialization=core_schema.plain_serializer_function_ser_schema(int)
-        )
-
-    def __get_pydantic_json_schema__(self, schema: Any, handler: GetJsonSchemaHandler) -> Any:
-        return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
-
     def _validate(self, value: Any) -> int:
         if isinstance(value, int) and not isinstance(value, bool):
-            number = value
-        elif isinstance(value, str) and self._DIGITS.match(value):
-            number = int(value)
-        else:
-            raise PydanticCustomError("notifier", "must be a whole number")
-        if not self.minimum <= number <= self.maximum:
-            raise PydanticCustomError(
-                "notifier", f"must be between {self.minimum} and {self.maximum}"
-            )
-        return number
+            return self._in_range(value)
+        if isinstance(value, str) and self._DIGITS.match(value):
+            return self._in_range(int(value))
+        raise PydanticCustomError("notifier", "must be a whole number")
 
 
 class Query(BaseModel):
