@@ -14,7 +14,7 @@ from typing import Any
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from notifier.contacts.consent_ledger import purpose_or_error
@@ -217,7 +217,9 @@ def get_notice(notice_id: int) -> Notice:
 def send_notice(notice_id: int) -> str:
     """Claim, re-check consent and contract, send, record; returns the resulting status."""
     now = utcnow()
-    token = claim(Notice, notice_id, NoticeStatus.QUEUED, NoticeStatus.SENDING, now)
+    # A job that comes early (one enqueued before the last try's 4xx, or a stray duplicate)
+    # leaves the notice to its backoff and its send_at: only a notice that is due is claimed.
+    token = claim(Notice, notice_id, NoticeStatus.QUEUED, NoticeStatus.SENDING, now, *_due(now))
     # The send path's boundary: the claim is visible to every worker before the message goes out.
     checkpoint()
     if token is None:
@@ -299,16 +301,20 @@ def _record(notice: Notice, status: NoticeStatus, reason: str | None = None) -> 
     return status
 
 
+def _due(now: datetime) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """Its send_at (if any) has come, and so has its retry (if any)."""
+    return (
+        or_(Notice.send_at.is_(None), Notice.send_at <= now),
+        or_(Notice.next_attempt_at.is_(None), Notice.next_attempt_at <= now),
+    )
+
+
 def reconcile_notices(now: datetime) -> int:
     """Enqueue due notices the queue does not hold (those of dead workers too: the recovery
     queued them again)."""
     queued_ids = set(queue(NOTICES).get_job_ids())
     due = db.session.scalars(
-        select(Notice.id).where(
-            Notice.status == NoticeStatus.QUEUED,
-            (Notice.send_at.is_(None)) | (Notice.send_at <= now),
-            (Notice.next_attempt_at.is_(None)) | (Notice.next_attempt_at <= now),
-        )
+        select(Notice.id).where(Notice.status == NoticeStatus.QUEUED, *_due(now))
     ).all()
     # Job ids are random, so a queued job is recognised by being there at all: enqueue only
     # when the notices queue is empty, and claiming makes any duplicate job harmless.
