@@ -23,6 +23,7 @@ from rq.worker import WorkerStatus
 from sqlalchemy.exc import DBAPIError
 
 from bench.seed import seed_contacts
+from notifier.delivery import system_mail
 from notifier.infra.extensions import db
 from notifier.models import (
     Campaign,
@@ -32,6 +33,10 @@ from notifier.models import (
     DeliveryStatus,
     Notice,
     NoticeStatus,
+    SystemMail,
+    SystemMailKind,
+    SystemMailStatus,
+    utcnow,
 )
 from notifier.notices import notices
 from tests.chaos.relay import Relay, free_port, wait_for
@@ -209,13 +214,17 @@ class Processes:
 
 @dataclass
 class Audience:
-    """A campaign's eligible contacts and the notices sent to other people during it."""
+    """A campaign's eligible contacts, and the service mail sent to other people during it:
+    notices (as the billing system's API makes them) and system mail (as the public pages
+    queue it)."""
 
     campaign_id: int
     eligible: set[str]
     notice_type: str = ""
     notice_contacts: list[int] = field(default_factory=list)
     notice_ids: list[int] = field(default_factory=list)
+    system_addresses: list[str] = field(default_factory=list)
+    system_ids: list[int] = field(default_factory=list)
 
     def trigger_notice(self) -> None:
         """One notice as the billing system's POST would make it (the API's own function,
@@ -234,14 +243,43 @@ class Audience:
             )
         self.notice_ids.append(triggered.notice.id)
 
+    def trigger_system_mail(self) -> None:
+        """One preferences link, as the unsubscribe page queues it (committed, then enqueued)."""
+        address = self.system_addresses[len(self.system_ids)]
+        data = {"link": "https://notifier.test/p/chaos", "received_at": utcnow().isoformat()}
+        with committed():
+            mail = system_mail.queue_mail(SystemMailKind.PREFERENCES_LINK, address, "vi", data)
+        self.system_ids.append(mail.id)
+
+    def trigger_service_mail(self) -> None:
+        """The next of the notices and system mails, taking turns."""
+        if self.notices_left and len(self.notice_ids) <= len(self.system_ids):
+            self.trigger_notice()
+        elif self.system_left:
+            self.trigger_system_mail()
+        else:
+            self.trigger_notice()
+
     @property
     def notices_left(self) -> int:
         return len(self.notice_contacts) - len(self.notice_ids)
 
+    @property
+    def system_left(self) -> int:
+        return len(self.system_addresses) - len(self.system_ids)
+
+    @property
+    def service_left(self) -> int:
+        return self.notices_left + self.system_left
+
+    @property
+    def service_sent(self) -> int:
+        return len(self.notice_ids) + len(self.system_ids)
+
 
 def prepare(notice_count: int = 0) -> Audience:
-    """The contacts (bench.seed's consent mix) and the notice recipients, before any process
-    starts: the campaign itself is started by `start`."""
+    """The contacts (bench.seed's consent mix), the notice recipients and as many system mail
+    addresses, before any process starts: the campaign itself is started by `start`."""
     eligible = seed_contacts(CONTACTS, "promotions")
     audience = Audience(0, eligible)
     if notice_count:
@@ -252,6 +290,9 @@ def prepare(notice_count: int = 0) -> Audience:
         audience.notice_contacts = [
             make_contact(f"renewal{number}@notices.example.org", name=f"Công ty số {number}")
             for number in range(notice_count)
+        ]
+        audience.system_addresses = [
+            f"system{number}@pages.example.org" for number in range(notice_count)
         ]
     db.session.commit()
     return audience
@@ -273,12 +314,12 @@ def run(
 ) -> float:
     """Send the campaign to the end while injecting each fault once the relay queued that many
     of its messages (a fault that answers False is not due yet: asked again next round), and
-    spreading the notices over the campaign; returns the seconds from scheduling to the
-    campaign done and every notice settled."""
+    spreading the service mail (notices, system mail) over the campaign; returns the seconds
+    from scheduling to the campaign done and all that mail settled."""
     processes.wait_ready()
     began = start(audience)
     pending = sorted(faults, key=lambda fault: fault[0])
-    spacing = max(1, len(audience.eligible) // (audience.notices_left + 1))
+    spacing = max(1, len(audience.eligible) // (audience.service_left + 1))
     deadline = began + timeout
     next_poll = 0.0
     while time.monotonic() < deadline:
@@ -286,11 +327,11 @@ def run(
         sent = relay.count("d")
         while pending and sent >= pending[0][0] and pending[0][1]() is not False:
             pending.pop(0)
-        if audience.notices_left and sent >= spacing * (len(audience.notice_ids) + 1):
-            _retrying(audience.trigger_notice)
+        if audience.service_left and sent >= spacing * (audience.service_sent + 1):
+            _retrying(audience.trigger_service_mail)
         if time.monotonic() >= next_poll:
             next_poll = time.monotonic() + 0.25
-            if not pending and not audience.notices_left and _retrying(lambda: _done(audience)):
+            if not pending and not audience.service_left and _retrying(lambda: _done(audience)):
                 return time.monotonic() - began
         time.sleep(0.01)
     raise AssertionError(
@@ -339,7 +380,13 @@ def _done(audience: Audience) -> bool:
             Notice.status.in_((NoticeStatus.QUEUED, NoticeStatus.SENDING)),
         )
     )
-    return campaign.status == CampaignStatus.DONE and not open_notices
+    open_system_mail = db.session.scalar(
+        sa.select(sa.func.count()).where(
+            SystemMail.id.in_(audience.system_ids),
+            SystemMail.status.in_((SystemMailStatus.QUEUED, SystemMailStatus.SENDING)),
+        )
+    )
+    return campaign.status == CampaignStatus.DONE and not open_notices and not open_system_mail
 
 
 def _status(audience: Audience) -> dict[str, object]:
@@ -422,8 +469,10 @@ def tally(
             DeliveryStatus.UNKNOWN,
         ):
             problems.append(f"{key} arrived but the ledger says {status_of.get(key)}")
-    if set(queued) - set(status_of) - {f"n{i}" for i in audience.notice_ids}:
-        problems.append(f"unexpected messages: {sorted(set(queued) - set(status_of))[:5]}")
+    service_keys = {f"n{i}" for i in audience.notice_ids} | {f"s{i}" for i in audience.system_ids}
+    if set(queued) - set(status_of) - service_keys:
+        unexpected = sorted(set(queued) - set(status_of) - service_keys)
+        problems.append(f"unexpected messages: {unexpected[:5]}")
 
     unknowns = len(unknown_rows)
     duplicates = sum(len(ids) - 1 for key, ids in queued.items() if key.startswith("d"))
@@ -431,19 +480,24 @@ def tally(
              and len(ids) > 1}  # fmt: skip
     if twice:  # which ones, and what the ledger says of them: where to start looking
         problems.append(f"campaign mail queued more than once (key: status): {twice}")
-    for notice in db.session.scalars(sa.select(Notice).where(Notice.id.in_(audience.notice_ids))):
-        key = f"n{notice.id}"
+    service = [
+        *((f"n{n.id}", n.status, n.reason, n.message_id) for n in db.session.scalars(
+            sa.select(Notice).where(Notice.id.in_(audience.notice_ids)))),
+        *((f"s{m.id}", m.status, m.error, m.message_id) for m in db.session.scalars(
+            sa.select(SystemMail).where(SystemMail.id.in_(audience.system_ids)))),
+    ]  # fmt: skip
+    for key, status, reason, message_id in service:
         arrived = queued.get(key, [])
-        if notice.status == NoticeStatus.UNKNOWN:
+        if status == NoticeStatus.UNKNOWN:
             unknowns += 1
-        elif notice.status != NoticeStatus.SENT:
+        elif status != NoticeStatus.SENT:  # the same word for notices and system mail
             losses += 1
-            problems.append(f"notice {notice.id} ended {notice.status} ({notice.reason})")
+            problems.append(f"{key} ended {status} ({reason})")
         elif not arrived:
             losses += 1
-            problems.append(f"notice {notice.id} is sent in the ledger, the relay never got it")
-        elif notice.message_id not in arrived:
-            problems.append(f"notice {notice.id}: ledger {notice.message_id}, relay {arrived}")
+            problems.append(f"{key} is sent in the ledger, the relay never got it")
+        elif message_id not in arrived:
+            problems.append(f"{key}: ledger {message_id}, relay {arrived}")
         extra = max(0, len(arrived) - 1)
         # Service mail whose fate its worker could not know is sent again rather than lost
         # (domain.send_outcome.judge, resend_unknown): each copy after a reply the relay dropped

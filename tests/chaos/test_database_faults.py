@@ -10,6 +10,7 @@ from tests.chaos.conftest import Chaos
 from tests.chaos.harness import (
     BATCH_SIZE,
     LEASE,
+    NOTICES,
     TIMEOUT,
     assert_exactly_once,
     needs_postgres,
@@ -24,7 +25,7 @@ pytestmark = [pytest.mark.slow, needs_postgres]
 
 def test_postgresql_connections_terminated_mid_send(chaos: Chaos) -> None:
     processes = chaos.launch(CLAIM_LEASE_SECONDS=LEASE, BATCH_SIZE=BATCH_SIZE)
-    audience = prepare()
+    audience = prepare(NOTICES)
     url = settings_of(chaos.app).DATABASE_URL
     ended: list[int] = []
 

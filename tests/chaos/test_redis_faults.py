@@ -11,6 +11,7 @@ from tests.chaos.conftest import Chaos
 from tests.chaos.harness import (
     BATCH_SIZE,
     LEASE,
+    NOTICES,
     TIMEOUT,
     assert_exactly_once,
     claimed_rows,
@@ -27,7 +28,7 @@ pytestmark = [pytest.mark.slow, needs_postgres]
 @pytest.mark.parametrize("fault", ["flushdb", "client_kill", "restart_without_persistence"])
 def test_redis_faults_mid_send_lose_and_duplicate_nothing(chaos: Chaos, fault: str) -> None:
     processes = chaos.launch(CLAIM_LEASE_SECONDS=LEASE, BATCH_SIZE=BATCH_SIZE)
-    audience = prepare()
+    audience = prepare(NOTICES)
     inject = {
         "flushdb": chaos.redis.flush,
         "client_kill": chaos.redis.kill_clients,

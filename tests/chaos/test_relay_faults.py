@@ -55,17 +55,19 @@ def test_the_relay_drops_the_connection_after_data_before_its_reply(chaos: Chaos
     audience = prepare(NOTICES)
     relay = chaos.relay
     step = len(audience.eligible) // 6
-    # Three campaign messages and two notices: each is queued and its sender never learns it.
+    # Three campaign messages, two notices and a system mail: each is queued and its sender
+    # never learns it.
     faults = [
         (step, lambda: relay.drop_after_data("d")),
         (step, lambda: relay.drop_after_data("n")),
         (step * 2, lambda: relay.drop_after_data("d")),
+        (step * 2, lambda: relay.drop_after_data("s")),
         (step * 3, lambda: relay.drop_after_data("n")),
         (step * 4, lambda: relay.drop_after_data("d")),
     ]
     seconds = run(audience, relay, processes, faults, TIMEOUT)
-    assert relay.drops_left() == 0 and len(relay.dropped) == 5, relay.dropped
-    result = tally("relay drops after DATA x5", audience, relay, seconds, faults=5)
+    assert relay.drops_left() == 0 and len(relay.dropped) == 6, relay.dropped
+    result = tally("relay drops after DATA x6", audience, relay, seconds, faults=6)
     chaos.record(result)
     assert_exactly_once(result)
 
