@@ -404,9 +404,10 @@ def run_send_job(
         tally.update(outcomes.counts)
         if outcomes.redis_down:
             # Redis does not answer (down, or stalled: each call times out): the next claim
-            # would be given back at once, again and again. The job ends, holding no claim; the
-            # scheduler re-enqueues the released rows once Redis takes jobs again. (A journal
-            # lost mid-batch, a reset connection, goes on with the next batch's fresh one.)
+            # would cost a timeout at each Redis call and be given back, again and again. The
+            # job ends, holding no claim; the scheduler re-enqueues the released rows once
+            # Redis takes jobs again. (A journal whose connection was reset mid-batch goes on
+            # with the next batch's fresh one.)
             break
         if _pause_on_failures(campaign_id, tally):
             break

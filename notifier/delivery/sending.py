@@ -49,7 +49,7 @@ from notifier.infra.context import settings
 from notifier.infra.extensions import db
 from notifier.infra.metrics import record_latencies
 from notifier.infra.queues import redis_connection
-from notifier.infra.redis_conn import REDIS_FAULTS
+from notifier.infra.redis_conn import REDIS_FAULTS, REDIS_TIMEOUTS
 from notifier.mail.message import message_id_of
 from notifier.mail.pipeline import Pipeline
 from notifier.models import Delivery, DeliveryStatus, SendLog, utcnow
@@ -110,7 +110,9 @@ class Outcomes:
     policy: RetryPolicy = field(default_factory=lambda: retry_policy())
     backoff: RelayBackoff = field(default_factory=lambda: relay_backoff())
     lost: bool = False  # the recovery took the claim over: nothing more is ours to send or write
-    # The journal's Redis did not answer when the batch began: nothing was sent, all released.
+    # The journal's Redis did not answer in time (when the batch began, nothing was sent, all
+    # released; or mid-batch): each further Redis call would wait for its timeout too, so the
+    # job records no latencies and ends after this batch instead of claiming another.
     redis_down: bool = False
 
     def add(self, change: dict) -> None:
@@ -141,7 +143,7 @@ def send_claim(
     outcomes = Outcomes(token=claim.token)
     liveness.announce(claim.token)
     journal = Journal(redis_connection(), journal_key(claim.token))
-    outcomes.redis_down = journal.broken
+    outcomes.redis_down = journal.unresponsive or journal.broken
     relay = transport()
     relay.limit_timeout(exchange_timeout())
     last_flush = time.monotonic()
@@ -168,6 +170,7 @@ def send_claim(
                 ):
                     # Right before the message leaves: a due lease is renewed or nothing is sent.
                     journal.sync()
+                    outcomes.redis_down = journal.unresponsive
                     flush(outcomes, claim.token, renew=True)
                     last_flush = time.monotonic()
                 if outcomes.lost:
@@ -189,6 +192,7 @@ def send_claim(
             else:
                 pipeline.finish()
         journal.sync()
+        outcomes.redis_down = journal.unresponsive
         flush(outcomes, claim.token)
         release(outcomes.released, claim.token)
         journal.discard()  # only now is every outcome in the database
@@ -249,6 +253,7 @@ class Journal:
         self.connection: Any = None
         self.unread = 0
         self.broken = False
+        self.unresponsive = False  # broken by a timeout: Redis is stalled, not just reset
         try:
             self.connection = self.pool.get_connection()
         except Exception as exc:  # any Redis failure means: no journal
@@ -265,6 +270,7 @@ class Journal:
         if not self.broken:
             log.warning("journal %s lost its Redis: %r", self.key, exc)
         self.broken = True
+        self.unresponsive = self.unresponsive or isinstance(exc, REDIS_TIMEOUTS)
 
     def _command(self, *args: object) -> None:
         if self.broken:
@@ -461,6 +467,8 @@ def flush(outcomes: Outcomes, token: str, *, renew: bool = False) -> None:
 
 def _record_latencies(outcomes: Outcomes) -> None:
     latencies, outcomes.latencies = outcomes.latencies, []
+    if outcomes.redis_down:
+        return  # a stalled Redis would cost a timeout for a metric
     try:
         record_latencies(redis_connection(), latencies)
     except Exception as exc:  # metrics must never cost an outcome

@@ -13,6 +13,9 @@ _embedded: dict[str, redis.Redis] = {}
 # under it (seen when CLIENT KILL or a restart hits a connection mid-reply). Catch these around
 # Redis calls only, never around other code: there an AttributeError is a bug.
 REDIS_FAULTS: tuple[type[BaseException], ...] = (redis.RedisError, OSError, AttributeError)
+# Of those, the ones that say Redis did not answer in time (a stalled server), as opposed to a
+# connection that was reset: the next call would wait for its timeout too.
+REDIS_TIMEOUTS: tuple[type[BaseException], ...] = (redis.TimeoutError, TimeoutError)
 
 
 def connect(url: str | None, instance_path: Path, timeout: float | None = None) -> redis.Redis:
