@@ -37,8 +37,13 @@ typecheck: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+## The tests run in PYTEST_WORKERS processes at once (pytest-xdist; each has its own Redis and
+## PostgreSQL database: tests/conftest.py), then the `slow` ones (faults, timings, the chaos
+## suite) on their own, so that their clocks measure the product and not the other tests.
+PYTEST_WORKERS ?= 2
 pytest: install chromium
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not slow"
+	$(BIN)/pytest -m slow
 
 ## The gettext catalogs (docs/translations.md): extract every text from the code and templates,
 ## update each locale's .po (new texts come in empty, gone ones go), compile the .mo files, which

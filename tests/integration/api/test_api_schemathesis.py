@@ -86,9 +86,18 @@ CHECKS = [
 ]
 
 
+# The operations in SHARDS slices per mode, so that `make pytest`'s processes share the fuzz
+# (tests/conftest.py keeps every other file's tests in one process).
+SHARDS = 4
+
+
 @pytest.mark.timeout(TIMEOUT)
+@pytest.mark.parametrize(
+    "shard",
+    [pytest.param(k, marks=pytest.mark.xdist_group(f"api-fuzz-{k}")) for k in range(SHARDS)],
+)
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-def test_no_input_breaks_the_api(app: Flask, mode: GenerationMode) -> None:
+def test_no_input_breaks_the_api(app: Flask, mode: GenerationMode, shard: int) -> None:
     # The bulk body's row limit is the document's maxItems: a small one keeps the negative
     # case (one row too many) quick to generate.
     configure(app, API_RATE_LIMIT=1_000_000, API_MAX_BULK_ROWS=2)
@@ -102,7 +111,7 @@ def test_no_input_breaks_the_api(app: Flask, mode: GenerationMode) -> None:
     # layouts and notice texts, +7 webhook endpoints and deliveries
     assert len(operations) == 39
 
-    for operation in operations:
+    for operation in operations[shard::SHARDS]:
 
         @given(case=operation.as_strategy(generation_mode=mode))
         @settings(

@@ -19,8 +19,16 @@ ROOT = Path(__file__).resolve().parents[3]
 # Upper-case names the docs quote that are not notifier settings: a table in the code, compose's
 # own ports, gunicorn's trusted proxies.
 NOT_SETTINGS_IN_DOCS = frozenset(
-    # CONTAINERS_CONF is podman's own (docs/deployment.md), not notifier's.
-    {"REFUSAL_RULES", "WEB_PORT", "INBOUND_PUBLISH_PORT", "FORWARDED_ALLOW_IPS", "CONTAINERS_CONF"}
+    # CONTAINERS_CONF is podman's own (docs/deployment.md), not notifier's; PYTEST_WORKERS is
+    # the Makefile's (README: how many processes run the tests).
+    {
+        "REFUSAL_RULES",
+        "WEB_PORT",
+        "INBOUND_PUBLISH_PORT",
+        "FORWARDED_ALLOW_IPS",
+        "CONTAINERS_CONF",
+        "PYTEST_WORKERS",
+    }
 )
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
