@@ -25,6 +25,7 @@ from notifier.delivery.holdings import template_view
 from notifier.delivery.rendering.samples import brand_fields
 from notifier.domain import reminders as rules
 from notifier.domain.errors import NotFound, ValidationFailed
+from notifier.domain.locales import Variants
 from notifier.domain.subscriptions import SubscriptionStatus, renewal_fields
 from notifier.infra.bulk import among, update_by_id
 from notifier.infra.context import profile
@@ -81,7 +82,9 @@ def set_schedule(
     missing = types.variants_fields(template.sources()).required - DATA_FIELDS
     if missing:
         names = ", ".join(sorted(missing))
-        raise ValidationFailed({"type": f"its template needs data a reminder lacks: {names}"})
+        raise ValidationFailed(
+            {"steps": f"this type's template needs data a reminder lacks: {names}"}
+        )
     stored = db.session.get(ReminderSchedule, type_key) or ReminderSchedule(notice_type=type_key)
     stored.steps, stored.local_hour, stored.paused = (
         list(schedule.steps), schedule.local_hour, schedule.paused,
@@ -185,13 +188,15 @@ def _make_notices(now: datetime) -> int:
     return len(made)
 
 
+def _data(subscription: Subscription, step: int, brand: str) -> dict[str, Any]:
+    """A reminder notice's data: the subscription under the renewal layout's names (see
+    DATA_FIELDS), the sender's brand, and which step it is."""
+    fields = renewal_fields(template_view(subscription))
+    return {**fields, "brand": brand, "reminder_step": step, "days_left": -step}
+
+
 def _notice_row(row: Any, key: str, moment: datetime, brand: str, now: datetime) -> dict:
-    data = {
-        **renewal_fields(template_view(row.Subscription)),
-        "brand": brand,
-        "reminder_step": row.step,
-        "days_left": -row.step,
-    }
+    data = _data(row.Subscription, row.step, brand)
     return {
         "type": row.notice_type, "purpose_key": row.purpose_key, "contact_id": row.contact_id,
         "idempotency_key": key, "data": data, "status": NoticeStatus.QUEUED, "send_at": moment,
@@ -344,9 +349,12 @@ def upcoming(type_key: str, today: date, days: int = 30) -> Outlook:
     return Outlook(schedule, rules.upcoming_days(schedule.steps, counts, today, days))
 
 
-def preview_data(type_key: str, subscription_id: int, step: int) -> tuple[str, dict[str, Any]]:
-    """The data and locale a reminder of `step` for this subscription would be sent with."""
-    _active_type(type_key)
+def preview_data(
+    type_key: str, subscription_id: int, step: int
+) -> tuple[str, dict[str, Any], Variants, str]:
+    """What a reminder of `step` for this subscription would be composed from: its contact's
+    language, the data, the type's template variants and purpose."""
+    notice_type = _active_type(type_key)
     found = db.session.execute(
         select(Subscription, Contact.locale)
         .join(Contact, Contact.id == Subscription.contact_id)
@@ -354,7 +362,8 @@ def preview_data(type_key: str, subscription_id: int, step: int) -> tuple[str, d
     ).first()
     if found is None:
         raise NotFound(f"subscription {subscription_id}")
+    template = db.session.get(Template, notice_type.template_id)
+    assert template is not None  # a foreign key
     brand = brand_fields(profile().identity)["brand"]
-    data = {**renewal_fields(template_view(found.Subscription)), "brand": brand,
-            "reminder_step": step, "days_left": -step}  # fmt: skip
-    return found.locale, data
+    data = _data(found.Subscription, step, brand)
+    return found.locale, data, template.sources(), notice_type.purpose_key
