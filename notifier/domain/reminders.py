@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from notifier.domain.errors import ValidationFailed
+from notifier.domain.subscriptions import SubscriptionStatus
 
 MIN_STEP, MAX_STEP = -365, 90  # a year ahead at most; a reminder after expiry within 3 months
 MAX_STEPS = 10
@@ -127,6 +128,15 @@ def upcoming_days(
             if day in per_day:
                 per_day[day] += count
     return per_day
+
+
+def reminded_statuses(step: int) -> tuple[str, ...]:
+    """Who a step reminds: an active subscription on every step; an expired one (not renewed in
+    time) only after its expiry date, which is what a +3 reminder is for. Renewed and cancelled
+    ones get none."""
+    if step > 0:
+        return (SubscriptionStatus.ACTIVE, SubscriptionStatus.EXPIRED)
+    return (SubscriptionStatus.ACTIVE,)
 
 
 def idempotency_key(type_key: str, subscription_id: int, expires_on: date, step: int) -> str:

@@ -12,7 +12,7 @@ here and by the upsert that changed the subscription; `send_notice` checks again
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -130,7 +130,7 @@ def _insert_rows(type_key: str, step: int, now: datetime) -> None:
         literal(ReminderStatus.PENDING),
         literal(now, Reminder.created_at.type),
     ).where(
-        Subscription.status == SubscriptionStatus.ACTIVE,
+        Subscription.status.in_(rules.reminded_statuses(step)),
         Subscription.expires_on.between(first, last),
     )
     columns = ["notice_type", "subscription_id", "expires_on", "step", "status", "created_at"]
@@ -219,9 +219,15 @@ def _notice_ids(keys: dict[str, int]) -> list[tuple[int, str]]:
 
 
 def _stale() -> Any:
-    """The subscription no longer expires on the reminder's date, or is no longer active."""
+    """The subscription no longer expires on the reminder's date, or its status is no longer
+    one the step reminds (domain/reminders.reminded_statuses)."""
+    after_expiry = rules.reminded_statuses(1)
+    reminded = or_(
+        Subscription.status == SubscriptionStatus.ACTIVE,
+        and_(Subscription.status.in_(after_expiry), Reminder.step > 0),
+    )
     return or_(
-        Subscription.status != SubscriptionStatus.ACTIVE,
+        ~reminded,
         Subscription.expires_on.is_(None),
         Subscription.expires_on != Reminder.expires_on,
     )
@@ -279,7 +285,7 @@ def refusal(notice: Notice) -> str | None:
     if not is_reminder(notice):
         return None
     found = db.session.execute(
-        select(Reminder.status, Reminder.reason, Subscription.status.label("held"),
+        select(Reminder.status, Reminder.reason, Reminder.step, Subscription.status.label("held"),
                and_(Subscription.expires_on == Reminder.expires_on).label("same_day"))
         .join(Subscription, Subscription.id == Reminder.subscription_id)
         .where(Reminder.notice_id == notice.id)
@@ -288,7 +294,7 @@ def refusal(notice: Notice) -> str | None:
         return rules.Cancel.CANCELLED  # its subscription is gone (deleted with its contact)
     if found.status == ReminderStatus.CANCELLED:
         return found.reason or rules.Cancel.RENEWED
-    if found.held != SubscriptionStatus.ACTIVE:
+    if found.held not in rules.reminded_statuses(found.step):
         return _why(found.held)
     return None if found.same_day else rules.Cancel.RENEWED
 
@@ -334,19 +340,23 @@ def upcoming(type_key: str, today: date, days: int = 30) -> Outlook:
         return Outlook(None, {})
     first = today - timedelta(days=max(schedule.steps))
     last = today + timedelta(days=days - min(schedule.steps))
-    counts: Sequence[tuple[date, int]] = [
-        (expires_on, count)  # never None: between() left those out
-        for expires_on, count in db.session.execute(
-            select(Subscription.expires_on, func.count())
-            .where(
-                Subscription.status == SubscriptionStatus.ACTIVE,
-                Subscription.expires_on.between(first, last),
-            )
-            .group_by(Subscription.expires_on)
+    counts: dict[str, list[tuple[date, int]]] = {}
+    for expires_on, status, count in db.session.execute(
+        select(Subscription.expires_on, Subscription.status, func.count())
+        .where(
+            Subscription.status.in_(rules.reminded_statuses(1)),
+            Subscription.expires_on.between(first, last),
         )
-        if expires_on is not None
-    ]
-    return Outlook(schedule, rules.upcoming_days(schedule.steps, counts, today, days))
+        .group_by(Subscription.expires_on, Subscription.status)
+    ):
+        if expires_on is not None:  # never: between() left those out
+            counts.setdefault(status, []).append((expires_on, count))
+    per_day = rules.upcoming_days((), [], today, days)
+    for status, found in counts.items():
+        steps = [s for s in schedule.steps if status in rules.reminded_statuses(s)]
+        for day, count in rules.upcoming_days(steps, found, today, days).items():
+            per_day[day] += count
+    return Outlook(schedule, per_day)
 
 
 def preview_data(

@@ -141,3 +141,25 @@ def test_a_paused_schedule_makes_nothing_until_it_resumes(app: Flask) -> None:
             reminders.create_due(NOW)
     assert [(s, st) for _, s, st, _, _ in ledger()] == [(-7, "queued")]
     assert db.session.scalar(select(Notice.status)) == NoticeStatus.QUEUED
+
+
+def test_an_expired_subscription_gets_the_reminder_after_expiry_only(
+    app: Flask, smtp: SmtpTestServer
+) -> None:
+    renewal_schedule([-1, 3])
+    customer()
+    day_before = datetime(2027, 3, 7, 3, tzinfo=UTC)
+    with time_machine.travel(day_before, tick=False):
+        hold("D-1", EXPIRES)
+        due(day_before)  # the -1 row, and the +3 one's day is still 4 days off
+        hold("D-1", EXPIRES, status="expired")  # billing: not renewed (a little early)
+        drain(app)
+    three_after = datetime(2027, 3, 11, 3, tzinfo=UTC)
+    with time_machine.travel(three_after, tick=False):
+        due(three_after)
+        drain(app)
+    assert ledger() == [
+        (EXPIRES, -1, "cancelled", "skipped", Cancel.CANCELLED),
+        (EXPIRES, 3, "sent", "sent", None),
+    ]
+    assert len(smtp.messages) == 1

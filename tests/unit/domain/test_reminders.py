@@ -105,3 +105,10 @@ def test_upcoming_days_spread_expiries_over_the_steps() -> None:
 
 def test_the_idempotency_key_names_everything_that_makes_a_reminder_once() -> None:
     assert rules.idempotency_key("renewal", 7, EXPIRES, -7) == "reminder:renewal:7:2027-01-31:-7"
+
+
+def test_an_expired_subscription_is_reminded_only_after_its_expiry() -> None:
+    assert rules.reminded_statuses(-1) == ("active",)
+    assert rules.reminded_statuses(3) == ("active", "expired")
+    assert "cancelled" not in rules.reminded_statuses(3)
+    assert "renewed" not in rules.reminded_statuses(3)
