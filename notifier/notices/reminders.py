@@ -55,7 +55,10 @@ OPEN = (ReminderStatus.PENDING, ReminderStatus.QUEUED)
 # ---- schedules -------------------------------------------------------------------------------
 
 
-def _active_type(type_key: str) -> NoticeType:
+def active_type(type_key: str) -> NoticeType:
+    # No stored key holds a control character, and PostgreSQL refuses NUL in a query outright.
+    if not type_key.isprintable():
+        raise NotFound(f"notice type {type_key!r}")
     notice_type = db.session.get(NoticeType, type_key)
     if notice_type is None or not notice_type.active:
         raise NotFound(f"notice type {type_key!r}")
@@ -63,7 +66,7 @@ def _active_type(type_key: str) -> NoticeType:
 
 
 def schedule_of(type_key: str) -> rules.Schedule | None:
-    _active_type(type_key)
+    active_type(type_key)
     stored = db.session.get(ReminderSchedule, type_key)
     if stored is None:
         return None
@@ -75,7 +78,7 @@ def set_schedule(
 ) -> rules.Schedule:
     """Create or replace a type's schedule. Refused for a type whose template needs data a
     reminder cannot give (its fields are a subscription's: see DATA_FIELDS)."""
-    notice_type = _active_type(type_key)
+    notice_type = active_type(type_key)
     schedule = rules.check_schedule(steps, local_hour, paused)
     template = db.session.get(Template, notice_type.template_id)
     assert template is not None  # a foreign key
@@ -120,7 +123,8 @@ def _insert(model: Any) -> Any:
 
 
 def _insert_rows(type_key: str, step: int, now: datetime) -> None:
-    """One statement: a reminder row for every active subscription whose step day is near."""
+    """One statement: a reminder row for every subscription the step reminds (active; expired
+    too after the expiry date) whose step day is near."""
     first, last = rules.expiry_range(step, now.date())
     rows = select(
         literal(type_key),
@@ -364,7 +368,7 @@ def preview_data(
 ) -> tuple[str, dict[str, Any], Variants, str]:
     """What a reminder of `step` for this subscription would be composed from: its contact's
     language, the data, the type's template variants and purpose."""
-    notice_type = _active_type(type_key)
+    notice_type = active_type(type_key)
     found = db.session.execute(
         select(Subscription, Contact.locale)
         .join(Contact, Contact.id == Subscription.contact_id)

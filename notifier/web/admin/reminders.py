@@ -17,7 +17,7 @@ from notifier.domain.errors import DomainError, NotFound, ValidationFailed
 from notifier.i18n import translate
 from notifier.infra.clock import utcnow
 from notifier.infra.context import profile
-from notifier.notices import notices, reminders
+from notifier.notices import reminders
 from notifier.operations.mailview import read_message
 from notifier.web.admin.blueprint import bp
 from notifier.web.admin.emails import SAMPLE_PEOPLE
@@ -30,7 +30,7 @@ DAYS = 30
 
 def _page(key: str, values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
           status: int = 200) -> tuple[str, int]:  # fmt: skip
-    notice_type, _, _ = notices.notice_type_detail(key)  # 404 for an unknown or inactive type
+    notice_type = reminders.active_type(key)  # 404 for an unknown or inactive type
     today = utcnow().astimezone(rules.zone_of(profile().default_time_zone)).date()
     outlook = reminders.upcoming(key, today, DAYS)
     schedule = outlook.schedule or rules.Schedule(rules.DEFAULT_STEPS, rules.DEFAULT_HOUR)

@@ -112,5 +112,6 @@ def test_a_missing_csrf_token_changes_nothing(client: FlaskClient, marketing: No
 
 
 def test_an_unknown_type_is_404(client: FlaskClient, marketing: None) -> None:
-    assert client.get("/admin/notices/types/nope/reminders").status_code == 404
+    for key in ("nope", "%00", "%0A"):
+        assert client.get(f"/admin/notices/types/{key}/reminders").status_code == 404
     assert post(client, "/admin/notices/types/nope/reminders", {"steps": "-7"}).status_code == 404  # type: ignore[attr-defined]
