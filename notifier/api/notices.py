@@ -1,4 +1,5 @@
-"""POST /notices (exactly once per Idempotency-Key), GET /notices/<id>, GET /notice-types."""
+"""POST /notices (exactly once per Idempotency-Key), GET /notices/<id>, GET /notice-types, and
+each type's reminder schedule (GET and PUT /notice-types/<key>/schedule)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from notifier.api.schemas import (
     NoticeTypeList,
     NoticeTypeRequest,
     NoticeTypeUpdate,
+    ReminderSchedule,
+    ReminderScheduleRequest,
 )
 from notifier.api.spec import body, header, operation
 from notifier.contacts import api_contacts
-from notifier.notices import notices, types
-from notifier.notices.views import accepted_view, notice_type_view, notice_view
+from notifier.notices import notices, reminders, types
+from notifier.notices.views import accepted_view, notice_type_view, notice_view, schedule_view
 
 
 @bp.post("/notices")
@@ -109,3 +112,32 @@ def update_notice_type(key: str) -> Response:
     change = body(NoticeTypeUpdate)
     changed = notices.define_notice_type(key, change.name, change.purpose, change.template_id)
     return jsonify(notice_type_view(changed))
+
+
+TYPE_KEY = "/notice-types/<string(maxlength=64):key>/schedule"
+
+
+@bp.get(TYPE_KEY)
+@operation("notices", {200: (ReminderSchedule, "The type's reminder schedule.")})
+def reminder_schedule(key: str) -> Response:
+    """A notice type's reminder schedule (404 when it has none)"""
+    schedule = reminders.schedule_of(key)
+    if schedule is None:
+        raise ApiProblem(404, f"notice type {key!r} has no reminder schedule")
+    return jsonify(schedule_view(key, schedule))
+
+
+# Like the type itself, its schedule decides what service mail goes out: the `templates` scope.
+@bp.put(TYPE_KEY)
+@operation(
+    "templates",
+    {200: (ReminderSchedule, "Saved.")},
+    json=ReminderScheduleRequest,
+    state_checked=("steps",),
+)
+def put_reminder_schedule(key: str) -> Response:
+    """Set a notice type's reminder schedule: days relative to each active subscription's
+    expiry, each sent once at a local hour (see docs/reminders.md)"""
+    given = body(ReminderScheduleRequest)
+    saved = reminders.set_schedule(key, given.steps, given.local_hour, given.paused)
+    return jsonify(schedule_view(key, saved))

@@ -50,6 +50,7 @@ from notifier.api.fields import (
 )
 from notifier.api.notice_data import DATA, NoticeData, data_schemas
 from notifier.campaigns.views import AUDIENCE_FILTERS, CAMPAIGN_KINDS, CAMPAIGN_STATUSES
+from notifier.domain import reminders as reminder_rules
 from notifier.domain import subscriptions as subscription_rules
 from notifier.domain.webhooks import EVENT_TYPES
 from notifier.notices.views import NOTICE_STATUSES, active_type_keys
@@ -293,6 +294,34 @@ class NoticeTypeUpdate(Body):
     name: Annotated[str, named(200)]
     purpose: ServicePurpose
     template_id: Id
+
+
+Step = Annotated[int, WholeNumber(reminder_rules.MIN_STEP, reminder_rules.MAX_STEP)]
+Hour = Annotated[int, WholeNumber(0, 23)]
+
+
+class ReminderScheduleRequest(Body):
+    """Days relative to each subscription's expiry date (-30: thirty days before, 3: three days
+    after), each once; the local hour in the contact's time zone (moved out of the quiet hours,
+    21:00 to 08:00, to their end); paused: no new reminders while true."""
+
+    steps: Annotated[
+        list[Step],
+        Field(
+            min_length=1,
+            max_length=reminder_rules.MAX_STEPS,
+            json_schema_extra={"uniqueItems": True},
+        ),
+    ]
+    local_hour: Hour = reminder_rules.DEFAULT_HOUR
+    paused: bool = False
+
+
+class ReminderSchedule(Answer):
+    type: str
+    steps: list[int]
+    local_hour: int
+    paused: bool
 
 
 # --- templates and campaigns ------------------------------------------------------------------

@@ -31,6 +31,7 @@ from notifier.infra.bulk import among, insert_rows, update_by_id
 from notifier.infra.extensions import db
 from notifier.infra.unit_of_work import checkpoint, savepoint
 from notifier.models import ApiKey, Contact, Subscription, utcnow
+from notifier.notices import reminders
 from notifier.operations import audit
 
 FIELDS = (
@@ -136,6 +137,8 @@ def upsert(source: str, row: Row, actor: str) -> tuple[Subscription, bool]:
                 setattr(existing, name, value)
             created = False
         db.session.flush()
+        if not created:  # a new expiry date or status ends the old date's reminders, now
+            reminders.cancel_stale([existing.id])
         action = "subscription.create" if created else "subscription.edit"
         audit.record(actor, action, "contact", contact.id, {"subscription": existing.id})
         db.session.flush()
@@ -307,6 +310,7 @@ def _stage_chunk(source: str, chunk: list[Row], report: BulkReport) -> None:
             report.created += 1
     insert_rows(Subscription, inserts.values())
     update_by_id(Subscription, updates.values())
+    reminders.cancel_stale(updates)  # as upsert does, for the chunk's changed rows at once
 
 
 def bounded(rows: Iterable[Row | list[RowError]], most: int) -> Iterator[Row | list[RowError]]:

@@ -84,9 +84,14 @@ from notifier.models.bounces import BounceScore, MailFeedback  # noqa: E402
 
 __all__ += ["BounceScore", "MailFeedback"]
 
-from notifier.models.subscriptions import Subscription  # noqa: E402
+from notifier.models.subscriptions import (  # noqa: E402
+    Reminder,
+    ReminderSchedule,
+    ReminderStatus,
+    Subscription,
+)
 
-__all__ += ["Subscription"]
+__all__ += ["Reminder", "ReminderSchedule", "ReminderStatus", "Subscription"]
 from notifier.models.segments import Segment  # noqa: E402
 
 __all__ += ["Segment"]

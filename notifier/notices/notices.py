@@ -32,7 +32,7 @@ from notifier.infra.queues import NOTICES, enqueue_after_commit, queue
 from notifier.infra.unit_of_work import checkpoint, discard, savepoint
 from notifier.mail.message import message_id_of
 from notifier.models import Notice, NoticeStatus, NoticeType, SendLog, Template, utcnow
-from notifier.notices import types, webhooks
+from notifier.notices import reminders, types, webhooks
 
 log = logging.getLogger(__name__)
 SEND_NOTICE_JOB = "workers.jobs.send_notice"
@@ -226,10 +226,12 @@ def send_notice(notice_id: int) -> str:
         return get_notice(notice_id).status
     notice = get_notice(notice_id)
     decision = decision_for(notice.contact_id, notice.purpose_key, now)
-    if not decision.allowed:
+    # A reminder is checked as consent is: what it reminds of must still hold when it leaves.
+    refusal = reminders.refusal(notice) or (None if decision.allowed else decision.reason.value)
+    if refusal is not None:
         if not still_ours(Notice, notice_id, token, NoticeStatus.SENDING):
             return _refused(notice)
-        return _record(notice, NoticeStatus.SKIPPED, reason=decision.reason.value)
+        return _record(notice, NoticeStatus.SKIPPED, reason=refusal)
     result, message = _deliver(notice)
     # Fenced: nothing of this result is written if the recovery gave the notice away meanwhile.
     if not still_ours(Notice, notice_id, token, NoticeStatus.SENDING):
@@ -277,6 +279,7 @@ def _record_result(notice: Notice, result: SendResult, message: bytes | None) ->
         notice.message_id, notice.sent_at = message_id_of(message), utcnow()
         db.session.add(SendLog(contact_id=notice.contact_id, purpose_key=notice.purpose_key,
                                advertising=False, sent_at=notice.sent_at))  # fmt: skip
+        reminders.sent(notice)
         return _record(notice, NoticeStatus.SENT)
     reason = verdict.reason.value if verdict.reason else None
     if verdict.fate is Fate.RETRY:

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from notifier.contacts.views import iso
+from notifier.domain.reminders import Schedule
 from notifier.infra.extensions import db
 from notifier.models import Notice, NoticeStatus, NoticeType, Template
 from notifier.notices.types import DataFields, variants_fields
@@ -37,6 +38,11 @@ def notice_view(notice: Notice, external_ref: str | None) -> dict[str, Any]:
 
 def notice_type_view(notice_type: NoticeType) -> dict[str, Any]:
     return {"key": notice_type.key, "name": notice_type.name, "purpose": notice_type.purpose_key}
+
+
+def schedule_view(type_key: str, schedule: Schedule) -> dict[str, Any]:
+    return {"type": type_key, "steps": list(schedule.steps), "local_hour": schedule.local_hour,
+            "paused": schedule.paused}  # fmt: skip
 
 
 def active_type_keys() -> list[str]:

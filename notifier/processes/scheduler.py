@@ -21,7 +21,7 @@ Task = Callable[[datetime], object]
 def tasks() -> list[Task]:
     from notifier.campaigns import lifecycle as campaigns
     from notifier.delivery import recovery, system_mail
-    from notifier.notices import notices
+    from notifier.notices import notices, reminders
     from notifier.privacy import retention
     from notifier.webhooks import sending as webhooks
 
@@ -29,6 +29,7 @@ def tasks() -> list[Task]:
         recovery.recover_claims,  # first: the reconciles below re-enqueue what it frees
         campaigns.start_due_campaigns,
         campaigns.reconcile,
+        reminders.create_due,  # before the reconcile, which enqueues the notices it makes due
         notices.reconcile_notices,
         system_mail.reconcile,
         webhooks.retry_due,

@@ -14,6 +14,7 @@ from notifier.web.admin import (  # noqa: F401 - importing a page registers its 
     outbox,
     privacy,
     queues,
+    reminders,
     segments,
     session,
     staff,

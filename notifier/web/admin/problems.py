@@ -68,6 +68,16 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"must not hold a user name or password", "problem_url_credentials"),
         (r"choose at least one event", "problem_no_event"),
         (r"is disabled: enable it first", "problem_endpoint_disabled"),
+        (r"must be a list of whole numbers of days.*", "problem_steps_numbers"),
+        (r"needs at least one step", "problem_steps_empty"),
+        (r"holds at most (?P<n>\d+) steps", "problem_steps_many"),
+        (r"holds a day twice", "problem_steps_twice"),
+        (r"each day must be from (?P<low>-?\d+) to (?P<high>-?\d+)", "problem_steps_range"),
+        (r"must be a whole hour from 0 to 23", "problem_hour"),
+        (
+            r"this type's template needs data a reminder lacks: (?P<values>.+)",
+            "problem_reminder_data",
+        ),
     )
 )
 

@@ -94,6 +94,7 @@ def _world() -> dict[str, Any]:
         "endpoint_id": 1,  # a webhook endpoint and delivery: the guard answers before any lookup
         "delivery_id": 1,
         "segment_id": segment.id,
+        "key": "renewal",  # a notice type's reminder schedule: the guard answers before any lookup
     }
 
 
