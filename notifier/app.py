@@ -105,10 +105,12 @@ def _register_blueprints(app: Flask) -> None:
     from notifier import api
     from notifier.web import health, providers
     from notifier.web.auth import init_auth
+    from notifier.web.paths import init_paths
     from notifier.web.public import bp as public_bp
     from notifier.web.static_files import init_static
     from notifier.web.transactions import in_units_of_work
 
+    init_paths(app)
     init_auth(app)
     init_static(app)
     app.register_blueprint(health.bp)
