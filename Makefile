@@ -63,12 +63,12 @@ translations: install
 NOTIFIER_CHAOS_FIGURES ?= instance/chaos-figures.jsonl
 ## The chaos suite's fast form (about 6 minutes on PostgreSQL): every scenario, small campaigns.
 chaos-fast: install
-	$(BIN)/pytest -q -p no:cacheprovider -o addopts="-ra --strict-markers" tests/chaos
+	$(BIN)/pytest -q -p no:cacheprovider tests/chaos
 
 chaos: install
 	@mkdir -p $(dir $(NOTIFIER_CHAOS_FIGURES))
 	NOTIFIER_CHAOS_LONG=1 NOTIFIER_CHAOS_FIGURES=$(NOTIFIER_CHAOS_FIGURES) \
-	  $(BIN)/pytest -q -p no:cacheprovider -o addopts="-ra --strict-markers" -o timeout=1200 tests/chaos
+	  $(BIN)/pytest -q -p no:cacheprovider -o timeout=1200 tests/chaos
 
 # The API fuzz's long form: schemathesis with many more examples per operation than `make test`
 # (every check, positive and negative data); API_FUZZ_EXAMPLES=2000 for a longer run.
