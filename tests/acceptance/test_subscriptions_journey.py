@@ -5,10 +5,12 @@ separate processes, entered only through HTTP and the CLI."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tests.acceptance.conftest import Product
 from tests.acceptance.journeys import mail_to, text_of, wait_until, with_workers
@@ -108,3 +110,62 @@ def test_each_customer_receives_their_own_expiring_service(
     assert str(binh["Subject"]).startswith("binhminh.com.vn hết hạn")
     assert "hoalan" not in text_of(binh)
     assert mail_to(sink, "cuc@example.com") == []
+
+
+def _reminder_moment(now: datetime) -> tuple[int, int]:
+    """A step and a local hour whose moment has passed, less than a day ago, in Vietnam's time
+    (the contacts' zone), so the reminder is due at once, whenever the test runs: from 08:00 to
+    21:00 today at 08:00, in the evening today at 20:00, before 08:00 yesterday at 20:00 (quiet
+    hours keep the moment between 08:00 and 21:00)."""
+    local = now.astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
+    if local.hour < 8:
+        return -8, 20  # the step day is yesterday for an expiry 7 days from today
+    return -7, 8 if local.hour < 21 else 20
+
+
+def test_billing_subscriptions_bring_each_reminder_once(
+    product: Product, sink: SmtpTestServer
+) -> None:
+    """Billing sets the renewal notice's schedule and upserts services in bulk; the scheduler
+    makes the reminder that is due, a worker sends it, once; a service renewed further down the
+    same file (its later line wins) gets none for its old date."""
+    with_workers(product)
+    crm = key_for(product, "crm", "contacts")
+    billing = key_for(product, "billing", "subscriptions", "templates", "notices")
+    now = datetime.now(UTC)
+    step, hour = _reminder_moment(now)
+    today = now.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).date()
+    expiry = (today + timedelta(days=7)).isoformat()
+    for ref, address in (("KH-7", "dung@example.com"), ("KH-8", "em@example.com")):
+        status, _ = call(product, crm, "POST", "/contacts", {"external_ref": ref, "email": address})
+        assert status == 201
+
+    schedule = {"steps": [step, 3], "local_hour": hour, "paused": False}
+    status, answer = call(product, billing, "PUT", "/notice-types/renewal/schedule", schedule)
+    assert status == 200, answer
+    rows = [
+        {"external_id": domain, "contact": {"external_ref": ref}, "kind": "domain",
+         "name": domain, "plan": "Tên miền", "expires_on": expiry, "amount": "450000",
+         "currency": "VND", "renewal_url": f"https://billing.dcnet.vn/gia-han/{domain}"}
+        for ref, domain in (("KH-7", "dunghoa.vn"), ("KH-8", "emxanh.vn"))
+    ]  # fmt: skip
+    # Em's service is renewed in the same file: a new expiry date a year on, no reminder now.
+    rows.append({**rows[1], "expires_on": (today + timedelta(days=372)).isoformat()})
+    body = b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+    request = urllib.request.Request(
+        f"{product.base_url}/api/v1/subscriptions/bulk",
+        method="POST",
+        data=body,
+        headers={"Authorization": f"Bearer {billing}", "Content-Type": "application/x-ndjson"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        assert answer.status == 200, answer.read()
+
+    wait_until(lambda: mail_to(sink, "dung@example.com"), "Dung's reminder at the SMTP server")
+    [reminder] = mail_to(sink, "dung@example.com")
+    assert "dunghoa.vn" in text_of(reminder)
+    assert not str(reminder["Subject"]).startswith("[QC]")  # service mail, not advertising
+    # Later rounds (the scheduler runs every second) make no second reminder, and nothing for Em.
+    time.sleep(5)
+    assert len(mail_to(sink, "dung@example.com")) == 1
+    assert mail_to(sink, "em@example.com") == []
