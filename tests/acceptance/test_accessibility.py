@@ -34,6 +34,7 @@ ADMIN_MENU = [
     "/admin/outbox", "/admin/audit", "/admin/staff", "/admin/queues", "/admin/settings",
     "/admin/privacy", "/admin/contacts/import", "/admin/deliverability",
     "/admin/segments", "/admin/segments/new", "/admin/webhooks",
+    "/admin/notices/types/renewal/reminders",
 ]  # fmt: skip
 
 

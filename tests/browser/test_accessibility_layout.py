@@ -109,7 +109,9 @@ def test_public_pages_at_150_percent_text_on_a_360_px_phone_do_not_scroll_sidewa
 
 def test_admin_pages_fit_a_320_px_screen(app: Flask, live_server: str, narrow: Any) -> None:
     _sign_in(narrow, live_server)
-    for path in ("/admin/", "/admin/contacts", "/admin/staff", "/admin/settings", "/admin/notices"):
+    pages = ("/admin/", "/admin/contacts", "/admin/staff", "/admin/settings", "/admin/notices",
+             "/admin/notices/types/renewal/reminders")  # fmt: skip
+    for path in pages:
         narrow.goto(f"{live_server}{path}")
         assert narrow.evaluate(WIDTH_AT) <= 0, path
         box = narrow.get_by_role("button", name="Đăng xuất").bounding_box()
