@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from notifier.api.subscriptions import READ_AHEAD
 from notifier.infra.extensions import db
 from notifier.models import Subscription
 from tests.conftest import configure
@@ -301,3 +302,19 @@ def test_bulk_stops_after_the_most_rows(app: Flask, api: FlaskClient) -> None:
         ]["schema"]["maxItems"]
         == 5
     )
+
+
+def test_bulk_reads_lines_across_the_read_ahead(app: Flask, api: FlaskClient) -> None:
+    """The body is read 64 KiB at a time: lines that straddle a read, and an overlong one in the
+    middle, keep their line numbers; the rows after it are written."""
+    make_contact("an@example.com", external_ref="KH-001")
+    configure(app, API_MAX_BULK_BYTES=1_000_000)
+    lines = [json.dumps(row(f"D-{i}")).encode() + b"\n" for i in range(400)]
+    lines[199] = json.dumps(row("D-199", plan="x" * 20_000)).encode() + b"\n"
+    body = b"".join(lines)
+    assert len(body) > 2 * READ_AHEAD
+    errors = conforms(post_bulk(api, body), "post", BULK)["errors"]
+    assert [(e["line"], e["detail"]) for e in errors] == [
+        (200, "the line is longer than 16384 bytes")
+    ]
+    assert count() == 399
