@@ -18,7 +18,7 @@ from flask import Response, g, jsonify, request
 from pydantic import ValidationError
 
 from notifier.api.base import bp
-from notifier.api.body import hostile_strings, max_bulk_rows
+from notifier.api.body import hostile_strings, max_bulk_rows, may_be_hostile
 from notifier.api.fields import EXTERNAL_REF
 from notifier.api.problems import ApiProblem, response, validation_errors
 from notifier.api.schemas import (
@@ -178,7 +178,7 @@ def _parsed(line: int, raw: bytes) -> Row | list[RowError]:
         return [RowError(line, "body", "the line is not a JSON object")]
     if not isinstance(value, dict):
         return [RowError(line, "body", "the line is not a JSON object")]
-    problems = hostile_strings(value)
+    problems = hostile_strings(value) if may_be_hostile(raw) else {}
     if not problems:
         try:
             given = SubscriptionRow.model_validate(value)

@@ -318,3 +318,24 @@ def test_bulk_reads_lines_across_the_read_ahead(app: Flask, api: FlaskClient) ->
         (200, "the line is longer than 16384 bytes")
     ]
     assert count() == 399
+
+
+def test_bulk_finds_hostile_text_however_it_is_written(app: Flask, api: FlaskClient) -> None:
+    """A lone surrogate escaped, or encoded in UTF-8 (json.loads passes it through), and nesting
+    past the limit are each refused by line; the plain row between them is written."""
+    make_contact("an@example.com", external_ref="KH-001")
+    escaped = json.dumps(row("D-1", name="a\ud800b")).encode()
+    encoded = json.dumps(row("D-2", name="a__b"), ensure_ascii=False).encode()
+    encoded = encoded.replace(b"a__b", b"a\xed\xa0\x80b")
+    deep: Any = "x"
+    for _ in range(20):
+        deep = [deep]
+    nested = json.dumps({**row("D-3"), "attributes": {"a": deep}}).encode()
+    body = b"\n".join([escaped, encoded, json.dumps(row("D-4")).encode(), nested]) + b"\n"
+    errors = conforms(post_bulk(api, body), "post", BULK)["errors"]
+    assert [(e["line"], e["field"]) for e in errors] == [
+        (1, "[0].name"),
+        (2, "[1].name"),
+        (4, "[3].attributes.a[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]"),
+    ]
+    assert list(db.session.scalars(select(Subscription.external_id))) == ["D-4"]
