@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from notifier.api.subscriptions import READ_AHEAD
+from notifier.contacts.subscriptions import CHUNK
 from notifier.infra.extensions import db
 from notifier.models import Subscription
 from tests.conftest import configure
@@ -339,3 +340,23 @@ def test_bulk_finds_hostile_text_however_it_is_written(app: Flask, api: FlaskCli
         (4, "[3].attributes.a[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]"),
     ]
     assert list(db.session.scalars(select(Subscription.external_id))) == ["D-4"]
+
+
+def test_bulk_names_bad_rows_on_both_sides_of_a_chunk_boundary(
+    app: Flask, api: FlaskClient
+) -> None:
+    """Bad rows as the last of one chunk, the first of the next and in the middle of one keep
+    their line numbers, and the rows around them are written."""
+    make_contact("an@example.com", external_ref="KH-001")
+    configure(app, API_MAX_BULK_BYTES=5_000_000)
+    rows = [row(f"D-{i}") for i in range(CHUNK + 500)]
+    for line in (500, CHUNK, CHUNK + 1, CHUNK + 2):
+        rows[line - 1] = row(f"D-{line - 1}", kind="boat")
+    errors = conforms(post_bulk(api, ndjson(rows)), "post", BULK)["errors"]
+    assert [(e["line"], e["field"]) for e in errors] == [
+        (500, "[499].kind"),
+        (CHUNK, f"[{CHUNK - 1}].kind"),
+        (CHUNK + 1, f"[{CHUNK}].kind"),
+        (CHUNK + 2, f"[{CHUNK + 1}].kind"),
+    ]
+    assert count() == CHUNK + 500 - 4
