@@ -68,6 +68,16 @@ def hostile_strings(value: Any, path: str = "", depth: int = 0) -> dict[str, str
     return errors
 
 
+def may_be_hostile(raw: bytes) -> bool:
+    """Whether hostile_strings could find anything in the value of this JSON text: a NUL or a
+    lone surrogate only comes from a \\u escape, a UTF-16/32 text (NUL bytes) or a surrogate
+    encoded in UTF-8 (0xED first: json.loads decodes with surrogatepass), and nesting deeper than
+    MAX_DEPTH takes more than MAX_DEPTH brackets. False lets a bulk row skip the walk."""
+    if b"\\u" in raw or b"\x00" in raw or b"\xed" in raw:
+        return True
+    return raw.count(b"{") + raw.count(b"[") > MAX_DEPTH
+
+
 def max_body_bytes() -> int:
     return settings().API_MAX_BODY_BYTES
 

@@ -27,7 +27,7 @@ from notifier.domain.subscriptions import (
     check_fields,
     check_transition,
 )
-from notifier.infra.bulk import among, insert_rows, update_by_id
+from notifier.infra.bulk import among, insert_rows, planned_for_arrays, update_by_id
 from notifier.infra.extensions import db
 from notifier.infra.unit_of_work import checkpoint, savepoint
 from notifier.models import ApiKey, Contact, Subscription, utcnow
@@ -238,7 +238,7 @@ def _write_chunk(source: str, chunk: list[Row], report: BulkReport) -> None:
     for attempt in range(2):
         partial = BulkReport()
         try:
-            with savepoint():
+            with savepoint(), planned_for_arrays():
                 _stage_chunk(source, chunk, partial)
         except IntegrityError:
             if attempt:

@@ -65,6 +65,11 @@ _CODES = """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD 
     TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG"""
 CURRENCIES = frozenset(_CODES.split())
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+# A URL renewal_url_problem needs no parsing to pass: https://, a host name with a dot (no port,
+# no user), then printable ASCII after the first / ? or #. Any other goes through urlsplit.
+_PLAIN_HTTPS = re.compile(r"https://[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?:[/?#][\x21-\x7e]*)?")
+_ATTRIBUTE_KEY = re.compile(ATTRIBUTE_KEY)
+_STATUSES = frozenset(SubscriptionStatus)
 
 
 class InvalidTransition(DomainError):
@@ -89,6 +94,8 @@ def renewal_url_problem(url: str) -> str | None:
     so javascript:, data:, http: and user:password@ tricks are refused, not escaped."""
     if len(url) > MAX_URL:
         return f"is longer than {MAX_URL} characters"
+    if _PLAIN_HTTPS.fullmatch(url):
+        return None
     if _CONTROL.search(url) or any(c.isspace() for c in url):
         return "contains spaces or control characters"
     try:
@@ -131,7 +138,7 @@ def attributes_problem(attributes: Mapping[str, Any]) -> str | None:
     if len(attributes) > MAX_ATTRIBUTES:
         return f"has more than {MAX_ATTRIBUTES} fields"
     for key, value in attributes.items():
-        if not re.match(ATTRIBUTE_KEY, key):
+        if not _ATTRIBUTE_KEY.match(key):
             return f"field name {key[:40]!r}: use a-z, 0-9 and _, 32 at most, a letter first"
         if value is not None and not isinstance(value, str | int | float | bool):
             return f"field {key!r}: only text, numbers, true/false or null"
@@ -169,7 +176,7 @@ def check_fields(fields: Mapping[str, Any]) -> dict[str, str]:
     if isinstance(url, str) and (problem := renewal_url_problem(url)):
         problems["renewal_url"] = problem
     status = fields.get("status")
-    if status is not None and status not in set(SubscriptionStatus):
+    if status is not None and status not in _STATUSES:
         problems["status"] = f"must be one of {', '.join(SubscriptionStatus)}"
     attributes = fields.get("attributes")
     if isinstance(attributes, Mapping) and (problem := attributes_problem(attributes)):

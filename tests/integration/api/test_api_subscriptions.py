@@ -12,6 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from notifier.api.subscriptions import READ_AHEAD
+from notifier.contacts.subscriptions import CHUNK
 from notifier.infra.extensions import db
 from notifier.models import Subscription
 from tests.conftest import configure
@@ -301,3 +303,60 @@ def test_bulk_stops_after_the_most_rows(app: Flask, api: FlaskClient) -> None:
         ]["schema"]["maxItems"]
         == 5
     )
+
+
+def test_bulk_reads_lines_across_the_read_ahead(app: Flask, api: FlaskClient) -> None:
+    """The body is read 64 KiB at a time: lines that straddle a read, and an overlong one in the
+    middle, keep their line numbers; the rows after it are written."""
+    make_contact("an@example.com", external_ref="KH-001")
+    configure(app, API_MAX_BULK_BYTES=1_000_000)
+    lines = [json.dumps(row(f"D-{i}")).encode() + b"\n" for i in range(400)]
+    lines[199] = json.dumps(row("D-199", plan="x" * 20_000)).encode() + b"\n"
+    body = b"".join(lines)
+    assert len(body) > 2 * READ_AHEAD
+    errors = conforms(post_bulk(api, body), "post", BULK)["errors"]
+    assert [(e["line"], e["detail"]) for e in errors] == [
+        (200, "the line is longer than 16384 bytes")
+    ]
+    assert count() == 399
+
+
+def test_bulk_finds_hostile_text_however_it_is_written(app: Flask, api: FlaskClient) -> None:
+    """A lone surrogate escaped, or encoded in UTF-8 (json.loads passes it through), and nesting
+    past the limit are each refused by line; the plain row between them is written."""
+    make_contact("an@example.com", external_ref="KH-001")
+    escaped = json.dumps(row("D-1", name="a\ud800b")).encode()
+    encoded = json.dumps(row("D-2", name="a__b"), ensure_ascii=False).encode()
+    encoded = encoded.replace(b"a__b", b"a\xed\xa0\x80b")
+    deep: Any = "x"
+    for _ in range(20):
+        deep = [deep]
+    nested = json.dumps({**row("D-3"), "attributes": {"a": deep}}).encode()
+    body = b"\n".join([escaped, encoded, json.dumps(row("D-4")).encode(), nested]) + b"\n"
+    errors = conforms(post_bulk(api, body), "post", BULK)["errors"]
+    assert [(e["line"], e["field"]) for e in errors] == [
+        (1, "[0].name"),
+        (2, "[1].name"),
+        (4, "[3].attributes.a[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]"),
+    ]
+    assert list(db.session.scalars(select(Subscription.external_id))) == ["D-4"]
+
+
+def test_bulk_names_bad_rows_on_both_sides_of_a_chunk_boundary(
+    app: Flask, api: FlaskClient
+) -> None:
+    """Bad rows as the last of one chunk, the first of the next and in the middle of one keep
+    their line numbers, and the rows around them are written."""
+    make_contact("an@example.com", external_ref="KH-001")
+    configure(app, API_MAX_BULK_BYTES=5_000_000)
+    rows = [row(f"D-{i}") for i in range(CHUNK + 500)]
+    for line in (500, CHUNK, CHUNK + 1, CHUNK + 2):
+        rows[line - 1] = row(f"D-{line - 1}", kind="boat")
+    errors = conforms(post_bulk(api, ndjson(rows)), "post", BULK)["errors"]
+    assert [(e["line"], e["field"]) for e in errors] == [
+        (500, "[499].kind"),
+        (CHUNK, f"[{CHUNK - 1}].kind"),
+        (CHUNK + 1, f"[{CHUNK}].kind"),
+        (CHUNK + 2, f"[{CHUNK + 1}].kind"),
+    ]
+    assert count() == CHUNK + 500 - 4

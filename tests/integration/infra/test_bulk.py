@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from notifier.infra.bulk import among, insert_rows, update_by_id
+from notifier.infra.bulk import among, insert_rows, planned_for_arrays, update_by_id
 from notifier.infra.extensions import db
-from notifier.models import Delivery, DeliveryStatus, SendLog
+from notifier.models import Contact, Delivery, DeliveryStatus, SendLog
 from tests.integration.helpers import make_contact, start_campaign
 
 
@@ -69,3 +69,26 @@ def test_inserted_rows_keep_their_types(app: Flask) -> None:
         ("promotions", True, when, None),
         ("renewal", False, when, 12),
     ]
+
+
+def test_planned_for_arrays_statements_are_planned_each_time_and_the_setting_comes_back(
+    app: Flask,
+) -> None:
+    dbapi = db.session.connection().connection.dbapi_connection
+    before = getattr(dbapi, "prepare_threshold", None)
+    contact = make_contact("k@example.com", ("promotions",))
+    seqscan = text("SELECT current_setting('enable_seqscan')")
+    with planned_for_arrays():
+        assert getattr(dbapi, "prepare_threshold", None) is None
+        if before is not None:
+            assert db.session.scalar(seqscan) == "off"
+        for _ in range(8):  # past psycopg's threshold of 5: still not prepared
+            assert db.session.scalars(select(SendLog.id).where(among(SendLog.id, [1]))).all() == []
+        assert list(db.session.scalars(select(Contact.id).where(among(Contact.id, [contact])))) == [
+            contact
+        ]
+    assert getattr(dbapi, "prepare_threshold", None) == before
+    if before is not None:  # PostgreSQL: the server holds no plan of the statement
+        prepared = text("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE :s")
+        assert db.session.scalar(prepared, {"s": "%FROM send_log%"}) == 0
+        assert db.session.scalar(seqscan) == "on"
