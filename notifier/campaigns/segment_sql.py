@@ -123,14 +123,7 @@ def _created(op: str, day: date) -> ColumnElement[bool]:
 
 
 def _ordered(op: str, left: ColumnElement, right: ColumnElement) -> ColumnElement[bool]:
-    return {
-        "eq": left == right,
-        "ne": left != right,
-        "lt": left < right,
-        "le": left <= right,
-        "gt": left > right,
-        "ge": left >= right,
-    }[op]
+    return segments.COMPARISONS[op](left, right)
 
 
 def _shaped_number(text: ColumnElement[str], dialect: str) -> ColumnElement[bool]:

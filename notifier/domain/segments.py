@@ -24,8 +24,9 @@ is simply false wherever it stands.
 
 from __future__ import annotations
 
+import operator
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -349,15 +350,21 @@ def consent_state(status: str | None) -> str:
     return status if status in CONSENT_STATES[:-1] else "none"
 
 
+# One meaning of each comparison, for Python values here and for SQL columns in
+# campaigns/segment_sql.py (SQLAlchemy overloads the same operators); only the one asked for is
+# evaluated.
+COMPARISONS: Mapping[str, Callable[[Any, Any], Any]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.lt,
+    "le": operator.le,
+    "gt": operator.gt,
+    "ge": operator.ge,
+}
+
+
 def _ordered(op: str, left: Any, right: Any) -> bool:
-    return {
-        "eq": left == right,
-        "ne": left != right,
-        "lt": left < right,
-        "le": left <= right,
-        "gt": left > right,
-        "ge": left >= right,
-    }[op]
+    return bool(COMPARISONS[op](left, right))
 
 
 def _ordered_time(op: str, moment: datetime, day: date) -> bool:
