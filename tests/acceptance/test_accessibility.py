@@ -6,6 +6,7 @@ installed once into tests/acceptance/node_modules (ignored by git) and reused by
 
 from __future__ import annotations
 
+import fcntl
 import re
 import subprocess
 from collections.abc import Iterator
@@ -46,11 +47,16 @@ def axe() -> str:
 def axe_source() -> str:
     """axe-core's script, installed from npm on first use (the browser tests use it too)."""
     if not AXE.exists():
-        subprocess.run(
-            ["npm", "install", "--no-save", "--no-package-lock", "--prefix", str(HERE),
-             "axe-core@4"],
-            check=True, capture_output=True, timeout=300,
-        )  # fmt: skip
+        # Two test processes (pytest-xdist) may ask at once, and an npm install rewrites the
+        # node_modules the other is filling: one installs, the other waits for it.
+        with (HERE / "node_modules.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not AXE.exists():
+                subprocess.run(
+                    ["npm", "install", "--no-save", "--no-package-lock", "--prefix", str(HERE),
+                     "axe-core@4"],
+                    check=True, capture_output=True, timeout=300,
+                )  # fmt: skip
     return AXE.read_text()
 
 
