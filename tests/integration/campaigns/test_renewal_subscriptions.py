@@ -204,3 +204,42 @@ def test_the_built_in_renewal_layout_shows_each_customer_their_own_service(
             assert f"https://billing.dcnet.vn/gia-han/{ref}" in part
             assert "KH-00815" not in part and "Gói dịch vụ Tiêu chuẩn" not in part
     assert "Your binhminh.vn service expires soon" in str(received["binh@example.com"]["Subject"])
+
+
+def test_the_built_in_renewal_layout_lists_all_of_a_customers_services(
+    app: Flask, smtp: SmtpTestServer
+) -> None:
+    """A customer with several services sees the expiring one and then all of them, each with
+    its own date, fee and link; a customer with one service sees no list, and nobody sees the
+    sample's second service."""
+    an = make_contact("an@example.com", name="An")
+    binh = make_contact("binh@example.com", name="Bình", locale="en")
+    subscribe(an, "D-1", "hoalan.vn", 10)
+    subscribe(an, "H-7", "Hosting Pro", 200, amount="2400000")
+    subscribe(an, "D-8", "hoalan.net", 90, status="cancelled")  # not held any more: not listed
+    subscribe(binh, "D-2", "binhminh.vn", 20)
+    with committed():
+        campaign = campaigns.create_campaign(
+            campaigns.CampaignInput(
+                name="renewals",
+                kind="renewal",
+                purpose_key="renewal",
+                template_id=layout_template("renewal", "renewal"),
+                audience={"expiring_within_days": 30},
+                data=sample_data("renewal"),
+            )
+        )
+        campaigns.schedule(campaign.id)
+    drain(app)
+    received = messages(smtp)
+    an_html = received["an@example.com"].get_body(("html",)).get_content()  # type: ignore[union-attr]
+    an_text = received["an@example.com"].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    later = utcnow().date() + timedelta(days=200)
+    for part in (an_html, an_text):
+        assert "Tất cả dịch vụ của quý khách" in part
+        assert "Hosting Pro" in part and "2.400.000" in part
+        assert later.strftime("%d/%m/%Y") in part
+        assert "https://billing.dcnet.vn/gia-han/H-7" in part
+        assert "hoalan.net" not in part and "TM-02041" not in part
+    binh_html = received["binh@example.com"].get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "All your services" not in binh_html and "binhminh.vn" in binh_html
