@@ -86,6 +86,22 @@ def renewal_campaign(window: int) -> int:
         return campaign.id
 
 
+def layout_campaign(window: int) -> None:
+    """A renewal campaign of the built-in layout, its sample data as staff start from."""
+    with committed():
+        campaign = campaigns.create_campaign(
+            campaigns.CampaignInput(
+                name="renewals",
+                kind="renewal",
+                purpose_key="renewal",
+                template_id=layout_template("renewal", "renewal"),
+                audience={"expiring_within_days": window},
+                data=sample_data("renewal"),
+            )
+        )
+        campaigns.schedule(campaign.id)
+
+
 def messages(server: SmtpTestServer) -> dict[str, EmailMessage]:
     result = {}
     for m in server.messages:
@@ -169,18 +185,7 @@ def test_the_built_in_renewal_layout_shows_each_customer_their_own_service(
     binh = make_contact("binh@example.com", name="Bình", locale="en")
     subscribe(an, "D-1", "hoalan.vn", 10)
     subscribe(binh, "D-2", "binhminh.vn", 20, amount="1250000")
-    with committed():
-        campaign = campaigns.create_campaign(
-            campaigns.CampaignInput(
-                name="renewals",
-                kind="renewal",
-                purpose_key="renewal",
-                template_id=layout_template("renewal", "renewal"),
-                audience={"expiring_within_days": 30},
-                data=sample_data("renewal"),
-            )
-        )
-        campaigns.schedule(campaign.id)
+    layout_campaign(30)
     drain(app)
     received = messages(smtp)
     assert set(received) == {"an@example.com", "binh@example.com"}
@@ -218,18 +223,7 @@ def test_the_built_in_renewal_layout_lists_all_of_a_customers_services(
     subscribe(an, "H-7", "Hosting Pro", 200, amount="2400000")
     subscribe(an, "D-8", "hoalan.net", 90, status="cancelled")  # not held any more: not listed
     subscribe(binh, "D-2", "binhminh.vn", 20)
-    with committed():
-        campaign = campaigns.create_campaign(
-            campaigns.CampaignInput(
-                name="renewals",
-                kind="renewal",
-                purpose_key="renewal",
-                template_id=layout_template("renewal", "renewal"),
-                audience={"expiring_within_days": 30},
-                data=sample_data("renewal"),
-            )
-        )
-        campaigns.schedule(campaign.id)
+    layout_campaign(30)
     drain(app)
     received = messages(smtp)
     an_html = received["an@example.com"].get_body(("html",)).get_content()  # type: ignore[union-attr]
