@@ -128,7 +128,7 @@ def confirm(joined: str, requester: Requester) -> list[str]:
     tokens = joined.split(TOKEN_SEPARATOR)
     if not joined or len(tokens) > len(profile().purposes):
         raise NotFound("unknown confirmation link")
-    confirmed = []
+    confirmed, newly = [], []
     for token in tokens:
         request = db.session.scalar(
             db.select(ConsentEvent).where(
@@ -145,5 +145,31 @@ def confirm(joined: str, requester: Requester) -> list[str]:
                 user_agent=requester.user_agent,
             )
             consent.confirm(token, evidence)
+            newly.append(request)
         confirmed.append(request.purpose_key)
+    if newly:
+        queue_welcome(newly[0], [r.purpose_key for r in newly])
     return confirmed
+
+
+def queue_welcome(request: ConsentEvent, purpose_keys: list[str]) -> None:
+    """The welcome after a double opt-in, in the confirmation's transaction: one per link that
+    granted something (a second click grants nothing, so it welcomes nobody). It says what
+    comes and how often, as the sign-up form disclosed, in the form's language."""
+    contact = db.session.get(Contact, request.contact_id)
+    if contact is None or not contact.email:
+        return
+    locale = request.locale if request.locale in ("vi", "en") else "vi"
+    system_mail.queue_mail(
+        SystemMailKind.WELCOME,
+        contact.email,
+        locale,
+        {
+            "purposes": [
+                system_mail.welcome_line(profile().purpose(key), locale) for key in purpose_keys
+            ],
+            "received_at": utcnow().isoformat(),
+            "time_zone": contact.time_zone,
+        },
+        contact_id=contact.id,
+    )

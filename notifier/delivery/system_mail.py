@@ -21,7 +21,7 @@ from notifier.delivery.composer import dkim_signer, envelope_sender
 from notifier.delivery.rendering.samples import make_sample
 from notifier.delivery.sending import verdict_on
 from notifier.delivery.single import claim, send_one, still_ours
-from notifier.domain.profile import Profile
+from notifier.domain.profile import Profile, Purpose
 from notifier.domain.send_outcome import Fate, SendResult
 from notifier.domain.tokens import make_token
 from notifier.infra.config import ROOT
@@ -57,6 +57,7 @@ SUBJECTS = {
     SystemMailKind.VERIFY: NP_("email subject", "Verify it is you"),
     SystemMailKind.PREFERENCES_LINK: NP_("email subject", "Your preferences link"),
     SystemMailKind.ADDRESS_CHANGED: NP_("email subject", "Your email address was changed"),
+    SystemMailKind.WELCOME: NP_("email subject", "Welcome: your subscription is confirmed"),
 }
 
 
@@ -192,10 +193,18 @@ def mail_samples(kind: SystemMailKind, now: datetime, active: Profile) -> dict[s
     samples: dict[str, dict[str, Any]] = {}
     for locale, raw in _sample_tables()[kind.value].items():
         data = make_sample(raw, now, active.identity)
+        advertising = [p for p in active.purposes if p.is_advertising]
         if kind in (SystemMailKind.REFUSAL, SystemMailKind.OPT_IN):
-            data["purposes"] = [p.name.get(locale) for p in active.purposes if p.is_advertising]
+            data["purposes"] = [p.name.get(locale) for p in advertising]
+        elif kind is SystemMailKind.WELCOME:
+            data["purposes"] = [welcome_line(p, locale) for p in advertising]
         samples[locale] = data
     return samples
+
+
+def welcome_line(purpose: Purpose, locale: str) -> dict[str, str]:
+    """A confirmed purpose as the welcome mail names it: what, and how often (as disclosed)."""
+    return {"name": purpose.name.get(locale), "frequency": purpose.frequency.get(locale)}
 
 
 @functools.cache

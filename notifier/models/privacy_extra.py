@@ -37,6 +37,7 @@ class SystemMailKind(StrEnum):
     VERIFY = "verify"  # a short-lived one-time link: proof of control of the address of record
     PREFERENCES_LINK = "pref_link"  # asked for from the unsubscribe page, sent to that address
     ADDRESS_CHANGED = "addr_changed"  # to the OLD address after an API change of it
+    WELCOME = "welcome"  # after a double opt-in is confirmed: what comes, how often, how to stop
 
 
 class SystemMailStatus(StrEnum):

@@ -198,6 +198,37 @@ def test_the_customer_turns_a_purpose_off_and_downloads_their_data(
     assert person.submit(shown, urllib.request.urlparse(link).path).status == 410
 
 
+def test_a_visitor_signs_up_confirms_and_is_welcomed_once(
+    product: Product, module_sink: SmtpTestServer
+) -> None:
+    """The sign-up form, the link from the mail, then one welcome (docs/automations.md)."""
+    address = "moi.dangky@example.com"
+    person = Visitor(product.base_url)
+    since = len(module_sink.messages)
+    form = person.get("/subscribe")
+    chosen = {"email": address, "name": "Lê Mới", "purpose": ["promotions", "events"]}
+    sent = person.submit(form, "/subscribe", chosen)
+    assert sent.status == 200 and "kiểm tra hộp thư" in sent.body, sent.body[:2000]
+    wait_until(lambda: mail_to(module_sink, address, since), "the confirmation request")
+    [request] = mail_to(module_sink, address, since)
+    link = _link(request, "confirm")
+    shown = person.get(link)  # a GET confirms nothing: mail scanners open links
+    done = person.submit(shown, urllib.request.urlparse(link).path)
+    assert done.status == 200 and "Đăng ký thành công" in done.body, done.body[:2000]
+    wait_until(lambda: len(mail_to(module_sink, address, since)) >= 2, "the welcome")
+    assert person.submit(shown, urllib.request.urlparse(link).path).status == 200  # again
+    product.cli("worker", "--burst")  # a second welcome, if one were queued, would be out now
+    mails = mail_to(module_sink, address, since)
+    assert [str(m["Subject"]) for m in mails] == [
+        "Xác nhận đăng ký nhận email",
+        "Chào mừng bạn: đăng ký nhận email đã được xác nhận",
+    ]
+    welcome = text_of(mails[1])
+    assert "Khuyến mãi và ưu đãi đặc biệt (Tối đa 2 email mỗi tuần)" in welcome
+    assert "Sự kiện quan trọng của DCNET (Tối đa 1 email mỗi tuần)" in welcome
+    assert "promotions" in _subscribed(person, _link(mails[1], "p"))
+
+
 def test_the_customer_unsubscribes_by_link_and_by_one_click_and_reads_the_history(
     product: Product, staff: Visitor, module_sink: SmtpTestServer
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from email.message import EmailMessage
 
 import pytest
 import sqlalchemy as sa
@@ -92,6 +93,56 @@ def test_double_opt_in_records_both_steps(
     again = client.post(link, data={"csrf_token": csrf_of(page.get_data(as_text=True))})
     assert again.status_code == 200  # a second click answers kindly and records nothing new
     assert len(consent.history(contact_id)) == 4
+
+
+def _sign_up(client: FlaskClient, address: str, purposes: list[str], lang: str = "vi") -> None:
+    _, token = _form(client)
+    data = {"csrf_token": token, "email": address, "name": "Lan", "purpose": purposes}
+    answer = client.post(f"/subscribe?lang={lang}", data=data)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+
+
+def _confirm(client: FlaskClient, message: EmailMessage) -> str:
+    found = re.search(r"https://notifier\.test(/confirm/\S+)", body_text(message))
+    assert found, body_text(message)
+    page = client.get(found.group(1))
+    done = client.post(found.group(1), data={"csrf_token": csrf_of(page.get_data(as_text=True))})
+    assert done.status_code == 200
+    return found.group(1)
+
+
+def test_a_confirmation_brings_one_welcome_naming_what_comes_and_how_often(
+    app: Flask, client: FlaskClient, smtp: SmtpTestServer
+) -> None:
+    _sign_up(client, "lan@example.com", ["promotions", "events"])
+    [opt_in] = deliver(app, smtp)
+    link = _confirm(client, opt_in)
+    [_, welcome] = deliver(app, smtp)
+    assert welcome["Subject"] == "Chào mừng bạn: đăng ký nhận email đã được xác nhận"
+    assert welcome["To"] == "lan@example.com"
+    text = body_text(welcome)
+    assert "- Khuyến mãi và ưu đãi đặc biệt (Tối đa 2 email mỗi tuần)" in text
+    assert "- Sự kiện quan trọng của DCNET (Tối đa 1 email mỗi tuần)" in text
+    assert re.search(r"https://notifier\.test/p/\S+", text)  # their preferences page
+    # The link used again grants nothing, so it welcomes nobody a second time.
+    page = client.get(link)
+    client.post(link, data={"csrf_token": csrf_of(page.get_data(as_text=True))})
+    assert len(deliver(app, smtp)) == 2
+    assert len(system_mails("welcome")) == 1
+
+
+def test_the_welcome_names_only_what_was_newly_confirmed_in_the_persons_language(
+    app: Flask, client: FlaskClient, smtp: SmtpTestServer
+) -> None:
+    make_contact("tom@example.com", ("promotions",), locale="en")
+    _sign_up(client, "tom@example.com", ["promotions", "events"], lang="en")
+    [opt_in] = deliver(app, smtp)
+    _confirm(client, opt_in)
+    [_, welcome] = deliver(app, smtp)
+    assert welcome["Subject"] == "Welcome: your subscription is confirmed"
+    text = body_text(welcome)
+    assert "- Important DCNET events (At most 1 email a week)" in text
+    assert "promotions" not in text.lower() and "Khuyến mãi" not in text
 
 
 def test_bad_input_changes_nothing(client: FlaskClient) -> None:
