@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from notifier.campaigns import lifecycle as campaigns
+from notifier.campaigns import report_copy
 from notifier.infra.extensions import db
 from notifier.models import Campaign, CampaignStatus, Contact, Delivery, DeliveryStatus, Template
 from notifier.operations.access import Access, csv_value
@@ -121,27 +122,41 @@ def report_csv(access: Access, campaign_id: int) -> Iterator[str]:
     access.audit("campaigns.report_export", "campaign", campaign.id, rows=count,
                  columns=contact_columns)  # fmt: skip
     db.session.flush()
-    query = (
+    return _csv_chunks(db.engine, campaign.id, contact_columns)
+
+
+def report_query(campaign_id: int, contact_columns: list[str]) -> Any:
+    return (
         select(
             Delivery.id, Contact.id, *[getattr(Contact, c) for c in contact_columns],
             Delivery.status, Delivery.reason, Delivery.smtp_code, Delivery.smtp_message,
             Delivery.sent_at,
         )
         .join(Contact, Contact.id == Delivery.contact_id)
-        .where(Delivery.campaign_id == campaign.id)
+        .where(Delivery.campaign_id == campaign_id)
         .order_by(Delivery.id)
     )  # fmt: skip
-    return _csv_chunks(db.engine, query, contact_columns)
 
 
-def _csv_chunks(engine: Engine, query: Any, contact_columns: list[str]) -> Iterator[str]:
+def _csv_chunks(engine: Engine, campaign_id: int, contact_columns: list[str]) -> Iterator[str]:
     out = io.StringIO()
-    writer = csv.writer(out)
+    # "\n" ends a row, as PostgreSQL's COPY writes them: both paths make the same file.
+    writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
         ["delivery_id", "contact_id", *contact_columns, "status", "reason", "smtp_code",
          "smtp_message", "sent_at"]
     )  # fmt: skip
     yield "\ufeff" + out.getvalue()
+    if engine.dialect.name == "postgresql":
+        yield from report_copy.copied_rows(engine, campaign_id, contact_columns)
+    else:
+        yield from written_rows(engine, report_query(campaign_id, contact_columns), contact_columns)
+
+
+def written_rows(engine: Engine, query: Any, contact_columns: list[str]) -> Iterator[str]:
+    """The rows formatted here (SQLite), in chunks read from a server-side cursor."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
     shown = len(contact_columns)
     with engine.connect() as connection:
         result = connection.execution_options(yield_per=CSV_CHUNK_ROWS).execute(query)

@@ -245,3 +245,26 @@ def test_staff_see_the_state_each_customer_sees(client: FlaskClient, admin: Staf
     # Why not, for staff: the reason the claim would give.
     detail = client.get(f"/admin/contacts/{ended}").get_data(as_text=True)
     assert "Hợp đồng đã kết thúc" in detail and "Chưa đồng ý" in detail
+
+
+def test_a_search_matching_many_counts_only_up_to_its_limit(
+    client: FlaskClient, admin: StaffUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A term that matches most contacts is not counted whole (seconds at a million): the page
+    says "more than N" and pages through N; a narrower term is counted exactly."""
+    from notifier.contacts import directory
+
+    monkeypatch.setattr(directory, "COUNT_LIMIT", 3)
+    monkeypatch.setattr(directory, "PAGE_SIZE", 2)
+    for n in range(5):
+        make_contact(f"khach{n}@hoalan.vn", name=f"Khách {n}")
+    page = client.get("/admin/contacts?q=hoalan")
+    html = unescape(page.get_data(as_text=True))
+    assert page.status_code == 200 and "Hơn 3 liên hệ khớp" in html
+    assert "Trang 1/2" in html  # 3 counted, 2 a page
+    last = unescape(client.get("/admin/contacts?q=hoalan&page=9").get_data(as_text=True))
+    assert "Trang 2/2" in last and "khach2@hoalan.vn" in last and "khach4@hoalan.vn" not in last
+    exact = unescape(client.get("/admin/contacts?q=khach4").get_data(as_text=True))
+    assert "1 liên hệ" in exact and "Hơn" not in exact
+    entry = next(e for e in _audit("contacts.search") if e.details.get("query") == "hoalan")
+    assert entry.details["more"] is True and entry.details["total"] == 3
