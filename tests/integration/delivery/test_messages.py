@@ -203,14 +203,16 @@ def test_a_renewal_notice_is_skipped_with_a_reason(
     assert smtp.messages == []
 
 
-@pytest.mark.parametrize("kind", ["promotion", "event", "renewal"])
+# The renewal layout lists each customer's services: it is rendered per recipient
+# (tests/unit/delivery/test_rendering_stencil.py::test_the_renewal_layout_is_rendered_per_recipient).
+@pytest.mark.parametrize("kind", ["promotion", "event"])
 def test_the_stencil_path_sends_what_a_full_render_makes(app: Flask, kind: str) -> None:
-    """Each layout takes the render-once path; its decoded parts equal a per-recipient render."""
+    """Each campaign layout takes the render-once path; its parts equal a per-recipient render."""
     from notifier.delivery.composer import Recipient, build_composer, links_for
     from notifier.delivery.rendering.layouts import builtin_layouts
 
     layout = builtin_layouts()[kind]
-    purpose = {"promotion": "promotions", "event": "events", "renewal": "renewal"}[kind]
+    purpose = {"promotion": "promotions", "event": "events"}[kind]
     composer = build_composer(layout.variants, purpose)
     data = dict(sample_data(kind))
     people = [
