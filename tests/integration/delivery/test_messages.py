@@ -204,7 +204,7 @@ def test_a_renewal_notice_is_skipped_with_a_reason(
 
 
 # The renewal layout lists each customer's services: it is rendered per recipient
-# (tests/unit/delivery/test_rendering_stencil.py::test_the_renewal_layout_is_rendered_per_recipient).
+# (test_rendering_stencil.py::test_the_renewal_layout_is_rendered_per_recipient).
 @pytest.mark.parametrize("kind", ["promotion", "event"])
 def test_the_stencil_path_sends_what_a_full_render_makes(app: Flask, kind: str) -> None:
     """Each campaign layout takes the render-once path; its parts equal a per-recipient render."""
