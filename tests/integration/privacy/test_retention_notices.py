@@ -4,6 +4,7 @@ the purge erases only once the customer has been told."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -21,6 +22,7 @@ from notifier.privacy import requests as privacy
 from notifier.privacy import retention
 from tests.integration.helpers import committed, drain, make_contact
 from tests.integration.notices.reminder_steps import two_schedulers
+from tests.integration.test_admin_support import browser, make_staff, sign_in
 from tests.integration.test_api_support import bearer, issue_key, smtp
 from tests.smtp_server import SmtpTestServer
 
@@ -183,3 +185,15 @@ def test_a_contract_seen_too_late_is_erased_without_a_notice_and_recorded(
     purge(at(END + timedelta(days=1), 12))  # if the rounds' own purge has not erased them yet
     assert erased(missed) and erased(long_ago)
     assert recorded_notice(missed) == "missed" and recorded_notice(long_ago) == "none"
+
+
+def test_staff_see_the_notice_on_the_contact_page(app: Flask, smtp: SmtpTestServer) -> None:
+    person = make_contact("xem@example.com", contract_ends_on=END.isoformat())
+    rounds(app, at(END, 3))
+    assert len(smtp.messages) == 1
+    staff = browser(app)
+    make_staff("thu@example.com", "staff_in_charge", "Thu")
+    sign_in(staff, "thu@example.com")
+    page = staff.get(f"/admin/contacts/{person}").get_data(as_text=True)
+    [row] = re.findall(r'<tr data-system-mail="retention">.*?</tr>', page, re.S)
+    assert "Thông báo xóa dữ liệu khi hết hợp đồng" in row and "sent" in row
