@@ -31,6 +31,7 @@ from notifier.models import (
     PrivacyRequest,
     StaffUser,
     Subscription,
+    SystemMail,
     utcnow,
 )
 from notifier.operations.access import Access, Forbidden, csv_value, project
@@ -79,6 +80,7 @@ class ContactDetail:
     timeline: list[TimelineEntry] = field(default_factory=list)
     deliveries: list[tuple[Delivery, str]] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
+    system_mails: list[SystemMail] = field(default_factory=list)  # the retention notice too
     privacy_requests: list[PrivacyRequest] = field(default_factory=list)
     subscriptions: list[Subscription] = field(default_factory=list)
 
@@ -181,6 +183,14 @@ def contact_detail(access: Access, contact_id: int) -> ContactDetail:
             db.session.scalars(
                 select(Notice).where(Notice.contact_id == contact.id).order_by(Notice.id.desc())
             ).all()[:50]
+        )
+        detail.system_mails = list(
+            db.session.scalars(
+                select(SystemMail)
+                .where(SystemMail.contact_id == contact.id)
+                .order_by(SystemMail.id.desc())
+                .limit(50)
+            )
         )
         shown.append("deliveries")
     if access.sees("subscriptions"):

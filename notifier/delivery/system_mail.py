@@ -6,7 +6,7 @@ import functools
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -58,6 +58,9 @@ SUBJECTS = {
     SystemMailKind.PREFERENCES_LINK: NP_("email subject", "Your preferences link"),
     SystemMailKind.ADDRESS_CHANGED: NP_("email subject", "Your email address was changed"),
     SystemMailKind.WELCOME: NP_("email subject", "Welcome: your subscription is confirmed"),
+    SystemMailKind.RETENTION: NP_(
+        "email subject", "Your contract has ended: when your personal data will be erased"
+    ),
 }
 
 
@@ -177,6 +180,7 @@ def render_mail(
         "when": lambda iso: local_time(
             iso, data.get("time_zone") or active.default_time_zone, locale
         ),
+        "day": lambda iso: local_day(iso, locale),
         "identity": active.identity,
         "preferences_url": preferences_url,
     }
@@ -273,6 +277,12 @@ def local_time(iso: str, time_zone: str | None, locale: str) -> str:
     label = f"GMT{offset[:3]}:{offset[3:]}" if offset[3:] != "00" else f"GMT{int(offset[:3]):+d}"
     pattern = "%I:%M %p, %b %d, %Y" if locale == "en" else "%H:%M ngày %d/%m/%Y"
     return f"{local.strftime(pattern)} ({label})"
+
+
+def local_day(iso: str, locale: str) -> str:
+    """A calendar date as people write it: 06/12/2026 in Vietnamese, Dec 06, 2026 in English."""
+    day = date.fromisoformat(iso)
+    return day.strftime("%b %d, %Y") if locale == "en" else day.strftime("%d/%m/%Y")
 
 
 @functools.cache

@@ -158,6 +158,8 @@ class Retention:
     rule: RetentionRule
     grace_days: int
     records_min_days: int
+    # contract_end only: tell the customer on the end day before the purge erases their data.
+    notify: bool = False
 
 
 @dataclass(frozen=True)
@@ -396,8 +398,13 @@ def _retention(reader: _Reader, raw: dict[str, Any]) -> Retention:
     records_min_days = reader.get(data, "retention", "records_min_days", int, 365)
     if records_min_days < 365:
         raise reader.fail("retention.records_min_days", "Decree 91/2020 Art 11 needs >= 365")
-    return Retention(
-        rule=reader.choice(data, "retention", "rule", RetentionRule),
-        grace_days=reader.get(data, "retention", "grace_days", int, 0),
-        records_min_days=records_min_days,
-    )
+    rule = reader.choice(data, "retention", "rule", RetentionRule)
+    grace_days = reader.get(data, "retention", "grace_days", int, 0)
+    if grace_days < 0:
+        raise reader.fail("retention.grace_days", "must be 0 or more days")
+    ends_contracts = rule is RetentionRule.CONTRACT_END
+    notify = reader.get(data, "retention", "notify", bool, ends_contracts)
+    if notify and not ends_contracts:
+        rule_name = RetentionRule.CONTRACT_END.value
+        raise reader.fail("retention.notify", f"only the {rule_name} rule has an end to tell")
+    return Retention(rule, grace_days, records_min_days, notify)

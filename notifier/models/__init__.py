@@ -58,6 +58,8 @@ __all__ = [
 from notifier.models.privacy_extra import (
     PrivacyRequestKind,
     PrivacyRequestStatus,
+    RetentionNotice,
+    RetentionNoticeStatus,
     SystemMail,
     SystemMailKind,
     SystemMailStatus,
@@ -66,6 +68,8 @@ from notifier.models.privacy_extra import (
 __all__ += [
     "PrivacyRequestKind",
     "PrivacyRequestStatus",
+    "RetentionNotice",
+    "RetentionNoticeStatus",
     "SystemMail",
     "SystemMailKind",
     "SystemMailStatus",

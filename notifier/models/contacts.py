@@ -31,7 +31,7 @@ class Contact(db.Model):  # type: ignore[name-defined]
     locale: Mapped[str] = mapped_column(String(8), default="vi")
     time_zone: Mapped[str] = mapped_column(String(64), default="Asia/Ho_Chi_Minh")
     external_ref: Mapped[str | None] = mapped_column(String(100), unique=True)
-    contract_ends_on: Mapped[date | None] = mapped_column(Date)
+    contract_ends_on: Mapped[date | None] = mapped_column(Date, index=True)  # the retention rounds
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     deal: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # confidential deal data
     restricted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from notifier.infra.extensions import db
@@ -38,6 +38,7 @@ class SystemMailKind(StrEnum):
     PREFERENCES_LINK = "pref_link"  # asked for from the unsubscribe page, sent to that address
     ADDRESS_CHANGED = "addr_changed"  # to the OLD address after an API change of it
     WELCOME = "welcome"  # after a double opt-in is confirmed: what comes, how often, how to stop
+    RETENTION = "retention"  # the contract ended: when the data will be erased, what is kept
 
 
 class SystemMailStatus(StrEnum):
@@ -75,4 +76,31 @@ class SystemMail(db.Model):  # type: ignore[name-defined]
     __table_args__ = (
         Index("ix_system_mails_contact", "contact_id"),
         Index("ix_system_mails_status", "status"),
+    )
+
+
+class RetentionNoticeStatus(StrEnum):
+    MAILED = "mailed"  # its system mail is queued, or has left or failed for good
+    MISSED = "missed"  # seen more than a day after its moment: not sent late
+    SKIPPED = "skipped"  # the address is suppressed for all mail (hard bounce, complaint)
+
+
+class RetentionNotice(db.Model):  # type: ignore[name-defined]
+    """Once per (contact, contract end date), ever: the retention purge waits for it."""
+
+    __tablename__ = "retention_notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    contract_ends_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    system_mail_id: Mapped[int | None] = mapped_column(
+        ForeignKey("system_mails.id", ondelete="SET NULL")
+    )
+    erasure_on: Mapped[date] = mapped_column(Date)  # the day the notice named
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("contact_id", "contract_ends_on", name="uq_retention_notices_once"),
+        Index("ix_retention_notices_system_mail_id", "system_mail_id"),
     )

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, or_, select, update
 
-from notifier.domain.profile import RetentionRule
+from notifier.domain.profile import Retention, RetentionRule
 from notifier.infra.context import profile, settings
 from notifier.infra.extensions import db
 from notifier.infra.queues import redis_connection
@@ -30,6 +30,7 @@ from notifier.models import (
 )
 from notifier.operations import audit
 from notifier.privacy import requests as privacy
+from notifier.privacy import retention_notices as notices
 
 log = logging.getLogger(__name__)
 LOCK_KEY = "notifier:retention:last-run"
@@ -56,7 +57,7 @@ def purge(now: datetime) -> dict[str, int]:
         "erasure_requests_completed": _erase_due_requests(now),
     }
     if retention.rule is RetentionRule.CONTRACT_END:
-        counts["contracts_ended_erased"] = _erase_ended_contracts(now, retention.grace_days)
+        counts["contracts_ended_erased"] = _erase_ended_contracts(now, retention)
     keep_days = max(LEGAL_MIN_DAYS, retention.records_min_days)
     # Never ahead of the database's clock: its ledger trigger would refuse the whole purge.
     keep_from = min(now, utcnow()) - timedelta(days=keep_days)
@@ -92,21 +93,18 @@ def _erase_due_requests(now: datetime) -> int:
     return len(due)
 
 
-def _erase_ended_contracts(now: datetime, grace_days: int) -> int:
-    """DCNET: kept until every contract has ended, then erased like an erasure request."""
+def _erase_ended_contracts(now: datetime, retention: Retention) -> int:
+    """DCNET: kept until every contract has ended, then erased like an erasure request; once
+    the customer has been told, when the profile says so (privacy/retention_notices.py)."""
     today = now.astimezone(ZoneInfo(profile().default_time_zone)).date()
-    ended = list(
-        db.session.scalars(
-            select(Contact.id)
-            .where(
-                Contact.erased_at.is_(None),
-                Contact.contract_ends_on < today - timedelta(days=grace_days),
-            )
-            .order_by(Contact.id)
-            .limit(BATCH)
-        )
+    query = select(Contact.id, Contact.contract_ends_on).where(
+        Contact.erased_at.is_(None),
+        Contact.contract_ends_on < today - timedelta(days=retention.grace_days),
     )
-    for contact_id in ended:
+    if notices.enabled(retention):
+        query = query.where(notices.purge_may_erase(now))
+    ended = list(db.session.execute(query.order_by(Contact.id).limit(BATCH)))
+    for contact_id, contract_ends_on in ended:
         # A request of its own documents each erasure the way a person's request would.
         request = PrivacyRequest(
             contact_id=contact_id,
@@ -121,7 +119,10 @@ def _erase_ended_contracts(now: datetime, grace_days: int) -> int:
         db.session.add(request)
         db.session.flush()
         privacy.erase(request.id, None)
-        request.details = {"basis": "retention", "rule": RetentionRule.CONTRACT_END.value}
+        details = {"basis": "retention", "rule": RetentionRule.CONTRACT_END.value}
+        if notices.enabled(retention):  # told (mailed), missed, skipped, or "none": ended long ago
+            details["notice"] = notices.notice_status(contact_id, contract_ends_on)
+        request.details = details
         db.session.flush()
     return len(ended)
 

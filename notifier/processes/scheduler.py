@@ -22,7 +22,7 @@ def tasks() -> list[Task]:
     from notifier.campaigns import lifecycle as campaigns
     from notifier.delivery import recovery, system_mail
     from notifier.notices import notices, reminders
-    from notifier.privacy import retention
+    from notifier.privacy import retention, retention_notices
     from notifier.webhooks import sending as webhooks
 
     return [
@@ -31,6 +31,7 @@ def tasks() -> list[Task]:
         campaigns.reconcile,
         reminders.create_due,  # before the reconcile, which enqueues the notices it makes due
         notices.reconcile_notices,
+        retention_notices.create_due,  # before the purge, which waits for what it queues
         system_mail.reconcile,
         webhooks.retry_due,
         retention.scheduled_purge,

@@ -269,4 +269,14 @@ RUNTIME_KEYS = (
     N_("worker_started"),
     N_("worker_suspended"),
     N_("wrong_password"),
+    # templates/admin/contacts/detail.html: a contact's system mail by kind
+    N_("system_mail_refusal"),
+    N_("system_mail_opt_in"),
+    N_("system_mail_privacy_ack"),
+    N_("system_mail_email_change"),
+    N_("system_mail_refusal_check"),
+    N_("system_mail_verify"),
+    N_("system_mail_pref_link"),
+    N_("system_mail_addr_changed"),
+    N_("system_mail_retention"),
 )

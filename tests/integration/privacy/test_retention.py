@@ -94,7 +94,8 @@ def test_contract_end_purge_keeps_the_hash_and_the_records(
     assert counts["deliveries_anonymised"] == 1 and counts["suppressions_kept"] == 1
     request = db.session.scalar(select(PrivacyRequest).where(PrivacyRequest.contact_id == ending))
     assert request is not None and request.status == "completed"
-    assert request.details == {"basis": "retention", "rule": "contract_end"}
+    # Ended ten days before the purge first ran: too long ago for a retention notice.
+    assert request.details == {"basis": "retention", "rule": "contract_end", "notice": "none"}
     audit = db.session.scalar(
         select(AuditEntry)
         .where(AuditEntry.action == "retention.purge")
