@@ -222,11 +222,17 @@ def send_both(args: argparse.Namespace, settings: dict, workdir: Path, campaign_
         )
         for _ in range(args.workers)
     ]
+    wait_until_listening(args.workers)
     # As an operator runs it (`notifier scheduler`); its rounds enqueue the notices come due.
+    # It runs all along in production: the reminders come due once its first round is on.
+    connected = database_connections()
     scheduler = subprocess.Popen(
         [notifier, "scheduler", "--interval", str(args.interval)], env=env, stdout=log, stderr=log
     )
-    wait_until_listening(args.workers)
+    while database_connections() <= connected:  # its first round opens its connection
+        if scheduler.poll() is not None:
+            raise SystemExit(f"the scheduler stopped: see {log.name}")
+        time.sleep(0.1)
     started_wall = time.time()
     with unit_of_work():
         campaigns.schedule(campaign_id)
@@ -236,7 +242,8 @@ def send_both(args: argparse.Namespace, settings: dict, workdir: Path, campaign_
     db.session.execute(sa.text(SPREAD), {"start": start, "window": window, "count": args.reminders})
     db.session.commit()
     campaign_end = wait_until_done(campaign_id, None)  # its last accepted message
-    notices_end = wait_for_notices(timeout=window + 120)
+    # Past the window, the backlog drains at the pipeline's own speed (tens a second on 2 cores).
+    notices_end = wait_for_notices(timeout=window + 120 + args.reminders / 10)
     for process in [scheduler, *workers]:
         process.terminate()
     for process in [scheduler, *workers]:
@@ -255,6 +262,17 @@ def send_both(args: argparse.Namespace, settings: dict, workdir: Path, campaign_
         ),
         "notices_last_sent_after_start_s": round(notices_end - start.timestamp(), 1),
     }
+
+
+def database_connections() -> int:
+    """Sessions open on this database: the workers' are open once they listen, and the
+    scheduler process opens its own in its first round (a few seconds after it starts)."""
+    db.session.remove()
+    count = db.session.scalar(
+        sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+    )
+    db.session.remove()
+    return int(count or 0)
 
 
 def wait_for_notices(timeout: float) -> float:
