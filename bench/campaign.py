@@ -362,9 +362,15 @@ def report(args: argparse.Namespace, sink_kind: str, figures: dict) -> None:
     options += [f"--redis {args.redis}"] if args.redis else []
     print(f"\ncommand: python bench/campaign.py {' '.join(options)}")
     print(f"sink: {sink_kind}")
+    print_figures(figures, args.json)
+
+
+def print_figures(figures: dict, as_json: bool) -> None:
+    """One figure a line, and all of them as one JSON line for scripts (--json)."""
+    width = max(map(len, figures), default=0) + 1
     for key, value in figures.items():
-        print(f"  {key:34} {value}")
-    if args.json:
+        print(f"  {key:{width}} {value}")
+    if as_json:
         print(json.dumps(figures))
 
 

@@ -327,3 +327,25 @@ def reconcile_notices(now: datetime) -> int:
             enqueue_after_commit(db.session(), NOTICES, SEND_NOTICE_JOB, notice_id)
             enqueued += 1
     return enqueued
+
+
+def coming_due(after: datetime, until: datetime) -> list[tuple[int, datetime]]:
+    """Queued notices whose send_at falls in (after, until], soonest first: the scheduler
+    process enqueues each at its moment (processes/scheduler.NoticeTimer)."""
+    rows = db.session.execute(
+        select(Notice.id, Notice.send_at)
+        .where(
+            Notice.status == NoticeStatus.QUEUED,
+            Notice.send_at > after,
+            Notice.send_at <= until,
+            Notice.next_attempt_at.is_(None),  # a retry waits for its backoff, not its send_at
+        )
+        .order_by(Notice.send_at)
+    ).all()
+    return [(notice_id, send_at) for notice_id, send_at in rows if send_at is not None]
+
+
+def enqueue_notices(notice_ids: list[int]) -> None:
+    """Their send jobs, after the caller's commit; claiming makes a duplicate job harmless."""
+    for notice_id in notice_ids:
+        enqueue_after_commit(db.session(), NOTICES, SEND_NOTICE_JOB, notice_id)
