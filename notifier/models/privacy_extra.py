@@ -37,6 +37,8 @@ class SystemMailKind(StrEnum):
     VERIFY = "verify"  # a short-lived one-time link: proof of control of the address of record
     PREFERENCES_LINK = "pref_link"  # asked for from the unsubscribe page, sent to that address
     ADDRESS_CHANGED = "addr_changed"  # to the OLD address after an API change of it
+    RSVP_CONFIRMED = "rsvp_confirmed"  # a registration through an event campaign's RSVP link
+    RSVP_REMINDER = "rsvp_reminder"  # the day before that event (domain/rsvp.py)
 
 
 class SystemMailStatus(StrEnum):

@@ -20,6 +20,7 @@ Task = Callable[[datetime], object]
 
 def tasks() -> list[Task]:
     from notifier.campaigns import lifecycle as campaigns
+    from notifier.campaigns import rsvps
     from notifier.delivery import recovery, system_mail
     from notifier.notices import notices, reminders
     from notifier.privacy import retention
@@ -31,6 +32,7 @@ def tasks() -> list[Task]:
         campaigns.reconcile,
         reminders.create_due,  # before the reconcile, which enqueues the notices it makes due
         notices.reconcile_notices,
+        rsvps.remind_due,  # its mails are enqueued with their commit
         system_mail.reconcile,
         webhooks.retry_due,
         retention.scheduled_purge,
