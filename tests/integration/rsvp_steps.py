@@ -80,6 +80,6 @@ def mails(kind: str) -> list[SystemMail]:
 
 
 def hanoi(day: datetime, hour: int, minute: int = 0) -> datetime:
-    """`hour`:`minute` in Hanoi on `day`'s date, in UTC."""
-    local = datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
-    return local - HANOI
+    """`hour`:`minute` in Hanoi on the Hanoi date of `day`, in UTC."""
+    local = (day.astimezone(UTC) + HANOI).date()
+    return datetime(local.year, local.month, local.day, hour, minute, tzinfo=UTC) - HANOI
