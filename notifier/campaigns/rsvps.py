@@ -4,6 +4,8 @@ domain/rsvp.py; each entry point commits (docs/design.md, units of work)."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +33,7 @@ from notifier.models import (
     SystemMailKind,
     SystemMailStatus,
 )
+from notifier.operations.access import Access, csv_value
 
 # At most this many reminders a round, as the renewal reminders (docs/reminders.md).
 BATCH = 5_000
@@ -135,44 +138,37 @@ def cancel(token: str, now: datetime) -> tuple[Invitation, bool]:
     return found, done is not None
 
 
-def count(campaign_id: int) -> int:
-    """Registrations that stand (cancelled ones and erased people are not counted)."""
-    return (
-        db.session.scalar(
-            select(func.count())
-            .select_from(Rsvp)
-            .join(Contact, Contact.id == Rsvp.contact_id)
-            .where(
-                Rsvp.campaign_id == campaign_id,
-                Rsvp.cancelled_at.is_(None),
-                Contact.erased_at.is_(None),
-            )
-        )
-        or 0
+def _standing(query: Any, campaign_id: int) -> Any:
+    """Registrations that stand: not cancelled, of people not erased."""
+    return query.join(Contact, Contact.id == Rsvp.contact_id).where(
+        Rsvp.campaign_id == campaign_id, Rsvp.cancelled_at.is_(None), Contact.erased_at.is_(None)
     )
 
 
-@dataclass(frozen=True)
-class Registered:
-    email: str
-    name: str
-    registered_at: datetime
-    reminded_at: datetime | None
+def count_of(campaign: Campaign) -> int | None:
+    """The campaign's standing registrations; None for a campaign that is not an event."""
+    if campaign.kind != CampaignKind.EVENT:
+        return None
+    return db.session.scalar(_standing(select(func.count()).select_from(Rsvp), campaign.id)) or 0
 
 
-def registered(campaign_id: int) -> list[Registered]:
-    """Who registered, oldest first: the admin page's list and CSV."""
-    rows = db.session.execute(
-        select(Contact.email, Contact.name, Rsvp.created_at, Rsvp.reminded_at)
-        .join(Contact, Contact.id == Rsvp.contact_id)
-        .where(
-            Rsvp.campaign_id == campaign_id,
-            Rsvp.cancelled_at.is_(None),
-            Contact.erased_at.is_(None),
-        )
-        .order_by(Rsvp.created_at, Rsvp.id)
-    )
-    return [Registered(e or "", n or "", c, r) for e, n, c, r in rows]
+def registered_csv(access: Access, campaign_id: int) -> str:
+    """Who registered, oldest first, with the contact columns the role may see; audited."""
+    access.require("campaigns.view")
+    columns = [c for c in ("name", "email") if access.sees(c)]
+    query = select(
+        Contact.id, *[getattr(Contact, c) for c in columns], Rsvp.created_at, Rsvp.reminded_at
+    ).order_by(Rsvp.created_at, Rsvp.id)
+    rows = db.session.execute(_standing(query, campaign_id)).all()
+    access.audit("campaigns.rsvps_export", "campaign", campaign_id, rows=len(rows),
+                 columns=columns)  # fmt: skip
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["contact_id", *columns, "registered_at", "reminded_at"])
+    for contact_id, *shown, created_at, reminded_at in rows:
+        writer.writerow([contact_id, *[csv_value(v) for v in shown], created_at.isoformat(),
+                         reminded_at.isoformat() if reminded_at else ""])  # fmt: skip
+    return "\ufeff" + out.getvalue()
 
 
 def remind_due(now: datetime) -> int:
