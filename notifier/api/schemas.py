@@ -434,6 +434,11 @@ class Campaign(Answer):
     reasons: dict[str, int] = Field(
         description="Skipped, deferred and failed deliveries by reason."
     )
+    rsvps: int | None = Field(
+        None,
+        description="An event campaign's registrations through its RSVP link that stand "
+        "(cancelled ones and erased people not counted); null for other kinds.",
+    )
 
 
 # --- errors -----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from notifier.campaigns import lifecycle as campaigns
-from notifier.campaigns import report_copy
+from notifier.campaigns import report_copy, rsvps
 from notifier.infra.extensions import db
 from notifier.models import Campaign, CampaignStatus, Contact, Delivery, DeliveryStatus, Template
 from notifier.operations.access import Access, csv_value
@@ -29,6 +29,7 @@ class CampaignReport:
     template_name: str
     counters: dict[str, int]
     reasons: dict[str, int] = field(default_factory=dict)
+    rsvps: int | None = None  # registrations through an event campaign's RSVP link
 
     @property
     def total(self) -> int:
@@ -59,6 +60,7 @@ def campaign_report(campaign_id: int) -> CampaignReport:
         template_name=template.name if template else "",
         counters=campaigns.counters(campaign_id),
         reasons=dict(sorted(campaigns.reasons(campaign_id).items(), key=lambda kv: -kv[1])),
+        rsvps=rsvps.count_of(campaign),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from notifier.campaigns import lifecycle
+from notifier.campaigns import lifecycle, rsvps
 from notifier.contacts.views import iso
 from notifier.models import Campaign, CampaignKind, CampaignStatus, Template
 
@@ -51,4 +51,5 @@ def campaign_view(campaign: Campaign) -> dict[str, Any]:
         "finished_at": iso(campaign.finished_at),
         "counters": {**counters, "total": sum(counters.values())},
         "reasons": lifecycle.reasons(campaign.id),
+        "rsvps": rsvps.count_of(campaign),
     }

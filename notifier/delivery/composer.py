@@ -18,6 +18,7 @@ from notifier.delivery.rendering.stencil import Stencil
 from notifier.domain.bounces.verp import TargetKind
 from notifier.domain.locales import DEFAULT_LOCALE, Variant, Variants, variant_locale
 from notifier.domain.profile import Profile, Purpose
+from notifier.domain.rsvp import rsvp_token
 from notifier.domain.subscriptions import renewal_fields
 from notifier.domain.tokens import make_token, verp_address
 from notifier.infra.context import profile, public_base_url, settings, token_secret
@@ -80,6 +81,22 @@ def _links(
     )
 
 
+def rsvp_link(secret: bytes, base: str, campaign_id: int, contact_id: int) -> str:
+    """The page where the contact registers for the event campaign (web/public/rsvp.py)."""
+    return f"{base}/e/{rsvp_token(secret, campaign_id, contact_id)}"
+
+
+# A preview, a test send or a notice has no campaign to register for: its link opens the page
+# that says the link does not work.
+_NO_CAMPAIGN_RSVP = "/e/preview"
+
+
+def _campaign_id(campaign: str) -> int | None:
+    """The id in a campaign's Feedback-ID label ("c12"), None for other messages."""
+    digits = campaign[1:]
+    return int(digits) if campaign[:1] == "c" and digits.isdigit() and digits[0] != "0" else None
+
+
 @dataclass(frozen=True)
 class _SendContext:
     secret: bytes
@@ -125,7 +142,7 @@ class Composer:
             context.secret, context.base, context.mailbox, recipient.contact_id, self.purpose.key
         )
         try:
-            subject, text, html = self._render(recipient, data, links)
+            subject, text, html = self._render(recipient, data, links, campaign)
         except TemplateError as exc:  # name the variant that failed: staff fix that one
             raise exc.in_locale(self.locale_of(recipient)) from None
         message = self.builder.build(
@@ -198,12 +215,14 @@ class Composer:
         return context
 
     def _render(
-        self, recipient: Recipient, data: dict[str, Any], links: Links
+        self, recipient: Recipient, data: dict[str, Any], links: Links, campaign: str = ""
     ) -> tuple[str, str, str | EncodedText]:
         """Subject, text and HTML: from the stencil when the template allows, else by Jinja."""
         locale = self.locale_of(recipient)
         compiled = self.variants[locale]
         context = self.context(recipient, localized(data, locale))
+        if compiled.uses_links:  # signed only for the templates that show them
+            context["links"] = self._template_links(recipient.contact_id, campaign, links)
         # A renewal recipient's own service replaces campaign data the stencil holds as
         # constant: their message is rendered whole (one query a batch, one Jinja render each).
         own = recipient.subscription is not None
@@ -218,6 +237,17 @@ class Composer:
         encoder, page = prepared.encoder, filled.page
         encoded = encoder.encode(page.in_order(filled.page_values)) if encoder else None
         return filled.subject, filled.text, encoded or page.fill(filled.page_values)
+
+    def _template_links(self, contact_id: int, campaign: str, links: Links) -> dict[str, str]:
+        """`links` as a template sees them: the RSVP link names the campaign being sent."""
+        context = self._send_context()
+        campaign_id = _campaign_id(campaign)
+        rsvp = (
+            rsvp_link(context.secret, context.base, campaign_id, contact_id)
+            if campaign_id is not None
+            else f"{context.base}{_NO_CAMPAIGN_RSVP}"
+        )
+        return {"rsvp": rsvp, "unsubscribe": links.unsubscribe, "preferences": links.preferences}
 
     def _prepared(self, data: dict[str, Any], locale: str, time_zone: str) -> _Prepared | None:
         """The template rendered once per campaign data, locale and time zone (see stencil.py),

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import ColumnElement, or_, select
 
-from notifier.delivery.composer import dkim_signer, envelope_sender
+from notifier.delivery.composer import dkim_signer, envelope_sender, event_invitation
 from notifier.delivery.rendering.samples import make_sample
 from notifier.delivery.sending import verdict_on
 from notifier.delivery.single import claim, send_one, still_ours
@@ -29,8 +29,10 @@ from notifier.infra.context import profile, public_base_url, token_secret
 from notifier.infra.extensions import db
 from notifier.infra.queues import NOTICES, enqueue_after_commit, queue
 from notifier.infra.translations import NP_, pgettext, texts
+from notifier.mail.body import Attachment
 from notifier.mail.message import message_id_of, new_message_id
 from notifier.models import (
+    Campaign,
     PrivacyRequest,
     PrivacyRequestStatus,
     SystemMail,
@@ -61,6 +63,8 @@ SUBJECTS = {
     SystemMailKind.RETENTION: NP_(
         "email subject", "Your contract has ended: when your personal data will be erased"
     ),
+    SystemMailKind.RSVP_CONFIRMED: NP_("email subject", "You are registered for the event"),
+    SystemMailKind.RSVP_REMINDER: NP_("email subject", "Reminder: your event starts soon"),
 }
 
 
@@ -233,9 +237,27 @@ def build_message(mail: SystemMail) -> bytes:
         message[name] = value
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
+    for attachment in _attachments(mail):
+        maintype, _, subtype = attachment.content_type.partition(";")[0].partition("/")
+        message.add_attachment(
+            attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
+        )
     raw = message.as_bytes()
     signer = dkim_signer()
     return signer.sign(raw) if signer else raw
+
+
+def _attachments(mail: SystemMail) -> tuple[Attachment, ...]:
+    """An event's registration mails carry its calendar entry, the invitation's own .ics."""
+    if mail.kind not in (SystemMailKind.RSVP_CONFIRMED, SystemMailKind.RSVP_REMINDER):
+        return ()
+    campaign = db.session.get(Campaign, mail.data.get("campaign_id"))
+    if campaign is None:
+        return ()
+    try:
+        return event_invitation(campaign.id, dict(campaign.data or {}))
+    except ValueError:  # checked when the campaign was made; the mail still goes without it
+        return ()
 
 
 def _unsubscribe_headers(mail: SystemMail) -> list[tuple[str, str]]:

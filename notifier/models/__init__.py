@@ -99,3 +99,6 @@ __all__ += ["Reminder", "ReminderSchedule", "ReminderStatus", "Subscription"]
 from notifier.models.segments import Segment  # noqa: E402
 
 __all__ += ["Segment"]
+from notifier.models.rsvps import Rsvp  # noqa: E402
+
+__all__ += ["Rsvp"]

@@ -39,6 +39,8 @@ class SystemMailKind(StrEnum):
     ADDRESS_CHANGED = "addr_changed"  # to the OLD address after an API change of it
     WELCOME = "welcome"  # after a double opt-in is confirmed: what comes, how often, how to stop
     RETENTION = "retention"  # the contract ended: when the data will be erased, what is kept
+    RSVP_CONFIRMED = "rsvp_confirmed"  # a registration through an event campaign's RSVP link
+    RSVP_REMINDER = "rsvp_reminder"  # the day before that event (domain/rsvp.py)
 
 
 class SystemMailStatus(StrEnum):

@@ -22,6 +22,7 @@ Task = Callable[[datetime], object]
 
 def tasks() -> list[Task]:
     from notifier.campaigns import lifecycle as campaigns
+    from notifier.campaigns import rsvps
     from notifier.delivery import recovery, system_mail
     from notifier.notices import notices, reminders
     from notifier.privacy import retention, retention_notices
@@ -34,6 +35,7 @@ def tasks() -> list[Task]:
         reminders.create_due,  # before the reconcile, which enqueues the notices it makes due
         notices.reconcile_notices,
         retention_notices.create_due,  # before the purge, which waits for what it queues
+        rsvps.remind_due,  # its mails are enqueued with their commit
         system_mail.reconcile,
         webhooks.retry_due,
         retention.scheduled_purge,

@@ -93,6 +93,7 @@ class CompiledTemplate:
 
     __slots__ = (
         "_body_source", "_holes", "_html", "_proven", "_subject", "_text", "advertising", "label",
+        "uses_links",
     )  # fmt: skip
 
     def __init__(
@@ -105,8 +106,11 @@ class CompiledTemplate:
         advertising: bool,
         label: str,
         holes: tuple[Hole, ...] | None = None,
+        uses_links: bool = False,
     ) -> None:
         self._subject, self._html, self._text = subject, html, text
+        # Whether it names `links` at all: only then does the composer sign those links.
+        self.uses_links = uses_links
         self._body_source = body_source
         self.advertising, self.label = advertising, label
         self._holes = holes
@@ -235,6 +239,7 @@ def compile_template(
         text = protected.restore(html_to_text(document))
     html_template, html_holes = _compile(STAFF_HTML, Part.BODY, protected.restore(document))
     text_template, text_holes = _compile(STAFF_PLAIN, Part.TEXT, text)
+    uses_links = any(names_links(STAFF_PLAIN, source) for source in (subject, body_mjml, text))
     holes: tuple[Hole, ...] | None = None
     if subject_holes is not None and html_holes is not None and text_holes is not None:
         holes = tuple(dict.fromkeys((*subject_holes, *html_holes, *text_holes)))
@@ -246,6 +251,14 @@ def compile_template(
         advertising=advertising,
         label=label,
         holes=holes,
+        uses_links=uses_links,
+    )
+
+
+def names_links(env: Environment, source: str | None) -> bool:
+    """Whether a (syntactically valid) template names the recipient's `links`."""
+    return source is not None and any(
+        name.name == "links" for name in env.parse(source).find_all(nodes.Name)
     )
 
 

@@ -56,10 +56,21 @@ class Layout:
     ) -> RenderedMessage:
         """The layout rendered with its own sample data; the footer defaults to the identity's."""
         footer = footer or self.sample_footer(locale, identity)
-        return self.compile().render(self.sample(locale, now, identity), footer)
+        data = {**self.sample(locale, now, identity), "links": preview_links(footer)}
+        return self.compile().render(data, footer)
 
     def sample_footer(self, locale: str, identity: Identity) -> FooterData:
         return sample_footer(self.key, self.advertising, self.purpose_name, locale, identity)
+
+
+def preview_links(footer: FooterData) -> dict[str, str]:
+    """`links` of a preview: the footer's stand-ins, and an RSVP link that registers nobody."""
+    base = footer.unsubscribe_url.partition("/u/")[0]
+    return {
+        "rsvp": f"{base}/e/PREVIEW",
+        "unsubscribe": footer.unsubscribe_url,
+        "preferences": footer.preferences_url,
+    }
 
 
 def sample_footer(

@@ -22,7 +22,9 @@ from jinja2 import nodes
 from markupsafe import escape
 
 # The names compose() puts in the context per recipient; everything else is the campaign's.
-RECIPIENT_NAMES = frozenset({"contact", "contact_name"})
+# `links` holds the recipient's own signed links (`{{ links.rsvp }}`, see composer.py).
+RECIPIENT_NAMES = frozenset({"contact", "contact_name", "links"})
+_KEYED_NAMES = frozenset({"contact", "links"})
 # A renewal campaign's per-recipient subscription data: a template that names these at all is
 # rendered per recipient by Jinja (they are dates, money and lists, rarely printed as they are).
 JINJA_ONLY_NAMES = frozenset({"subscription", "subscriptions"})
@@ -31,7 +33,8 @@ _SIMPLE_VALUE = (str, int, float)
 
 @dataclass(frozen=True)
 class Hole:
-    """One recipient value: `contact_name`, or the key of `contact.<key>` / `contact['key']`."""
+    """One recipient value: `contact_name`, or the key of `contact.<key>` / `contact['key']`
+    (or of `links`)."""
 
     name: str
     key: str | None = None
@@ -69,7 +72,7 @@ def _printed_hole(node: nodes.Node) -> Hole | None:
         return Hole("contact_name")
     if isinstance(node, nodes.Getattr | nodes.Getitem):
         target = node.node
-        if not (isinstance(target, nodes.Name) and target.name == "contact"):
+        if not (isinstance(target, nodes.Name) and target.name in _KEYED_NAMES):
             return None
         if isinstance(node, nodes.Getattr):
             key = node.attr
@@ -80,7 +83,7 @@ def _printed_hole(node: nodes.Node) -> Hole | None:
         # `contact.items` is the dict's method, not a key: Jinja's own lookup must decide that.
         if isinstance(node, nodes.Getattr) and hasattr(dict, key):
             return None
-        return Hole("contact", key)
+        return Hole(target.name, key)
     return None
 
 
@@ -134,13 +137,13 @@ class Markers:
     def context(self, shared: Mapping[str, object]) -> dict[str, object]:
         """The campaign's context with every recipient value replaced by its marker."""
         values: dict[str, object] = dict(shared)
-        contact: dict[str, str] = {}
+        keyed: dict[str, dict[str, str]] = {name: {} for name in _KEYED_NAMES}
         for index, hole in enumerate(self.holes):
             if hole.key is None:
                 values[hole.name] = self.marker(index)
             else:
-                contact[hole.key] = self.marker(index)
-        values["contact"] = contact
+                keyed[hole.name][hole.key] = self.marker(index)
+        values.update(keyed)
         return values
 
     def cut(self, rendered: str) -> Stencil | None:

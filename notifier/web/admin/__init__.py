@@ -15,6 +15,7 @@ from notifier.web.admin import (  # noqa: F401 - importing a page registers its 
     privacy,
     queues,
     reminders,
+    rsvps,
     segments,
     session,
     staff,

@@ -7,6 +7,7 @@ from notifier.web.public import (  # noqa: F401 - importing a page registers its
     preferences,
     privacy,
     refusal_check,
+    rsvp,
     signup,
     unsubscribe,
     verified,

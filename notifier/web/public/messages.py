@@ -6,6 +6,13 @@ from notifier.infra.translations import N_, gettext
 
 # Each a title and a body, translated where the problem page shows them.
 PROBLEMS: dict[str, dict[str, str]] = {
+    "event_started": {
+        "title": N_("Registration has closed"),
+        "body": N_(
+            "This event has already started, so registering or cancelling is no longer "
+            "possible. Nothing was changed. Please contact us if you have a question."
+        ),
+    },
     "bad_link": {
         "title": N_("This link does not work"),
         "body": N_(

@@ -220,14 +220,18 @@ def test_the_stencil_path_sends_what_a_full_render_makes(app: Flask, kind: str) 
         Recipient(8, "tom@example.com", "", "en", {}),
     ]
     for person in people:
-        raw = composer.compose(person, data, f"d{person.contact_id}")
+        raw = composer.compose(person, data, f"d{person.contact_id}", "c5")
         sent = email.message_from_bytes(raw, policy=email.policy.default)
-        footer = composer.footer(person, links_for(person.contact_id, purpose))
-        context = composer.context(person, data)
+        links = links_for(person.contact_id, purpose)
+        footer = composer.footer(person, links)
+        # The event layout's RSVP button: the recipient's own link for campaign 5.
+        own = composer._template_links(person.contact_id, "c5", links)
+        context = {**composer.context(person, data), "links": own}
         expected = composer.compiled_for(person).render(context, footer)
         html = sent.get_body(("html",)).get_content()  # type: ignore[union-attr]
         text = sent.get_body(("plain",)).get_content()  # type: ignore[union-attr]
         assert html.replace("\r\n", "\n") == expected.html
         assert text.replace("\r\n", "\n") == expected.text
         assert str(sent["Subject"]) == expected.subject
+        assert (own["rsvp"] in text) is (kind == "event")
     assert all(prepared is not None for prepared in composer._stencils.values())

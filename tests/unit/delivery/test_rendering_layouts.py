@@ -17,6 +17,7 @@ import pytest
 
 from notifier.delivery.rendering import builtin_layouts
 from notifier.delivery.rendering.environment import SYSTEM
+from notifier.delivery.rendering.layouts import preview_links
 from notifier.delivery.rendering.samples import localized, make_sample
 from notifier.domain.profile import Identity, load_profile
 
@@ -111,8 +112,9 @@ def test_dates_parse_whatever_separator_the_data_was_stored_with(stored):
     assert SYSTEM.from_string("{{ d|date }}").render(d=stored, locale="vi") == "18/09/2025"
     if len(stored) > 10:
         layout, sender = builtin_layouts()["event"], identity("dcnet")
+        footer = layout.sample_footer("vi", sender)
         sample = {**layout.sample("vi", NOW, sender), "starts_at": stored, "ends_at": stored}
-        message = layout.compile().render(sample, layout.sample_footer("vi", sender))
+        message = layout.compile().render({**sample, "links": preview_links(footer)}, footer)
         assert "18/09/2025" in message.subject and "08:30" in message.text
 
 

@@ -45,7 +45,8 @@ def test_builtin_layouts_fill_exactly_as_they_render(key: str, locale: str, reci
     layout = builtin_layouts()[key]
     compiled = layout.compile()
     sample = layout.sample(locale, NOW, identity("dcnet"))
-    context = {**sample, **RECIPIENTS[recipient], "time_zone": "Asia/Ho_Chi_Minh"}
+    links = {"rsvp": f"https://x.test/e/{recipient}?a=1&b=<2>"}  # the event layout's button
+    context = {**sample, **RECIPIENTS[recipient], "links": links, "time_zone": "Asia/Ho_Chi_Minh"}
     slow, fast = both_ways(compiled, context, layout.sample_footer(locale, identity("dcnet")))
     assert fast == slow
 
