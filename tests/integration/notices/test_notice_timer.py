@@ -10,6 +10,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from rq.job import Job
 from rq.serializers import JSONSerializer
@@ -20,6 +21,8 @@ from notifier.notices import notices
 from tests.integration.helpers import committed, layout_template, make_contact, sample_data
 from tests.integration.workers import worker_env
 
+# Timed against the real clock: run on its own, in the `slow` step (Makefile).
+pytestmark = pytest.mark.slow
 AHEAD = timedelta(seconds=8)  # the scheduler process starts and plans in time on a busy machine
 
 
