@@ -9,7 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from notifier.delivery.rendering.compiler import CompiledTemplate, MessageStencil, compile_template
+from notifier.delivery.rendering.compiler import (
+    CompiledTemplate,
+    MessageStencil,
+    RenderedMessage,
+    compile_template,
+)
 from notifier.delivery.rendering.errors import TemplateError
 from notifier.delivery.rendering.footer import FooterData
 from notifier.delivery.rendering.ics import event_ics
@@ -21,6 +26,7 @@ from notifier.domain.profile import Profile, Purpose
 from notifier.domain.rsvp import rsvp_token
 from notifier.domain.subscriptions import renewal_fields
 from notifier.domain.tokens import make_token, verp_address
+from notifier.domain.web_view import web_view_token
 from notifier.infra.context import profile, public_base_url, settings, token_secret
 from notifier.infra.settings import Settings
 from notifier.mail.body import (
@@ -86,9 +92,15 @@ def rsvp_link(secret: bytes, base: str, campaign_id: int, contact_id: int) -> st
     return f"{base}/e/{rsvp_token(secret, campaign_id, contact_id)}"
 
 
-# A preview, a test send or a notice has no campaign to register for: its link opens the page
-# that says the link does not work.
+def web_view_link(secret: bytes, base: str, campaign_id: int, contact_id: int) -> str:
+    """The page showing the contact's message of this campaign (web/public/web_view.py)."""
+    return f"{base}/m/{web_view_token(secret, campaign_id, contact_id)}"
+
+
+# A preview, a test send or a notice has no campaign to register for or to show: its links open
+# the page that says the link does not work.
 _NO_CAMPAIGN_RSVP = "/e/preview"
+_NO_CAMPAIGN_WEB_VIEW = "/m/preview"
 
 
 def _campaign_id(campaign: str) -> int | None:
@@ -138,9 +150,7 @@ class Composer:
     ) -> bytes:
         """`campaign` (e.g. "c12") leads the Feedback-ID, so a feedback loop can name it."""
         context = self._send_context()
-        links = _links(
-            context.secret, context.base, context.mailbox, recipient.contact_id, self.purpose.key
-        )
+        links = self._links_of(recipient, context)
         try:
             subject, text, html = self._render(recipient, data, links, campaign)
         except TemplateError as exc:  # name the variant that failed: staff fix that one
@@ -157,6 +167,11 @@ class Composer:
             message_key=message_key,
         )
         return context.signer.sign(message) if context.signer else message
+
+    def _links_of(self, recipient: Recipient, context: _SendContext) -> Links:
+        return _links(
+            context.secret, context.base, context.mailbox, recipient.contact_id, self.purpose.key
+        )
 
     def _send_context(self) -> _SendContext:
         """What compose needs from the settings, read once while they stay the same object
@@ -220,9 +235,7 @@ class Composer:
         """Subject, text and HTML: from the stencil when the template allows, else by Jinja."""
         locale = self.locale_of(recipient)
         compiled = self.variants[locale]
-        context = self.context(recipient, localized(data, locale))
-        if compiled.uses_links:  # signed only for the templates that show them
-            context["links"] = self._template_links(recipient.contact_id, campaign, links)
+        context = self._recipient_context(recipient, data, links, campaign, locale)
         # A renewal recipient's own service replaces campaign data the stencil holds as
         # constant: their message is rendered whole (one query a batch, one Jinja render each).
         own = recipient.subscription is not None
@@ -238,16 +251,41 @@ class Composer:
         encoded = encoder.encode(page.in_order(filled.page_values)) if encoder else None
         return filled.subject, filled.text, encoded or page.fill(filled.page_values)
 
+    def web_page(
+        self, recipient: Recipient, data: dict[str, Any], campaign: str
+    ) -> RenderedMessage:
+        """The recipient's message as compose() makes it, with their own links, for the web view.
+        Jinja renders it whole: the stencil's fill makes the same text (test_rendering_stencil)."""
+        links = self._links_of(recipient, self._send_context())
+        locale = self.locale_of(recipient)
+        values = self._recipient_context(recipient, data, links, campaign, locale)
+        return self.variants[locale].render(values, self._footer(locale, links))
+
+    def _recipient_context(
+        self, recipient: Recipient, data: dict[str, Any], links: Links, campaign: str, locale: str
+    ) -> dict[str, Any]:
+        context = self.context(recipient, localized(data, locale))
+        if self.variants[locale].uses_links:  # signed only for the templates that show them
+            context["links"] = self._template_links(recipient.contact_id, campaign, links)
+        return context
+
     def _template_links(self, contact_id: int, campaign: str, links: Links) -> dict[str, str]:
-        """`links` as a template sees them: the RSVP link names the campaign being sent."""
+        """`links` as a template sees them: the RSVP and web view links name the campaign being
+        sent."""
         context = self._send_context()
+        secret, base = context.secret, context.base
         campaign_id = _campaign_id(campaign)
-        rsvp = (
-            rsvp_link(context.secret, context.base, campaign_id, contact_id)
-            if campaign_id is not None
-            else f"{context.base}{_NO_CAMPAIGN_RSVP}"
-        )
-        return {"rsvp": rsvp, "unsubscribe": links.unsubscribe, "preferences": links.preferences}
+        if campaign_id is None:
+            rsvp, web_view = f"{base}{_NO_CAMPAIGN_RSVP}", f"{base}{_NO_CAMPAIGN_WEB_VIEW}"
+        else:
+            rsvp = rsvp_link(secret, base, campaign_id, contact_id)
+            web_view = web_view_link(secret, base, campaign_id, contact_id)
+        return {
+            "rsvp": rsvp,
+            "web_view": web_view,
+            "unsubscribe": links.unsubscribe,
+            "preferences": links.preferences,
+        }
 
     def _prepared(self, data: dict[str, Any], locale: str, time_zone: str) -> _Prepared | None:
         """The template rendered once per campaign data, locale and time zone (see stencil.py),

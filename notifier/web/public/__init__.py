@@ -11,6 +11,7 @@ from notifier.web.public import (  # noqa: F401 - importing a page registers its
     signup,
     unsubscribe,
     verified,
+    web_view,
 )
 from notifier.web.public.pages import bp
 
