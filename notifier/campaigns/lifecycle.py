@@ -468,6 +468,11 @@ def campaign_composer(campaign: Campaign) -> Composer:
     )
 
 
+def campaign_sources(campaign: Campaign) -> Variants:
+    """The template sources of the campaign's scheduled version, per locale."""
+    return _scheduled_version(campaign)[1]
+
+
 def _attachments(campaign: Campaign) -> tuple[Attachment, ...]:
     if campaign.kind != CampaignKind.EVENT:
         return ()

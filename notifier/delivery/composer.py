@@ -257,9 +257,23 @@ class Composer:
         """The recipient's message as compose() makes it, with their own links, for the web view.
         Jinja renders it whole: the stencil's fill makes the same text (test_rendering_stencil)."""
         links = self._links_of(recipient, self._send_context())
+        template_links = self._template_links(recipient.contact_id, campaign, links)
+        return self.page(recipient, data, links, template_links)
+
+    def page(
+        self,
+        recipient: Recipient,
+        data: dict[str, Any],
+        links: Links,
+        template_links: Mapping[str, str],
+    ) -> RenderedMessage:
+        """The message's subject, HTML and text with the links given: the recipient's own (the
+        web view) or links that name nobody (the public archive's sample person)."""
         locale = self.locale_of(recipient)
-        values = self._recipient_context(recipient, data, links, campaign, locale)
-        return self.variants[locale].render(values, self._footer(locale, links))
+        context = self.context(recipient, localized(data, locale))
+        if self.variants[locale].uses_links:
+            context["links"] = dict(template_links)
+        return self.variants[locale].render(context, self._footer(locale, links))
 
     def _recipient_context(
         self, recipient: Recipient, data: dict[str, Any], links: Links, campaign: str, locale: str

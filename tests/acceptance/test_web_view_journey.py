@@ -5,11 +5,10 @@ through the API, HTTP and the SMTP sink."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 
 from tests.acceptance.conftest import Product
-from tests.acceptance.journeys import mail_to, wait_until, with_workers
-from tests.acceptance.test_subscriptions_journey import call, key_for
+from tests.acceptance.journeys import mail_to, wait_until, web_form_consent, with_workers
+from tests.acceptance.test_subscriptions_journey import key_for, posted
 from tests.acceptance.visitor import Visitor
 from tests.smtp_server import SmtpTestServer
 
@@ -27,27 +26,20 @@ def test_the_web_view_link_of_a_campaign_mail_opens_that_message(
 ) -> None:
     with_workers(product)
     key = key_for(product, "marketing", "contacts", "templates", "campaigns")
-    collected = (datetime.now(UTC) - timedelta(days=30)).isoformat()
-    evidence = {"source": "web_form", "notice_version": "1", "collected_at": collected,
-                "ip": "203.0.113.7"}  # fmt: skip
     customer = {
         "external_ref": "WV-1", "email": CUSTOMER, "name": "Lê Thị Hoa", "locale": "vi",
         "tags": ["web-view"],
-        "consents": [{"purpose": "promotions", "action": "grant", "evidence": evidence}],
+        "consents": [web_form_consent("promotions")],
     }  # fmt: skip
-    status, answer = call(product, key, "POST", "/contacts", customer)
-    assert status == 201, answer
+    posted(product, key, "/contacts", customer)
     layout = {"layout": "promotion", "name": "Khuyến mãi", "purpose": "promotions"}
-    status, copied = call(product, key, "POST", "/templates/from-layout", layout)
-    assert status == 201, copied
-    status, campaign = call(product, key, "POST", "/campaigns", {
+    copied = posted(product, key, "/templates/from-layout", layout)
+    campaign = posted(product, key, "/campaigns", {
         "name": "Ưu đãi tháng 12", "kind": "promotion", "purpose": "promotions",
         "template_id": copied["template"]["id"], "data": copied["sample_data"]["vi"],
         "audience": {"tags": ["web-view"]},
     })  # fmt: skip
-    assert status == 201, campaign
-    status, scheduled = call(product, key, "POST", f"/campaigns/{campaign['id']}/schedule")
-    assert status == 200, scheduled
+    posted(product, key, f"/campaigns/{campaign['id']}/schedule", status=200)
 
     wait_until(lambda: mail_to(sink, CUSTOMER), "the promotion at the SMTP server", within=120)
     (mail,) = mail_to(sink, CUSTOMER)

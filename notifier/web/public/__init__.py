@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from notifier.web.public import (  # noqa: F401 - importing a page registers its routes
+    archive,
     inbound,
     preferences,
     privacy,

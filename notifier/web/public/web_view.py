@@ -12,11 +12,12 @@ from notifier.web.public.pages import bp, render
 # The message's own HTML: its inline styles and remote images, never a script, a form or a
 # frame. Search engines must not index a person's mail, nor the Referer carry its token away;
 # only the reader's own browser may keep a copy.
+MESSAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
+    "form-action 'none'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
 HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
-        "form-action 'none'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-    ),
+    "Content-Security-Policy": MESSAGE_POLICY,
     "X-Robots-Tag": "noindex, nofollow",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "private, max-age=3600",
