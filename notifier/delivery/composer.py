@@ -235,7 +235,13 @@ class Composer:
         """Subject, text and HTML: from the stencil when the template allows, else by Jinja."""
         locale = self.locale_of(recipient)
         compiled = self.variants[locale]
-        context = self._recipient_context(recipient, data, links, campaign, locale)
+        # Signed only for the templates that show them.
+        shown = (
+            self._template_links(recipient.contact_id, campaign, links)
+            if compiled.uses_links
+            else {}
+        )
+        context = self._context_of(recipient, data, locale, shown)
         # A renewal recipient's own service replaces campaign data the stencil holds as
         # constant: their message is rendered whole (one query a batch, one Jinja render each).
         own = recipient.subscription is not None
@@ -270,17 +276,19 @@ class Composer:
         """The message's subject, HTML and text with the links given: the recipient's own (the
         web view) or links that name nobody (the public archive's sample person)."""
         locale = self.locale_of(recipient)
-        context = self.context(recipient, localized(data, locale))
-        if self.variants[locale].uses_links:
-            context["links"] = dict(template_links)
+        context = self._context_of(recipient, data, locale, template_links)
         return self.variants[locale].render(context, self._footer(locale, links))
 
-    def _recipient_context(
-        self, recipient: Recipient, data: dict[str, Any], links: Links, campaign: str, locale: str
+    def _context_of(
+        self,
+        recipient: Recipient,
+        data: dict[str, Any],
+        locale: str,
+        template_links: Mapping[str, str],
     ) -> dict[str, Any]:
         context = self.context(recipient, localized(data, locale))
-        if self.variants[locale].uses_links:  # signed only for the templates that show them
-            context["links"] = self._template_links(recipient.contact_id, campaign, links)
+        if self.variants[locale].uses_links:
+            context["links"] = template_links
         return context
 
     def _template_links(self, contact_id: int, campaign: str, links: Links) -> dict[str, str]:
