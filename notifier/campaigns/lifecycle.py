@@ -25,6 +25,7 @@ from notifier.campaigns.templates import get_template
 from notifier.contacts.consent_ledger import purpose_or_error
 from notifier.delivery.claims import claim_batch
 from notifier.delivery.composer import (
+    Composer,
     Recipient,
     build_composer,
     cached_composer,
@@ -378,10 +379,8 @@ def run_send_job(
         if campaign is None or campaign.status != CampaignStatus.SENDING:
             break
         purpose = profile().purpose(campaign.purpose_key)
-        version, sources = _scheduled_version(campaign)
         data = dict(campaign.data or {})
-        composer = cached_composer(campaign.template_id, version, sources,
-                                   purpose.key, _attachments(campaign))  # fmt: skip
+        composer = campaign_composer(campaign)
         # The send path's boundary: end the reading transaction before the claim, which
         # commits on its own (notifier/delivery/claims.py) and must see the newest rows.
         checkpoint()
@@ -458,6 +457,20 @@ def _hand_over(campaign_id: int, sent: int) -> int:
     _enqueue_senders(campaign_id, 1)
     db.session.flush()
     return sent
+
+
+def campaign_composer(campaign: Campaign) -> Composer:
+    """The composer of the campaign's scheduled template version: its send jobs and its web
+    view (campaigns/web_view.py) render with this one."""
+    version, sources = _scheduled_version(campaign)
+    return cached_composer(
+        campaign.template_id, version, sources, campaign.purpose_key, _attachments(campaign)
+    )
+
+
+def campaign_sources(campaign: Campaign) -> Variants:
+    """The template sources of the campaign's scheduled version, per locale."""
+    return _scheduled_version(campaign)[1]
 
 
 def _attachments(campaign: Campaign) -> tuple[Attachment, ...]:

@@ -89,7 +89,7 @@ def claim_batch(
             skipped += 1
             changes.append(_no_subscription(delivery_id))
         elif decision.allowed and contact is not None and contact.email:
-            recipient = _recipient(contact, holdings)
+            recipient = recipient_of(contact, holdings)
             sendable.append(Claimed(delivery_id, recipient, decision.consent_event_id, attempts))
             # The delivery row gets its consent event with its outcome (one write, not two);
             # the reservation holds it meanwhile, for a recovery if this worker dies.
@@ -216,7 +216,7 @@ def _decide(
     return decide(rule, facts, consent or ConsentFacts(), past, now)
 
 
-def _recipient(contact: Any, holdings: Holdings | None = None) -> Recipient:
+def recipient_of(contact: Any, holdings: Holdings | None = None) -> Recipient:
     return Recipient(
         contact_id=contact.id,
         email=contact.email or "",

@@ -9,7 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from notifier.delivery.rendering.compiler import CompiledTemplate, MessageStencil, compile_template
+from notifier.delivery.rendering.compiler import (
+    CompiledTemplate,
+    MessageStencil,
+    RenderedMessage,
+    compile_template,
+)
 from notifier.delivery.rendering.errors import TemplateError
 from notifier.delivery.rendering.footer import FooterData
 from notifier.delivery.rendering.ics import event_ics
@@ -21,6 +26,7 @@ from notifier.domain.profile import Profile, Purpose
 from notifier.domain.rsvp import rsvp_token
 from notifier.domain.subscriptions import renewal_fields
 from notifier.domain.tokens import make_token, verp_address
+from notifier.domain.web_view import web_view_token
 from notifier.infra.context import profile, public_base_url, settings, token_secret
 from notifier.infra.settings import Settings
 from notifier.mail.body import (
@@ -86,9 +92,15 @@ def rsvp_link(secret: bytes, base: str, campaign_id: int, contact_id: int) -> st
     return f"{base}/e/{rsvp_token(secret, campaign_id, contact_id)}"
 
 
-# A preview, a test send or a notice has no campaign to register for: its link opens the page
-# that says the link does not work.
+def web_view_link(secret: bytes, base: str, campaign_id: int, contact_id: int) -> str:
+    """The page showing the contact's message of this campaign (web/public/web_view.py)."""
+    return f"{base}/m/{web_view_token(secret, campaign_id, contact_id)}"
+
+
+# A preview, a test send or a notice has no campaign to register for or to show: its links open
+# the page that says the link does not work.
 _NO_CAMPAIGN_RSVP = "/e/preview"
+_NO_CAMPAIGN_WEB_VIEW = "/m/preview"
 
 
 def _campaign_id(campaign: str) -> int | None:
@@ -138,9 +150,7 @@ class Composer:
     ) -> bytes:
         """`campaign` (e.g. "c12") leads the Feedback-ID, so a feedback loop can name it."""
         context = self._send_context()
-        links = _links(
-            context.secret, context.base, context.mailbox, recipient.contact_id, self.purpose.key
-        )
+        links = self._links_of(recipient, context)
         try:
             subject, text, html = self._render(recipient, data, links, campaign)
         except TemplateError as exc:  # name the variant that failed: staff fix that one
@@ -157,6 +167,11 @@ class Composer:
             message_key=message_key,
         )
         return context.signer.sign(message) if context.signer else message
+
+    def _links_of(self, recipient: Recipient, context: _SendContext) -> Links:
+        return _links(
+            context.secret, context.base, context.mailbox, recipient.contact_id, self.purpose.key
+        )
 
     def _send_context(self) -> _SendContext:
         """What compose needs from the settings, read once while they stay the same object
@@ -220,9 +235,13 @@ class Composer:
         """Subject, text and HTML: from the stencil when the template allows, else by Jinja."""
         locale = self.locale_of(recipient)
         compiled = self.variants[locale]
-        context = self.context(recipient, localized(data, locale))
-        if compiled.uses_links:  # signed only for the templates that show them
-            context["links"] = self._template_links(recipient.contact_id, campaign, links)
+        # Signed only for the templates that show them.
+        shown = (
+            self._template_links(recipient.contact_id, campaign, links)
+            if compiled.uses_links
+            else {}
+        )
+        context = self._context_of(recipient, data, locale, shown)
         # A renewal recipient's own service replaces campaign data the stencil holds as
         # constant: their message is rendered whole (one query a batch, one Jinja render each).
         own = recipient.subscription is not None
@@ -238,16 +257,57 @@ class Composer:
         encoded = encoder.encode(page.in_order(filled.page_values)) if encoder else None
         return filled.subject, filled.text, encoded or page.fill(filled.page_values)
 
+    def web_page(
+        self, recipient: Recipient, data: dict[str, Any], campaign: str
+    ) -> RenderedMessage:
+        """The recipient's message as compose() makes it, with their own links, for the web view.
+        Jinja renders it whole: the stencil's fill makes the same text (test_rendering_stencil)."""
+        links = self._links_of(recipient, self._send_context())
+        template_links = self._template_links(recipient.contact_id, campaign, links)
+        return self.page(recipient, data, links, template_links)
+
+    def page(
+        self,
+        recipient: Recipient,
+        data: dict[str, Any],
+        links: Links,
+        template_links: Mapping[str, str],
+    ) -> RenderedMessage:
+        """The message's subject, HTML and text with the links given: the recipient's own (the
+        web view) or links that name nobody (the public archive's sample person)."""
+        locale = self.locale_of(recipient)
+        context = self._context_of(recipient, data, locale, template_links)
+        return self.variants[locale].render(context, self._footer(locale, links))
+
+    def _context_of(
+        self,
+        recipient: Recipient,
+        data: dict[str, Any],
+        locale: str,
+        template_links: Mapping[str, str],
+    ) -> dict[str, Any]:
+        context = self.context(recipient, localized(data, locale))
+        if self.variants[locale].uses_links:
+            context["links"] = template_links
+        return context
+
     def _template_links(self, contact_id: int, campaign: str, links: Links) -> dict[str, str]:
-        """`links` as a template sees them: the RSVP link names the campaign being sent."""
+        """`links` as a template sees them: the RSVP and web view links name the campaign being
+        sent."""
         context = self._send_context()
+        secret, base = context.secret, context.base
         campaign_id = _campaign_id(campaign)
-        rsvp = (
-            rsvp_link(context.secret, context.base, campaign_id, contact_id)
-            if campaign_id is not None
-            else f"{context.base}{_NO_CAMPAIGN_RSVP}"
-        )
-        return {"rsvp": rsvp, "unsubscribe": links.unsubscribe, "preferences": links.preferences}
+        if campaign_id is None:
+            rsvp, web_view = f"{base}{_NO_CAMPAIGN_RSVP}", f"{base}{_NO_CAMPAIGN_WEB_VIEW}"
+        else:
+            rsvp = rsvp_link(secret, base, campaign_id, contact_id)
+            web_view = web_view_link(secret, base, campaign_id, contact_id)
+        return {
+            "rsvp": rsvp,
+            "web_view": web_view,
+            "unsubscribe": links.unsubscribe,
+            "preferences": links.preferences,
+        }
 
     def _prepared(self, data: dict[str, Any], locale: str, time_zone: str) -> _Prepared | None:
         """The template rendered once per campaign data, locale and time zone (see stencil.py),

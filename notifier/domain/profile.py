@@ -105,6 +105,9 @@ class Purpose:
     frequency: Localized
     max_per_week: int | None
     list_id: str
+    # The purpose's finished campaigns on a public page, rendered for a sample person
+    # (docs/web-view.md); advertising purposes only, off unless the profile turns it on.
+    public_archive: bool = False
 
     @property
     def is_advertising(self) -> bool:
@@ -308,6 +311,11 @@ def _purposes(reader: _Reader, raw: dict[str, Any]) -> tuple[Purpose, ...]:
         max_per_week = reader.get(data, key, "max_per_week", int, None)
         if max_per_week is not None and max_per_week < 1:
             raise reader.fail(f"{key}.max_per_week", "must be at least 1")
+        public_archive = reader.get(data, key, "public_archive", bool, False)
+        if public_archive and kind is not PurposeKind.ADVERTISING:
+            raise reader.fail(
+                f"{key}.public_archive", "only an advertising purpose has a public archive"
+            )
         purposes.append(
             Purpose(
                 key=purpose_key,
@@ -319,6 +327,7 @@ def _purposes(reader: _Reader, raw: dict[str, Any]) -> tuple[Purpose, ...]:
                 frequency=reader.localized(data, key, "frequency"),
                 max_per_week=max_per_week,
                 list_id=reader.get(data, key, "list_id", str),
+                public_archive=public_archive,
             )
         )
     _unique(reader, "purposes", [p.key for p in purposes])

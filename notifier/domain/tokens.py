@@ -94,6 +94,24 @@ def verify_token(secret: bytes, token: str, action: str) -> TokenClaims:
     return TokenClaims(contact_id=contact_id, purpose=purpose or None, action=action)
 
 
+def make_campaign_token(secret: bytes, campaign_id: int, contact_id: int, action: str) -> str:
+    """A lasting token naming one contact in one campaign (the campaign in the purpose slot):
+    RSVP and web view links, each with its own action so one never opens the other's page."""
+    if campaign_id < 1:
+        raise ValueError(f"campaign id out of range: {campaign_id}")
+    return make_token(secret, contact_id, str(campaign_id), action)
+
+
+def read_campaign_token(secret: bytes, token: str, action: str) -> tuple[int, int]:
+    """(campaign id, contact id) of a genuine campaign token for this action; InvalidToken else."""
+    claims = verify_token(secret, token, action)
+    campaign = claims.purpose or ""
+    # Only the canonical spelling we make: no sign, no leading zero, no other digits.
+    if not campaign.isascii() or not campaign.isdigit() or campaign.startswith("0"):
+        raise InvalidToken("not a campaign token")
+    return int(campaign), claims.contact_id
+
+
 class ExpiredToken(InvalidToken):
     """A genuine short-lived token whose time is up."""
 

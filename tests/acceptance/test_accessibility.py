@@ -17,7 +17,8 @@ import pyotp
 import pytest
 
 from tests.acceptance.conftest import Product
-from tests.acceptance.journeys import mail_to, staff_session, text_of
+from tests.acceptance.journeys import mail_to, staff_session, text_of, web_form_consent
+from tests.acceptance.test_subscriptions_journey import key_for, posted
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.smtp_server import SmtpTestServer
 
@@ -28,7 +29,7 @@ BLOCKING = {"serious", "critical"}
 # Found by this scan; another engineer is fixing them: strict, so a fix flips the test to pass.
 PUBLIC = [
     "/subscribe", "/admin/login", "preferences", "history",
-    "privacy",
+    "privacy", "web view",
 ]  # fmt: skip
 ADMIN_MENU = [
     "/admin/", "/admin/contacts", "/admin/campaigns", "/admin/templates", "/admin/notices",
@@ -76,7 +77,35 @@ def tokens(module_product: Product, module_sink: SmtpTestServer) -> dict[str, st
     found = re.search(r"http://127\.0\.0\.1:\d+(/p/[^\s>\"]+)", text_of(confirmation))
     assert found, text_of(confirmation)
     base = found[1]
-    return {"preferences": base, "history": f"{base}/history", "privacy": f"{base}/privacy"}
+    return {
+        "preferences": base, "history": f"{base}/history", "privacy": f"{base}/privacy",
+        "web view": _web_view_path(module_product, module_sink),
+    }  # fmt: skip
+
+
+def _web_view_path(product: Product, sink: SmtpTestServer) -> str:
+    """The "view in your browser" link of a promotion sent to a new customer."""
+    key = key_for(product, "a11y", "contacts", "templates", "campaigns")
+    customer = {"external_ref": "A11Y-1", "email": "a11y.web@example.com", "name": "Vũ Thị Mai",
+                "tags": ["a11y"],
+                "consents": [web_form_consent("promotions")]}  # fmt: skip
+    posted(product, key, "/contacts", customer)
+    layout = {"layout": "promotion", "name": "A11y", "purpose": "promotions"}
+    copied = posted(product, key, "/templates/from-layout", layout)
+    campaign = posted(product, key, "/campaigns", {
+        "name": "A11y", "kind": "promotion", "purpose": "promotions",
+        "audience": {"tags": ["a11y"]}, "template_id": copied["template"]["id"],
+        "data": copied["sample_data"]["vi"],
+    })  # fmt: skip
+    posted(product, key, f"/campaigns/{campaign['id']}/schedule", status=200)
+    for _ in range(3):  # plan, then send
+        product.deliver()
+    [mail] = mail_to(sink, "a11y.web@example.com")
+    html = mail.get_body(("html",))
+    assert html is not None
+    found = re.search(r'href="http://127\.0\.0\.1:\d+(/m/[A-Za-z0-9_-]+)"', html.get_content())
+    assert found, "no web view link"
+    return found[1]
 
 
 @pytest.fixture(scope="module")

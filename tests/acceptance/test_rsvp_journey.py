@@ -11,7 +11,13 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from tests.acceptance.conftest import Product
-from tests.acceptance.journeys import mail_to, text_of, wait_until, with_workers
+from tests.acceptance.journeys import (
+    mail_to,
+    text_of,
+    wait_until,
+    web_form_consent,
+    with_workers,
+)
 from tests.acceptance.test_subscriptions_journey import call, key_for
 from tests.acceptance.visitor import Visitor
 from tests.smtp_server import SmtpTestServer
@@ -41,13 +47,10 @@ def test_a_guest_registers_from_the_invitation_and_is_reminded_once(
     with_workers(product)
     key = key_for(product, "events", "contacts", "templates", "campaigns")
     now = datetime.now(UTC)
-    collected = (now - timedelta(days=30)).isoformat()
-    evidence = {"source": "web_form", "notice_version": "1", "collected_at": collected,
-                "ip": "203.0.113.7"}  # fmt: skip
     guest = {
         "external_ref": "SK-1", "email": GUEST, "name": "Trần Thị Thu", "locale": "vi",
         "time_zone": midday_zone(now), "tags": ["su-kien"],
-        "consents": [{"purpose": "events", "action": "grant", "evidence": evidence}],
+        "consents": [web_form_consent("events")],
     }  # fmt: skip
     status, answer = call(product, key, "POST", "/contacts", guest)
     assert status == 201, answer

@@ -43,6 +43,13 @@ def call(product: Product, key: str, method: str, path: str, body: object = None
         return error.code, json.loads(error.read() or b"null")
 
 
+def posted(product: Product, key: str, path: str, body: object = None, status: int = 201) -> Any:
+    """POST to the API, asserting the status; the answer."""
+    got, answer = call(product, key, "POST", path, body)
+    assert got == status, answer
+    return answer
+
+
 def key_for(product: Product, name: str, *scopes: str) -> str:
     args = [a for scope in scopes for a in ("--scope", scope)]
     created = product.cli("apikey", "create", name, *args)

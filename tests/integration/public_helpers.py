@@ -29,6 +29,25 @@ def preferences_token(contact_id: int) -> str:
     return make_token(token_secret(), contact_id, None, "p")
 
 
+def tampered(token: str) -> str:
+    """The token with one character changed."""
+    flipped = "A" if token[5] != "A" else "B"
+    return token[:5] + flipped + token[6:]
+
+
+def foreign_tokens(own: str, campaign: int, contact: int) -> list[str]:
+    """What must not open a campaign link's page (RSVP, web view): a made-up or changed token,
+    and the same contact's unsubscribe and preferences tokens."""
+    secret = token_secret()
+    return [
+        "forged-" + own[7:],  # made up
+        tampered(own),  # one character changed
+        make_token(secret, contact, None, "u"),  # the contact's unsubscribe token
+        make_token(secret, contact, str(campaign), "u"),  # an unsubscribe token naming the campaign
+        make_token(secret, contact, None, "p"),  # the preferences token
+    ]
+
+
 def csrf_of(html: str) -> str:
     match = CSRF.search(html)
     assert match, "page has no CSRF token"

@@ -64,10 +64,12 @@ class Layout:
 
 
 def preview_links(footer: FooterData) -> dict[str, str]:
-    """`links` of a preview: the footer's stand-ins, and an RSVP link that registers nobody."""
+    """`links` of a preview: the footer's stand-ins, and RSVP and web view links that name
+    nobody."""
     base = footer.unsubscribe_url.partition("/u/")[0]
     return {
         "rsvp": f"{base}/e/PREVIEW",
+        "web_view": f"{base}/m/PREVIEW",
         "unsubscribe": footer.unsubscribe_url,
         "preferences": footer.preferences_url,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from notifier.web.public import (  # noqa: F401 - importing a page registers its routes
+    archive,
     inbound,
     preferences,
     privacy,
@@ -11,6 +12,7 @@ from notifier.web.public import (  # noqa: F401 - importing a page registers its
     signup,
     unsubscribe,
     verified,
+    web_view,
 )
 from notifier.web.public.pages import bp
 

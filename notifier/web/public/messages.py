@@ -20,6 +20,13 @@ PROBLEMS: dict[str, dict[str, str]] = {
             "the link in our latest email again, or contact us."
         ),
     },
+    "message_gone": {
+        "title": N_("This message is no longer available"),
+        "body": N_(
+            "The personal data this message was made from has been erased, so it cannot be "
+            "shown any more. Please contact us if you have a question."
+        ),
+    },
     "used_link": {
         "title": N_("This link was used already"),
         "body": N_(

@@ -81,7 +81,9 @@ def render(template: str, status: int = 200, **context: Any) -> Response:
 
 @bp.after_request
 def _headers(response: Response) -> Response:
-    response.headers.update(HEADERS)
+    # A page with its own rules (the web view's policy and caching) keeps them.
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
     return response
 
 

@@ -45,7 +45,11 @@ def test_builtin_layouts_fill_exactly_as_they_render(key: str, locale: str, reci
     layout = builtin_layouts()[key]
     compiled = layout.compile()
     sample = layout.sample(locale, NOW, identity("dcnet"))
-    links = {"rsvp": f"https://x.test/e/{recipient}?a=1&b=<2>"}  # the event layout's button
+    # The event layout's button and both layouts' web view link, with characters to escape.
+    links = {
+        "rsvp": f"https://x.test/e/{recipient}?a=1&b=<2>",
+        "web_view": f"https://x.test/m/{recipient}?a=1&b=<2>",
+    }
     context = {**sample, **RECIPIENTS[recipient], "links": links, "time_zone": "Asia/Ho_Chi_Minh"}
     slow, fast = both_ways(compiled, context, layout.sample_footer(locale, identity("dcnet")))
     assert fast == slow

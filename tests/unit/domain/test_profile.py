@@ -267,6 +267,15 @@ def test_minimal_profile_used_by_the_broken_cases_loads(tmp_path: Path) -> None:
     assert profile.retention.rule is RetentionRule.ON_REQUEST
 
 
+def test_a_purposes_public_archive_is_off_unless_turned_on(tmp_path: Path) -> None:
+    path = tmp_path / "archive.toml"
+    path.write_text(MINIMAL, encoding="utf-8")
+    assert load_profile(path).purpose("news").public_archive is False
+    turned_on = 'list_id = "news.broken.example"\npublic_archive = true'
+    path.write_text(MINIMAL.replace('list_id = "news.broken.example"', turned_on), encoding="utf-8")
+    assert load_profile(path).purpose("news").public_archive is True
+
+
 # (id, text replaced in MINIMAL, replacement, key named in the error, words of the problem)
 BROKEN = [
     ("missing identity key", 'phone = "028 0000 0000"\n', "", "identity.phone", "is missing"),
@@ -349,6 +358,20 @@ BROKEN = [
         'max_per_week = "1"',
         "purposes[0].max_per_week",
         "must be a int",
+    ),
+    (
+        "public_archive as text",
+        'list_id = "news.broken.example"',
+        'list_id = "news.broken.example"\npublic_archive = "yes"',
+        "purposes[0].public_archive",
+        "must be a bool",
+    ),
+    (
+        "public_archive of a service purpose",
+        'kind = "advertising"\nlegal_basis = "consent"',
+        'kind = "service"\nlegal_basis = "contract"\npublic_archive = true',
+        "purposes[0].public_archive",
+        "only an advertising purpose has a public archive",
     ),
     (
         "missing English notice",
