@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -62,6 +62,28 @@ class Links:
     unsubscribe_all: str
     preferences: str
     mailto: str
+
+
+class TemplateLinks(Mapping[str, str]):
+    """A recipient's links as `{{ links.<name> }}` reads them: the plain ones given, the signed
+    ones made on first read (an HMAC each, per message: only those a template prints)."""
+
+    __slots__ = ("_made", "_makers")
+
+    def __init__(self, made: dict[str, str], makers: dict[str, Callable[[], str]]) -> None:
+        self._made, self._makers = made, makers
+
+    def __getitem__(self, name: str) -> str:
+        found = self._made.get(name)
+        if found is None:
+            found = self._made[name] = self._makers[name]()
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**self._made, **self._makers})
+
+    def __len__(self) -> int:
+        return len({**self._made, **self._makers})
 
 
 def links_for(contact_id: int, purpose_key: str) -> Links:
@@ -291,23 +313,25 @@ class Composer:
             context["links"] = template_links
         return context
 
-    def _template_links(self, contact_id: int, campaign: str, links: Links) -> dict[str, str]:
+    def _template_links(self, contact_id: int, campaign: str, links: Links) -> TemplateLinks:
         """`links` as a template sees them: the RSVP and web view links name the campaign being
-        sent."""
+        sent. Each is signed only if the template reads it (a promotion shows no RSVP button)."""
         context = self._send_context()
         secret, base = context.secret, context.base
         campaign_id = _campaign_id(campaign)
         if campaign_id is None:
             rsvp, web_view = f"{base}{_NO_CAMPAIGN_RSVP}", f"{base}{_NO_CAMPAIGN_WEB_VIEW}"
-        else:
-            rsvp = rsvp_link(secret, base, campaign_id, contact_id)
-            web_view = web_view_link(secret, base, campaign_id, contact_id)
-        return {
-            "rsvp": rsvp,
-            "web_view": web_view,
-            "unsubscribe": links.unsubscribe,
-            "preferences": links.preferences,
-        }
+            return TemplateLinks(
+                {"rsvp": rsvp, "web_view": web_view, "unsubscribe": links.unsubscribe,
+                 "preferences": links.preferences}, {},
+            )  # fmt: skip
+        return TemplateLinks(
+            {"unsubscribe": links.unsubscribe, "preferences": links.preferences},
+            {
+                "rsvp": lambda: rsvp_link(secret, base, campaign_id, contact_id),
+                "web_view": lambda: web_view_link(secret, base, campaign_id, contact_id),
+            },
+        )
 
     def _prepared(self, data: dict[str, Any], locale: str, time_zone: str) -> _Prepared | None:
         """The template rendered once per campaign data, locale and time zone (see stencil.py),
