@@ -77,7 +77,8 @@ def scheduler_command(once: bool, interval: float) -> None:
     from notifier.processes.scheduler import run_scheduler
 
     configure_logging(settings_of(current_app).LOG_FORMAT)
-    run_scheduler(current_app, once=once, interval=interval)
+    # The app itself, not the proxy: the notice timer's thread opens its own app context.
+    run_scheduler(current_app._get_current_object(), once=once, interval=interval)  # type: ignore[attr-defined]
 
 
 @main.command("dev")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from notifier.campaigns import lifecycle as campaigns
 from notifier.infra.queues import NOTICES
 from notifier.infra.unit_of_work import transactional
+from notifier.notices import batch as notice_batch
 from notifier.notices import notices
 from notifier.processes.worker import serves, stop_requested
 
@@ -28,6 +29,11 @@ def send_campaign(campaign_id: int) -> int:
 @transactional
 def send_notice(notice_id: int) -> str:
     return notices.send_notice(notice_id)
+
+
+@transactional
+def send_notices(notice_ids: list[int]) -> int:
+    return len(notice_batch.send_notices(notice_ids))
 
 
 @transactional

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -433,7 +434,7 @@ def event_invitation(campaign_id: int, data: dict[str, Any]) -> tuple[Attachment
     return (Attachment("invite.ics", "text/calendar; charset=utf-8; method=PUBLISH", calendar),)
 
 
-_transports: dict[str, Transport] = {}
+_transports: dict[tuple[str, int], Transport] = {}
 
 
 def smtp_url() -> str:
@@ -443,11 +444,13 @@ def smtp_url() -> str:
 
 
 def transport() -> Transport:
-    """One SMTP connection per worker process, reused across batches and jobs."""
-    url = smtp_url()
-    if url not in _transports:
-        _transports[url] = Transport.from_url(url)
-    return _transports[url]
+    """One SMTP connection per worker process, reused across batches and jobs (per thread: an
+    SMTP session is a conversation, and two threads on one socket would read each other's
+    replies)."""
+    key = (smtp_url(), threading.get_ident())
+    if key not in _transports:
+        _transports[key] = Transport.from_url(key[0])
+    return _transports[key]
 
 
 def dkim_signer() -> DkimSigner | None:

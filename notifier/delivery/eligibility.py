@@ -121,3 +121,35 @@ def decision_for(contact_id: int, purpose_key: str, now: datetime) -> Decision:
         send_history(contact_id, purpose_key, now),
         now,
     )
+
+
+def decisions_for(
+    contacts: Sequence[Contact], pairs: Sequence[tuple[int, str]], now: datetime
+) -> dict[tuple[int, str], Decision]:
+    """`decision_for` of many (contact, purpose) pairs with one query per kind of fact (a
+    batch of notices): the same rule, asked once per pair. A pair whose contact is not among
+    `contacts` is erased."""
+    found = {contact.id: contact for contact in contacts}
+    facts = contact_facts_for(contacts)
+    states: dict[tuple[int, str], ConsentFacts] = {}
+    if found:
+        for state in db.session.scalars(
+            db.select(ConsentState).where(ConsentState.contact_id.in_(sorted(found)))
+        ):
+            states[(state.contact_id, state.purpose_key)] = _facts(state)
+    decisions: dict[tuple[int, str], Decision] = {}
+    for contact_id, purpose_key in pairs:
+        if contact_id not in found:
+            decisions[(contact_id, purpose_key)] = Decision(False, Reason.ERASED)
+            continue
+        rule = rule_for(profile().purpose(purpose_key))
+        # Only advertising waits on the send history (caps); service mail never reads it.
+        history = send_history(contact_id, purpose_key, now) if rule.advertising else SendHistory()
+        decisions[(contact_id, purpose_key)] = decide(
+            rule,
+            facts[contact_id],
+            states.get((contact_id, purpose_key), ConsentFacts()),
+            history,
+            now,
+        )
+    return decisions

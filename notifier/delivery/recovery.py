@@ -95,10 +95,12 @@ def _campaign_claims(older_than: datetime) -> list[Candidate]:
 
 def _one_row_claims(kind: OneRowKind, older_than: datetime) -> list[Candidate]:
     model = kind.model
+    # A batch of notices shares one token: one candidate per claim, as for campaign batches.
     rows = db.session.execute(
-        select(model.claim_token, model.claimed_at).where(
-            model.status == kind.sending, model.claimed_at < older_than
-        )
+        select(model.claim_token, func.max(model.claimed_at))
+        .where(model.status == kind.sending)
+        .group_by(model.claim_token)
+        .having(func.max(model.claimed_at) < older_than)
     ).all()
     return [(token or "", at, kind) for token, at in rows if at is not None]
 

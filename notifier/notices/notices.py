@@ -14,28 +14,22 @@ from typing import Any
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from notifier.contacts.consent_ledger import purpose_or_error
-from notifier.delivery.composer import Recipient, cached_composer, envelope_sender
-from notifier.delivery.eligibility import decision_for
-from notifier.delivery.rendering.errors import TemplateError
 from notifier.delivery.rendering.layouts import builtin_layouts
-from notifier.delivery.sending import verdict_on
-from notifier.delivery.single import claim, send_one, still_ours
 from notifier.domain.errors import Conflict, NotFound, ValidationFailed
-from notifier.domain.send_outcome import Fate, SendResult, SendStatus, render_failed
 from notifier.infra.context import profile
 from notifier.infra.extensions import db
 from notifier.infra.queues import NOTICES, enqueue_after_commit, queue
-from notifier.infra.unit_of_work import checkpoint, discard, savepoint
-from notifier.mail.message import message_id_of
-from notifier.models import Notice, NoticeStatus, NoticeType, SendLog, Template, utcnow
-from notifier.notices import reminders, types, webhooks
+from notifier.infra.unit_of_work import discard, savepoint
+from notifier.models import Notice, NoticeStatus, NoticeType, Template, utcnow
+from notifier.notices import batch, types
 
 log = logging.getLogger(__name__)
-SEND_NOTICE_JOB = "workers.jobs.send_notice"
+SEND_NOTICE_JOB = "workers.jobs.send_notice"  # one notice: the API's, as it is triggered
+SEND_NOTICES_JOB = "workers.jobs.send_notices"  # a batch: the scheduler's, as they come due
 
 
 @dataclass(frozen=True)
@@ -172,8 +166,10 @@ class NoticeDesk:
         return self._waiting
 
     def serve(self, limit: int = 20) -> int:
-        """Send up to `limit` queued notices now; returns how many this worker took."""
-        served = 0
+        """Send the notices of up to `limit` queued jobs now, as one batch; returns how many
+        jobs this worker took."""
+        taken: list[Job] = []
+        notice_ids: list[int] = []
         for job_id in self._queue.get_job_ids(0, limit - 1):
             if job_id in self._left or not self._queue.remove(job_id):
                 continue  # given back before, or another worker took it first
@@ -183,28 +179,53 @@ class NoticeDesk:
                 )
             except NoSuchJobError:
                 continue
-            if job.func_name == SEND_NOTICE_JOB and self._sent(job):
-                # Its record may be gone with a FLUSHDB meanwhile: nothing left to delete then.
-                with contextlib.suppress(InvalidJobOperation, NoSuchJobError):
-                    job.delete()
-                served += 1
-            else:
-                # Not ours to run, or it failed: back to the queue's head, for an RQ worker
-                # that records why it fails (a campaign's send job must not fail with it).
-                self._left.add(job_id)
-                self._queue.enqueue_job(job, at_front=True)
+            ids = notice_ids_of(job)
+            if ids is None:
+                # Not ours to run: back to the queue's head, for an RQ worker that records
+                # why it fails (a campaign's send job must not fail with it).
+                self._give_back(job)
+                continue
+            taken.append(job)
+            notice_ids += ids
         self._waiting = False
-        return served
+        if not taken:
+            return 0
+        if not self._sent(notice_ids):
+            for job in taken:
+                self._give_back(job)
+            return 0
+        for job in taken:
+            # Its record may be gone with a FLUSHDB meanwhile: nothing left to delete then.
+            with contextlib.suppress(InvalidJobOperation, NoSuchJobError):
+                job.delete()
+        return len(taken)
+
+    def _give_back(self, job: Job) -> None:
+        self._left.add(job.id)
+        self._queue.enqueue_job(job, at_front=True)
 
     @staticmethod
-    def _sent(job: Job) -> bool:
+    def _sent(notice_ids: list[int]) -> bool:
         try:
-            send_notice(int(job.args[0]))
+            batch.send_notices(notice_ids)
         except Exception:
-            discard()  # what this notice staged, and its jobs: a rollback, as before
-            log.exception("notice job %s failed inside a send job; left to its queue", job.id)
+            discard()  # what this batch staged, and its jobs: a rollback, as before
+            log.exception("notices %s failed inside a send job; left to their queue", notice_ids)
             return False
         return True
+
+
+def notice_ids_of(job: Job) -> list[int] | None:
+    """The notices a send job names, or None for any other job (or a malformed one)."""
+    if job.func_name == SEND_NOTICE_JOB and len(job.args) == 1:
+        ids = list(job.args)
+    elif job.func_name == SEND_NOTICES_JOB and len(job.args) == 1 and isinstance(job.args[0], list):
+        ids = list(job.args[0])
+    else:
+        return None
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        return None
+    return ids
 
 
 def get_notice(notice_id: int) -> Notice:
@@ -215,101 +236,10 @@ def get_notice(notice_id: int) -> Notice:
 
 
 def send_notice(notice_id: int) -> str:
-    """Claim, re-check consent and contract, send, record; returns the resulting status."""
-    now = utcnow()
-    # A job that comes early (one enqueued before the last try's 4xx, or a stray duplicate)
-    # leaves the notice to its backoff and its send_at: only a notice that is due is claimed.
-    token = claim(Notice, notice_id, NoticeStatus.QUEUED, NoticeStatus.SENDING, now, *_due(now))
-    # The send path's boundary: the claim is visible to every worker before the message goes out.
-    checkpoint()
-    if token is None:
-        return get_notice(notice_id).status
-    notice = get_notice(notice_id)
-    decision = decision_for(notice.contact_id, notice.purpose_key, now)
-    # A reminder is checked as consent is: what it reminds of must still hold when it leaves.
-    refusal = reminders.refusal(notice) or (None if decision.allowed else decision.reason.value)
-    if refusal is not None:
-        if not still_ours(Notice, notice_id, token, NoticeStatus.SENDING):
-            return _refused(notice)
-        return _record(notice, NoticeStatus.SKIPPED, reason=refusal)
-    result, message = _deliver(notice)
-    # Fenced: nothing of this result is written if the recovery gave the notice away meanwhile.
-    if not still_ours(Notice, notice_id, token, NoticeStatus.SENDING):
-        return _refused(notice)
-    notice.consent_event_id = decision.consent_event_id
-    return _record_result(notice, result, message)
-
-
-def _refused(notice: Notice) -> str:
-    db.session.rollback()
-    db.session.refresh(notice)
-    return notice.status
-
-
-def _deliver(notice: Notice) -> tuple[SendResult, bytes | None]:
-    """The message and the relay's answer; no message when the data does not fit the template."""
-    from notifier.models import Contact
-
-    notice_type = db.session.get(NoticeType, notice.type)
-    contact = db.session.get(Contact, notice.contact_id)
-    assert notice_type is not None and contact is not None and contact.email
-    template = db.session.get(Template, notice_type.template_id)
-    assert template is not None
-    composer = cached_composer(template.id, template.version, template.sources(),
-                               notice.purpose_key)  # fmt: skip
-    recipient = Recipient(contact.id, contact.email, contact.name, contact.locale,
-                          dict(contact.attributes or {}))  # fmt: skip
-    try:
-        message = composer.compose(recipient, dict(notice.data or {}), f"n{notice.id}")
-    except (TemplateError, ValueError) as exc:
-        return SendResult(SendStatus.FAILED, None, f"render: {exc}"), None
-    return send_one(envelope_sender(notice_id=notice.id), contact.email, message), message
-
-
-def _record_result(notice: Notice, result: SendResult, message: bytes | None) -> str:
-    notice.smtp_code, notice.smtp_message = result.code, (result.message or "")[:500]
-    verdict = (
-        render_failed(notice.attempts)
-        if message is None
-        else verdict_on(result.status, notice.attempts, _address(notice), resend_unknown=True)
-    )
-    notice.attempts = verdict.attempts
-    if verdict.fate is Fate.SENT:
-        assert message is not None
-        notice.message_id, notice.sent_at = message_id_of(message), utcnow()
-        db.session.add(SendLog(contact_id=notice.contact_id, purpose_key=notice.purpose_key,
-                               advertising=False, sent_at=notice.sent_at))  # fmt: skip
-        reminders.sent(notice)
-        return _record(notice, NoticeStatus.SENT)
-    reason = verdict.reason.value if verdict.reason else None
-    if verdict.fate is Fate.RETRY:
-        # 4xx, a relay that cannot be reached, or a lost connection: service mail is tried again.
-        notice.next_attempt_at = verdict.next_attempt_at
-        return _record(notice, NoticeStatus.QUEUED, reason=reason)
-    return _record(notice, NoticeStatus.FAILED, reason=reason)
-
-
-def _address(notice: Notice) -> str:
-    from notifier.models import Contact
-
-    contact = db.session.get(Contact, notice.contact_id)  # loaded already by _deliver
-    return (contact.email or "") if contact is not None else ""
-
-
-def _record(notice: Notice, status: NoticeStatus, reason: str | None = None) -> str:
-    webhooks.change_status(notice, status, reason)
-    # The send path's boundary: the outcome stands before the next message (a campaign job's
-    # NoticeDesk sends several in a row), and the webhook's job is enqueued now.
-    checkpoint()
-    return status
-
-
-def _due(now: datetime) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-    """Its send_at (if any) has come, and so has its retry (if any)."""
-    return (
-        or_(Notice.send_at.is_(None), Notice.send_at <= now),
-        or_(Notice.next_attempt_at.is_(None), Notice.next_attempt_at <= now),
-    )
+    """Claim, re-check consent and contract, send, record; returns the resulting status (a
+    notice another worker holds, or not yet due, is left as it is)."""
+    statuses = batch.send_notices([notice_id])
+    return statuses.get(notice_id) or get_notice(notice_id).status
 
 
 def reconcile_notices(now: datetime) -> int:
@@ -317,16 +247,14 @@ def reconcile_notices(now: datetime) -> int:
     queued them again)."""
     queued_ids = set(queue(NOTICES).get_job_ids())
     due = db.session.scalars(
-        select(Notice.id).where(Notice.status == NoticeStatus.QUEUED, *_due(now))
+        select(Notice.id).where(Notice.status == NoticeStatus.QUEUED, *batch.due(now))
     ).all()
     # Job ids are random, so a queued job is recognised by being there at all: enqueue only
     # when the notices queue is empty, and claiming makes any duplicate job harmless.
-    enqueued = 0
-    if not queued_ids:
-        for notice_id in due:
-            enqueue_after_commit(db.session(), NOTICES, SEND_NOTICE_JOB, notice_id)
-            enqueued += 1
-    return enqueued
+    if queued_ids:
+        return 0
+    enqueue_notices(list(due))
+    return len(due)
 
 
 def coming_due(after: datetime, until: datetime) -> list[tuple[int, datetime]]:
@@ -346,6 +274,8 @@ def coming_due(after: datetime, until: datetime) -> list[tuple[int, datetime]]:
 
 
 def enqueue_notices(notice_ids: list[int]) -> None:
-    """Their send jobs, after the caller's commit; claiming makes a duplicate job harmless."""
-    for notice_id in notice_ids:
-        enqueue_after_commit(db.session(), NOTICES, SEND_NOTICE_JOB, notice_id)
+    """Their send jobs (a batch each), after the caller's commit; claiming makes a duplicate
+    job harmless."""
+    for start in range(0, len(notice_ids), batch.SIZE):
+        chunk = list(notice_ids[start : start + batch.SIZE])
+        enqueue_after_commit(db.session(), NOTICES, SEND_NOTICES_JOB, chunk)

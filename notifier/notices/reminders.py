@@ -12,7 +12,7 @@ here and by the upsert that changed the subscription; `send_notice` checks again
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -279,51 +279,68 @@ def cancel_stale(subscription_ids: Iterable[int] | None = None, now: datetime | 
 # ---- at send time --------------------------------------------------------------------------
 
 
-def is_reminder(notice: Notice) -> bool:
-    return notice.idempotency_key.startswith("reminder:")
+def is_reminder_key(idempotency_key: str) -> bool:
+    return idempotency_key.startswith("reminder:")
 
 
-def refusal(notice: Notice) -> str | None:
-    """Why a reminder's notice must not leave now (the subscription changed since it was made),
-    or None: consent is checked when a message is sent, and so is what it reminds of."""
-    if not is_reminder(notice):
-        return None
-    found = db.session.execute(
-        select(Reminder.status, Reminder.reason, Reminder.step, Subscription.status.label("held"),
+def refusals(notice_ids: Sequence[int]) -> dict[int, str]:
+    """Why each of these reminders' notices must not leave now (the subscription changed since
+    it was made), one query for a batch; a notice that may leave is not in the result. Consent
+    is checked when a message is sent, and so is what it reminds of."""
+    if not notice_ids:
+        return {}
+    rows = db.session.execute(
+        select(Reminder.notice_id, Reminder.status, Reminder.reason, Reminder.step,
+               Subscription.status.label("held"),
                and_(Subscription.expires_on == Reminder.expires_on).label("same_day"))
         .join(Subscription, Subscription.id == Reminder.subscription_id)
-        .where(Reminder.notice_id == notice.id)
-    ).first()  # fmt: skip
-    if found is None:
-        return rules.Cancel.CANCELLED  # its subscription is gone (deleted with its contact)
+        .where(Reminder.notice_id.in_(sorted(set(notice_ids))))
+    ).all()  # fmt: skip
+    found = {row.notice_id: row for row in rows}
+    refused: dict[int, str] = {}
+    for notice_id in notice_ids:
+        row = found.get(notice_id)
+        why = rules.Cancel.CANCELLED if row is None else _refusal_of(row)
+        if why is not None:
+            refused[notice_id] = why
+    return refused
+
+
+def _refusal_of(found: Any) -> str | None:
     if found.status == ReminderStatus.CANCELLED:
-        return found.reason or rules.Cancel.RENEWED
+        return str(found.reason or rules.Cancel.RENEWED)
     if found.held not in rules.reminded_statuses(found.step):
         return _why(found.held)
     return None if found.same_day else rules.Cancel.RENEWED
 
 
-def sent(notice: Notice) -> None:
-    """A reminder's notice went out: the row says so, and `subscription.reminder_sent` tells
-    the webhook endpoints, in the transaction that records the sending."""
-    if not is_reminder(notice):
-        return
-    reminder = db.session.scalar(select(Reminder).where(Reminder.notice_id == notice.id))
+def mark_sent(
+    notice_id: int, contact_id: int, external_ref: str | None, endpoint_ids: tuple[int, ...]
+) -> None:
+    """`sent` for a batch of notices: one UPDATE, and the event for the subscribers the batch
+    read once (`webhooks.subscribers`)."""
+    table = Reminder.__table__  # Core: cheaper than the ORM's bulk update, once per message
+    reminder = db.session.execute(
+        table.update()
+        .where(table.c.notice_id == notice_id)
+        .values(status=ReminderStatus.SENT)
+        .returning(table.c.subscription_id, table.c.notice_type, table.c.step,
+                   table.c.expires_on)
+    ).first()  # fmt: skip
     if reminder is None:
         return
-    reminder.status = ReminderStatus.SENT
-    contact = db.session.get(Contact, notice.contact_id)
     due_on = reminder.expires_on + timedelta(days=reminder.step)
     outgoing.capture(
         SENT_EVENT,
         {
             "subscription_id": reminder.subscription_id,
-            "contact_id": notice.contact_id,
-            "external_ref": contact.external_ref if contact is not None else None,
+            "contact_id": contact_id,
+            "external_ref": external_ref,
             "reminder": f"{reminder.notice_type}:{reminder.step:+d}",
             "due_on": due_on.isoformat(),
-            "notice_id": notice.id,
+            "notice_id": notice_id,
         },
+        endpoint_ids,
     )
 
 

@@ -3,6 +3,9 @@ webhook endpoints subscribed to `notice.status_changed`, in the same transaction
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from notifier import webhooks
 from notifier.infra.extensions import db
 from notifier.models import Contact, Notice
@@ -21,6 +24,14 @@ def change_status(notice: Notice, status: str, reason: str | None = None) -> Non
 
 def status_changed(notice: Notice) -> None:
     contact = db.session.get(Contact, notice.contact_id)
+    report(notice, contact.external_ref if contact is not None else None)
+
+
+def report(
+    notice: Notice | StatusReport, external_ref: str | None, endpoint_ids: Subscribers = None
+) -> None:
+    """The event of the notice's new status (a batch of notices passes the subscribers it read
+    once, and each notice's fields as it wrote them)."""
     # The SMTP reply text is left out: relays quote the recipient's address in it.
     webhooks.capture(
         EVENT,
@@ -30,9 +41,27 @@ def status_changed(notice: Notice) -> None:
             "status": str(notice.status),
             "reason": notice.reason,
             "contact_id": notice.contact_id,
-            "external_ref": contact.external_ref if contact is not None else None,
+            "external_ref": external_ref,
             "sent_at": notice.sent_at.isoformat() if notice.sent_at else None,
             "message_id": notice.message_id,
             "smtp_code": notice.smtp_code,
         },
+        endpoint_ids,
     )
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """A notice's fields as a batch wrote them, without loading the row again."""
+
+    id: int
+    type: str
+    status: str
+    reason: str | None
+    contact_id: int
+    sent_at: datetime | None
+    message_id: str | None
+    smtp_code: int | None
+
+
+Subscribers = tuple[int, ...] | None

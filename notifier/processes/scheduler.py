@@ -61,32 +61,36 @@ class NoticeTimer:
     A round's reconcile enqueues the notices already due (and only when the notices queue is
     empty: it cannot tell which are queued). A notice made ahead with a send_at (a reminder,
     an API call with `send_at`) would then leave up to a round interval late, longer while
-    notices are queued. After each round the timer reads the queued notices coming due before
-    the round after next, and the process wakes at their moments to enqueue them: one query a
-    round, none at the moments. Made since the last round and due already: enqueued at once.
+    notices are queued. Every interval the timer reads the queued notices coming due before
+    the interval after next, and wakes at their moments to enqueue them: one query an
+    interval, none at the moments. Made since the last read and due already: enqueued at once.
+
+    It runs in a thread of its own (`run`): a round can take seconds (a retention purge, a
+    day's reminders), and a notice due meanwhile must not wait for it.
     """
 
     GAP = 0.02  # seconds: notices due this close together go in one transaction
 
     def __init__(self, interval: float) -> None:
+        self.interval = interval
         self.horizon = timedelta(seconds=2 * interval)
         self.after: datetime | None = None
         self.pending: list[tuple[datetime, int]] = []  # a heap: (send_at, notice id)
         self.known: dict[int, datetime] = {}  # pending or enqueued by this timer: their send_at
 
-    def plan(self, round_at: datetime) -> None:
+    def plan(self, read_at: datetime) -> None:
         from notifier.notices import notices
 
-        after = self.after or round_at
+        after = self.after or read_at
         # What is due before `after` cannot be read again: no need to remember it.
         self.known = {i: at for i, at in self.known.items() if at > after}
         with unit_of_work():
-            for notice_id, send_at in notices.coming_due(after, round_at + self.horizon):
+            for notice_id, send_at in notices.coming_due(after, read_at + self.horizon):
                 if notice_id not in self.known:
                     self.known[notice_id] = send_at
                     heapq.heappush(self.pending, (send_at, notice_id))
         db.session.remove()
-        self.after = round_at
+        self.after = read_at
 
     def fire(self, now: datetime) -> int:
         """Enqueue the notices whose moment has come; returns how many."""
@@ -106,31 +110,41 @@ class NoticeTimer:
             return None
         return max(self.GAP, (self.pending[0][0] - now).total_seconds())
 
+    def run(self, app: Flask, stopping: threading.Event) -> None:
+        """The timer thread's loop: read every interval, enqueue at each moment."""
+        with app.app_context():
+            next_read = time.monotonic()
+            while not stopping.is_set():
+                if time.monotonic() >= next_read:
+                    next_read = time.monotonic() + self.interval
+                    _guarded(self.plan, utcnow())
+                _guarded(self.fire, utcnow())
+                until_read = max(0.0, next_read - time.monotonic())
+                to_next = self.seconds_to_next(utcnow())
+                stopping.wait(until_read if to_next is None else min(to_next, until_read))
+
 
 def run_scheduler(app: Flask, once: bool = False, interval: float = 5.0) -> None:
     stopping = threading.Event()
 
     def stop(*_: object) -> None:
-        stopping.set()  # wakes the wait below at once
+        stopping.set()  # wakes the waits below at once
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    timer = NoticeTimer(interval)
     with app.app_context():
-        next_round = time.monotonic()
+        if once:
+            tick(utcnow())
+            return
+    timer = threading.Thread(
+        target=NoticeTimer(interval).run, args=(app, stopping), name="notice-timer", daemon=True
+    )
+    timer.start()
+    with app.app_context():
         while not stopping.is_set():
-            if time.monotonic() >= next_round:
-                round_at = utcnow()
-                tick(round_at)
-                if once:
-                    return
-                next_round = time.monotonic() + interval
-                # From the round's moment: its reconcile saw the notices due until then.
-                _guarded(timer.plan, round_at)
-            _guarded(timer.fire, utcnow())
-            until_round = max(0.0, next_round - time.monotonic())
-            to_next = timer.seconds_to_next(utcnow())
-            stopping.wait(until_round if to_next is None else min(to_next, until_round))
+            tick(utcnow())
+            stopping.wait(interval)
+    timer.join(10)
 
 
 def _guarded(step: Callable[[datetime], object], now: datetime) -> None:

@@ -10,6 +10,6 @@ endpoints are managed by notifier/operations/webhook_endpoints.py (admin pages a
 
 from __future__ import annotations
 
-from notifier.webhooks.outbox import capture
+from notifier.webhooks.outbox import capture, subscribers
 
-__all__ = ["capture"]
+__all__ = ["capture", "subscribers"]

@@ -20,18 +20,27 @@ DELIVER_JOB = "workers.jobs.deliver_webhook"
 QUEUE = NOTICES
 
 
-def capture(event_type: str, data: Mapping[str, Any]) -> WebhookEvent | None:
-    """Record `event_type` for every enabled endpoint subscribed to it; None when there is none
-    (an endpoint created later does not receive the past)."""
-    check_event(event_type, data)
-    endpoints = [
-        endpoint
+def subscribers(event_type: str) -> tuple[int, ...]:
+    """The ids of the enabled endpoints subscribed to `event_type`."""
+    return tuple(
+        endpoint.id
         for endpoint in db.session.scalars(
             select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True))
         )
         if event_type in (endpoint.events or ())
-    ]
-    if not endpoints:
+    )
+
+
+def capture(
+    event_type: str, data: Mapping[str, Any], endpoint_ids: tuple[int, ...] | None = None
+) -> WebhookEvent | None:
+    """Record `event_type` for every enabled endpoint subscribed to it; None when there is none
+    (an endpoint created later does not receive the past). `endpoint_ids`: the subscribers as
+    the caller read them this very batch (`subscribers`), so a batch of notices asks once."""
+    check_event(event_type, data)
+    if endpoint_ids is None:
+        endpoint_ids = subscribers(event_type)
+    if not endpoint_ids:
         return None
     now = utcnow()
     event = WebhookEvent(id=str(uuid.uuid4()), type=event_type, data=dict(data), created_at=now)
@@ -40,7 +49,7 @@ def capture(event_type: str, data: Mapping[str, Any]) -> WebhookEvent | None:
     db.session.flush()
     deliveries = [
         WebhookDelivery(
-            endpoint_id=endpoint.id,
+            endpoint_id=endpoint_id,
             event_id=event.id,
             status=WebhookStatus.PENDING,
             attempts=0,
@@ -49,7 +58,7 @@ def capture(event_type: str, data: Mapping[str, Any]) -> WebhookEvent | None:
             last_error="",
             created_at=now,
         )
-        for endpoint in endpoints
+        for endpoint_id in endpoint_ids
     ]
     db.session.add_all(deliveries)
     db.session.flush()

@@ -31,7 +31,7 @@ def _notice_jobs() -> list[int]:
     found = []
     for job_id in queue(NOTICES).get_job_ids():
         job = Job.fetch(job_id, connection=queue(NOTICES).connection, serializer=JSONSerializer)
-        found.append(job.args[0])
+        found += notices.notice_ids_of(job) or []
     return found
 
 
