@@ -110,13 +110,44 @@ def _owned_by(column: Any, token: str) -> Any:
 
 
 def _requeue(kind: OneRowKind, token: str, cutoff: datetime) -> int:
-    """Fencing and settling are one statement here: the row leaves SENDING and its token at once."""
+    """Fencing and settling are one statement here: the row leaves SENDING and its token at once.
+
+    A batch of notices journals each message that went out (notifier/notices/batch.py): those
+    rows are queued again with their Message-ID, so the next batch records them as sent instead
+    of sending them again. A journal that cannot be read leaves the claim to a later round."""
     model = kind.model
+    went_out: dict[int, str] = {}
+    if model is Notice and token:
+        try:
+            raw = redis_connection().lrange(journal_key(token), 0, -1)
+        except REDIS_FAULTS as exc:
+            log.warning("journal of claim %s unreadable, settled later: %r", token, exc)
+            return 0
+        went_out = _sent_in(raw)
     taken = _take(model, token, kind.sending, cutoff, {"status": kind.queued, "claim_token": None})
+    gone = [
+        {"id": row_id, "message_id": went_out[row_id]} for row_id in taken if row_id in went_out
+    ]
+    if gone:
+        update_by_id(model, gone)
     db.session.commit()
+    if went_out:
+        with contextlib.suppress(*REDIS_FAULTS):  # it expires on its own
+            redis_connection().delete(journal_key(token))
     if taken:
         log.warning("recovered %s claim %s: queued again", model.__tablename__, token)
     return len(taken)
+
+
+def _sent_in(raw: list[Any]) -> dict[int, str]:
+    """The rows a notice batch's journal names as sent, and their Message-ID."""
+    went_out: dict[int, str] = {}
+    for entry in raw:
+        text = entry.decode() if isinstance(entry, bytes) else str(entry)
+        key, status, _, message_id = text.split("|", 3)
+        if status == NoticeStatus.SENT and message_id:
+            went_out[int(key)] = message_id
+    return went_out
 
 
 def _take(model: Any, token: str, claimed: StrEnum, cutoff: datetime, values: dict) -> list[int]:

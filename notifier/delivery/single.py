@@ -62,36 +62,16 @@ def still_ours(model: Any, row_id: int, token: str, sending: StrEnum) -> bool:
         execution_options={"synchronize_session": False},
     ).first()
     if owned is None:
-        return _refused(model, row_id, token)
+        return refused(model, [row_id], token)
     return True
 
 
-def write_if_ours(model: Any, row_id: int, token: str, values: dict) -> bool:
-    """A result written in one statement, only while the row is still claimed under `token`
-    (the batch form of `still_ours`: the claim's other rows keep their token, and their
-    heartbeat). False (logged): the recovery gave the row away meanwhile; nothing is written.
-
-    The token alone fences: a row holds one only while it is SENDING (the claim sets both, and
-    every outcome and every recovery clears it). Matching on the status as well would let
-    PostgreSQL pick the status index when its statistics call SENDING rare, and scan every
-    row of that status for each message of a large batch."""
-    table = model.__table__  # a Core statement: the ORM's bulk-update setup costs more than it
-    owned = db.session.execute(
-        table.update()
-        .where(table.c.id == row_id, table.c.claim_token == token)
-        .values(claim_token=None, **values)
-        .returning(table.c.id)
-    ).first()
-    if owned is None:
-        return _refused(model, row_id, token)
-    return True
-
-
-def _refused(model: Any, row_id: int, token: str) -> bool:
+def refused(model: Any, row_ids: list[int], token: str) -> bool:
+    """Log results not written because the recovery took their rows over; always False."""
     log.warning(
         "late result refused: %s %s was taken over by the recovery",
         model.__tablename__,
-        row_id,
+        ", ".join(map(str, row_ids)),
         extra={"claim": token},
     )
     return False

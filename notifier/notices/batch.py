@@ -1,15 +1,24 @@
-"""Notices sent in batches: one claim, one read of what decides them, one commit per notice.
+"""Notices sent in batches: one claim, one read of what decides them, outcomes in groups.
 
 A day's reminders come due by the thousand while a campaign runs, and each notice used to pay
-for its own claim, its own consent reads and a dozen ORM loads (about 30 ms of CPU). A batch
-claims every due notice among the ids it is given in one statement under one token, reads
-their contacts, consent, reminders, templates and webhook subscribers once, then sends them in
-turn. Each outcome is still written and committed before the next message leaves, fenced by the
-token (`single.write_if_ours`), so a worker killed mid-batch leaves at most the one message on
-the wire in doubt, as one notice at a time did: the recovery queues the rest again
-(notifier/delivery/recovery.py). The lease is renewed before a message leaves once a quarter
-of it is gone, as a campaign batch does, so a slow relay cannot let the recovery hand the
-batch's remaining rows to another worker while this one still sends them.
+for its own claim, its own consent reads, a dozen ORM loads and three writes and a commit
+(about 30 ms of CPU, and more waiting on the database). A batch claims every due notice among
+the ids it is given in one statement under one token, reads their contacts, consent,
+reminders, templates and webhook subscribers once, then sends them in turn, as a campaign batch
+does (notifier/delivery/sending.py):
+
+- each message that went out is appended to the claim's Redis journal at once (the relay's 250
+  and its Message-ID), and the outcomes are written in groups, fenced by the token
+  (`bulk.update_owned_by_id`), with their send-log rows, reminders and webhook events, in one
+  commit a group;
+- if the worker dies, the recovery (notifier/delivery/recovery.py) queues the batch's rows
+  again, and gives each row the journal names its Message-ID: the next batch that claims such a
+  row records it as sent without sending it again. Only the message that may have been on the
+  wire is sent twice (service mail: rather twice than never), as one notice at a time did;
+- with no journal (Redis down), each outcome is written before the next message leaves;
+- the lease is renewed before a message once a quarter of it is gone, and the batch stops when
+  the renewal finds none of its rows left: a slow relay cannot make it send rows the recovery
+  gave to another worker.
 
 Consent and the subscription are read when the batch starts, as a campaign batch reads
 eligibility when it claims: a batch lasts well under a second at full speed.
@@ -21,7 +30,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -32,11 +41,13 @@ from notifier.delivery import liveness
 from notifier.delivery.composer import Composer, Recipient, cached_composer, envelope_sender
 from notifier.delivery.eligibility import decisions_for
 from notifier.delivery.rendering.errors import TemplateError
-from notifier.delivery.sending import lease, verdict_on
-from notifier.delivery.single import send_one, write_if_ours
+from notifier.delivery.sending import Journal, journal_key, lease, verdict_on
+from notifier.delivery.single import refused, send_one
 from notifier.domain.consent_rules import Decision
 from notifier.domain.send_outcome import Fate, SendResult, SendStatus, render_failed
+from notifier.infra.bulk import insert_rows, update_owned_by_id
 from notifier.infra.extensions import db
+from notifier.infra.queues import redis_connection
 from notifier.infra.unit_of_work import checkpoint
 from notifier.mail.message import message_id_of
 from notifier.models import Contact, Notice, NoticeStatus, NoticeType, SendLog, Template, utcnow
@@ -44,6 +55,8 @@ from notifier.notices import reminders, webhooks
 
 log = logging.getLogger(__name__)
 SIZE = 100  # notices a batch claims at most: about a third of a second at full speed
+FLUSH_EVERY = 20  # outcomes written in one commit at most
+FLUSH_SECONDS = 0.05  # and none held longer: a notice's status (and its webhook) is soon known
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,18 @@ class _Claimed:
     idempotency_key: str
     data: dict[str, Any]
     attempts: int
+    # Set by the recovery from a dead worker's journal: the message went out, only its outcome
+    # was not written. Recorded as sent, never sent again.
+    sent_message_id: str | None
+
+
+@dataclass(frozen=True)
+class _Held:
+    """An outcome not yet written: its row's new status and values."""
+
+    notice: _Claimed
+    status: NoticeStatus
+    values: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -76,6 +101,8 @@ class _Batch:
     reminder_subscribers: tuple[int, ...]
     leased_at: float
     lease_seconds: float
+    held: list[_Held] = field(default_factory=list)
+    flushed_at: float = field(default_factory=time.monotonic)
 
 
 def send_notices(notice_ids: Sequence[int]) -> dict[int, str]:
@@ -99,14 +126,42 @@ def _send_batch(notice_ids: list[int]) -> dict[int, str]:
         if not claimed:
             return {}
         batch = _read(claimed, token, now)
-        statuses: dict[int, str] = {}
-        for notice in claimed:
-            if _lease_due(batch) and not _renew(batch):
-                break  # the recovery took the claim: its rows are not ours to send
-            statuses[notice.id] = _send(notice, batch)
-        return statuses
+        return _send_claimed(claimed, batch)
     finally:
         liveness.forget(token)
+
+
+def _send_claimed(claimed: list[_Claimed], batch: _Batch) -> dict[int, str]:
+    statuses: dict[int, str] = {}
+    journal = Journal(redis_connection(), journal_key(batch.token))
+    try:
+        for notice in claimed:
+            if batch.held and (journal.broken or _flush_due(batch)):
+                # Right before the next message leaves: the journal's replies first, then the
+                # outcomes it holds, so the database never runs ahead of the journal.
+                journal.sync()
+                statuses.update(_flush(batch))
+            if _lease_due(batch) and not _renew(batch):
+                break  # the recovery took the claim: its rows are not ours to send
+            held = _send(notice, batch)
+            if held.status is NoticeStatus.SENT:
+                journal.append(f"{notice.id}|{held.status}||{held.values['message_id']}")
+            batch.held.append(held)
+        journal.sync()
+        statuses.update(_flush(batch))
+        journal.discard()  # only now is every outcome in the database
+    finally:
+        # On an error (the database restarting, say) the journal stays for the recovery.
+        journal.close()
+    return statuses
+
+
+def _flush_due(batch: _Batch) -> bool:
+    return (
+        len(batch.held) >= FLUSH_EVERY
+        or time.monotonic() - batch.flushed_at > FLUSH_SECONDS
+        or _lease_due(batch)
+    )
 
 
 def due(now: datetime) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
@@ -127,11 +182,12 @@ def _claim(notice_ids: list[int], token: str, now: datetime) -> list[_Claimed]:
         .where(Notice.id.in_(notice_ids), Notice.status == NoticeStatus.QUEUED, *due(now))
         .values(status=NoticeStatus.SENDING, claimed_at=now, claim_token=token)
         .returning(Notice.id, Notice.type, Notice.purpose_key, Notice.contact_id,
-                   Notice.idempotency_key, Notice.data, Notice.attempts),
+                   Notice.idempotency_key, Notice.data, Notice.attempts, Notice.message_id),
         execution_options={"synchronize_session": False},
     ).all()  # fmt: skip
     claimed = [_Claimed(r.id, r.type, r.purpose_key, r.contact_id, r.idempotency_key,
-                        dict(r.data or {}), r.attempts or 0) for r in rows]  # fmt: skip
+                        dict(r.data or {}), r.attempts or 0, r.message_id)
+               for r in rows]  # fmt: skip
     return sorted(claimed, key=lambda notice: notice.id)
 
 
@@ -202,14 +258,19 @@ def _renew(batch: _Batch) -> bool:
     return bool(getattr(renewed, "rowcount", 0))
 
 
-def _send(notice: _Claimed, batch: _Batch) -> str:
-    """Check, send and record one notice of the batch; returns its resulting status."""
+def _send(notice: _Claimed, batch: _Batch) -> _Held:
+    """Check and send one notice of the batch; its outcome, to be written with its group."""
     decision = batch.decisions[(notice.contact_id, notice.purpose_key)]
+    if notice.sent_message_id is not None:  # it went out before its worker died: record it
+        return _Held(notice, NoticeStatus.SENT, {
+            "message_id": notice.sent_message_id, "sent_at": utcnow(), "reason": None,
+            "attempts": notice.attempts + 1, "consent_event_id": decision.consent_event_id,
+        })  # fmt: skip
     # A reminder is checked as consent is: what it reminds of must still hold when it leaves.
     refusal = batch.refusals.get(notice.id) or (None if decision.allowed else decision.reason.value)
     addressee = batch.addressees.get(notice.contact_id)
     if refusal is not None or addressee is None:
-        return _write(notice, batch, NoticeStatus.SKIPPED, {"reason": refusal or "erased"})
+        return _Held(notice, NoticeStatus.SKIPPED, {"reason": refusal or "erased"})
     result, message = _deliver(notice, batch, addressee.recipient)
     values: dict[str, Any] = {
         "smtp_code": result.code,
@@ -227,13 +288,13 @@ def _send(notice: _Claimed, batch: _Batch) -> str:
     if verdict.fate is Fate.SENT:
         assert message is not None
         values.update(message_id=message_id_of(message), sent_at=utcnow(), reason=None)
-        return _write(notice, batch, NoticeStatus.SENT, values)
+        return _Held(notice, NoticeStatus.SENT, values)
     if verdict.fate is Fate.RETRY:
         # 4xx, a relay that cannot be reached, or a lost connection: service mail is tried again.
         values.update(next_attempt_at=verdict.next_attempt_at, reason=reason)
-        return _write(notice, batch, NoticeStatus.QUEUED, values)
+        return _Held(notice, NoticeStatus.QUEUED, values)
     values["reason"] = reason
-    return _write(notice, batch, NoticeStatus.FAILED, values)
+    return _Held(notice, NoticeStatus.FAILED, values)
 
 
 def _deliver(
@@ -250,31 +311,44 @@ def _deliver(
     return send_one(envelope_sender(notice_id=notice.id), recipient.email, message), message
 
 
-def _write(notice: _Claimed, batch: _Batch, status: NoticeStatus, values: dict) -> str:
-    """The outcome, fenced by the claim's token, with what goes with it, committed at once:
-    it stands before the next message of the batch leaves."""
-    if not write_if_ours(Notice, notice.id, batch.token, {"status": status, **values}):
-        db.session.rollback()
-        return str(db.session.scalar(select(Notice.status).where(Notice.id == notice.id)))
-    addressee = batch.addressees.get(notice.contact_id)
-    external_ref = addressee.external_ref if addressee else None
-    if status is NoticeStatus.SENT:
-        db.session.execute(
-            SendLog.__table__.insert().values(
-                contact_id=notice.contact_id,
-                purpose_key=notice.purpose_key,
-                advertising=False,
-                sent_at=values["sent_at"],
-            )
-        )
-        if reminders.is_reminder_key(notice.idempotency_key):
-            reminders.mark_sent(notice.id, notice.contact_id, external_ref,
-                                batch.reminder_subscribers)  # fmt: skip
+def _flush(batch: _Batch) -> dict[int, str]:
+    """The held outcomes of rows still under the claim's token, with what goes with them (the
+    send log, the reminders, the webhook events), in one commit; returns each row's status
+    (for a row the recovery took meanwhile: its status now, nothing of ours written)."""
+    held, batch.held = batch.held, []
+    rows = [{"id": h.notice.id, "status": h.status, "claim_token": None, **h.values}
+            for h in held]  # fmt: skip
+    written = update_owned_by_id(Notice, rows, "claim_token", batch.token)
+    kept = [h for h in held if h.notice.id in written]
+    sent = [h for h in kept if h.status is NoticeStatus.SENT]
+    insert_rows(SendLog, [
+        {"contact_id": h.notice.contact_id, "purpose_key": h.notice.purpose_key,
+         "advertising": False, "sent_at": h.values["sent_at"]}
+        for h in sent
+    ])  # fmt: skip
+    reminders.mark_sent(
+        [(h.notice.id, h.notice.contact_id, _external_ref(batch, h)) for h in sent
+         if reminders.is_reminder_key(h.notice.idempotency_key)],
+        batch.reminder_subscribers,
+    )  # fmt: skip
     if batch.status_subscribers:
-        report = webhooks.StatusReport(
-            notice.id, notice.type, status, values.get("reason"), notice.contact_id,
-            values.get("sent_at"), values.get("message_id"), values.get("smtp_code"),
-        )  # fmt: skip
-        webhooks.report(report, external_ref, batch.status_subscribers)
+        for h in kept:
+            report = webhooks.StatusReport(
+                h.notice.id, h.notice.type, h.status, h.values.get("reason"), h.notice.contact_id,
+                h.values.get("sent_at"), h.values.get("message_id"), h.values.get("smtp_code"),
+            )  # fmt: skip
+            webhooks.report(report, _external_ref(batch, h), batch.status_subscribers)
     checkpoint()
-    return str(status)
+    batch.flushed_at = time.monotonic()
+    statuses = {h.notice.id: str(h.status) for h in kept}
+    lost = [h.notice.id for h in held if h.notice.id not in written]
+    if lost:
+        refused(Notice, lost, batch.token)
+        now = db.session.execute(select(Notice.id, Notice.status).where(Notice.id.in_(lost)))
+        statuses.update({notice_id: str(status) for notice_id, status in now})
+    return statuses
+
+
+def _external_ref(batch: _Batch, held: _Held) -> str | None:
+    addressee = batch.addressees.get(held.notice.contact_id)
+    return addressee.external_ref if addressee else None

@@ -314,34 +314,38 @@ def _refusal_of(found: Any) -> str | None:
     return None if found.same_day else rules.Cancel.RENEWED
 
 
-def mark_sent(
-    notice_id: int, contact_id: int, external_ref: str | None, endpoint_ids: tuple[int, ...]
-) -> None:
-    """`sent` for a batch of notices: one UPDATE, and the event for the subscribers the batch
-    read once (`webhooks.subscribers`)."""
-    table = Reminder.__table__  # Core: cheaper than the ORM's bulk update, once per message
-    reminder = db.session.execute(
-        table.update()
-        .where(table.c.notice_id == notice_id)
-        .values(status=ReminderStatus.SENT)
-        .returning(table.c.subscription_id, table.c.notice_type, table.c.step,
-                   table.c.expires_on)
-    ).first()  # fmt: skip
-    if reminder is None:
+def mark_sent(sent: Sequence[tuple[int, int, str | None]], endpoint_ids: tuple[int, ...]) -> None:
+    """The reminders of these sent notices (notice id, contact id, its external ref) say so, in
+    one UPDATE, and `subscription.reminder_sent` tells the subscribed endpoints (as the batch
+    read them once: `webhooks.subscribers`), in the transaction that records the sending."""
+    if not sent:
         return
-    due_on = reminder.expires_on + timedelta(days=reminder.step)
-    outgoing.capture(
-        SENT_EVENT,
-        {
-            "subscription_id": reminder.subscription_id,
-            "contact_id": contact_id,
-            "external_ref": external_ref,
-            "reminder": f"{reminder.notice_type}:{reminder.step:+d}",
-            "due_on": due_on.isoformat(),
-            "notice_id": notice_id,
-        },
-        endpoint_ids,
-    )
+    contacts = {notice_id: (contact_id, ref) for notice_id, contact_id, ref in sent}
+    table = Reminder.__table__  # Core: the ORM's bulk update costs more than the statement
+    marked = db.session.execute(
+        table.update()
+        .where(among(table.c.notice_id, sorted(contacts)))
+        .values(status=ReminderStatus.SENT)
+        .returning(table.c.notice_id, table.c.subscription_id, table.c.notice_type,
+                   table.c.step, table.c.expires_on)
+    ).all()  # fmt: skip
+    if not endpoint_ids:
+        return
+    for reminder in sorted(marked, key=lambda r: r.notice_id):
+        contact_id, external_ref = contacts[reminder.notice_id]
+        due_on = reminder.expires_on + timedelta(days=reminder.step)
+        outgoing.capture(
+            SENT_EVENT,
+            {
+                "subscription_id": reminder.subscription_id,
+                "contact_id": contact_id,
+                "external_ref": external_ref,
+                "reminder": f"{reminder.notice_type}:{reminder.step:+d}",
+                "due_on": due_on.isoformat(),
+                "notice_id": reminder.notice_id,
+            },
+            endpoint_ids,
+        )
 
 
 # ---- for staff -------------------------------------------------------------------------------

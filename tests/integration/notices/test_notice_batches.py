@@ -1,5 +1,6 @@
-"""Notices sent in batches (notifier/notices/batch.py): one claim for many, each judged and
-recorded on its own, and a batch whose claim the recovery took sends nothing more.
+"""Notices sent in batches (notifier/notices/batch.py): one claim for many, each judged on its
+own, a batch whose claim the recovery took sends nothing more, and what a dead batch's journal
+names is recorded, never sent again.
 
 Real SMTP server, database and Redis; the late worker runs in a thread with its own session.
 """
@@ -12,12 +13,14 @@ from collections import Counter
 from datetime import timedelta
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from notifier.contacts import consent_ledger
 from notifier.contacts.consent_ledger import Evidence
 from notifier.delivery.recovery import recover_claims
+from notifier.delivery.sending import journal_key
 from notifier.infra.extensions import db
+from notifier.infra.queues import redis_connection
 from notifier.models import ConsentSource, Notice, SendLog, utcnow
 from notifier.notices import batch, notices
 from tests.conftest import configure
@@ -105,3 +108,37 @@ def test_a_batch_whose_claim_was_taken_sends_nothing_more(app: Flask, smtp: Smtp
     received = Counter(m.rcpt_tos[0] for m in smtp.messages)
     assert received == {"first@example.org": 2, "second@example.org": 1, "third@example.org": 1}
     assert statuses(ids) == dict.fromkeys(ids, "sent")
+
+
+def test_what_a_dead_batch_journaled_is_recorded_not_sent_again(
+    app: Flask, smtp: SmtpTestServer
+) -> None:
+    """A worker died after two of its three messages went out, before their outcomes were
+    written: its journal names them. The recovery queues the three again, the two with their
+    Message-ID; the next batch records those two as sent and sends only the third."""
+    addresses = ["one@example.org", "two@example.org", "three@example.org"]
+    ids = queued_notices(addresses)
+    token = "dead-worker-claim"
+    with committed():
+        db.session.execute(
+            update(Notice)
+            .where(Notice.id.in_(ids))
+            .values(status="sending", claim_token=token, claimed_at=utcnow())
+        )
+    journal = redis_connection()
+    for notice_id in ids[:2]:
+        journal.rpush(journal_key(token), f"{notice_id}|sent||<n{notice_id}.x@notifier.test>")
+
+    with committed():
+        assert recover_claims(utcnow() + timedelta(seconds=600)) == 3
+    db.session.expire_all()
+    assert statuses(ids) == dict.fromkeys(ids, "queued")
+    with committed():
+        assert batch.send_notices(ids) == dict.fromkeys(ids, "sent")
+
+    assert [m.rcpt_tos for m in smtp.messages] == [["three@example.org"]]
+    message_ids = dict(db.session.execute(select(Notice.id, Notice.message_id)).tuples().all())
+    assert message_ids[ids[0]] == f"<n{ids[0]}.x@notifier.test>"
+    assert message_ids[ids[1]] == f"<n{ids[1]}.x@notifier.test>"
+    assert db.session.scalar(select(db.func.count()).select_from(SendLog)) == 3
+    assert not journal.exists(journal_key(token)), "the journal is gone once settled"
