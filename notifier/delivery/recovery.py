@@ -7,8 +7,9 @@ worker's conditional writes miss them from then on, in the transaction that sett
 
 Campaign rows are settled from the claim's journal: rows it names get their outcome, the next
 row (the one that may have been on the wire) becomes UNKNOWN (advertising) or is sent again
-(service mail), the rest go back to PENDING to be claimed and checked again. One-row mail has no
-journal: it is queued again (service mail may be sent twice rather than never).
+(service mail), the rest go back to PENDING to be claimed and checked again. Notices and system
+mail are queued again (service mail may be sent twice rather than never); a notice its batch's
+journal names as sent keeps its Message-ID, and the next batch records it without sending it.
 """
 
 from __future__ import annotations
