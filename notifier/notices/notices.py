@@ -146,8 +146,9 @@ class NoticeDesk:
 
     Between two campaign messages the send job looks (at most every `every` seconds) whether
     notice jobs are queued; if so it takes them off the queue itself (LREM: each goes to one
-    worker only) and sends them at once. The notice's row stays the truth: send_notice claims
-    it QUEUED -> SENDING, and if this worker dies meanwhile the recovery queues it again.
+    worker only) and sends their notices at once, as one batch (notices/batch.py). The notice's
+    row stays the truth: the batch claims it QUEUED -> SENDING, and if this worker dies
+    meanwhile the recovery queues it again.
     """
 
     def __init__(self, every: float = 0.05) -> None:
@@ -171,6 +172,8 @@ class NoticeDesk:
         taken: list[Job] = []
         notice_ids: list[int] = []
         for job_id in self._queue.get_job_ids(0, limit - 1):
+            if len(notice_ids) >= batch.SIZE:
+                break  # one batch at a time: the campaign's connection is lent only so long
             if job_id in self._left or not self._queue.remove(job_id):
                 continue  # given back before, or another worker took it first
             try:
