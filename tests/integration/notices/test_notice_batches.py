@@ -137,7 +137,7 @@ def test_what_a_dead_batch_journaled_is_recorded_not_sent_again(
         assert batch.send_notices(ids) == dict.fromkeys(ids, "sent")
 
     assert [m.rcpt_tos for m in smtp.messages] == [["three@example.org"]]
-    message_ids = dict(db.session.execute(select(Notice.id, Notice.message_id)).tuples().all())
+    message_ids = {i: m for i, m in db.session.execute(select(Notice.id, Notice.message_id))}
     assert message_ids[ids[0]] == f"<n{ids[0]}.x@notifier.test>"
     assert message_ids[ids[1]] == f"<n{ids[1]}.x@notifier.test>"
     assert db.session.scalar(select(db.func.count()).select_from(SendLog)) == 3
