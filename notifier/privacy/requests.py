@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import update
 
 from notifier import webhooks
+from notifier.campaigns import engagement
 from notifier.contacts.consent_ledger import Evidence, append_withdrawals
 from notifier.contacts.refusals import locked_contact
 from notifier.delivery import system_mail
@@ -290,6 +291,7 @@ def _clear_traces(contact_id: int, keep_request: int) -> None:
         update(Notice).where(Notice.contact_id == contact_id).values(data={}),
         execution_options={"synchronize_session": False},
     )
+    engagement.erase_contact(contact_id)  # opens and clicks name the person: they go too
 
 
 def export_data(contact: Contact) -> dict[str, Any]:
