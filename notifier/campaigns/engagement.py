@@ -7,12 +7,15 @@ erased or restricted person or a deleted campaign. Rules in domain/tracking.py, 
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Integer, String, delete, exists, func, insert, literal, select
 
+from notifier.campaigns import lifecycle as campaigns
 from notifier.campaigns.lifecycle import campaign_composer
 from notifier.campaigns.templates import SAMPLE
 from notifier.delivery.composer import Links
@@ -23,9 +26,10 @@ from notifier.domain.tokens import CLICK, OPEN, InvalidToken, TrackingClaims, re
 from notifier.domain.tracking import classify
 from notifier.infra.context import public_base_url, settings, token_secret
 from notifier.infra.extensions import db
-from notifier.models import Campaign, Contact, Delivery, DeliveryStatus
+from notifier.models import Campaign, CampaignStatus, Contact, Delivery, DeliveryStatus
 from notifier.models.tracking import TrackingDaily, TrackingEvent
 from notifier.models.types import UTCDateTime
+from notifier.operations.access import Access
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +102,11 @@ class Engagement:
     machine_opens: int  # flagged: kept out of the counts above
     machine_clicks: int
     links: tuple[LinkCount, ...]
+
+    @property
+    def tracked(self) -> bool:
+        """Whether any of the campaign's mail was tracked (else the page shows nothing)."""
+        return bool(self.tracked_clicks or self.tracked_opens or self.links or self.opens)
 
     @property
     def click_rate(self) -> float | None:
@@ -189,6 +198,46 @@ def engagement(campaign: Campaign) -> Engagement:
         machine_clicks=total(CLICK, 0) - total(CLICK, 1),
         links=links,
     )
+
+
+def campaign_engagement(access: Access, campaign_id: int) -> Engagement | None:
+    """The counts for the campaign page; None while nothing could have been tracked yet."""
+    access.require("campaigns.view")
+    campaign = campaigns.get_campaign(campaign_id)
+    if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+        return None
+    return engagement(campaign)
+
+
+def engagement_csv(access: Access, campaign_id: int) -> str:
+    """The campaign's counts as CSV: one row per measure, then one per link. Counts only: no
+    person is named, so every role that sees the campaign may have it."""
+    access.require("campaigns.view")
+    counts = engagement(campaigns.get_campaign(campaign_id))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["measure", "link", "url", "value"])
+    for measure, value in (
+        ("messages_with_tracked_links", counts.tracked_clicks),
+        ("messages_with_open_pixel", counts.tracked_opens),
+        ("opens", counts.opens),
+        ("unique_opens", counts.unique_opens),
+        ("clicks", counts.clicks),
+        ("unique_clicks", counts.unique_clicks),
+        ("click_through_rate", _rate(counts.click_rate)),
+        ("open_rate", _rate(counts.open_rate)),
+        ("machine_opens", counts.machine_opens),
+        ("machine_clicks", counts.machine_clicks),
+    ):
+        writer.writerow([measure, "", "", value])
+    for link in counts.links:
+        writer.writerow(["link_clicks", link.index, link.url, link.total])
+        writer.writerow(["link_unique_clicks", link.index, link.url, link.unique])
+    return out.getvalue()
+
+
+def _rate(rate: float | None) -> str:
+    return "" if rate is None else f"{rate:.4f}"
 
 
 def link_destinations(campaign: Campaign) -> list[str]:

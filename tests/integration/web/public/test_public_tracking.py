@@ -15,20 +15,18 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from notifier.campaigns.engagement import engagement
-from notifier.contacts.purposes import sync_purposes
-from notifier.domain.profile import TRACK_CLICKS, TRACK_OPENS, load_profile
+from notifier.campaigns.engagement import engagement, roll_up
+from notifier.domain.profile import TRACK_CLICKS, TRACK_OPENS
 from notifier.domain.tokens import CLICK, make_tracking_token
 from notifier.infra.context import token_secret
 from notifier.infra.extensions import db
 from notifier.infra.unit_of_work import unit_of_work
 from notifier.models import Campaign, Delivery
-from notifier.models.tracking import TrackingEvent
+from notifier.models.tracking import TrackingDaily, TrackingEvent
 from notifier.models.types import utcnow
 from notifier.privacy.requests import Requester, erase_now
-from tests.integration.helpers import drain, make_contact, start_campaign
 from tests.integration.public_helpers import tampered
-from tests.integration.rsvp_steps import parsed
+from tests.integration.tracking_steps import send_tracked
 from tests.smtp_server import SmtpTestServer
 
 BASE = "https://notifier.test"
@@ -39,40 +37,9 @@ PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.
 PERSON = {"User-Agent": PHONE}
 
 
-def tracked_profile(tmp: Path) -> Path:
-    """dcnet with a new promotions notice (version 2) that discloses click and open tracking."""
-    text = Path("config/profiles/dcnet.toml").read_text(encoding="utf-8")
-    old = 'notice_version = "1"\nfrequency.vi = "Tối đa 2 email mỗi tuần"\n'
-    old += 'frequency.en = "At most 2 emails a week"\nmax_per_week = 2\nlist_id = "promotions.'
-    assert text.count(old) == 1
-    new = 'tracking = { clicks = true, opens = true, notice_versions = ["2"] }\n' + old.replace(
-        'notice_version = "1"', 'notice_version = "2"'
-    )
-    path = tmp / "tracked.toml"
-    path.write_text(text.replace(old, new), encoding="utf-8")
-    return path
-
-
-def html_of(message: object) -> str:
-    body = message.get_body(("html",))  # type: ignore[attr-defined]
-    assert body is not None
-    return str(body.get_content())
-
-
 @pytest.fixture
 def sent(app: Flask, smtp: SmtpTestServer, tmp_path: Path) -> dict:
-    """Bea agreed to notice 1 (no tracking disclosed), then the profile's notice 2 disclosed
-    tracking and An agreed to it; one promotion goes to both."""
-    bea = make_contact("bea@example.com", grants=("promotions",), name="Bea")
-    app.extensions["notifier.profile"] = load_profile(tracked_profile(tmp_path))
-    with unit_of_work():
-        sync_purposes(app.extensions["notifier.profile"])
-    an = make_contact("an@example.com", grants=("promotions",), name="Nguyễn Văn An")
-    campaign = start_campaign("promotion", "promotions")
-    drain(app)
-    mails = {m.rcpt_tos[0]: html_of(p) for m, p in zip(smtp.messages, parsed(smtp), strict=True)}
-    assert set(mails) == {"an@example.com", "bea@example.com"}
-    return {"campaign": campaign, "an": an, "bea": bea, "mails": mails}
+    return send_tracked(app, smtp, tmp_path)
 
 
 def _events() -> list[tuple[int, str, int, int]]:
@@ -189,3 +156,33 @@ def test_erasure_removes_the_persons_events_and_records_no_more(
     # The link still leads where it did (the destination names nobody), but records nothing.
     assert client.get(first, headers=PERSON).status_code == 302
     assert _events() == []
+
+
+def test_old_events_are_rolled_up_by_day_and_deleted_counts_unchanged(
+    client: FlaskClient, sent: dict
+) -> None:
+    first, second = CLICK_LINK.findall(sent["mails"]["an@example.com"])[:2]
+    assert client.get(first, headers=PERSON).status_code == 302  # a scanner: at once
+    with time_machine.travel(utcnow() + timedelta(minutes=5), tick=True):
+        for link in (first, first, second):
+            assert client.get(link, headers=PERSON).status_code == 302
+    campaign = db.session.get(Campaign, sent["campaign"])
+    before = engagement(campaign)
+    with unit_of_work():
+        assert roll_up(utcnow() + timedelta(days=30)) == 0  # within the retention period
+    assert len(_events()) == 4
+    with unit_of_work():
+        assert roll_up(utcnow() + timedelta(days=92)) == 4
+    assert _events() == []
+    rows = db.session.execute(
+        select(TrackingDaily.link, TrackingDaily.total, TrackingDaily.human)
+    ).all()
+    assert sorted(tuple(row) for row in rows) == [(0, 3, 2), (1, 1, 1)]
+    after = engagement(db.session.get(Campaign, sent["campaign"]))
+    assert (after.clicks, after.machine_clicks, after.links) == (
+        before.clicks,
+        before.machine_clicks,
+        before.links,
+    )
+    # Rolled up, a person counts once per day and link: An clicked two links.
+    assert (before.unique_clicks, after.unique_clicks) == (1, 2)
