@@ -20,13 +20,21 @@ from notifier.campaigns.lifecycle import campaign_composer
 from notifier.campaigns.templates import SAMPLE
 from notifier.delivery.composer import Links
 from notifier.delivery.rendering.tracking import links_of
+from notifier.domain.consent_rules import ConsentStatus
 from notifier.domain.errors import NotFound
 from notifier.domain.profile import TRACK_CLICKS, TRACK_OPENS
 from notifier.domain.tokens import CLICK, OPEN, InvalidToken, TrackingClaims, read_tracking_token
 from notifier.domain.tracking import classify
 from notifier.infra.context import public_base_url, settings, token_secret
 from notifier.infra.extensions import db
-from notifier.models import Campaign, CampaignStatus, Contact, Delivery, DeliveryStatus
+from notifier.models import (
+    Campaign,
+    CampaignStatus,
+    ConsentState,
+    Contact,
+    Delivery,
+    DeliveryStatus,
+)
 from notifier.models.tracking import TrackingDaily, TrackingEvent
 from notifier.models.types import UTCDateTime
 from notifier.operations.access import Access
@@ -65,7 +73,7 @@ def _record(
         int(now.timestamp()),
         settings().TRACKING_PREFETCH_SECONDS,
     )
-    # One statement: nothing is written for a person erased or restricted since the mail left.
+    # One statement: nothing is written for a person erased, restricted or withdrawn since.
     row = select(
         literal(claims.campaign_id, Integer()),
         Contact.id,
@@ -77,7 +85,14 @@ def _record(
         Contact.id == claims.contact_id,
         Contact.erased_at.is_(None),
         Contact.restricted_at.is_(None),
-        exists().where(Campaign.id == claims.campaign_id),
+        # Only while the person's consent to the campaign's purpose stands: after a withdrawal
+        # their old links still lead where they did, but nothing more is recorded.
+        exists().where(
+            Campaign.id == claims.campaign_id,
+            ConsentState.contact_id == Contact.id,
+            ConsentState.purpose_key == Campaign.purpose_key,
+            ConsentState.status == ConsentStatus.GRANTED,
+        ),
     )
     columns = ["campaign_id", "contact_id", "kind", "link", "flags", "at"]
     db.session.execute(insert(TrackingEvent).from_select(columns, row))

@@ -158,6 +158,20 @@ def test_erasure_removes_the_persons_events_and_records_no_more(
     assert _events() == []
 
 
+def test_after_an_unsubscribe_clicks_still_redirect_but_are_not_recorded(
+    client: FlaskClient, sent: dict
+) -> None:
+    mail = sent["mails"]["an@example.com"]
+    first = CLICK_LINK.findall(mail)[0]
+    unsubscribe = re.search(r'href="https://notifier\.test(/u/[A-Za-z0-9_-]+)"', mail)
+    assert unsubscribe
+    assert client.get(first, headers=PERSON).status_code == 302
+    one_click = client.post(unsubscribe[1], data={"List-Unsubscribe": "One-Click"})
+    assert one_click.status_code == 200
+    assert client.get(first, headers=PERSON).status_code == 302
+    assert len(_events()) == 1
+
+
 def test_old_events_are_rolled_up_by_day_and_deleted_counts_unchanged(
     client: FlaskClient, sent: dict
 ) -> None:
