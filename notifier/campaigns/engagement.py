@@ -274,7 +274,8 @@ def link_destinations(campaign: Campaign) -> list[str]:
 
 
 def contact_engagement(contact_id: int) -> list[tuple[int, str, int, int, datetime]]:
-    """(campaign, kind, link, flags, time) of a person's events, newest first (at most 200)."""
+    """(campaign, kind, link, flags, time) of every event held about a person, newest first
+    (for their data export; at most the retention period's worth)."""
     rows = db.session.execute(
         select(
             TrackingEvent.campaign_id,
@@ -285,7 +286,6 @@ def contact_engagement(contact_id: int) -> list[tuple[int, str, int, int, dateti
         )
         .where(TrackingEvent.contact_id == contact_id)
         .order_by(TrackingEvent.at.desc())
-        .limit(200)
     )
     return [tuple(row) for row in rows]  # type: ignore[misc]
 

@@ -366,8 +366,20 @@ def export_data(contact: Contact) -> dict[str, Any]:
                 "status": d.status,
                 "reason": d.reason,
                 "sent_at": _plain(d.sent_at),
+                "tracked": bool(d.tracking),
             }
             for d, name, purpose in deliveries
+        ],
+        # Opens and clicks of tracked mail (docs/tracking.md): what was recorded about them.
+        "engagement": [
+            {
+                "campaign": campaign,
+                "kind": {"c": "click", "o": "open"}.get(kind, kind),
+                "link": link,
+                "machine": bool(flags),
+                "at": _plain(at),
+            }
+            for campaign, kind, link, flags, at in engagement.contact_engagement(contact.id)
         ],
         "notices": [
             {

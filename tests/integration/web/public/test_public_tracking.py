@@ -21,10 +21,10 @@ from notifier.domain.tokens import CLICK, make_tracking_token
 from notifier.infra.context import token_secret
 from notifier.infra.extensions import db
 from notifier.infra.unit_of_work import unit_of_work
-from notifier.models import Campaign, Delivery
+from notifier.models import Campaign, Contact, Delivery
 from notifier.models.tracking import TrackingDaily, TrackingEvent
 from notifier.models.types import utcnow
-from notifier.privacy.requests import Requester, erase_now
+from notifier.privacy.requests import Requester, erase_now, export_data
 from tests.integration.public_helpers import tampered
 from tests.integration.tracking_steps import send_tracked
 from tests.smtp_server import SmtpTestServer
@@ -200,3 +200,15 @@ def test_old_events_are_rolled_up_by_day_and_deleted_counts_unchanged(
     )
     # Rolled up, a person counts once per day and link: An clicked two links.
     assert (before.unique_clicks, after.unique_clicks) == (1, 2)
+
+
+def test_the_persons_data_export_holds_their_events(client: FlaskClient, sent: dict) -> None:
+    first = CLICK_LINK.findall(sent["mails"]["an@example.com"])[0]
+    assert client.get(first, headers=PERSON).status_code == 302
+    exported = export_data(db.session.get(Contact, sent["an"]))
+    assert [(e["kind"], e["link"], e["machine"]) for e in exported["engagement"]] == [
+        ("click", 0, True)  # within seconds of delivery: flagged as a machine's
+    ]
+    assert [d["tracked"] for d in exported["deliveries"]] == [True]
+    bea = export_data(db.session.get(Contact, sent["bea"]))
+    assert bea["engagement"] == [] and [d["tracked"] for d in bea["deliveries"]] == [False]
