@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ from notifier.domain.profile import Purpose
 from notifier.infra.bulk import among, insert_rows, update_by_id
 from notifier.infra.extensions import db
 from notifier.models import (
+    ConsentEvent,
     ConsentState,
     Contact,
     Delivery,
@@ -74,6 +75,9 @@ def claim_batch(
     contact_ids = sorted({contact_id for _, contact_id, _ in rows})
     contacts = _lock_contacts(contact_ids)
     states = _consent_states(contact_ids, purpose.key)
+    # The notice version each person agreed to decides whether their mail is tracked: read only
+    # for a purpose whose profile discloses tracking, so untracked purposes cost nothing more.
+    versions = _notice_versions(states) if purpose.tracking is not None else {}
     scopes = _suppressions([c.address_hash for c in contacts.values() if c.address_hash])
     history = _history(contact_ids, now)
     held = holdings_of(contact_ids, window) if window is not None else {}
@@ -90,6 +94,9 @@ def claim_batch(
             changes.append(_no_subscription(delivery_id))
         elif decision.allowed and contact is not None and contact.email:
             recipient = recipient_of(contact, holdings)
+            if purpose.tracking is not None:
+                flags = purpose.tracking.flags_for(versions.get(decision.consent_event_id or 0))
+                recipient = replace(recipient, tracking=flags)
             sendable.append(Claimed(delivery_id, recipient, decision.consent_event_id, attempts))
             # The delivery row gets its consent event with its outcome (one write, not two);
             # the reservation holds it meanwhile, for a recovery if this worker dies.
@@ -164,6 +171,19 @@ def _consent_states(contact_ids: list[int], purpose_key: str) -> dict[int, Conse
         )
     )
     return {r[0]: ConsentFacts(ConsentStatus(r[1]), r[2], r[3]) for r in rows}
+
+
+def _notice_versions(states: dict[int, ConsentFacts]) -> dict[int, str | None]:
+    """The notice version of each consent event that authorises a recipient (one query)."""
+    event_ids = sorted({s.event_id for s in states.values() if s.event_id is not None})
+    if not event_ids:
+        return {}
+    rows = db.session.execute(
+        select(ConsentEvent.id, ConsentEvent.notice_version).where(
+            among(ConsentEvent.id, event_ids)
+        )
+    )
+    return {event_id: version for event_id, version in rows}
 
 
 def _suppressions(hashes: list[str]) -> dict[str, set[str]]:

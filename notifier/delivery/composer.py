@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import hmac
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,13 +21,14 @@ from notifier.delivery.rendering.errors import TemplateError
 from notifier.delivery.rendering.footer import FooterData
 from notifier.delivery.rendering.ics import event_ics
 from notifier.delivery.rendering.samples import localized
-from notifier.delivery.rendering.stencil import Stencil
+from notifier.delivery.rendering.stencil import Stencil, html_quote
+from notifier.delivery.rendering.tracking import TrackedPage, track_html, tracked_page
 from notifier.domain.bounces.verp import TargetKind
 from notifier.domain.locales import DEFAULT_LOCALE, Variant, Variants, variant_locale
-from notifier.domain.profile import Profile, Purpose
+from notifier.domain.profile import TRACK_CLICKS, TRACK_OPENS, Profile, Purpose
 from notifier.domain.rsvp import rsvp_token
 from notifier.domain.subscriptions import renewal_fields
-from notifier.domain.tokens import make_token, verp_address
+from notifier.domain.tokens import CLICK, OPEN, make_token, make_tracking_token, verp_address
 from notifier.domain.web_view import web_view_token
 from notifier.infra.context import profile, public_base_url, settings, token_secret
 from notifier.infra.settings import Settings
@@ -55,6 +57,9 @@ class Recipient:
     # one (notifier/delivery/holdings.py); None for every other message.
     subscription: Mapping[str, Any] | None = None
     subscriptions: tuple[Mapping[str, Any], ...] = ()
+    # TRACK_CLICKS | TRACK_OPENS when the consent notice this person agreed to discloses it
+    # (claims.py); 0, the default, for everyone else and for every message but campaign mail.
+    tracking: int = 0
 
 
 @dataclass(frozen=True)
@@ -272,13 +277,35 @@ class Composer:
         filled = prepared and compiled.fill_parts(
             prepared.stencil, context, [links.unsubscribe, links.unsubscribe_all, links.preferences]
         )
+        # Untracked mail (everyone unless a notice disclosed tracking) pays one test here.
+        tracker = self._tracker(recipient, campaign) if recipient.tracking else None
         if not filled:
             rendered = compiled.render(context, self._footer(locale, links))
-            return rendered.subject, rendered.text, rendered.html
+            html = tracker.whole(rendered.html) if tracker else rendered.html
+            return rendered.subject, rendered.text, html
         assert prepared is not None
-        encoder, page = prepared.encoder, filled.page
-        encoded = encoder.encode(page.in_order(filled.page_values)) if encoder else None
-        return filled.subject, filled.text, encoded or page.fill(filled.page_values)
+        encoder, page, values = prepared.encoder, filled.page, filled.page_values
+        if tracker is not None:
+            tracked = prepared.tracked(len(values), tracker.base, tracker.opens)
+            encoder, page = tracked.encoder, tracked.page.stencil
+            values = [*values, *tracker.values(tracked.page)]
+        encoded = encoder.encode(page.in_order(values)) if encoder else None
+        return filled.subject, filled.text, encoded or page.fill(values)
+
+    def _tracker(self, recipient: Recipient, campaign: str) -> _Tracker | None:
+        campaign_id = _campaign_id(campaign)
+        if campaign_id is None:  # a preview, test send or notice is never tracked
+            return None
+        context = self._send_context()
+        return _Tracker(
+            context.secret,
+            context.base,
+            campaign_id,
+            recipient.contact_id,
+            int(time.time()),
+            clicks=bool(recipient.tracking & TRACK_CLICKS),
+            opens=bool(recipient.tracking & TRACK_OPENS),
+        )
 
     def web_page(
         self, recipient: Recipient, data: dict[str, Any], campaign: str
@@ -361,9 +388,59 @@ _NO_LINKS = Links(
 
 
 @dataclass(frozen=True)
+class _Tracked:
+    page: TrackedPage
+    encoder: QuotedPrintablePieces | None
+
+
+@dataclass(frozen=True)
 class _Prepared:
     stencil: MessageStencil
     encoder: QuotedPrintablePieces | None  # None: base64 is smaller, and cheap per message
+    _tracked: dict[tuple[int, str, bool], _Tracked] = field(default_factory=dict)
+
+    def tracked(self, first_slot: int, base: str, opens: bool) -> _Tracked:
+        """The page with its links (and pixel) as holes: cut once, on the first tracked message."""
+        key = (first_slot, base, opens)
+        if key not in self._tracked:
+            page = tracked_page(self.stencil.page, first_slot, base, opens)
+            self._tracked[key] = _Tracked(page, _encoder(page.stencil))
+        return self._tracked[key]
+
+
+@dataclass(frozen=True)
+class _Tracker:
+    """One tracked message's redirect links and pixel (docs/tracking.md)."""
+
+    secret: bytes
+    base: str
+    campaign_id: int
+    contact_id: int
+    sent_at: int
+    clicks: bool
+    opens: bool
+
+    def click(self, index: int, url: str) -> str:
+        if not self.clicks:
+            return url
+        token = make_tracking_token(
+            self.secret, CLICK, self.campaign_id, self.contact_id, self.sent_at, index, url
+        )
+        return f"{self.base}/t/c/{token}"
+
+    def pixel(self) -> str:
+        token = make_tracking_token(
+            self.secret, OPEN, self.campaign_id, self.contact_id, self.sent_at, 0, ""
+        )
+        return f"{self.base}/t/o/{token}"
+
+    def values(self, page: TrackedPage) -> list[str]:
+        """The values of the tracked page's holes: each link, then the pixel."""
+        links = [html_quote(self.click(index, url)) for index, url in enumerate(page.destinations)]
+        return [*links, self.pixel()] if page.pixel else links
+
+    def whole(self, html: str) -> str:
+        return track_html(html, self.base, self.click, self.pixel() if self.opens else None)
 
 
 def _encoder(page: Stencil) -> QuotedPrintablePieces | None:

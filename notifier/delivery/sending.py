@@ -404,6 +404,7 @@ def outcome_change(item: Claimed, verdict: Verdict, result: SendResult, now: dat
     change: dict = {
         "id": item.delivery_id,
         "consent_event_id": item.consent_event_id,
+        "tracking": item.recipient.tracking,  # the ledger shows whether the mail was tracked
         "smtp_code": result.code,
         "smtp_message": (result.message or "")[:500],
         "claim_token": None,

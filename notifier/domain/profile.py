@@ -94,6 +94,25 @@ class Localized:
         return self.en if locale == "en" else self.vi
 
 
+# Tracking flags, as a delivery row records them (deliveries.tracking).
+TRACK_CLICKS, TRACK_OPENS = 1, 2
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """What a purpose's mail tracks, and which consent notice versions disclose it."""
+
+    clicks: bool
+    opens: bool
+    notice_versions: frozenset[str]
+
+    def flags_for(self, notice_version: str | None) -> int:
+        """The tracking of a contact who agreed to this notice version: 0 unless it disclosed it."""
+        if notice_version is None or notice_version not in self.notice_versions:
+            return 0
+        return (TRACK_CLICKS if self.clicks else 0) | (TRACK_OPENS if self.opens else 0)
+
+
 @dataclass(frozen=True)
 class Purpose:
     key: str
@@ -108,6 +127,9 @@ class Purpose:
     # The purpose's finished campaigns on a public page, rendered for a sample person
     # (docs/web-view.md); advertising purposes only, off unless the profile turns it on.
     public_archive: bool = False
+    # Open and click tracking, only for the consent notice versions that disclose it
+    # (docs/tracking.md); None: nobody's mail of this purpose is tracked.
+    tracking: Tracking | None = None
 
     @property
     def is_advertising(self) -> bool:
@@ -328,10 +350,37 @@ def _purposes(reader: _Reader, raw: dict[str, Any]) -> tuple[Purpose, ...]:
                 max_per_week=max_per_week,
                 list_id=reader.get(data, key, "list_id", str),
                 public_archive=public_archive,
+                tracking=_tracking(reader, data, key),
             )
         )
     _unique(reader, "purposes", [p.key for p in purposes])
     return tuple(purposes)
+
+
+_TRACKING_KEYS = frozenset({"clicks", "opens", "notice_versions"})
+
+
+def _tracking(reader: _Reader, data: dict[str, Any], key: str) -> Tracking | None:
+    """`tracking = { clicks = true, opens = false, notice_versions = ["2027-01"] }`: off when
+    absent, or when it tracks nothing."""
+    if "tracking" not in data:
+        return None
+    where = f"{key}.tracking"
+    table = reader.table(data["tracking"], where)
+    unknown = sorted(set(table) - _TRACKING_KEYS)
+    if unknown:
+        raise reader.fail(where, f"unknown key: {', '.join(unknown)}")
+    clicks = reader.get(table, where, "clicks", bool, False)
+    opens = reader.get(table, where, "opens", bool, False)
+    versions = reader.get(table, where, "notice_versions", list)
+    if not versions or not all(isinstance(v, str) and v.strip() for v in versions):
+        raise reader.fail(
+            f"{where}.notice_versions",
+            "must list the consent notice versions that disclose tracking",
+        )
+    if data.get("legal_basis") != "consent":
+        raise reader.fail(where, "only a purpose with a consent notice can disclose tracking")
+    return Tracking(clicks, opens, frozenset(versions)) if clicks or opens else None
 
 
 def _identifier(reader: _Reader, data: dict[str, Any], key: str) -> str:

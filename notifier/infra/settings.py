@@ -252,6 +252,22 @@ class Settings(BaseSettings):
     RETENTION_INTERVAL_SECONDS: int = Field(
         3600, ge=1, description="The retention purge runs at most once per interval."
     )
+    TRACKING_RETENTION_DAYS: int = Field(
+        90,
+        ge=1,
+        description=(
+            "Open and click events older than this are added to the daily counts per campaign "
+            "and link, then deleted (docs/tracking.md)."
+        ),
+    )
+    TRACKING_PREFETCH_SECONDS: int = Field(
+        10,
+        ge=0,
+        description=(
+            "An open or click this soon after the message was sent is a scanner's or "
+            "prefetcher's: kept, flagged, never counted as a person's (docs/tracking.md)."
+        ),
+    )
 
     DKIM_DOMAIN: str = Field(
         "", validation_alias=_both("DKIM_DOMAIN"), description="DKIM: set all three to sign mail."

@@ -102,3 +102,6 @@ __all__ += ["Segment"]
 from notifier.models.rsvps import Rsvp  # noqa: E402
 
 __all__ += ["Rsvp"]
+from notifier.models.tracking import TrackingDaily, TrackingEvent  # noqa: E402
+
+__all__ += ["TrackingDaily", "TrackingEvent"]

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -165,6 +166,9 @@ class Delivery(db.Model):  # type: ignore[name-defined]
     smtp_message: Mapped[str | None] = mapped_column(String(500))
     message_id: Mapped[str | None] = mapped_column(String(255))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # TRACK_CLICKS | TRACK_OPENS (domain/profile.py) when the consent notice the person agreed
+    # to disclosed tracking; 0: the message's links and images were left as they were.
+    tracking: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
 
     __table_args__ = (
         UniqueConstraint("campaign_id", "contact_id"),

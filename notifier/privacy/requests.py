@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import update
 
 from notifier import webhooks
+from notifier.campaigns import engagement
 from notifier.contacts.consent_ledger import Evidence, append_withdrawals
 from notifier.contacts.refusals import locked_contact
 from notifier.delivery import system_mail
@@ -290,6 +291,7 @@ def _clear_traces(contact_id: int, keep_request: int) -> None:
         update(Notice).where(Notice.contact_id == contact_id).values(data={}),
         execution_options={"synchronize_session": False},
     )
+    engagement.erase_contact(contact_id)  # opens and clicks name the person: they go too
 
 
 def export_data(contact: Contact) -> dict[str, Any]:
@@ -364,8 +366,20 @@ def export_data(contact: Contact) -> dict[str, Any]:
                 "status": d.status,
                 "reason": d.reason,
                 "sent_at": _plain(d.sent_at),
+                "tracked": bool(d.tracking),
             }
             for d, name, purpose in deliveries
+        ],
+        # Opens and clicks of tracked mail (docs/tracking.md): what was recorded about them.
+        "engagement": [
+            {
+                "campaign": campaign,
+                "kind": {"c": "click", "o": "open"}.get(kind, kind),
+                "link": link,
+                "machine": bool(flags),
+                "at": _plain(at),
+            }
+            for campaign, kind, link, flags, at in engagement.contact_engagement(contact.id)
         ],
         "notices": [
             {

@@ -21,8 +21,8 @@ Task = Callable[[datetime], object]
 
 
 def tasks() -> list[Task]:
+    from notifier.campaigns import engagement, rsvps
     from notifier.campaigns import lifecycle as campaigns
-    from notifier.campaigns import rsvps
     from notifier.delivery import recovery, system_mail
     from notifier.notices import notices, reminders
     from notifier.privacy import retention, retention_notices
@@ -39,6 +39,7 @@ def tasks() -> list[Task]:
         system_mail.reconcile,
         webhooks.retry_due,
         retention.scheduled_purge,
+        engagement.roll_up,  # old opens and clicks into daily counts (docs/tracking.md)
     ]
 
 

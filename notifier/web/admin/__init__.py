@@ -9,6 +9,7 @@ from notifier.web.admin import (  # noqa: F401 - importing a page registers its 
     dashboard,
     deliverability,
     emails,
+    engagement,
     imports,
     notices,
     outbox,

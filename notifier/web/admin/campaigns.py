@@ -10,7 +10,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
-from notifier.campaigns import audience, reports, templates
+from notifier.campaigns import audience, engagement, reports, templates
 from notifier.campaigns import lifecycle as campaigns
 from notifier.campaigns import segments as saved_segments
 from notifier.campaigns.catalogue import CampaignKind, CampaignStatus, templates_by_name
@@ -163,6 +163,7 @@ def _count(values: Any) -> audience.Breakdown | None:
 def campaign(campaign_id: int) -> str:
     report = reports.campaign_report(campaign_id)
     context: dict[str, Any] = {"report": report, "c": report.campaign, "action": ActionForm()}
+    context["engagement"] = engagement.campaign_engagement(staff_access(), campaign_id)
     if report.campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
         context.update(
             count=audience.breakdown(report.campaign.purpose_key, report.campaign.audience or {}),

@@ -10,6 +10,7 @@ from notifier.web.public import (  # noqa: F401 - importing a page registers its
     refusal_check,
     rsvp,
     signup,
+    tracking,
     unsubscribe,
     verified,
     web_view,

@@ -11,6 +11,7 @@ from notifier.domain.profile import (
     BUILTIN_ROLES,
     CONTACT_FIELDS,
     PERMISSIONS,
+    TRACK_CLICKS,
     LegalBasis,
     Profile,
     ProfileError,
@@ -276,6 +277,30 @@ def test_a_purposes_public_archive_is_off_unless_turned_on(tmp_path: Path) -> No
     assert load_profile(path).purpose("news").public_archive is True
 
 
+def test_tracking_is_off_unless_a_notice_version_discloses_it(tmp_path: Path) -> None:
+    path = tmp_path / "tracking.toml"
+    path.write_text(MINIMAL, encoding="utf-8")
+    assert load_profile(path).purpose("news").tracking is None
+    turned_on = (
+        'list_id = "news.broken.example"\n'
+        'tracking = { clicks = true, opens = false, notice_versions = ["2027-01"] }'
+    )
+    path.write_text(MINIMAL.replace('list_id = "news.broken.example"', turned_on), encoding="utf-8")
+    tracking = load_profile(path).purpose("news").tracking
+    assert tracking is not None
+    assert tracking.flags_for("2027-01") == TRACK_CLICKS
+    assert tracking.flags_for("2026-01") == 0  # an older notice did not disclose it
+    assert tracking.flags_for(None) == 0
+    nothing = turned_on.replace("clicks = true", "clicks = false")
+    path.write_text(MINIMAL.replace('list_id = "news.broken.example"', nothing), encoding="utf-8")
+    assert load_profile(path).purpose("news").tracking is None
+
+
+def test_the_real_profiles_track_nobody() -> None:
+    for path in sorted(Path("config/profiles").glob("*.toml")):
+        assert all(p.tracking is None for p in load_profile(path).purposes), path
+
+
 # (id, text replaced in MINIMAL, replacement, key named in the error, words of the problem)
 BROKEN = [
     ("missing identity key", 'phone = "028 0000 0000"\n', "", "identity.phone", "is missing"),
@@ -372,6 +397,42 @@ BROKEN = [
         'kind = "service"\nlegal_basis = "contract"\npublic_archive = true',
         "purposes[0].public_archive",
         "only an advertising purpose has a public archive",
+    ),
+    (
+        "tracking without notice versions",
+        'list_id = "news.broken.example"',
+        'list_id = "news.broken.example"\ntracking = { clicks = true }',
+        "purposes[0].tracking.notice_versions",
+        "is missing",
+    ),
+    (
+        "tracking with an empty list of notice versions",
+        'list_id = "news.broken.example"',
+        'list_id = "news.broken.example"\ntracking = { clicks = true, notice_versions = [] }',
+        "purposes[0].tracking.notice_versions",
+        "must list the consent notice versions",
+    ),
+    (
+        "tracking with a misspelled key",
+        'list_id = "news.broken.example"',
+        'list_id = "news.broken.example"\ntracking = { click = true, notice_versions = ["1"] }',
+        "purposes[0].tracking",
+        "unknown key: click",
+    ),
+    (
+        "tracking clicks as text",
+        'list_id = "news.broken.example"',
+        'list_id = "news.broken.example"\ntracking = { clicks = "yes", notice_versions = ["1"] }',
+        "purposes[0].tracking.clicks",
+        "must be a bool",
+    ),
+    (
+        "tracking without a consent notice",
+        'kind = "advertising"\nlegal_basis = "consent"',
+        'kind = "service"\nlegal_basis = "contract"\n'
+        'tracking = { clicks = true, notice_versions = ["1"] }',
+        "purposes[0].tracking",
+        "only a purpose with a consent notice",
     ),
     (
         "missing English notice",

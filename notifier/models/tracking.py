@@ -1,0 +1,49 @@
+"""Open and click events of tracked campaign mail, and their daily rollup (docs/tracking.md)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, ForeignKey, Index, Integer, SmallInteger, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from notifier.infra.extensions import db
+from notifier.models.sending import BigId
+from notifier.models.types import UTCDateTime
+
+
+class TrackingEvent(db.Model):  # type: ignore[name-defined]
+    """One open or click: ids, a kind, a link index, a time and flags; no address, no agent.
+    Erased with the person; older than the retention period, rolled up and deleted."""
+
+    __tablename__ = "tracking_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(1))  # "c" click, "o" open (domain/tokens.py)
+    link: Mapped[int] = mapped_column(SmallInteger)  # the link's place in the message; 0: open
+    flags: Mapped[int] = mapped_column(SmallInteger)  # SCANNER | MPP (domain/tracking.py)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_tracking_events_campaign_kind", "campaign_id", "kind", "link"),
+        Index("ix_tracking_events_contact_id", "contact_id"),
+        Index("ix_tracking_events_at", "at"),
+    )
+
+
+class TrackingDaily(db.Model):  # type: ignore[name-defined]
+    """Events past the retention period, per campaign, day, kind and link: counts only."""
+
+    __tablename__ = "tracking_daily"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(1), primary_key=True)
+    link: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    total: Mapped[int] = mapped_column(Integer)  # every event, machines' too
+    human: Mapped[int] = mapped_column(Integer)  # events with no flag
+    unique_human: Mapped[int] = mapped_column(Integer)  # people with an unflagged event that day
