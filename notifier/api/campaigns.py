@@ -101,9 +101,13 @@ def campaign_status(campaign_id: int) -> Response:
 def schedule_campaign(campaign_id: int) -> Response:
     """Schedule now, or at send_at (with an offset, or local in time_zone)"""
     when = body(ScheduleRequest)
-    send_at = _send_at(when, campaign_id) if when.send_at is not None else None
     try:
-        return jsonify(campaign_view(campaigns.schedule(campaign_id, send_at)))
+        if when.in_recipient_zone:
+            campaign = campaigns.schedule(campaign_id, local_wall=_wall_clock(when))
+        else:
+            send_at = _send_at(when, campaign_id) if when.send_at is not None else None
+            campaign = campaigns.schedule(campaign_id, send_at)
+        return jsonify(campaign_view(campaign))
     except PreflightFailed as exc:
         raise _refused(exc) from None
 
@@ -135,6 +139,16 @@ def _send_at(when: ScheduleRequest, campaign_id: int) -> datetime:
     zone = when.time_zone or campaigns.get_campaign(campaign_id).time_zone
     local = datetime.fromisoformat(text.replace(" ", "T").replace("t", "T"))
     return local.replace(tzinfo=ZoneInfo(zone))
+
+
+def _wall_clock(when: ScheduleRequest) -> datetime:
+    """The wall-clock time each recipient's zone reads: no offset, and no zone to read it in."""
+    text = str(when.send_at or "")
+    if not text:
+        raise invalid({"send_at": "is required to send in each recipient's zone"})
+    if _WITH_OFFSET.match(text) or when.time_zone is not None:
+        raise invalid({"send_at": "a local time is a wall-clock time, no offset or time_zone"})
+    return datetime.fromisoformat(text.replace(" ", "T").replace("t", "T"))
 
 
 @bp.post(f"{CAMPAIGN}/pause")

@@ -409,8 +409,13 @@ class CampaignRequest(Body):
 
 
 class ScheduleRequest(Body):
+    """in_recipient_zone: send_at, a wall-clock time without an offset, is read in each
+    recipient's own time zone (the profile's default for contacts without one): "09:00 local"
+    for everyone over one day, the earliest zone first."""
+
     send_at: LocalOrOffsetTime = optional()
     time_zone: TimeZone = optional()
+    in_recipient_zone: bool = False
 
 
 class Campaign(Answer):
@@ -424,6 +429,11 @@ class Campaign(Answer):
     status_reason: str
     send_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None = None
     time_zone: str | None = None
+    local_send_at: str | None = Field(
+        None,
+        description="Sent at this wall-clock time (YYYY-MM-DDTHH:MM) in each recipient's own "
+        "time zone; send_at is then its earliest moment anywhere. Null: one moment for all.",
+    )
     audience: dict[str, Any] | None = None
     created_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None = None
     planned_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None = None
