@@ -135,9 +135,9 @@ def _send_at(when: ScheduleRequest, campaign_id: int) -> datetime:
     """With an offset as given; a wall-clock time is read in time_zone (or the campaign's)."""
     text = str(when.send_at)
     if _WITH_OFFSET.match(text):
-        return datetime.fromisoformat(text.upper())
+        return _parsed(text.upper())
     zone = when.time_zone or campaigns.get_campaign(campaign_id).time_zone
-    local = datetime.fromisoformat(text.replace(" ", "T").replace("t", "T"))
+    local = _parsed(text.replace(" ", "T").replace("t", "T"))
     return local.replace(tzinfo=ZoneInfo(zone))
 
 
@@ -148,7 +148,16 @@ def _wall_clock(when: ScheduleRequest) -> datetime:
         raise invalid({"send_at": "is required to send in each recipient's zone"})
     if _WITH_OFFSET.match(text) or when.time_zone is not None:
         raise invalid({"send_at": "a local time is a wall-clock time, no offset or time_zone"})
-    return datetime.fromisoformat(text.replace(" ", "T").replace("t", "T"))
+    return _parsed(text.replace(" ", "T").replace("t", "T"))
+
+
+def _parsed(text: str) -> datetime:
+    # The field's pattern lets a trailing line break through ("$" matches before it), and a
+    # date that does not exist (30 February) matches it too: both are the caller's error.
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise invalid({"send_at": "is not a date and time that exists"}) from None
 
 
 @bp.post(f"{CAMPAIGN}/pause")
