@@ -21,6 +21,7 @@ from pydantic_core import CoreSchema, PydanticCustomError
 from notifier.api.campaign_data import CampaignData
 from notifier.api.fields import (
     AMOUNT,
+    LOCAL_DATE_TIME,
     Amount,
     DateText,
     DateTimeText,
@@ -416,6 +417,24 @@ class ScheduleRequest(Body):
     send_at: LocalOrOffsetTime = optional()
     time_zone: TimeZone = optional()
     in_recipient_zone: bool = False
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        # Each recipient's zone reads a wall-clock time: one is required, with no offset and
+        # no time_zone to read it in.
+        schema["if"] = {
+            "properties": {"in_recipient_zone": {"const": True}},
+            "required": ["in_recipient_zone"],
+        }
+        schema["then"] = {
+            "required": ["send_at"],
+            "properties": {"send_at": {"pattern": LOCAL_DATE_TIME}},
+            "not": {"required": ["time_zone"]},
+        }
+        return schema
 
 
 class Campaign(Answer):
