@@ -96,14 +96,20 @@ def campaign_status(campaign_id: int) -> Response:
     {200: (Campaign, "The campaign, scheduled.")},
     json=ScheduleRequest,
     errors=(409,),
-    state_checked=("audience", "data"),
+    # send_at: a local time in each recipient's zone is refused once it has passed in every
+    # zone, which the clock decides, not the schema.
+    state_checked=("audience", "data", "send_at"),
 )
 def schedule_campaign(campaign_id: int) -> Response:
     """Schedule now, or at send_at (with an offset, or local in time_zone)"""
     when = body(ScheduleRequest)
-    send_at = _send_at(when, campaign_id) if when.send_at is not None else None
     try:
-        return jsonify(campaign_view(campaigns.schedule(campaign_id, send_at)))
+        if when.in_recipient_zone:
+            campaign = campaigns.schedule(campaign_id, local_wall=_wall_clock(when))
+        else:
+            send_at = _send_at(when, campaign_id) if when.send_at is not None else None
+            campaign = campaigns.schedule(campaign_id, send_at)
+        return jsonify(campaign_view(campaign))
     except PreflightFailed as exc:
         raise _refused(exc) from None
 
@@ -131,10 +137,29 @@ def _send_at(when: ScheduleRequest, campaign_id: int) -> datetime:
     """With an offset as given; a wall-clock time is read in time_zone (or the campaign's)."""
     text = str(when.send_at)
     if _WITH_OFFSET.match(text):
-        return datetime.fromisoformat(text.upper())
+        return _parsed(text.upper())
     zone = when.time_zone or campaigns.get_campaign(campaign_id).time_zone
-    local = datetime.fromisoformat(text.replace(" ", "T").replace("t", "T"))
+    local = _parsed(text.replace(" ", "T").replace("t", "T"))
     return local.replace(tzinfo=ZoneInfo(zone))
+
+
+def _wall_clock(when: ScheduleRequest) -> datetime:
+    """The wall-clock time each recipient's zone reads: no offset, and no zone to read it in."""
+    text = str(when.send_at or "")
+    if not text:
+        raise invalid({"send_at": "is required to send in each recipient's zone"})
+    if _WITH_OFFSET.match(text) or when.time_zone is not None:
+        raise invalid({"send_at": "a local time is a wall-clock time, no offset or time_zone"})
+    return _parsed(text.replace(" ", "T").replace("t", "T"))
+
+
+def _parsed(text: str) -> datetime:
+    # The field's pattern lets a trailing line break through ("$" matches before it), and a
+    # date that does not exist (30 February) matches it too: both are the caller's error.
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise invalid({"send_at": "is not a date and time that exists"}) from None
 
 
 @bp.post(f"{CAMPAIGN}/pause")

@@ -21,6 +21,7 @@ from pydantic_core import CoreSchema, PydanticCustomError
 from notifier.api.campaign_data import CampaignData
 from notifier.api.fields import (
     AMOUNT,
+    LOCAL_DATE_TIME,
     Amount,
     DateText,
     DateTimeText,
@@ -409,8 +410,31 @@ class CampaignRequest(Body):
 
 
 class ScheduleRequest(Body):
+    """in_recipient_zone: send_at, a wall-clock time without an offset, is read in each
+    recipient's own time zone (the profile's default for contacts without one): "09:00 local"
+    for everyone over one day, the earliest zone first."""
+
     send_at: LocalOrOffsetTime = optional()
     time_zone: TimeZone = optional()
+    in_recipient_zone: bool = False
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        # Each recipient's zone reads a wall-clock time: one is required, with no offset and
+        # no time_zone to read it in.
+        schema["if"] = {
+            "properties": {"in_recipient_zone": {"const": True}},
+            "required": ["in_recipient_zone"],
+        }
+        schema["then"] = {
+            "required": ["send_at"],
+            "properties": {"send_at": {"pattern": LOCAL_DATE_TIME}},
+            "not": {"required": ["time_zone"]},
+        }
+        return schema
 
 
 class Campaign(Answer):
@@ -424,6 +448,11 @@ class Campaign(Answer):
     status_reason: str
     send_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None = None
     time_zone: str | None = None
+    local_send_at: str | None = Field(
+        None,
+        description="Sent at this wall-clock time (YYYY-MM-DDTHH:MM) in each recipient's own "
+        "time zone; send_at is then its earliest moment anywhere. Null: one moment for all.",
+    )
     audience: dict[str, Any] | None = None
     created_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None = None
     planned_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None = None

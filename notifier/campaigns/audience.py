@@ -69,9 +69,16 @@ def local_to_utc(local: datetime, time_zone: str) -> datetime:
     return aware.astimezone(UTC)
 
 
-def schedule_local(campaign_id: int, local: datetime | None) -> Campaign:
-    """Schedule at a local time in the campaign's zone, or now when no time is given."""
+def schedule_local(
+    campaign_id: int, local: datetime | None, in_recipient_zone: bool = False
+) -> Campaign:
+    """Schedule at a local time in the campaign's zone, or now when no time is given; with
+    `in_recipient_zone`, at that wall-clock time in each recipient's own zone."""
     campaign = campaigns.get_campaign(campaign_id)
+    if in_recipient_zone:
+        if local is None:
+            raise ValidationFailed({"send_at": "is required to send in each recipient's zone"})
+        return campaigns.schedule(campaign_id, local_wall=local.replace(tzinfo=None))
     send_at = None
     if local is not None:
         send_at = local_to_utc(local, campaign.time_zone)

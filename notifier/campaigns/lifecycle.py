@@ -17,7 +17,7 @@ from sqlalchemy import and_, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from notifier import webhooks
-from notifier.campaigns import preflight
+from notifier.campaigns import preflight, send_time
 from notifier.campaigns.audience_sql import eligible_contacts
 from notifier.campaigns.catalogue import kept_version
 from notifier.campaigns.segments import saved_clause
@@ -41,6 +41,7 @@ from notifier.domain.errors import Conflict, NotFound, ValidationFailed
 from notifier.domain.locales import DEFAULT_LOCALE, LOCALES, Variants, variant_locale
 from notifier.domain.profile import Purpose
 from notifier.domain.send_outcome import SendResult
+from notifier.domain.send_time import earliest_moment, latest_moment
 from notifier.domain.subscriptions import SubscriptionStatus
 from notifier.feedback.rates import pause_on_rates
 from notifier.infra.context import profile, settings
@@ -181,12 +182,25 @@ def get_campaign(campaign_id: int) -> Campaign:
     return campaign
 
 
-def schedule(campaign_id: int, send_at: datetime | None = None) -> Campaign:
-    """Now, or at a time with a zone; the scheduler starts it when due."""
+def schedule(
+    campaign_id: int, send_at: datetime | None = None, local_wall: datetime | None = None
+) -> Campaign:
+    """Now, or at a time with a zone; or at `local_wall`, a wall-clock time without a zone read
+    in each recipient's own zone (docs/send-time.md). The scheduler starts it when due."""
     campaign = get_campaign(campaign_id)
     _require(campaign, CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
     if send_at is not None and send_at.tzinfo is None:
         raise ValidationFailed({"send_at": "needs a time zone offset"})
+    if local_wall is not None:
+        if local_wall.tzinfo is not None or send_at is not None:
+            raise ValidationFailed({"send_at": "a local time is a wall-clock time, no offset"})
+        if latest_moment(local_wall) < utcnow() - timedelta(minutes=1):
+            raise ValidationFailed({"send_at": "is in the past in every time zone"})
+        # It starts when the time first comes anywhere; each row then waits for its own zone.
+        send_at = earliest_moment(local_wall.replace(second=0, microsecond=0))
+    campaign.local_send_at = (
+        local_wall.replace(second=0, microsecond=0) if local_wall is not None else None
+    )
     purpose = profile().purpose(campaign.purpose_key)
     preflight.check(campaign, audience_query(purpose, campaign.audience or {}, utcnow().date()))
     # In UTC as stored: the caller shows the campaign before the entry point commits it.
@@ -275,17 +289,20 @@ def plan(campaign_id: int) -> int:
     purpose = profile().purpose(campaign.purpose_key)
     audience = audience_query(purpose, campaign.audience, utcnow().date())
     low, high = db.session.execute(select(func.min(Contact.id), func.max(Contact.id))).one()
+    zones = send_time.zones_in_use() if send_time.timed(campaign, purpose) else None
     enqueued = False
     for start in range(low or 0, (high or -1) + 1, PLAN_STEP):
         if not _still_sending(campaign_id):
             return 0
         rows = audience.where(Contact.id >= start, Contact.id < start + PLAN_STEP)
-        insert = _insert_ignoring_duplicates().from_select(
-            ["campaign_id", "contact_id", "status", "attempts"],
-            rows.with_only_columns(
-                literal(campaign_id), Contact.id, literal(DeliveryStatus.PENDING.value), literal(0)
-            ),
-        )
+        columns = ["campaign_id", "contact_id", "attempts", "status"]
+        values = [literal(campaign_id), Contact.id, literal(0)]
+        if zones is None:
+            values.append(literal(DeliveryStatus.PENDING.value))
+        else:  # each row's moment in its recipient's zone (campaigns/send_time.py)
+            columns += ["next_attempt_at", "reason"]
+            values += send_time.planned_columns(campaign, purpose, zones, utcnow())
+        insert = _insert_ignoring_duplicates().from_select(columns, rows.with_only_columns(*values))
         # rowcount is -1 for this statement on PostgreSQL: the new rows are counted instead.
         planned = len(db.session.execute(insert.returning(Delivery.id)).all())
         if planned:
@@ -386,7 +403,8 @@ def run_send_job(
         checkpoint()
         now = utcnow()
         window = window_of(campaign.audience, campaign.time_zone, now)
-        claim = claim_batch(campaign_id, purpose, _batch_size(), now, window)
+        quiet = send_time.claim_quiet(purpose)
+        claim = claim_batch(campaign_id, purpose, _batch_size(), now, window, quiet)
         if not claim.sendable and not claim.skipped and not claim.deferred:
             if _retries_due_soon(campaign_id, started, should_stop, desk):
                 continue

@@ -12,7 +12,9 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from notifier.campaigns import lifecycle as campaigns
-from notifier.campaigns import report_copy, rsvps
+from notifier.campaigns import report_copy, rsvps, send_time
+from notifier.domain.send_time import Held
+from notifier.infra.context import profile
 from notifier.infra.extensions import db
 from notifier.models import Campaign, CampaignStatus, Contact, Delivery, DeliveryStatus, Template
 from notifier.operations.access import Access, csv_value
@@ -30,6 +32,10 @@ class CampaignReport:
     counters: dict[str, int]
     reasons: dict[str, int] = field(default_factory=dict)
     rsvps: int | None = None  # registrations through an event campaign's RSVP link
+    # Deferred rows waiting for their recipient's own time, by why (domain/send_time.Held), and
+    # the profile's quiet hours for this campaign's mail ("22:00-08:00"; "" when none apply).
+    waiting: dict[str, int] = field(default_factory=dict)
+    quiet_hours: str = ""
 
     @property
     def total(self) -> int:
@@ -61,7 +67,22 @@ def campaign_report(campaign_id: int) -> CampaignReport:
         counters=campaigns.counters(campaign_id),
         reasons=dict(sorted(campaigns.reasons(campaign_id).items(), key=lambda kv: -kv[1])),
         rsvps=rsvps.count_of(campaign),
+        waiting=_waiting(campaign_id),
+        quiet_hours=str(send_time.quiet_hours(profile().purpose(campaign.purpose_key)) or ""),
     )
+
+
+def _waiting(campaign_id: int) -> dict[str, int]:
+    rows = db.session.execute(
+        select(Delivery.reason, func.count())
+        .where(
+            Delivery.campaign_id == campaign_id,
+            Delivery.status == DeliveryStatus.DEFERRED,
+            Delivery.reason.in_([Held.LOCAL_TIME, Held.QUIET_HOURS]),
+        )
+        .group_by(Delivery.reason)
+    )
+    return {str(reason): int(count) for reason, count in rows}
 
 
 def list_campaigns(status: str = "") -> list[tuple[Campaign, dict[str, int]]]:

@@ -45,6 +45,9 @@ def campaign_view(campaign: Campaign) -> dict[str, Any]:
         "status_reason": campaign.status_reason or "",
         "send_at": iso(campaign.send_at),
         "time_zone": campaign.time_zone,
+        "local_send_at": (
+            campaign.local_send_at.strftime("%Y-%m-%dT%H:%M") if campaign.local_send_at else None
+        ),
         "audience": dict(campaign.audience or {}),
         "created_at": iso(campaign.created_at),
         "planned_at": iso(campaign.planned_at),

@@ -26,6 +26,7 @@ from notifier.domain.consent_rules import (
     decide,
 )
 from notifier.domain.profile import Purpose
+from notifier.domain.send_time import Held, QuietHours, release, zone_of
 from notifier.infra.bulk import among, insert_rows, update_by_id
 from notifier.infra.extensions import db
 from notifier.models import (
@@ -56,8 +57,25 @@ class Claim:
     deferred: int
 
 
+@dataclass(frozen=True)
+class Quiet:
+    """Advertising waits out these local hours in each recipient's zone (the profile's email
+    window); a contact without a known zone reads as `default_zone`."""
+
+    hours: QuietHours
+    default_zone: str
+
+    def until(self, contact: Any, now: datetime) -> datetime | None:
+        return release(now, zone_of(contact.time_zone, self.default_zone), quiet=self.hours).at
+
+
 def claim_batch(
-    campaign_id: int, purpose: Purpose, size: int, now: datetime, window: Window | None = None
+    campaign_id: int,
+    purpose: Purpose,
+    size: int,
+    now: datetime,
+    window: Window | None = None,
+    quiet: Quiet | None = None,
 ) -> Claim:
     """One transaction: claim rows, lock their contacts, decide, reserve cap slots, commit.
 
@@ -65,7 +83,9 @@ def claim_batch(
     campaigns, so the 24 h cap holds under concurrency; the reservation (a send_log row)
     is what the next worker sees. With a renewal `window`, each recipient gets their own
     subscription data (one query for the batch); one with none in the window is skipped
-    (NO_SUBSCRIPTION), never sent the layout's sample.
+    (NO_SUBSCRIPTION), never sent the layout's sample. With `quiet` hours, a recipient for
+    whom it is night is deferred to the window's end (QUIET_HOURS), never skipped: planning
+    already held most of them, this catches a claim that comes late into the night.
     """
     token = str(uuid.uuid4())
     rows = _claim_rows(campaign_id, size, token, now)
@@ -89,7 +109,11 @@ def claim_batch(
         contact = contacts.get(contact_id)
         decision = _decide(rule, contact, states.get(contact_id), scopes, history, contact_id, now)
         holdings = held.get(contact_id)
-        if decision.allowed and window is not None and (not holdings or not holdings.expiring):
+        wake = quiet.until(contact, now) if quiet and decision.allowed and contact else None
+        if wake is not None:
+            deferred += 1
+            changes.append(_held(delivery_id, Held.QUIET_HOURS, wake))
+        elif decision.allowed and window is not None and (not holdings or not holdings.expiring):
             skipped += 1
             changes.append(_no_subscription(delivery_id))
         elif decision.allowed and contact is not None and contact.email:
@@ -263,11 +287,15 @@ def _reservation(
 
 
 def _deferral(delivery_id: int, decision: Decision) -> dict:
+    return _held(delivery_id, decision.reason.value, decision.retry_at)
+
+
+def _held(delivery_id: int, reason: str, until: datetime | None) -> dict:
     return {
         "id": delivery_id,
         "status": DeliveryStatus.DEFERRED,
-        "reason": decision.reason.value,
-        "next_attempt_at": decision.retry_at,
+        "reason": reason,
+        "next_attempt_at": until,
         "claim_token": None,
     }
 

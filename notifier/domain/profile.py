@@ -10,6 +10,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from notifier.domain.send_time import QuietHours, parse_quiet_hours, zone_of
+
 LOCALES = ("vi", "en")
 
 
@@ -187,6 +189,22 @@ class Retention:
     notify: bool = False
 
 
+# Channels a quiet-hours window may name. The product sends email only; Decree 91/2020 rules
+# advertising SMS and calls by the hour, so those two always have a window (docs/send-time.md).
+QUIET_CHANNELS = ("email", "sms", "phone")
+HOUR_RULED_WINDOW = "22:00-08:00"
+
+
+@dataclass(frozen=True)
+class QuietHoursPolicy:
+    """Local hours in which no advertising leaves, per channel; email only where the profile
+    asks (`[quiet_hours] email = "22:00-08:00"`). Service mail is never held."""
+
+    email: QuietHours | None = None
+    sms: QuietHours = field(default_factory=lambda: parse_quiet_hours(HOUR_RULED_WINDOW))
+    phone: QuietHours = field(default_factory=lambda: parse_quiet_hours(HOUR_RULED_WINDOW))
+
+
 @dataclass(frozen=True)
 class Profile:
     key: str
@@ -203,6 +221,7 @@ class Profile:
     default_time_zone: str = "Asia/Ho_Chi_Minh"
     scope: Localized = field(default_factory=lambda: Localized("", ""))
     notice_types: tuple[NoticeTypeSpec, ...] = ()
+    quiet_hours: QuietHoursPolicy = field(default_factory=QuietHoursPolicy)
 
     def purpose(self, key: str) -> Purpose:
         for purpose in self.purposes:
@@ -286,6 +305,9 @@ def load_profile(path: Path | str) -> Profile:
         raise ProfileError(path, "-", f"cannot be read as UTF-8 text ({exc})") from None
     reader = _Reader(path)
     purposes = _purposes(reader, raw)
+    default_zone = reader.get(raw, "", "default_time_zone", str, "Asia/Ho_Chi_Minh")
+    if zone_of(default_zone, "UTC").key != default_zone:
+        raise reader.fail("default_time_zone", f"{default_zone!r} is not a known time zone")
     return Profile(
         key=reader.get(raw, "", "key", str),
         name=reader.get(raw, "", "name", str),
@@ -299,9 +321,26 @@ def load_profile(path: Path | str) -> Profile:
         verified_fields=reader.names(raw, "", "verified_fields", SELF_EDITABLE_FIELDS),
         advertising_label=reader.get(raw, "", "advertising_label", str, "[QC]"),
         default_locale=reader.get(raw, "", "default_locale", str, "vi"),
-        default_time_zone=reader.get(raw, "", "default_time_zone", str, "Asia/Ho_Chi_Minh"),
+        default_time_zone=default_zone,
         scope=reader.localized(raw, "", "scope") if "scope" in raw else Localized("", ""),
+        quiet_hours=_quiet_hours(reader, raw),
     )
+
+
+def _quiet_hours(reader: _Reader, raw: dict[str, Any]) -> QuietHoursPolicy:
+    data = reader.table(reader.get(raw, "", "quiet_hours", dict, {}), "quiet_hours")
+    unknown = sorted(set(data) - set(QUIET_CHANNELS))
+    if unknown:
+        allowed = ", ".join(QUIET_CHANNELS)
+        raise reader.fail(f"quiet_hours.{unknown[0]}", f"not a channel (one of {allowed})")
+    windows: dict[str, QuietHours] = {}
+    for channel in data:
+        text = reader.get(data, "quiet_hours", channel, str)
+        try:
+            windows[channel] = parse_quiet_hours(text)
+        except ValueError as exc:
+            raise reader.fail(f"quiet_hours.{channel}", str(exc)) from None
+    return QuietHoursPolicy(**windows)
 
 
 def _identity(reader: _Reader, raw: dict[str, Any]) -> Identity:

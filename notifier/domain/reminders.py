@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from notifier.domain.errors import ValidationFailed
+from notifier.domain.send_time import QuietHours
 from notifier.domain.subscriptions import SubscriptionStatus
 
 MIN_STEP, MAX_STEP = -365, 90  # a year ahead at most; a reminder after expiry within 3 months
@@ -22,6 +23,7 @@ DEFAULT_STEPS = (-30, -7, -1, 3)
 DEFAULT_HOUR = 9
 # Quiet hours, local: nobody gets a reminder from 21:00 to 08:00 in their own time zone.
 QUIET_FROM, QUIET_UNTIL = 21, 8
+QUIET_HOURS = QuietHours(time(QUIET_FROM), time(QUIET_UNTIL))  # the window rule of send_time.py
 # The catch-up rule: a reminder whose moment passed more than this long ago when it is first
 # seen (a subscription told to us late, a scheduler that was down) is missed, never sent late.
 CATCH_UP = timedelta(days=1)
@@ -96,12 +98,7 @@ def zone_of(name: str | None) -> ZoneInfo:
 
 def out_of_quiet_hours(local: datetime) -> datetime:
     """The moment itself, or the end of the quiet hours it falls in (08:00 local)."""
-    if local.hour >= QUIET_FROM:
-        following = local.date() + timedelta(days=1)
-        return datetime.combine(following, time(QUIET_UNTIL), local.tzinfo)
-    if local.hour < QUIET_UNTIL:
-        return datetime.combine(local.date(), time(QUIET_UNTIL), local.tzinfo)
-    return local
+    return QUIET_HOURS.leave(local)
 
 
 def send_moment(expires_on: date, step: int, local_hour: int, time_zone: str | None) -> datetime:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -137,6 +138,9 @@ class Campaign(db.Model):  # type: ignore[name-defined]
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # event date, place, ...
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     time_zone: Mapped[str] = mapped_column(String(64), default="Asia/Ho_Chi_Minh")
+    # Sent "at 09:00 local": this wall-clock time, read in each recipient's own zone (send_at is
+    # then its earliest moment anywhere). None: one moment, send_at, for everyone.
+    local_send_at: Mapped[datetime | None] = mapped_column(DateTime)
     status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.DRAFT)
     status_reason: Mapped[str] = mapped_column(Text, default="")
     planned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -172,7 +176,9 @@ class Delivery(db.Model):  # type: ignore[name-defined]
 
     __table_args__ = (
         UniqueConstraint("campaign_id", "contact_id"),
-        Index("ix_deliveries_campaign_status", "campaign_id", "status"),
+        # next_attempt_at last: the claim finds the deferred rows whose moment has come by range
+        # (a campaign sent in each recipient's zone holds most of its rows deferred for hours).
+        Index("ix_deliveries_campaign_status_next", "campaign_id", "status", "next_attempt_at"),
         Index("ix_deliveries_contact", "contact_id"),
     )
 

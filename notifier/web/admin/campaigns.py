@@ -169,6 +169,7 @@ def campaign(campaign_id: int) -> str:
             count=audience.breakdown(report.campaign.purpose_key, report.campaign.audience or {}),
             preview=_campaign_preview(report.campaign),
             test=TestSendForm(to=current_user.email), schedule=ScheduleForm(),
+            profile_zone=profile().default_time_zone,
         )  # fmt: skip
     return render_template("admin/campaigns/show.html", **context)
 
@@ -235,7 +236,7 @@ def campaign_schedule(campaign_id: int) -> Response:
         flash(translate("send_at_required"), "error")
         return redirect(url_for("admin.campaign", campaign_id=campaign_id))
     try:
-        audience.schedule_local(campaign_id, local)
+        audience.schedule_local(campaign_id, local, bool(form.recipient_zone.data))
     except PreflightFailed as exc:
         _flash_preflight(exc)
     except ValidationFailed as exc:

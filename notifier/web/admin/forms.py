@@ -81,6 +81,8 @@ class CampaignForm(FlaskForm):
 class ScheduleForm(FlaskForm):
     when = SelectField(choices=choices([("now", "now"), ("later", "later")]), default="now")
     send_at = DateTimeLocalField(format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    # That wall-clock time in each recipient's own zone, rather than in the campaign's.
+    recipient_zone = BooleanField()
     confirm = BooleanField(validators=[DataRequired()])
 
 
