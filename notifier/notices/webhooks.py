@@ -11,6 +11,8 @@ from notifier.infra.extensions import db
 from notifier.models import Contact, Notice
 
 EVENT = "notice.status_changed"
+# The endpoint ids subscribed to EVENT as a batch read them once, or None: read them now.
+Subscribers = tuple[int, ...] | None
 
 
 def change_status(notice: Notice, status: str, reason: str | None = None) -> None:
@@ -62,6 +64,3 @@ class StatusReport:
     sent_at: datetime | None
     message_id: str | None
     smtp_code: int | None
-
-
-Subscribers = tuple[int, ...] | None
