@@ -7,7 +7,7 @@ import sys
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, ScriptInfo, pass_script_info, with_appcontext
+from flask.cli import FlaskGroup, ScriptInfo, pass_script_info, shell_command, with_appcontext
 
 from notifier.cli_settings import create_app_or_exit as _create_app
 from notifier.cli_settings import settings_group
@@ -17,12 +17,15 @@ from notifier.infra.settings import settings_of
 from notifier.infra.unit_of_work import unit_of_work
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True)
+# Flask's `run` and `routes` need the pages, which the CLI's app does not carry (create_app's
+# `serving`): `notifier web` serves them, and `shell` is kept.
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False)
 def main() -> None:
     """notifier: email marketing and notifications that send only what people agreed to."""
 
 
 main.add_command(settings_group)
+main.add_command(shell_command)
 
 
 def _fail_on_domain_error(exc: DomainError) -> click.ClickException:

@@ -31,8 +31,10 @@ def settings_defaults() -> None:
 
 
 def create_app_or_exit() -> Flask:
-    """The app, or a one-line error that names the bad setting (no traceback)."""
+    """The app, or a one-line error that names the bad setting (no traceback). No command
+    serves pages (`notifier web` starts gunicorn, which makes its own app), so none has the
+    blueprints."""
     try:
-        return create_app()
+        return create_app(serving=False)
     except (ProfileError, ConfigError) as exc:
         raise click.ClickException(f"cannot start: {exc}") from None

@@ -66,6 +66,50 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+        for marker, where in KINDS.items():
+            if item.nodeid.startswith(where) and not item.nodeid.startswith(ON_EVERY_DATABASE):
+                item.add_marker(marker)
+    # The longest groups first: a process that takes a started product or the API fuzz last
+    # runs it alone at the end while the other waits (the stable sort keeps each file's order).
+    items.sort(key=_runs_long_first)
+
+
+# Kinds of test by where they live, for `-m`: .ci/run runs the journeys and the API fuzz on
+# PostgreSQL (the production database) and the browser tests on SQLite; `make test` runs all.
+KINDS = {
+    "journey": "tests/acceptance/",
+    "fuzz": "tests/integration/api/test_api_schemathesis.py",
+    "browser": "tests/browser/",
+}
+# The journey of the embedded defaults (`notifier dev`, SQLite): on every database.
+ON_EVERY_DATABASE = "tests/acceptance/test_operator.py"
+
+LONGEST_FIRST = (
+    "tests/acceptance/",
+    "tests/integration/api/test_api_schemathesis.py",
+    "tests/browser/",
+    "tests/integration/processes/",
+)
+
+
+def _runs_long_first(item: pytest.Item) -> int:
+    found = (i for i, prefix in enumerate(LONGEST_FIRST) if item.nodeid.startswith(prefix))
+    return next(found, len(LONGEST_FIRST))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """xdist marks a grouped test by a suffix on its id. Without it every file's tests are
+    spread over the processes and each starts the file's product: the suite ran half again as
+    long, silently, until pytest 9.2 was found to drop the suffix (pytest-xdist#1386)."""
+    in_a_grouped_process = hasattr(session.config, "workerinput") and (
+        session.config.getoption("dist", "no") == "loadgroup"
+    )
+    if in_a_grouped_process and session.items and "@" not in session.items[0].nodeid:
+        raise pytest.UsageError(
+            "pytest-xdist did not group the tests (--dist loadgroup): this pytest and "
+            "pytest-xdist do not work together (pytest-xdist#1386); see pyproject.toml"
+        )
 
 
 POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql"))
@@ -155,17 +199,21 @@ def _create_database_if_missing(url: str) -> None:
 def _reset(app: Flask) -> None:
     """Every table empty and every id counting from 1, as after a fresh migration.
 
-    TRUNCATE does not fire the ledger's row triggers, so tests can start clean. It costs per
-    table named (locks and new files: 130-570 ms for all thirty on a busy machine, once per
-    test), so only the tables holding rows are named (a test fills a few), and the sequences,
-    which a rolled-back insert also moves, are all set back in one statement.
+    The ledger's row triggers refuse a DELETE, and TRUNCATE costs per table named (locks and
+    new files: 130-570 ms a test on a busy machine). With triggers off for this session
+    (session_replication_role, a superuser's setting: the foreign keys' checks are triggers
+    too, so the order does not matter), a DELETE of the few tables a test filled costs a few
+    milliseconds. The sequences, which a rolled-back insert also moves, are all set back in one
+    statement.
     """
     with app.app_context():
         names = [t.name for t in reversed(db.metadata.sorted_tables)]
         probe = " UNION ALL ".join(f"SELECT '{n}' WHERE EXISTS (SELECT 1 FROM {n})" for n in names)
         filled = list(db.session.scalars(sa.text(probe)))
         if filled:
-            db.session.execute(sa.text(f"TRUNCATE {', '.join(filled)} RESTART IDENTITY CASCADE"))
+            db.session.execute(sa.text("SET LOCAL session_replication_role = replica"))
+            for name in filled:
+                db.session.execute(sa.text(f"DELETE FROM {name}"))
         db.session.execute(
             sa.text(
                 "SELECT setval(oid, 1, false) FROM pg_class "

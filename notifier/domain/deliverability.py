@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cache
 
 from publicsuffixlist import PublicSuffixList
 
@@ -27,7 +28,6 @@ SPF_VOID_LIMIT = 2
 SPF_MX_PTR_LIMIT = 10
 # A record a hostile zone serves is shown cut to this many characters, never in full.
 SHOWN_CHARACTERS = 200
-_PSL = PublicSuffixList()  # the list ships inside the package: nothing is downloaded
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 _MECHANISM = re.compile(r"^([+\-~?]?)(all|include|a|mx|ptr|ip4|ip6|exists)([:/].*)?$", re.I)
 _MODIFIER = re.compile(r"^([A-Za-z][A-Za-z0-9_.-]*)=(.*)$")
@@ -100,9 +100,16 @@ def valid_domain(name: str) -> bool:
     return 0 < len(name) <= 253 and all(_LABEL.match(label) for label in name.split("."))
 
 
+@cache
+def _public_suffixes() -> PublicSuffixList:
+    # The list ships inside the package: nothing is downloaded. Parsing it takes 60 ms, which
+    # only a process that reads a domain should pay, not every CLI command at start.
+    return PublicSuffixList()
+
+
 def organisational_domain(domain: str) -> str:
     domain = domain.lower().rstrip(".")
-    return str(_PSL.privatesuffix(domain) or domain)
+    return str(_public_suffixes().privatesuffix(domain) or domain)
 
 
 def private_address(ip: str) -> bool:

@@ -17,11 +17,11 @@ import dns.exception
 import dns.nameserver
 import dns.resolver
 import spf
-from publicsuffixlist import PublicSuffixList
+
+from notifier.domain.deliverability import organisational_domain
 
 DNS_TIMEOUT = 5.0
 MAX_SIGNATURES = 5  # a message with more is not worth the DNS lookups
-_PSL = PublicSuffixList()  # the list ships inside the package: nothing is downloaded
 
 
 class Resolver:
@@ -86,11 +86,6 @@ class Connection:
     client_ip: str
     helo: str = ""
     mail_from: str = ""
-
-
-def organisational_domain(domain: str) -> str:
-    domain = domain.lower().rstrip(".")
-    return str(_PSL.privatesuffix(domain) or domain)
 
 
 def vouched_by(

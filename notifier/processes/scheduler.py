@@ -137,6 +137,10 @@ def run_scheduler(app: Flask, once: bool = False, interval: float = 5.0) -> None
         if once:
             tick(utcnow())
             return
+    # The rounds and the timer import the use cases lazily. Imported here, before the timer
+    # starts, they are never imported by two threads at once, which can leave one thread a
+    # partly initialised module ("cannot import name ... from partially initialized module").
+    tasks()
     timer = threading.Thread(
         target=NoticeTimer(interval).run, args=(app, stopping), name="notice-timer", daemon=True
     )

@@ -9,7 +9,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.acceptance.conftest import NOTIFIER, SECRET, _fresh_database
+from tests.acceptance.conftest import NOTIFIER, SECRET, fresh_database
 from tests.dns_server import LocalDns
 from tests.mail_auth import _pem
 
@@ -30,7 +30,7 @@ def test_the_operator_publishes_what_the_doctor_asks_for(tmp_path: Path, dns: Lo
     plain = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
     env = {
         **plain,
-        "DATABASE_URL": _fresh_database(tmp_path),
+        "DATABASE_URL": fresh_database(tmp_path),
         "SECRET_KEY": SECRET,
         "NOTIFIER_INSTANCE_PATH": str(tmp_path / "instance"),
         "SMTP_URL": f"smtp+starttls://mailer:s3cret@{RELAY}:587",
@@ -77,7 +77,7 @@ def test_a_bad_resolver_setting_stops_with_one_line(tmp_path: Path) -> None:
     plain = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
     env = {
         **plain,
-        "DATABASE_URL": _fresh_database(tmp_path),
+        "DATABASE_URL": fresh_database(tmp_path),
         "SECRET_KEY": SECRET,
         "NOTIFIER_INSTANCE_PATH": str(tmp_path / "instance"),
         "DNS_RESOLVER": "dns.google",

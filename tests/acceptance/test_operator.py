@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.acceptance.conftest import Running, _fresh_database, free_port
+from tests.acceptance.conftest import Running, free_port, fresh_database
 from tests.acceptance.journeys import wait_until
 from tests.acceptance.visitor import Visitor
 
@@ -53,7 +53,7 @@ def test_notifier_dev_serves_and_a_ctrl_c_leaves_no_process_behind(tmp_path: Pat
     plain.pop("SMTP_URL", None)  # and its own outbox
     env = {
         **plain,
-        "DATABASE_URL": _fresh_database(tmp_path),
+        "DATABASE_URL": fresh_database(tmp_path),
         "NOTIFIER_INSTANCE_PATH": str(tmp_path / "instance"),
         "NOTIFIER_OUTBOX_PORT": "0",
     }

@@ -9,9 +9,9 @@ database, Redis and RQ worker.
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
+import time_machine
 from flask import Flask
 
 from notifier.infra.extensions import db
@@ -24,7 +24,11 @@ from tests.integration.helpers import committed, drain, layout_template, make_co
 from tests.smtp_server import SmtpTestServer
 
 ADDRESS = "gia-han@example.org"
-BASE = 3.0  # SMTP_RETRY_SECONDS: the first wait is 1.5 s to 4.5 s (jitter +-50 %)
+# SMTP_RETRY_SECONDS: the first wait is 30 s to 90 s (jitter +-50 %), far longer than any step
+# of the test takes on a loaded machine (with 3 s, a slow step let the backoff run out before the
+# stray job came, and the job rightly sent); the clock then travels past it (time_machine).
+BASE = 60.0
+LATER = timedelta(seconds=60)
 
 
 def _trigger(key: str, send_in: timedelta | None = None) -> int:
@@ -72,20 +76,19 @@ def test_a_451_notice_waits_for_its_backoff_even_when_a_job_comes_early(
     assert smtp.messages == []
     assert _notice(notice_id).status == NoticeStatus.QUEUED
 
-    while utcnow() < retry_at:
-        time.sleep(0.05)
-    with committed():
-        assert notices.reconcile_notices(utcnow()) == 1
-    drain(app)
-    assert _notice(notice_id).status == NoticeStatus.SENT
-    _stray_job(app, notice_id)  # delivered once: a later job sends nothing more
+    with time_machine.travel(retry_at + timedelta(seconds=1), tick=True):
+        with committed():
+            assert notices.reconcile_notices(utcnow()) == 1
+        drain(app)
+        assert _notice(notice_id).status == NoticeStatus.SENT
+        _stray_job(app, notice_id)  # delivered once: a later job sends nothing more
     assert [m.rcpt_tos for m in smtp.messages] == [[ADDRESS]]
 
 
 def test_a_notice_for_later_is_not_sent_early_by_a_stray_job(
     app: Flask, smtp: SmtpTestServer
 ) -> None:
-    notice_id = _trigger("inv-later", send_in=timedelta(seconds=2))
+    notice_id = _trigger("inv-later", send_in=LATER)
     assert queue(NOTICES).count == 0  # not enqueued before its time
 
     _stray_job(app, notice_id)
@@ -93,10 +96,9 @@ def test_a_notice_for_later_is_not_sent_early_by_a_stray_job(
 
     send_at = _notice(notice_id).send_at
     assert send_at is not None
-    while utcnow() < send_at:
-        time.sleep(0.05)
-    with committed():
-        assert notices.reconcile_notices(utcnow()) == 1
-    drain(app)
+    with time_machine.travel(send_at + timedelta(seconds=1), tick=True):
+        with committed():
+            assert notices.reconcile_notices(utcnow()) == 1
+        drain(app)
     assert _notice(notice_id).status == NoticeStatus.SENT
     assert [m.rcpt_tos for m in smtp.messages] == [[ADDRESS]]
