@@ -46,7 +46,8 @@ PYTEST_WORKERS ?= 2
 PYTEST_ONLY ?=
 only = $(if $(PYTEST_ONLY), and ($(PYTEST_ONLY)))
 pytest: install chromium
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not slow$(only)" || [ $$? -eq 5 ]
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder -m "not slow$(only)" \
+	  || [ $$? -eq 5 ]
 	$(BIN)/pytest -m "slow$(only)" || [ $$? -eq 5 ]
 
 ## The gettext catalogs (docs/translations.md): extract every text from the code and templates,

@@ -70,7 +70,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             if item.nodeid.startswith(where) and not item.nodeid.startswith(ON_EVERY_DATABASE):
                 item.add_marker(marker)
     # The longest groups first: a process that takes a started product or the API fuzz last
-    # runs it alone at the end while the other waits (the stable sort keeps each file's order).
+    # runs it alone at the end while the other waits (the stable sort keeps each file's order;
+    # `make pytest` passes --no-loadscope-reorder, else xdist puts the files with most tests
+    # first, and the journeys, a few tests each, last).
     items.sort(key=_runs_long_first)
 
 

@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[3]
 # Upper-case names the docs quote that are not notifier settings: a table in the code, compose's
 # own ports, gunicorn's trusted proxies.
 NOT_SETTINGS_IN_DOCS = frozenset(
-    # CONTAINERS_CONF is podman's own (docs/deployment.md), not notifier's; PYTEST_WORKERS is
-    # the Makefile's (README: how many processes run the tests).
+    # CONTAINERS_CONF is podman's own (docs/deployment.md), not notifier's; PYTEST_WORKERS and
+    # PYTEST_ONLY are the Makefile's (README: how many processes run the tests, and which).
     {
         "REFUSAL_RULES",
         "WEB_PORT",
@@ -28,6 +28,7 @@ NOT_SETTINGS_IN_DOCS = frozenset(
         "FORWARDED_ALLOW_IPS",
         "CONTAINERS_CONF",
         "PYTEST_WORKERS",
+        "PYTEST_ONLY",
     }
 )
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
