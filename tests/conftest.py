@@ -77,11 +77,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 # Kinds of test by where they live, for `-m`: .ci/run runs the journeys and the API fuzz on
-# PostgreSQL (the production database) and the browser tests on SQLite; `make test` runs all.
+# PostgreSQL (the production database), the browser and unit tests (which touch no database)
+# on SQLite; `make test` runs all.
 KINDS = {
     "journey": "tests/acceptance/",
     "fuzz": "tests/integration/api/test_api_schemathesis.py",
     "browser": "tests/browser/",
+    "unit": "tests/unit/",
 }
 # The journey of the embedded defaults (`notifier dev`, SQLite): on every database.
 ON_EVERY_DATABASE = "tests/acceptance/test_operator.py"

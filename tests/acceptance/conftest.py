@@ -1,7 +1,7 @@
 """The product as separate OS processes on a fresh database: the real `notifier` command.
 
 `product` runs `notifier setup` and `notifier demo load` (once per set of settings, copied for
-each product after that), starts `notifier web` (gunicorn) and
+each product after that), starts `notifier web` (gunicorn) and, when a test mails it,
 `notifier inbound`, relays mail to an SMTP sink on a free loopback port and resolves DNS through
 a local DNS server; tests go in only through HTTP, SMTP and the CLI.
 """
@@ -94,7 +94,7 @@ class Running:
 class Product:
     env: dict[str, str]
     base_url: str = ""
-    inbound_port: int = 0
+    inbound: int = 0  # the inbound receiver's port once started (inbound_port)
     running: list[Running] = field(default_factory=list)
 
     def cli(self, *args: str) -> str:
@@ -135,10 +135,16 @@ class Product:
                 assert time.monotonic() < deadline, f"web not ready:\n{web.output}"
                 time.sleep(0.1)
 
-    def start_inbound(self) -> None:
-        inbound = Running(["inbound", "--host", "127.0.0.1", "--port", "0"], self.env)
-        self.running.append(inbound)
-        self.inbound_port = int(inbound.wait_for(r"inbound SMTP receiver on [\d.]+:(\d+)")[1])
+    @property
+    def inbound_port(self) -> int:
+        """`notifier inbound`'s port, started on first use: only the refusal journeys mail it,
+        and it costs every other product 2-3 s of CPU."""
+        if not self.inbound:
+            receiver = Running(["inbound", "--host", "127.0.0.1", "--port", "0"], self.env)
+            self.running.append(receiver)
+            found = receiver.wait_for(r"inbound SMTP receiver on [\d.]+:(\d+)")
+            self.inbound = int(found[1])
+        return self.inbound
 
 
 def _server(url: str) -> tuple[sa.Engine, sa.URL]:
@@ -232,8 +238,8 @@ def started(
     sink: SmtpTestServer,
     settings: dict[str, str] | None = None,
 ) -> Iterator[Product]:
-    """setup and demo load (a copy of what they made: Prepared), web and inbound on a fresh
-    database; every process stops at the end.
+    """setup and demo load (a copy of what they made: Prepared) and web on a fresh database,
+    inbound when first asked for; every process stops at the end.
     `settings` are more NOTIFIER_* variables for every process."""
     redis.Redis.from_url(redis_url).flushdb()
     plain = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
@@ -252,7 +258,6 @@ def started(
     running = Product(env)
     try:
         running.start_web()
-        running.start_inbound()
         yield running
     finally:
         for process in running.running:

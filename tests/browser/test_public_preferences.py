@@ -129,7 +129,7 @@ def test_each_privacy_request(app: Flask, live_server: str, phone_page: Any, lan
 
     with SmtpTestServer() as server:
         tab.get_by_role("button", name=ask[lang]).click()
-        assert tab.get_by_role("status").is_visible()
+        tab.get_by_role("status").wait_for(state="visible")  # the click's page may lag
         tab.goto(_mail_link(app, server, "/v/export/"))
     with tab.expect_download() as info:
         tab.get_by_role(
@@ -161,12 +161,12 @@ def test_each_privacy_request(app: Flask, live_server: str, phone_page: Any, lan
     screenshot(tab, f"public-privacy-done-{lang}")
     tab.goto(page_url)
     tab.get_by_role("button", name=words[2], exact=True).click()
-    assert tab.get_by_role("status").is_visible()
+    tab.get_by_role("status").wait_for(state="visible")  # the click's page may lag
     tab.goto(page_url)
     with SmtpTestServer() as server:
         tab.get_by_role("button", name=words[3], exact=True).click()
         tab.goto(_mail_link(app, server, "/v/erasure/"))
     tab.get_by_role("button", name=words[4], exact=True).click()
-    assert tab.get_by_role("status").is_visible()
+    tab.get_by_role("status").wait_for(state="visible")  # the click's page may lag
     kinds = sorted(r.kind for r in db.session.scalars(db.select(PrivacyRequest)))
     assert kinds == ["complaint", "erasure", "export", "restriction"]
