@@ -39,7 +39,9 @@ typecheck: install
 
 ## The tests run in PYTEST_WORKERS processes at once (pytest-xdist; each has its own Redis and
 ## PostgreSQL database: tests/conftest.py), then the `slow` ones (faults, timings, the chaos
-## suite) on their own, so that their clocks measure the product and not the other tests.
+## suite), two at a time: they mostly wait (for a lease, a stalled relay, a backoff), so two
+## share the machine without slowing each other's clocks; last the `alone` ones (a restart of
+## the machine's PostgreSQL), with no other test running.
 ## PYTEST_ONLY narrows both steps with a marker expression (.ci/run splits the suite's kinds
 ## between its two databases); empty, every test runs. A step it leaves empty passes (exit 5).
 PYTEST_WORKERS ?= 2
@@ -48,7 +50,9 @@ only = $(if $(PYTEST_ONLY), and ($(PYTEST_ONLY)))
 pytest: install chromium
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder -m "not slow$(only)" \
 	  || [ $$? -eq 5 ]
-	$(BIN)/pytest -m "slow$(only)" || [ $$? -eq 5 ]
+	$(BIN)/pytest -n 2 --dist loadgroup --no-loadscope-reorder -m "slow and not alone$(only)" \
+	  || [ $$? -eq 5 ]
+	$(BIN)/pytest -m "slow and alone$(only)" || [ $$? -eq 5 ]
 
 ## The gettext catalogs (docs/translations.md): extract every text from the code and templates,
 ## update each locale's .po (new texts come in empty, gone ones go), compile the .mo files, which

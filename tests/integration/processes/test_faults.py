@@ -236,6 +236,7 @@ def test_a_permanent_refusal_is_recorded_with_its_code(app: Flask, sink: Builtin
 RESTART_PG = os.environ.get("NOTIFIER_FAULT_RESTART_PG") == "1"
 
 
+@pytest.mark.alone  # every other test's PostgreSQL connections die with the restart
 @pytest.mark.skipif(
     not (RESTART_PG and os.environ.get("DATABASE_URL", "").startswith("postgres")),
     reason="restarts the machine's PostgreSQL: set NOTIFIER_FAULT_RESTART_PG=1 (.ci/run does)",
