@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bench.seed import seed_contacts
 from notifier.delivery import system_mail
+from notifier.delivery.sending import journal_key
 from notifier.infra.extensions import db
 from notifier.models import (
     Campaign,
@@ -546,6 +547,27 @@ def terminate_connections(database_url: str) -> int:
     return int(ended)
 
 
+def claims_are_fresh(database_url: str, connection: redis.Redis) -> bool:
+    """Every campaign claim has journaled less than half its rows: a worker killed now leaves
+    rows that never left, so the recovery frees them (its DELETE of their reservations). Killed
+    at the end of a batch, it would leave none, and the recovery would not delete."""
+    url = sa.engine.make_url(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            claims = conn.execute(
+                sa.text(
+                    "SELECT claim_token, count(*) FROM deliveries WHERE status = 'claimed' "
+                    "GROUP BY claim_token"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    return bool(claims) and all(
+        2 * int(connection.llen(journal_key(token))) < rows for token, rows in claims
+    )
+
+
 class SendLogLock:
     """Holds the cap reservations (send_log rows) of every claimed delivery in an open
     transaction, so a recovery that settles those claims stops at its DELETE of them: after it
@@ -557,13 +579,34 @@ class SendLogLock:
         self.database = url.database
         self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
         self.conn = self.engine.connect()
-        self._next_look = 0.0
+        self._next_look = self._next_settled_look = 0.0
+        self.tokens = list(
+            self.conn.scalars(
+                sa.text("SELECT DISTINCT claim_token FROM deliveries WHERE status = 'claimed'")
+            )
+        )
         self.locked = self.conn.execute(
             sa.text(
                 "SELECT count(*) FROM (SELECT 1 FROM send_log WHERE delivery_id IN "
                 "(SELECT id FROM deliveries WHERE status = 'claimed') FOR UPDATE) AS held"
             )
         ).scalar_one()
+
+    def claims_settled(self) -> bool:
+        """No row is still claimed under any claim token there was when the lock was taken:
+        the dead worker's claim was settled, so a recovery that has not waited never will
+        (asked at most once a second)."""
+        if time.monotonic() < self._next_settled_look:
+            return False
+        self._next_settled_look = time.monotonic() + 1.0
+        with self.engine.connect() as probe:
+            return not probe.execute(
+                sa.text(
+                    "SELECT count(*) FROM deliveries WHERE status = 'claimed' "
+                    "AND claim_token = ANY(:tokens)"
+                ),
+                {"tokens": self.tokens},
+            ).scalar_one()
 
     def recovery_waits(self) -> bool:
         """A session of the test database waits for a lock in its DELETE of send_log rows
