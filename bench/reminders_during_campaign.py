@@ -12,7 +12,8 @@ bench/campaign.py starts them) and postfix's smtp-sink as the relay:
    ahead) the product's scheduler round (`reminders.create_due`) made beforehand, as production
    makes them up to a day ahead, each a queued notice with its send_at. "A day" is compressed:
    once the campaign is scheduled their send_at are spread evenly over `--reminders /
-   --reminder-rate` seconds (one UPDATE), and a real `notifier scheduler` process, which
+   --reminder-rate` seconds from one scheduler interval later (one UPDATE; the scheduler's
+   notice timer reads what comes due that far ahead), and a real `notifier scheduler` process, which
    enqueues notices as they come due, and the workers send them while the campaign sends.
 
 Each notice is timed from the moment it became due (its send_at, or its created_at if later) to
@@ -237,8 +238,13 @@ def send_both(args: argparse.Namespace, settings: dict, workdir: Path, campaign_
     with unit_of_work():
         campaigns.schedule(campaign_id)
     window = args.reminders / args.reminder_rate
-    # The first reminder comes due a second after the campaign starts, when it is sending.
-    start = utcnow() + timedelta(seconds=1)
+    # The first reminder comes due one scheduler interval (and a second) after the campaign
+    # starts, while it sends. The UPDATE moves each send_at behind the scheduler's notice
+    # timer, which learns of a moment at its next read (every --interval seconds, up to two
+    # intervals ahead); in production a reminder's send_at is fixed when the round makes it, a
+    # day ahead. Due sooner, the first ones measured that read's phase: up to 2.9 s of wait
+    # for the notices of the first 7 seconds (docs/reminders.md).
+    start = utcnow() + timedelta(seconds=args.interval + 1)
     db.session.execute(sa.text(SPREAD), {"start": start, "window": window, "count": args.reminders})
     db.session.commit()
     campaign_end = wait_until_done(campaign_id, None)  # its last accepted message
