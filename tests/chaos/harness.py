@@ -528,11 +528,17 @@ def assert_exactly_once(result: Tally) -> None:
     assert not result.problems, result.problems
 
 
+def side_engine(database_url: str, **options: object) -> sa.Engine:
+    """The scenario's own connections to the test database, beside the app's session: no pool,
+    so each closes when its block ends."""
+    url = sa.engine.make_url(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    return sa.create_engine(url, poolclass=sa.pool.NullPool, **options)
+
+
 def terminate_connections(database_url: str) -> int:
     """Every other session of the test database ends at once, as when PostgreSQL's operator
     or a connection pooler kills them; the server itself keeps running (it is shared)."""
-    url = sa.engine.make_url(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    engine = side_engine(database_url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
             ended = conn.execute(
@@ -540,7 +546,7 @@ def terminate_connections(database_url: str) -> int:
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                     "WHERE datname = :name AND pid <> pg_backend_pid()"
                 ),
-                {"name": url.database},
+                {"name": engine.url.database},
             ).scalar_one()
     finally:
         engine.dispose()
@@ -551,8 +557,7 @@ def claims_are_fresh(database_url: str, connection: redis.Redis) -> bool:
     """Every campaign claim has journaled less than half its rows: a worker killed now leaves
     rows that never left, so the recovery frees them (its DELETE of their reservations). Killed
     at the end of a batch, it would leave none, and the recovery would not delete."""
-    url = sa.engine.make_url(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    engine = side_engine(database_url)
     try:
         with engine.connect() as conn:
             claims = conn.execute(
@@ -575,9 +580,8 @@ class SendLogLock:
     to kill the scheduler at exactly that point, the one a random kill would rarely hit."""
 
     def __init__(self, database_url: str) -> None:
-        url = sa.engine.make_url(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
-        self.database = url.database
-        self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        self.engine = side_engine(database_url)
+        self.database = self.engine.url.database
         self.conn = self.engine.connect()
         self._next_look = self._next_settled_look = 0.0
         self.tokens = list(

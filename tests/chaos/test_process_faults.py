@@ -75,7 +75,7 @@ def test_kill_9_of_the_scheduler_while_it_settles_a_dead_workers_claim(chaos: Ch
     held: list[SendLogLock] = []
 
     def kill_a_worker_and_hold_its_reservations() -> bool:
-        if len(held) == KILLS_AT_MOST or not claims_are_fresh(url, redis):
+        if not claims_are_fresh(url, redis):
             return False
         if not processes.kill_busy_worker(redis):
             return False
@@ -90,6 +90,7 @@ def test_kill_9_of_the_scheduler_while_it_settles_a_dead_workers_claim(chaos: Ch
                 # nothing will ever wait: another kill.
                 if not held[-1].conn.closed:
                     held[-1].release()
+                assert len(held) < KILLS_AT_MOST, f"{len(held)} kills left no claim to settle"
                 kill_a_worker_and_hold_its_reservations()
             return False
         processes.kill_scheduler()
