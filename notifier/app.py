@@ -111,6 +111,7 @@ def _register_blueprints(app: Flask) -> None:
     from notifier.web.auth import init_auth
     from notifier.web.paths import init_paths
     from notifier.web.public import bp as public_bp
+    from notifier.web.public.pages import unknown_address
     from notifier.web.static_files import init_static
     from notifier.web.transactions import in_units_of_work
 
@@ -120,6 +121,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(providers.bp)
-    api.init_app(app)
+    # An address no page has, outside the API: the public "link does not work" page, in
+    # Vietnamese (or ?lang=en), rather than Werkzeug's English one.
+    api.init_app(app, elsewhere=unknown_address)
     # Last, so that every view of every blueprint runs as one unit of work.
     in_units_of_work(app)

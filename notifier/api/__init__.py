@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from notifier.api.base import bp, register_routing_errors
+from notifier.api.base import RoutingErrorPage, bp, register_routing_errors
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, elsewhere: RoutingErrorPage | None = None) -> None:
+    """The API under its prefix; `elsewhere` answers an unknown path outside it."""
     # The views register their routes on bp when imported.
     from notifier.api import (  # noqa: F401
         campaigns,
@@ -22,4 +23,4 @@ def init_app(app: Flask) -> None:
 
     csrf.exempt(bp)  # bearer keys, never cookies: no CSRF to defend against
     app.register_blueprint(bp)
-    register_routing_errors(app)
+    register_routing_errors(app, elsewhere)

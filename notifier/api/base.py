@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 from flask import Blueprint, Flask, Response, current_app, request
 from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, InternalServerError, NotFound
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from notifier.api.body import max_body_bytes, max_bulk_bytes
 from notifier.api.problems import ApiProblem, from_domain, response
@@ -71,15 +73,21 @@ def _http_problem(exc: HTTPException) -> Response:
     return result
 
 
-def _routing_error(exc: HTTPException) -> Response | HTTPException:
-    """Unknown paths and methods never reach a blueprint: answer in kind only under the API."""
+RoutingErrorPage = Callable[[HTTPException], "WerkzeugResponse | HTTPException"]
+_ELSEWHERE = "notifier.routing_error_page"
+
+
+def _routing_error(exc: HTTPException) -> WerkzeugResponse | HTTPException:
+    """Unknown paths and methods never reach a blueprint: answer in kind only under the API;
+    elsewhere with the page the app gave register_routing_errors, if any."""
     if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
         if exc.code == 405 and not _exists(request.path):
             # Werkzeug answers 405 for some paths no rule matches for any method (an id past
             # its converter's maximum under a PATCH-only rule): it is a 404.
             return _http_problem(NotFound())
         return _http_problem(exc)
-    return exc
+    elsewhere: RoutingErrorPage | None = current_app.extensions.get(_ELSEWHERE)
+    return exc if elsewhere is None else elsewhere(exc)
 
 
 def _exists(path: str) -> bool:
@@ -94,6 +102,7 @@ def _exists(path: str) -> bool:
     return False
 
 
-def register_routing_errors(app: Flask) -> None:
+def register_routing_errors(app: Flask, elsewhere: RoutingErrorPage | None = None) -> None:
+    app.extensions[_ELSEWHERE] = elsewhere
     app.register_error_handler(404, _routing_error)
     app.register_error_handler(405, _routing_error)

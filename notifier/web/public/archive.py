@@ -19,10 +19,17 @@ def archive_list(purpose_key: str) -> Response:
     )
 
 
-@bp.get("/archive/<purpose_key>/<int:campaign_id>")
-def archive_message(purpose_key: str, campaign_id: int) -> Response:
+@bp.get("/archive/<purpose_key>/<campaign>")
+def archive_message(purpose_key: str, campaign: str) -> Response:
     purpose = archive.archived_purpose(purpose_key)
-    message = archive.archived_message(purpose, campaign_id, page_locale())
+    message = archive.archived_message(purpose, _campaign_id(campaign), page_locale())
     response = Response(message.html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = MESSAGE_POLICY
     return response
+
+
+def _campaign_id(text: str) -> int:
+    """The id the address names, or 0 (no campaign has it) for anything else: every bad address
+    gets the same "link does not work" page. An int converter would let an id past the
+    database's integer through (a 500 on PostgreSQL) and answer "-1" with another page."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else 0

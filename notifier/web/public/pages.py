@@ -9,6 +9,7 @@ from flask import Blueprint, render_template, request
 from flask_babel import force_locale
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from notifier.delivery.system_mail import local_time
@@ -99,6 +100,14 @@ def _too_many(exc: RateLimitExceeded) -> Response:
 
 @bp.errorhandler(NotFound)
 def _not_found(exc: NotFound) -> Response:
+    return render("public/problem.html", 404, problem=PROBLEMS["bad_link"])
+
+
+def unknown_address(exc: HTTPException) -> Response | HTTPException:
+    """A path no page has (outside the API, which answers in JSON): the page a bad link gets,
+    in the visitor's language. Another routing error (405) keeps Werkzeug's answer."""
+    if exc.code != 404:
+        return exc
     return render("public/problem.html", 404, problem=PROBLEMS["bad_link"])
 
 
