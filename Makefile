@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint typecheck pytest chaos chaos-fast api-fuzz chromium postfix bench image-test mutation clean \
-  translations
+  translations wrk bench-tracking
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { echo "python3-venv is missing: installing it"; \
@@ -95,6 +95,20 @@ postfix:
 BENCH_ARGS ?= --contacts 150000 --workers 2
 bench: install postfix
 	$(BIN)/python bench/campaign.py $(BENCH_ARGS)
+
+# The tracking benchmark's load generator (Debian's wrk, with LuaJIT).
+wrk:
+	@command -v wrk >/dev/null || { echo "installing Debian's wrk"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+
+## The tracking redirect benchmark's long form (bench/tracking_redirect.py, docs/tracking.md):
+## 10,000,000 clicks and opens through gunicorn onto an empty table, then the exact row check
+## and the campaign page's reads at that size. Without --long (a few minutes): 300,000 requests
+## onto a table seeded to 10,000,000 first, e.g. make bench-tracking TRACKING_ARGS=
+TRACKING_ARGS ?= --long
+TRACKING_DATABASE ?= postgresql://postgres@127.0.0.1:5432/bench_tracking
+bench-tracking: install wrk
+	$(BIN)/python bench/tracking_redirect.py --database $(TRACKING_DATABASE) $(TRACKING_ARGS)
 
 ## The container image, end to end with podman (docs/deployment.md); kept out of `make test`.
 ## It uses the local PostgreSQL and Redis: IMAGE_TEST_ARGS="--database ... --redis ..." to change.

@@ -112,6 +112,7 @@ def _register_blueprints(app: Flask) -> None:
     from notifier.web.paths import init_paths
     from notifier.web.public import bp as public_bp
     from notifier.web.public.pages import unknown_address
+    from notifier.web.public.tracking import init_tracking
     from notifier.web.static_files import init_static
     from notifier.web.transactions import in_units_of_work
 
@@ -126,3 +127,5 @@ def _register_blueprints(app: Flask) -> None:
     api.init_app(app, elsewhere=unknown_address)
     # Last, so that every view of every blueprint runs as one unit of work.
     in_units_of_work(app)
+    # In front of the whole app: genuine tracking tokens are answered before Flask.
+    init_tracking(app)

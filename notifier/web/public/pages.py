@@ -25,14 +25,22 @@ from notifier.web.public.messages import PROBLEMS
 bp = Blueprint("public", __name__)
 
 
-def _a_refusal() -> bool:
-    """A refusal must never wait: Gmail and Yahoo send every one-click POST from a few addresses,
-    and the signed token in the URL already limits what such a request can do."""
+# Never limited: the signed token in their URL already limits what a request can do.
+UNLIMITED = frozenset({"public.tracked_click", "public.tracked_open"})
+
+
+def _unlimited() -> bool:
+    """A refusal must never wait: Gmail and Yahoo send every one-click POST from a few addresses.
+    Nor may a tracked link or the pixel (docs/tracking.md): a whole office behind one address,
+    a mail scanner and Apple's proxy each open many people's links, and a 429 would strand the
+    person instead of sending them on. A forged token costs an HMAC and no query."""
+    if request.endpoint in UNLIMITED:
+        return True
     return request.method == "POST" and request.endpoint == "public.unsubscribe"
 
 
 # Per client address, shared by every web process.
-limiter.limit(public_limit, exempt_when=_a_refusal)(bp)
+limiter.limit(public_limit, exempt_when=_unlimited)(bp)
 
 # Tokens sit in these URLs and the pages name a person: nothing may frame, cache, leak the
 # address to another site through Referer, or run a script that is not ours.

@@ -74,3 +74,26 @@ def test_one_click_refusals_are_never_rate_limited(app: Flask, client: FlaskClie
     ]
     assert codes == [200, 200, 200, 200]
     assert [client.get("/subscribe").status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_tracked_links_and_the_pixel_are_never_rate_limited(
+    app: Flask, client: FlaskClient
+) -> None:
+    """A whole office behind one address, a mail scanner or Apple's proxy follows many people's
+    links: each click still reaches its destination, each pixel is still a GIF."""
+    from notifier.domain.tokens import CLICK, OPEN, make_tracking_token
+    from notifier.infra.context import token_secret
+
+    configure(app, PUBLIC_RATE_LIMIT="2 per minute")
+    secret, sent = token_secret(), 1_790_000_000
+    clicks = [
+        make_tracking_token(secret, CLICK, 1, n, sent, 0, "https://dcnet.example/a")
+        for n in range(1, 6)
+    ]
+    opens = [make_tracking_token(secret, OPEN, 1, n, sent, 0, "") for n in range(1, 6)]
+    assert [client.get(f"/t/c/{t}").status_code for t in clicks] == [302] * 5
+    assert [client.get(f"/t/o/{t}").status_code for t in opens] == [200] * 5
+    # Nor does a link that is not genuine wait (the Flask view answers it): a page, no 429.
+    assert [client.get("/t/c/forged").status_code for _ in range(3)] == [404] * 3
+    # The limit itself still holds for the other pages, none of the above counted.
+    assert [client.get("/subscribe").status_code for _ in range(3)] == [200, 200, 429]

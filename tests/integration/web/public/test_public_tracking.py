@@ -84,6 +84,24 @@ def test_a_click_redirects_to_the_destination_fixed_at_send_time(
     assert _events() == [(sent["an"], "c", 0, 0)]
 
 
+def test_only_the_events_own_connection_commits_without_waiting_for_the_disk(
+    app: Flask, client: FlaskClient, sent: dict
+) -> None:
+    """docs/tracking.md: an event may be lost in the last fraction of a second before a
+    PostgreSQL crash, nothing else the web process writes."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("synchronous_commit is PostgreSQL's")
+    first = CLICK_LINK.findall(sent["mails"]["an@example.com"])[0]
+    with time_machine.travel(utcnow() + timedelta(minutes=5), tick=True):
+        assert client.get(first, headers=PERSON).status_code == 302
+    events = app.extensions["notifier.tracking"].connection()
+    assert events.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+    assert db.session.execute(db.text("SHOW synchronous_commit")).scalar() == "on"
+    with db.engine.connect() as other:  # the pool the pages and the send path use
+        assert other.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+    assert _events() == [(sent["an"], "c", 0, 0)]
+
+
 def test_forged_and_altered_tokens_get_a_page_never_a_redirect(
     client: FlaskClient, sent: dict
 ) -> None:
