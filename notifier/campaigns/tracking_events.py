@@ -109,6 +109,15 @@ class Recorder:
             "at": now,
         }
         try:
+            self._insert(values)
+        except DBAPIError as exc:
+            # The person still reaches the destination fixed at send time: a database that is
+            # down costs this one event (an analytics count), never the redirect.
+            log.warning("tracking event not recorded (%s): %s", claims.kind, exc.orig)
+            self.close()
+
+    def _insert(self, values: dict[str, object]) -> None:
+        try:
             self.connection().execute(EVENT, values)
         except DBAPIError as exc:
             if not exc.connection_invalidated:

@@ -13,7 +13,7 @@ import pytest
 import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
 
 from notifier.campaigns.engagement import engagement, roll_up
 from notifier.domain.profile import TRACK_CLICKS, TRACK_OPENS
@@ -50,6 +50,9 @@ def _events() -> list[tuple[int, str, int, int]]:
         ).order_by(TrackingEvent.id)
     )
     return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+DEAD_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:9/none?connect_timeout=2"
 
 
 def test_the_notice_version_agreed_to_decides_whether_mail_is_tracked(sent: dict) -> None:
@@ -100,6 +103,26 @@ def test_only_the_events_own_connection_commits_without_waiting_for_the_disk(
     with db.engine.connect() as other:  # the pool the pages and the send path use
         assert other.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
     assert _events() == [(sent["an"], "c", 0, 0)]
+
+
+def test_a_database_that_is_down_costs_the_event_never_the_redirect(
+    app: Flask, client: FlaskClient, sent: dict
+) -> None:
+    """docs/tracking.md: the person still reaches the destination fixed at send time."""
+    first = CLICK_LINK.findall(sent["mails"]["an@example.com"])[0]
+    recorder = app.extensions["notifier.tracking"]
+    recorder.close()
+    working, recorder.engine = recorder.engine, create_engine(DEAD_DATABASE)  # nobody listens
+    try:
+        response = client.get(first, headers=PERSON)
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("https://")
+    finally:
+        recorder.close()
+        recorder.engine = working
+    assert _events() == []
+    assert client.get(first, headers=PERSON).status_code == 302  # back: recorded again
+    assert len(_events()) == 1
 
 
 def test_forged_and_altered_tokens_get_a_page_never_a_redirect(
