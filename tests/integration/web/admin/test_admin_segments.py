@@ -324,17 +324,17 @@ def test_engagement_conditions_count_live_and_save(client: FlaskClient, admin: S
 @pytest.mark.parametrize(
     ("row", "problem"),
     [
-        ({"field": "opened", "op": "within", "value": "91"}, "at most 90 days"),
-        ({"field": "clicked", "op": "not_within", "value": "366"}, "from 1 to 365"),
-        ({"field": "opened", "op": "within", "value": "0"}, "from 1 to 365"),
-        ({"field": "opened", "op": "within", "value": "30 OR 1=1"}, "from 1 to 365"),
-        ({"field": "opened", "op": "within", "value": "-5"}, "from 1 to 365"),
-        ({"field": "opened", "op": "within", "value": "1e2"}, "from 1 to 365"),
+        ({"field": "opened", "op": "within", "value": "91"}, "tối đa 90 ngày"),
+        ({"field": "clicked", "op": "not_within", "value": "366"}, "từ 1 đến 365"),
+        ({"field": "opened", "op": "within", "value": "0"}, "từ 1 đến 365"),
+        ({"field": "opened", "op": "within", "value": "30 OR 1=1"}, "từ 1 đến 365"),
+        ({"field": "opened", "op": "within", "value": "-5"}, "từ 1 đến 365"),
+        ({"field": "opened", "op": "within", "value": "1e2"}, "từ 1 đến 365"),
         ({"field": "opened", "op": "within", "value": "9" * 10_000}, "200"),
         ({"field": "opened", "op": "eq", "value": "30"}, "op"),
-        ({"field": "last_campaigns", "op": "none_opened", "value": "21"}, "from 1 to 20"),
+        ({"field": "last_campaigns", "op": "none_opened", "value": "21"}, "từ 1 đến 20"),
         ({"field": "last_campaigns", "op": "within", "value": "3"}, "op"),
-        ({"field": "last_campaigns", "op": "none_opened", "value": "３"}, "from 1 to 20"),
+        ({"field": "last_campaigns", "op": "none_opened", "value": "３"}, "từ 1 đến 20"),
     ],
 )
 def test_hostile_engagement_conditions_are_refused(
