@@ -13,8 +13,8 @@ from notifier.infra.extensions import db
 from notifier.models import Segment
 from tests.browser.test_admin_flow import _nav, _sign_in, screenshot
 from tests.integration.helpers import make_contact
-from tests.integration.web.admin.test_admin_segments import _engagement
 from tests.integration.test_admin_support import make_staff
+from tests.integration.web.admin.test_admin_segments import _engagement
 
 
 def _row(page: Any, number: int, **values: str) -> None:
