@@ -158,9 +158,9 @@ def main() -> None:
                 {"c": campaign_id},
             )
             db.session.commit()
-            # As autovacuum would on a live database: the hint bits and the visibility map
-            # (index-only scans) and fresh statistics. Measured unvacuumed, the first counts
-            # paid for writing the hint bits of a bulk load no live database has.
+            # As autovacuum would on a live database: the hint bits, the visibility map
+            # (index-only scans) and fresh statistics; unvacuumed, the first reads also wrote the
+            # bulk load's hint bits (docs/segments.md, "At scale").
             with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(db.text("VACUUM ANALYZE"))
             print(f"seeded {args.contacts:,} contacts, {planned:,} sent deliveries "
