@@ -4,12 +4,13 @@ Every value is a bound parameter and every name in the SQL comes from the valida
 fixed vocabulary, never from input. The meaning is domain.segments.matches, on SQLite and
 PostgreSQL alike: exact, case-sensitive text (strpos/instr, not LIKE, whose case rules differ
 between the two), numbers and dates tested for their shape before they are cast or compared, so
-one odd attribute value never fails a count.
+one odd attribute value never fails a count. Engagement is correlated EXISTS over the contact's
+tracking events and deliveries (their contact_id indexes), read at the Horizon given.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -24,13 +25,21 @@ from sqlalchemy import (
     func,
     literal,
     or_,
+    select,
     true,
 )
 from sqlalchemy.orm import aliased
 
 from notifier.domain import segments
-from notifier.domain.segments import Condition, Group
-from notifier.models import ConsentState, Contact, ContactTag, Delivery, DeliveryStatus
+from notifier.domain.segments import Condition, Group, Horizon
+from notifier.models import (
+    ConsentState,
+    Contact,
+    ContactTag,
+    Delivery,
+    DeliveryStatus,
+    TrackingEvent,
+)
 
 NUMBER_TYPE = Numeric(15, 3)
 # The same shapes as segments.NUMBER and segments.DATE, for PostgreSQL's regular expressions.
@@ -38,16 +47,24 @@ PG_NUMBER = r"^-?[0-9]{1,12}(\.[0-9]{1,3})?$"
 PG_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
-def segment_clause(group: Group, dialect: str) -> ColumnElement[bool]:
+def segment_clause(group: Group, dialect: str, horizon: Horizon) -> ColumnElement[bool]:
     """The tree as one boolean expression, correlated to the Contact of the enclosing query."""
     parts = [
-        segment_clause(item, dialect) if isinstance(item, Group) else _condition(item, dialect)
+        segment_clause(item, dialect, horizon)
+        if isinstance(item, Group)
+        else _condition(item, dialect, horizon)
         for item in group.items
     ]
     return and_(true(), *parts) if group.match == "all" else or_(false(), *parts)
 
 
-def _condition(c: Condition, dialect: str) -> ColumnElement[bool]:
+def _condition(c: Condition, dialect: str, horizon: Horizon) -> ColumnElement[bool]:
+    if c.field in segments.ENGAGEMENT_FIELDS:
+        since = horizon.now - timedelta(days=int(c.value))  # type: ignore[arg-type]
+        engaged = exists().where(_peoples_events(c.field), TrackingEvent.at >= since)
+        return engaged if c.op == "within" else ~engaged
+    if c.field == "last_campaigns":
+        return _last_unopened(int(c.value), horizon)  # type: ignore[arg-type]
     if c.field == "tag":
         has = exists().where(ContactTag.contact_id == Contact.id, ContactTag.tag == str(c.value))
         return has if c.op == "has" else ~has
@@ -98,6 +115,41 @@ def _attribute_text(key: str, dialect: str) -> ColumnElement[str]:
         kind = func.json_type(Contact.attributes, literal(f'$."{key}"', String))
         scalar = kind.in_(["text", "integer", "real"])
     return case((scalar, cast(Contact.attributes[key].as_string(), String)), else_=None)
+
+
+def _peoples_events(field_name: str) -> ColumnElement[bool]:
+    return and_(
+        TrackingEvent.contact_id == Contact.id,
+        TrackingEvent.flags == 0,
+        TrackingEvent.kind.in_(segments.engagement_kinds(field_name)),
+    )
+
+
+def _last_unopened(n: int, horizon: Horizon) -> ColumnElement[bool]:
+    """segments._engaged for "last_campaigns": at least n deliveries with the pixel since every
+    event is still kept (so the n latest are all among them), and no open or click by the person
+    of the campaigns of the n latest."""
+    tracked = and_(
+        Delivery.contact_id == Contact.id,
+        Delivery.status == DeliveryStatus.SENT.value,
+        Delivery.tracking.in_(segments.TRACKED_FOR_OPENS),
+        Delivery.sent_at.is_not(None),
+    )
+    enough = exists(
+        select(Delivery.id)
+        .where(tracked, Delivery.sent_at >= horizon.kept_since)
+        .limit(1)
+        .offset(n - 1)
+    )
+    latest = (
+        select(Delivery.campaign_id)
+        .where(tracked)
+        .order_by(Delivery.sent_at.desc(), Delivery.id.desc())
+        .limit(n)
+        .correlate(Contact)  # two levels down: auto-correlation looks one level up only
+    )
+    opened = exists().where(_peoples_events("opened"), TrackingEvent.campaign_id.in_(latest))
+    return and_(enough, ~opened)
 
 
 def _consent(purpose_key: str, state: str) -> ColumnElement[bool]:

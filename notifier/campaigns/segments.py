@@ -14,8 +14,9 @@ from sqlalchemy import ColumnElement, false, func, select
 from notifier.campaigns.segment_sql import segment_clause
 from notifier.domain import segments
 from notifier.domain.errors import NotFound, ValidationFailed
-from notifier.domain.segments import Group
-from notifier.infra.context import profile
+from notifier.domain.segments import Group, Horizon
+from notifier.infra.clock import utcnow
+from notifier.infra.context import profile, settings
 from notifier.infra.extensions import db
 from notifier.models import Campaign, Contact, Segment
 
@@ -31,8 +32,13 @@ class SegmentInput:
 
 
 def parse(definition: Any) -> Group:
-    """The tree, checked against this profile's purposes and the campaigns that exist."""
-    group = segments.parse(definition, {p.key for p in profile().purposes})
+    """The tree, checked against this profile's purposes, the campaigns that exist and the
+    tracking retention (what staff save or count now; a stored tree is read by saved_clause)."""
+    group = segments.parse(
+        definition,
+        {p.key for p in profile().purposes},
+        retention_days=settings().TRACKING_RETENTION_DAYS,
+    )
     wanted = group.campaign_ids()
     if wanted:
         found = set(db.session.scalars(select(Campaign.id).where(Campaign.id.in_(wanted))))
@@ -89,8 +95,13 @@ def segment_choices() -> list[tuple[int, str]]:
     return [(s.id, s.name) for s in list_segments()]
 
 
-def clause(group: Group) -> ColumnElement[bool]:
-    return segment_clause(group, db.session.get_bind().dialect.name)
+def horizon() -> Horizon:
+    """Now, and the oldest moment whose tracking events are all still kept."""
+    return Horizon.at(utcnow(), settings().TRACKING_RETENTION_DAYS)
+
+
+def clause(group: Group, at: Horizon | None = None) -> ColumnElement[bool]:
+    return segment_clause(group, db.session.get_bind().dialect.name, at or horizon())
 
 
 def saved_clause(segment_id: Any) -> ColumnElement[bool]:

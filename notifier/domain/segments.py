@@ -15,6 +15,19 @@ Conditions:
     {"field": "consent", "key": purpose, "op": "is",
      "value": "granted" | "withdrawn" | "pending" | "none"}
     {"field": "received", "op": "received" | "not_received", "value": campaign id}
+    {"field": "opened" | "clicked", "op": "within" | "not_within", "value": days, 1..MAX_DAYS}
+    {"field": "last_campaigns", "op": "none_opened", "value": N, 1..MAX_LAST}
+
+Engagement reads only people's events (tracking flags 0), never a scanner's or Apple's proxy's,
+and a click counts as an open: whoever followed a link opened the message, pixel or not.
+"opened/clicked within N days" looks back N whole days from the moment of reading
+(`Horizon.now`); N beyond the tracking retention is refused where the retention is known
+(`parse(..., retention_days=...)`): older events are kept only as counts that name nobody.
+"last_campaigns none_opened N" holds when the contact's N most recent sent deliveries tracked
+for opens (by send time) all show no open and no click by the person. Mail without the pixel
+is left out (it cannot show an open, so it proves nothing); a contact with fewer than N such
+deliveries since `Horizon.kept_since` (the oldest moment whose events are all still kept) does
+not match: too little is known to say they stopped opening.
 
 Comparisons are exact and case-sensitive (the same on SQLite and PostgreSQL). A comparison with
 an attribute the contact lacks, or whose value is not of the condition's type, is false: "!="
@@ -33,19 +46,37 @@ from decimal import Decimal
 from typing import Any
 
 from notifier.domain.errors import ValidationFailed
+from notifier.domain.profile import TRACK_CLICKS, TRACK_OPENS
+from notifier.domain.tokens import CLICK, OPEN
 
 MAX_DEPTH = 4  # the top group is depth 1
 MAX_CONDITIONS = 40
 MAX_ITEMS = 40  # per group
 MAX_TEXT = 200
 CONTACT_TEXT_FIELDS = ("email", "name", "locale")
-FIELDS = (*CONTACT_TEXT_FIELDS, "created_at", "attribute", "tag", "consent", "received")
+ENGAGEMENT_FIELDS = ("opened", "clicked")
+FIELDS = (
+    *CONTACT_TEXT_FIELDS,
+    "created_at",
+    "attribute",
+    "tag",
+    "consent",
+    "received",
+    *ENGAGEMENT_FIELDS,
+    "last_campaigns",
+)
 TYPES = ("text", "number", "date")
 TEXT_OPS = ("eq", "ne", "contains", "starts_with", "is_set")
 ORDER_OPS = ("eq", "ne", "lt", "le", "gt", "ge", "is_set")
 TAG_OPS = ("has", "has_not")
 CONSENT_STATES = ("granted", "withdrawn", "pending", "none")
 RECEIVED_OPS = ("received", "not_received")
+ENGAGEMENT_OPS = ("within", "not_within")
+LAST_OPS = ("none_opened",)
+MAX_DAYS = 365
+MAX_LAST = 20
+# A delivery's `tracking` values that carried the open pixel (domain/profile.py).
+TRACKED_FOR_OPENS = (TRACK_OPENS, TRACK_OPENS | TRACK_CLICKS)
 MATCHES = ("all", "any")
 KEY = re.compile(r"[A-Za-z0-9_]{1,64}")
 TAG = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
@@ -98,6 +129,10 @@ def ops_for(field_name: str, type_: str = "text") -> tuple[str, ...]:
         return ("is",)
     if field_name == "received":
         return RECEIVED_OPS
+    if field_name in ENGAGEMENT_FIELDS:
+        return ENGAGEMENT_OPS
+    if field_name == "last_campaigns":
+        return LAST_OPS
     return ()
 
 
@@ -105,16 +140,34 @@ class SegmentInvalid(ValidationFailed):
     """Each problem keyed by its place in the tree: "items.0.items.2.value"."""
 
 
-def parse(data: Any, purposes: Collection[str]) -> Group:
-    """A Group from JSON-shaped data, or SegmentInvalid naming every problem found."""
+def parse(data: Any, purposes: Collection[str], retention_days: int | None = None) -> Group:
+    """A Group from JSON-shaped data, or SegmentInvalid naming every problem found.
+
+    With `retention_days` (TRACKING_RETENTION_DAYS), "opened/clicked within N days" with N
+    beyond it is refused: those events are gone. A stored segment is read back without it, so
+    a retention shortened later makes the condition see the events still kept."""
     errors: dict[str, str] = {}
     counter = [0]
     group = _group(data, "definition", 1, purposes, errors, counter)
     if counter[0] > MAX_CONDITIONS:
         errors["definition"] = f"at most {MAX_CONDITIONS} conditions"
+    if group is not None and retention_days is not None:
+        _within_retention(group, "definition", retention_days, errors)
     if errors or group is None:
         raise SegmentInvalid(errors or {"definition": "is not a group"})
     return group
+
+
+def _within_retention(group: Group, path: str, days: int, errors: dict[str, str]) -> None:
+    for index, item in enumerate(group.items):
+        here = f"{path}.items.{index}"
+        if isinstance(item, Group):
+            _within_retention(item, here, days, errors)
+        elif item.field in ENGAGEMENT_FIELDS and int(item.value or 0) > days:  # type: ignore[arg-type]
+            errors[f"{here}.value"] = (
+                f"at most {days} days: older opens and clicks are kept only as daily counts "
+                "that name nobody"
+            )
 
 
 def _group(
@@ -217,6 +270,10 @@ def _value(name: str, op: str, kind: str, raw: Any) -> Value:
         if not text.isascii() or not text.isdigit() or len(text) > 12:
             raise ValueError("must be a campaign number")
         return int(text)
+    if name in ENGAGEMENT_FIELDS:
+        return _whole(text, MAX_DAYS, "days")
+    if name == "last_campaigns":
+        return _whole(text, MAX_LAST, "campaigns")
     if name == "consent":
         if text not in CONSENT_STATES:
             raise ValueError(f"one of {', '.join(CONSENT_STATES)}")
@@ -236,6 +293,12 @@ def _value(name: str, op: str, kind: str, raw: Any) -> Value:
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
         raise ValueError("no control characters")
     return text
+
+
+def _whole(text: str, most: int, unit: str) -> int:
+    if not text.isascii() or not text.isdigit() or len(text) > 3 or not 1 <= int(text) <= most:
+        raise ValueError(f"a whole number of {unit} from 1 to {most}")
+    return int(text)
 
 
 def _date(text: str) -> date:
@@ -277,6 +340,39 @@ def _item_json(item: Group | Condition) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Horizon:
+    """When a segment is read: `now`, and `kept_since`, the oldest moment from which every
+    tracking event is still kept (now minus the retention; the roll-up cuts at a day's start
+    before it)."""
+
+    now: datetime
+    kept_since: datetime
+
+    @classmethod
+    def at(cls, now: datetime, retention_days: int) -> Horizon:
+        return cls(now, now - timedelta(days=retention_days))
+
+
+@dataclass(frozen=True)
+class Event:
+    """One tracking event of the contact: OPEN or CLICK, its campaign, when, a person's or not."""
+
+    kind: str
+    campaign_id: int
+    at: datetime
+    human: bool
+
+
+@dataclass(frozen=True)
+class TrackedDelivery:
+    """A SENT delivery that carried the open pixel (TRACKED_FOR_OPENS), with its send time."""
+
+    id: int
+    campaign_id: int
+    sent_at: datetime
+
+
+@dataclass(frozen=True)
 class ContactFacts:
     """What a segment reads of one contact; `consents` maps purpose to its status row."""
 
@@ -288,11 +384,14 @@ class ContactFacts:
     tags: frozenset[str]
     consents: Mapping[str, str]
     received: frozenset[int]  # campaigns with a SENT delivery to this contact
+    events: tuple[Event, ...] = ()
+    tracked: tuple[TrackedDelivery, ...] = ()
 
 
-def matches(group: Group, facts: ContactFacts) -> bool:
+def matches(group: Group, facts: ContactFacts, horizon: Horizon | None = None) -> bool:
+    """`horizon` is needed only by the engagement conditions."""
     results = (
-        matches(item, facts) if isinstance(item, Group) else holds(item, facts)
+        matches(item, facts, horizon) if isinstance(item, Group) else holds(item, facts, horizon)
         for item in group.items
     )
     return all(results) if group.match == "all" else any(results)
@@ -307,7 +406,11 @@ def attribute_text(value: Any) -> str | None:
     return str(value)
 
 
-def holds(c: Condition, facts: ContactFacts) -> bool:
+def holds(c: Condition, facts: ContactFacts, horizon: Horizon | None = None) -> bool:
+    if c.field in ENGAGEMENT_FIELDS or c.field == "last_campaigns":
+        if horizon is None:
+            raise ValueError("an engagement condition is read at a Horizon")
+        return _engaged(c, facts, horizon)
     if c.field == "tag":
         return (c.value in facts.tags) == (c.op == "has")
     if c.field == "consent":
@@ -343,6 +446,25 @@ def holds(c: Condition, facts: ContactFacts) -> bool:
     if c.op == "contains":
         return c.value in text
     return text.startswith(c.value)  # starts_with
+
+
+def engagement_kinds(field_name: str) -> tuple[str, ...]:
+    """The event kinds a condition counts: a click is also an open (see the module's doc)."""
+    return (CLICK,) if field_name == "clicked" else (OPEN, CLICK)
+
+
+def _engaged(c: Condition, facts: ContactFacts, horizon: Horizon) -> bool:
+    assert isinstance(c.value, int)
+    kinds = engagement_kinds(c.field)
+    if c.field == "last_campaigns":
+        latest = sorted(facts.tracked, key=lambda d: (d.sent_at, d.id), reverse=True)[: c.value]
+        if len(latest) < c.value or latest[-1].sent_at < horizon.kept_since:
+            return False
+        opened = {e.campaign_id for e in facts.events if e.human and e.kind in kinds}
+        return not any(d.campaign_id in opened for d in latest)
+    since = horizon.now - timedelta(days=c.value)
+    found = any(e.human and e.kind in kinds and e.at >= since for e in facts.events)
+    return found == (c.op == "within")
 
 
 def consent_state(status: str | None) -> str:

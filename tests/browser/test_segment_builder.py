@@ -1,7 +1,9 @@
-"""The segment builder in Chromium: two groups of conditions, the live count, save."""
+"""The segment builder in Chromium: two groups of conditions, an engagement condition, the live
+count, save."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Flask
@@ -12,6 +14,7 @@ from notifier.models import Segment
 from tests.browser.test_admin_flow import _nav, _sign_in, screenshot
 from tests.integration.helpers import make_contact
 from tests.integration.test_admin_support import make_staff
+from tests.integration.web.admin.test_admin_segments import _engagement
 
 
 def _row(page: Any, number: int, **values: str) -> None:
@@ -55,3 +58,41 @@ def test_build_a_two_group_segment_see_the_count_and_save(
     assert segment.name == "HN VIP hoặc chi nhiều"
     assert [len(g["items"]) for g in segment.definition["items"]] == [2, 1]
     assert segment.definition["match"] == "any"
+
+
+def _set(page: Any, **values: str) -> None:
+    """Row 1's fields, then leave the value as a person would: its change event asks the count."""
+    _row(page, 1, **values)
+    page.get_by_label("Giá trị 1", exact=True).press("Tab")
+
+
+def test_an_engagement_condition_counts_live(app: Flask, live_server: str, page: Any) -> None:
+    """Clicked in the last N days: a person's click three days ago counts, a scanner's never,
+    a click 40 days ago only once N reaches it (tests.integration.web.admin)."""
+    make_staff("mkt@example.com", "admin", name="Nguyễn Thu Hà")
+    _engagement()
+    _sign_in(page, live_server, "mkt@example.com")
+    page.goto(f"{live_server}/admin/segments/new")
+    page.get_by_label("Tên", exact=True).fill("Bấm gần đây")
+    _set(page, **{"Trường": "clicked", "Phép so sánh": "within", "Giá trị": "30"})
+    total = page.get_by_test_id("segment-total")
+    total.filter(has_text=re.compile(r"^\s*1\s*$")).wait_for()
+    _set(page, **{"Giá trị": "60"})
+    total.filter(has_text=re.compile(r"^\s*2\s*$")).wait_for()
+    _set(page, **{"Phép so sánh": "not_within"})
+    total.filter(has_text=re.compile(r"^\s*2\s*$")).wait_for()  # the scanned and the quiet one
+    _set(page, **{"Trường": "last_campaigns", "Phép so sánh": "none_opened", "Giá trị": "4"})
+    total.filter(has_text=re.compile(r"^\s*0\s*$")).wait_for()  # everyone had only three
+    _set(page, **{"Giá trị": "25"})
+    page.get_by_text("số chiến dịch, một số nguyên từ 1 đến 20").wait_for()
+    _set(page, **{"Giá trị": "3"})
+    total.filter(has_text=re.compile(r"^\s*2\s*$")).wait_for()
+    chosen = page.get_by_label("Trường 1", exact=True).evaluate("e => e.selectedOptions[0].text")
+    assert chosen == "N chiến dịch gần nhất có theo dõi lượt mở"
+    screenshot(page, "segment-builder-engagement")
+    page.get_by_test_id("segment-save").click()
+    page.get_by_text("Đã lưu phân khúc.").wait_for()
+    segment = db.session.scalars(select(Segment)).one()
+    assert segment.definition["items"][0]["items"] == [
+        {"field": "last_campaigns", "op": "none_opened", "value": "3"}
+    ]

@@ -81,6 +81,13 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             r"this type's template needs data a reminder lacks: (?P<values>.+)",
             "problem_reminder_data",
         ),
+        (r"a whole number of days from 1 to (?P<n>\d+)", "problem_segment_days"),
+        (r"a whole number of campaigns from 1 to (?P<n>\d+)", "problem_segment_campaigns"),
+        (
+            r"at most (?P<n>\d+) days: older opens and clicks are kept only as daily counts "
+            r"that name nobody",
+            "problem_segment_retention",
+        ),
     )
 )
 

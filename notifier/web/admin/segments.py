@@ -21,7 +21,7 @@ from notifier.campaigns import segments as saved
 from notifier.domain import segments
 from notifier.domain.errors import ValidationFailed
 from notifier.i18n import current_locale, translate
-from notifier.infra.context import profile
+from notifier.infra.context import profile, settings
 from notifier.web.admin.blueprint import bp
 from notifier.web.admin.forms import ActionForm
 from notifier.web.admin.guard import flash_errors, requires
@@ -199,6 +199,7 @@ def _page(
         ops=ALL_OPS,
         purposes=[(p.key, p.name.get(current_locale())) for p in profile().purposes],
         purpose_key=purpose_key,
+        retention_days=settings().TRACKING_RETENTION_DAYS,
         count=_count(purpose_key, match, groups, rows),
         definition=json.dumps(tree_from_rows(match, groups, rows), ensure_ascii=False),
     ), status

@@ -1,7 +1,8 @@
 """A segment means one thing: the SQL that counts and plans it selects exactly the contacts the
 plain-Python reading (domain.segments.matches) accepts, for hypothesis-generated trees over a
-population built to sit on every edge (missing, odd and boundary values), on SQLite and on
-PostgreSQL (DATABASE_URL)."""
+population built to sit on every edge (missing, odd and boundary values; people's and machines'
+opens and clicks of every age, mail with and without the pixel), on SQLite and on PostgreSQL
+(DATABASE_URL)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from notifier.models import (
     ContactTag,
     Delivery,
     DeliveryStatus,
+    TrackingEvent,
 )
 from tests.integration.helpers import committed, layout_template, make_contact, web_grant
 
@@ -36,6 +38,16 @@ TEXTS = ("an", "An", "Nguyễn", "nguyễn", "a%", "_", "x'; DROP TABLE contacts
 NUMBERS = ("12", "12.5", "-3", "0", "007", "1e3", " 12", "12.", ".5", "1.2.3", "abc", "-", "")
 DATES = ("2026-01-15", "2026-1-5", "2025-12-31", "2026-02-30", "soon", "2026-01-15T00:00")
 BASE = datetime(2026, 1, 10, tzinfo=UTC)
+# Engagement is read at NOW, with the default retention (90 days): ages straddle both the
+# conditions' day counts and the retention, a second either side.
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+HORIZON = segments.Horizon.at(NOW, 90)
+AGES = (0.5, 1, 7, 30, 60, 89, 90, 91, 200)
+DAYS = (1, 7, 30, 60, 90)
+
+
+def _ago(rng: random.Random) -> datetime:
+    return NOW - timedelta(days=rng.choice(AGES), seconds=rng.choice((-1, 0, 0, 1)))
 
 
 def _population(rng: random.Random, campaign_ids: list[int]) -> None:
@@ -67,10 +79,27 @@ def _population(rng: random.Random, campaign_ids: list[int]) -> None:
             for tag in rng.sample(TAGS, rng.randrange(0, 3)):
                 db.session.add(ContactTag(contact_id=contact_id, tag=tag))
             for campaign_id in campaign_ids:
-                status = rng.choice([*list(DeliveryStatus), None, None])
+                status = rng.choice([*list(DeliveryStatus), *[DeliveryStatus.SENT] * 4, None])
                 if status is not None:
                     db.session.add(
-                        Delivery(campaign_id=campaign_id, contact_id=contact_id, status=status)
+                        Delivery(
+                            campaign_id=campaign_id,
+                            contact_id=contact_id,
+                            status=status,
+                            tracking=rng.choice((0, 1, 2, 3, 2, 3)),
+                            sent_at=None if rng.random() < 0.1 else _ago(rng),
+                        )
+                    )
+                for _ in range(rng.choice((0, 0, 1, 2, 3))):
+                    db.session.add(
+                        TrackingEvent(
+                            campaign_id=campaign_id,
+                            contact_id=contact_id,
+                            kind=rng.choice(("o", "c")),
+                            link=0,
+                            flags=rng.choice((0, 0, 0, 1, 2, 3)),
+                            at=_ago(rng),
+                        )
                     )
         state = rng.choice(("none", "granted", "withdrawn", "pending"))
         if state == "pending":
@@ -107,6 +136,17 @@ def _facts() -> dict[int, segments.ContactFacts]:
     )
     for cid, campaign_id in db.session.execute(sent):
         received[cid].add(campaign_id)
+    events: dict[int, list[segments.Event]] = defaultdict(list)
+    for e in db.session.scalars(select(TrackingEvent)):
+        events[e.contact_id].append(segments.Event(e.kind, e.campaign_id, e.at, e.flags == 0))
+    tracked: dict[int, list[segments.TrackedDelivery]] = defaultdict(list)
+    for d in db.session.scalars(select(Delivery)):
+        if (
+            d.status == DeliveryStatus.SENT.value
+            and d.tracking in segments.TRACKED_FOR_OPENS
+            and d.sent_at is not None
+        ):
+            tracked[d.contact_id].append(segments.TrackedDelivery(d.id, d.campaign_id, d.sent_at))
     return {
         c.id: segments.ContactFacts(
             email=c.email,
@@ -117,6 +157,8 @@ def _facts() -> dict[int, segments.ContactFacts]:
             tags=frozenset(tags[c.id]),
             consents=states[c.id],
             received=frozenset(received[c.id]),
+            events=tuple(events[c.id]),
+            tracked=tuple(tracked[c.id]),
         )
         for c in db.session.scalars(select(Contact))
     }
@@ -175,7 +217,17 @@ def _conditions(campaign_ids: list[int]) -> st.SearchStrategy[dict[str, Any]]:
         st.sampled_from(segments.RECEIVED_OPS),
         st.sampled_from(campaign_ids),
     )
-    return st.one_of(contact_text, created, attributes, tags, consents, received)
+    engaged = st.builds(
+        lambda field, op, days: {"field": field, "op": op, "value": days},
+        st.sampled_from(segments.ENGAGEMENT_FIELDS),
+        st.sampled_from(segments.ENGAGEMENT_OPS),
+        st.sampled_from(DAYS),
+    )
+    unopened = st.builds(
+        lambda n: {"field": "last_campaigns", "op": "none_opened", "value": n},
+        st.integers(1, len(campaign_ids) + 1),
+    )
+    return st.one_of(contact_text, created, attributes, tags, consents, received, engaged, unopened)
 
 
 def _trees(campaign_ids: list[int]) -> st.SearchStrategy[dict[str, Any]]:
@@ -200,10 +252,10 @@ def _depth(tree: dict[str, Any]) -> int:
     return 1 + max((_depth(i) for i in tree["items"] if "items" in i), default=0)
 
 
-def test_sql_selects_exactly_what_the_python_reading_accepts(app: Flask) -> None:
+def _campaigns(count: int) -> list[int]:
     promotions = layout_template("promotion", "promotions")
     with committed():
-        for n in range(2):
+        for n in range(count):
             db.session.add(
                 Campaign(
                     name=f"c{n}",
@@ -214,7 +266,16 @@ def test_sql_selects_exactly_what_the_python_reading_accepts(app: Flask) -> None
                     data={},
                 )
             )
-    campaign_ids = list(db.session.scalars(select(Campaign.id)))
+    return list(db.session.scalars(select(Campaign.id)))
+
+
+def _found(group: segments.Group) -> set[int]:
+    query = select(Contact.id).where(segment_cases.clause(group, HORIZON))
+    return set(db.session.scalars(query))
+
+
+def test_sql_selects_exactly_what_the_python_reading_accepts(app: Flask) -> None:
+    campaign_ids = _campaigns(4)
     _population(random.Random(17), campaign_ids)
     facts = _facts()
     assert len(facts) == 48
@@ -232,8 +293,8 @@ def test_sql_selects_exactly_what_the_python_reading_accepts(app: Flask) -> None
         if _depth(tree) > segments.MAX_DEPTH:
             return
         group = segment_cases.parse(tree)
-        expected = {cid for cid, f in facts.items() if segments.matches(group, f)}
-        found = set(db.session.scalars(select(Contact.id).where(segment_cases.clause(group))))
+        expected = {cid for cid, f in facts.items() if segments.matches(group, f, HORIZON)}
+        found = _found(group)
         assert found == expected, segments.to_json(group)
         seen_sizes.add(len(found))
 
@@ -244,7 +305,7 @@ def test_sql_selects_exactly_what_the_python_reading_accepts(app: Flask) -> None
 
 def test_each_condition_kind_selects_someone_and_not_everyone(app: Flask) -> None:
     """The population sits on the edges the generated trees probe: one tree per kind."""
-    _population(random.Random(5), [])
+    _population(random.Random(5), _campaigns(4))
     facts = _facts()
     for condition in (
         {"field": "name", "op": "contains", "value": "An"},
@@ -256,8 +317,15 @@ def test_each_condition_kind_selects_someone_and_not_everyone(app: Flask) -> Non
             {"field": "created_at", "op": op, "value": "2026-01-09"}
             for op in segments.ORDER_OPS[:-1]
         ],
+        *[
+            {"field": field, "op": op, "value": days}
+            for field in segments.ENGAGEMENT_FIELDS
+            for op in segments.ENGAGEMENT_OPS
+            for days in (7, 30, 90)
+        ],
+        *[{"field": "last_campaigns", "op": "none_opened", "value": n} for n in (1, 2, 3)],
     ):
         group = segment_cases.parse({"match": "all", "items": [condition]})
-        found = set(db.session.scalars(select(Contact.id).where(segment_cases.clause(group))))
-        assert found == {cid for cid, f in facts.items() if segments.matches(group, f)}
+        found = _found(group)
+        assert found == {cid for cid, f in facts.items() if segments.matches(group, f, HORIZON)}
         assert 0 < len(found) < len(facts), condition

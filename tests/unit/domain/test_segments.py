@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -131,3 +131,133 @@ def test_the_python_reading_on_edges() -> None:
     assert holds({"field": "received", "op": "not_received", "value": "4"})
     assert not holds({"field": "email", "op": "contains", "value": "AN"})  # case-sensitive
     assert segments.day_start(date(2026, 1, 2)) == facts.created_at
+
+
+# ---- engagement: opened / clicked within N days, none of the last N opened ------------------
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+HORIZON = segments.Horizon.at(NOW, 90)  # events kept since 2026-03-03 12:00
+
+
+def _event(kind: str, days_ago: float, human: bool = True, campaign: int = 1) -> segments.Event:
+    return segments.Event(kind, campaign, NOW - timedelta(days=days_ago), human)
+
+
+def _sent(campaign: int, days_ago: float, delivery: int | None = None) -> segments.TrackedDelivery:
+    return segments.TrackedDelivery(delivery or campaign, campaign, NOW - timedelta(days=days_ago))
+
+
+def _engagement(
+    events: tuple[segments.Event, ...] = (), tracked: tuple[segments.TrackedDelivery, ...] = ()
+) -> ContactFacts:
+    return ContactFacts(
+        email="an@example.com", name="An", locale="vi", created_at=NOW, attributes={},
+        tags=frozenset(), consents={}, received=frozenset(), events=events, tracked=tracked,
+    )  # fmt: skip
+
+
+def _reads(condition: dict[str, Any], facts: ContactFacts) -> bool:
+    return matches(parse(_one(condition), PURPOSES), facts, HORIZON)
+
+
+@pytest.mark.parametrize(
+    ("events", "opened", "clicked"),
+    [
+        ((), False, False),
+        ((_event("o", 29.9),), True, False),
+        ((_event("o", 30),), True, False),  # exactly N days ago: still within
+        ((_event("o", 30.01),), False, False),
+        ((_event("c", 1),), True, True),  # a click is also an open
+        ((_event("o", 1, human=False),), False, False),  # a scanner's or Apple's open
+        ((_event("c", 1, human=False),), False, False),
+        ((_event("c", 1, human=False), _event("o", 2)), True, False),
+        ((_event("c", 45), _event("o", 2)), True, False),
+    ],
+)
+def test_opened_and_clicked_within_n_days_count_only_peoples_events(
+    events: tuple[segments.Event, ...], opened: bool, clicked: bool
+) -> None:
+    facts = _engagement(events)
+    for field, expected in (("opened", opened), ("clicked", clicked)):
+        assert _reads({"field": field, "op": "within", "value": 30}, facts) is expected
+        assert _reads({"field": field, "op": "not_within", "value": "30"}, facts) is not expected
+
+
+TIED = (_sent(1, 10, 1), _sent(2, 10, 2), _sent(3, 10, 3), _sent(4, 10, 4))
+
+
+@pytest.mark.parametrize(
+    ("tracked", "events", "expected"),
+    [
+        # Three tracked mails, none opened: matches.
+        ((_sent(1, 30), _sent(2, 20), _sent(3, 10)), (), True),
+        # An open of one of the three latest: no match; of an older one: still a match.
+        ((_sent(1, 30), _sent(2, 20), _sent(3, 10)), (_event("o", 19, campaign=2),), False),
+        ((_sent(9, 40), _sent(2, 20), _sent(3, 10), _sent(4, 5)), (_event("o", 39, campaign=9),),
+         True),
+        # A click shows the mail was opened, whatever the pixel said.
+        ((_sent(1, 30), _sent(2, 20), _sent(3, 10)), (_event("c", 9, campaign=3),), False),
+        # Machines' opens prove nothing: still a match.
+        ((_sent(1, 30), _sent(2, 20), _sent(3, 10)), (_event("o", 9, False, campaign=3),), True),
+        # Fewer than three mails with the pixel: too little known, no match.
+        ((_sent(2, 20), _sent(3, 10)), (), False),
+        ((), (), False),
+        # The third latest left before every event is kept (90 days): its open may be rolled up.
+        ((_sent(1, 91), _sent(2, 20), _sent(3, 10)), (), False),
+        # Same send time: the later delivery id is the more recent.
+        (TIED, (_event("o", 1, campaign=1),), True),
+        ((_sent(1, 10, 5), *TIED[1:]), (_event("o", 1, campaign=1),), False),
+    ],
+)  # fmt: skip
+def test_none_of_the_last_n_opened_reads_only_mail_with_the_pixel(
+    tracked: tuple[segments.TrackedDelivery, ...],
+    events: tuple[segments.Event, ...],
+    expected: bool,
+) -> None:
+    facts = _engagement(events, tracked)
+    assert _reads({"field": "last_campaigns", "op": "none_opened", "value": 3}, facts) is expected
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"field": "opened", "op": "within", "value": 0},
+        {"field": "opened", "op": "within", "value": 366},
+        {"field": "opened", "op": "within", "value": "-1"},
+        {"field": "opened", "op": "within", "value": "30 days"},
+        {"field": "opened", "op": "within", "value": "3.5"},
+        {"field": "opened", "op": "within", "value": "٣"},
+        {"field": "opened", "op": "within", "value": True},
+        {"field": "opened", "op": "within", "value": ""},
+        {"field": "opened", "op": "within"},
+        {"field": "clicked", "op": "received", "value": 3},
+        {"field": "clicked", "op": "within", "value": 3, "key": "x"},
+        {"field": "last_campaigns", "op": "none_opened", "value": 21},
+        {"field": "last_campaigns", "op": "none_opened", "value": 0},
+        {"field": "last_campaigns", "op": "within", "value": 3},
+        {"field": "last_campaigns", "op": "none_opened", "value": "1" * 201},
+    ],
+)
+def test_bad_engagement_conditions_are_refused(condition: dict[str, Any]) -> None:
+    with pytest.raises(SegmentInvalid):
+        parse(_one(condition), PURPOSES)
+
+
+def test_days_beyond_the_tracking_retention_are_refused_with_the_reason() -> None:
+    tree = {"match": "any", "items": [
+        {"field": "clicked", "op": "within", "value": 90},
+        {"match": "all", "items": [{"field": "opened", "op": "not_within", "value": 91}]},
+    ]}  # fmt: skip
+    parse(tree, PURPOSES)  # no retention given: only the absolute limit
+    with pytest.raises(SegmentInvalid) as refused:
+        parse(tree, PURPOSES, retention_days=90)
+    assert list(refused.value.errors) == ["definition.items.1.items.0.value"]
+    assert "at most 90 days" in refused.value.errors["definition.items.1.items.0.value"]
+    group = parse(tree, PURPOSES, retention_days=91)
+    assert parse(segments.to_json(group), PURPOSES) == group
+
+
+def test_an_engagement_condition_needs_the_moment_it_is_read_at() -> None:
+    group = parse(_one({"field": "opened", "op": "within", "value": 3}), PURPOSES)
+    with pytest.raises(ValueError, match="Horizon"):
+        matches(group, _engagement())

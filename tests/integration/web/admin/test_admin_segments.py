@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,10 +14,25 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from notifier.contacts import consent_ledger as consent
+from notifier.infra.clock import utcnow
 from notifier.infra.extensions import db
-from notifier.models import ConsentSource, Contact, Segment, StaffUser
+from notifier.models import (
+    Campaign,
+    ConsentSource,
+    Contact,
+    Delivery,
+    Segment,
+    StaffUser,
+    TrackingEvent,
+)
 from tests.conftest import configure
-from tests.integration.helpers import drain, layout_template, make_contact, sample_data
+from tests.integration.helpers import (
+    committed,
+    drain,
+    layout_template,
+    make_contact,
+    sample_data,
+)
 from tests.integration.test_admin_support import browser, make_staff, post, sign_in
 from tests.smtp_server import SmtpTestServer
 
@@ -245,3 +261,89 @@ def test_a_campaign_with_a_segment_sends_only_to_matching_eligible_contacts(
         "hn-vip@example.com",
         "sg-big@example.com",
     ]
+
+
+def _engagement() -> None:
+    """Four people, three tracked campaigns: a person's click 3 days ago, only a scanner's click,
+    a click 40 days ago, and three mails with the pixel never opened."""
+    template = layout_template("promotion", "promotions")
+    now = utcnow()
+    with committed():
+        campaigns = [
+            Campaign(name=f"c{n}", kind="promotion", purpose_key="promotions",
+                     template_id=template, audience={}, data={})
+            for n in range(3)
+        ]  # fmt: skip
+        db.session.add_all(campaigns)
+    people = {
+        name: make_contact(f"{name}@example.com", grants=("promotions",))
+        for name in ("clicker", "scanned", "lapsed", "quiet")
+    }
+    with committed():
+        for contact_id in people.values():
+            for age, campaign in zip((50, 10, 5), campaigns, strict=True):
+                db.session.add(
+                    Delivery(campaign_id=campaign.id, contact_id=contact_id, status="sent",
+                             tracking=3, sent_at=now - timedelta(days=age))
+                )  # fmt: skip
+        for name, flags, age in (("clicker", 0, 3), ("scanned", 1, 3), ("lapsed", 0, 40)):
+            db.session.add(
+                TrackingEvent(campaign_id=campaigns[0].id, contact_id=people[name], kind="c",
+                              link=1, flags=flags, at=now - timedelta(days=age))
+            )  # fmt: skip
+
+
+def test_engagement_conditions_count_live_and_save(client: FlaskClient, admin: StaffUser) -> None:
+    _engagement()
+
+    def total(*rows: dict[str, str]) -> str:
+        return post(client, "/admin/segments/count", _rows(*rows)).get_data(as_text=True)
+
+    clicked = {"group": "1", "field": "clicked", "op": "within", "value": "30"}
+    assert 'data-testid="segment-total">1<' in total(clicked)  # not the scanner's, not 40 days
+    assert 'data-testid="segment-total">2<' in total(dict(clicked, value="60"))
+    assert 'data-testid="segment-total">3<' in total(dict(clicked, op="not_within"))
+    # Every click was on the oldest of the three mails: one of the last three, not of the last two.
+    quiet = {"group": "1", "field": "last_campaigns", "op": "none_opened", "value": "3"}
+    assert 'data-testid="segment-total">2<' in total(quiet)  # quiet, and the scanner's
+    assert 'data-testid="segment-total">4<' in total(dict(quiet, value="2"))
+    assert 'data-testid="segment-total">0<' in total(dict(quiet, value="4"))  # only three mails
+    page = post(
+        client, "/admin/segments/new", {**_rows(clicked), "name": "Clicked", "action": "save"}
+    )
+    assert page.status_code == 302
+    segment = db.session.scalars(select(Segment)).one()
+    assert segment.definition["items"][0]["items"] == [
+        {"field": "clicked", "op": "within", "value": "30"}
+    ]
+    again = client.get(f"/admin/segments/{segment.id}?lang=en").get_data(as_text=True)
+    assert "Clicked a link in the last N days" in again
+    assert "1 to 90" in again  # the retention, in the help
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ({"field": "opened", "op": "within", "value": "91"}, "tối đa 90 ngày"),
+        ({"field": "clicked", "op": "not_within", "value": "366"}, "từ 1 đến 365"),
+        ({"field": "opened", "op": "within", "value": "0"}, "từ 1 đến 365"),
+        ({"field": "opened", "op": "within", "value": "30 OR 1=1"}, "từ 1 đến 365"),
+        ({"field": "opened", "op": "within", "value": "-5"}, "từ 1 đến 365"),
+        ({"field": "opened", "op": "within", "value": "1e2"}, "từ 1 đến 365"),
+        ({"field": "opened", "op": "within", "value": "9" * 10_000}, "200"),
+        ({"field": "opened", "op": "eq", "value": "30"}, "op"),
+        ({"field": "last_campaigns", "op": "none_opened", "value": "21"}, "từ 1 đến 20"),
+        ({"field": "last_campaigns", "op": "within", "value": "3"}, "op"),
+        ({"field": "last_campaigns", "op": "none_opened", "value": "３"}, "từ 1 đến 20"),
+    ],
+)
+def test_hostile_engagement_conditions_are_refused(
+    client: FlaskClient, admin: StaffUser, row: dict[str, str], problem: str
+) -> None:
+    form = {**_rows(dict(row, group="1")), "name": "hostile", "action": "save"}
+    response = post(client, "/admin/segments/new", form)
+    assert response.status_code == 422
+    assert problem in response.get_data(as_text=True)
+    assert _segments() == 0
+    live = post(client, "/admin/segments/count", _rows(dict(row, group="1")))
+    assert 'data-testid="segment-total"' not in live.get_data(as_text=True)
