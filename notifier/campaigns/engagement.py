@@ -37,7 +37,7 @@ from notifier.models import (
 )
 from notifier.models.tracking import TrackingDaily, TrackingEvent
 from notifier.models.types import UTCDateTime
-from notifier.operations.access import Access
+from notifier.operations.access import Access, csv_value
 
 log = logging.getLogger(__name__)
 
@@ -239,19 +239,21 @@ def engagement_csv(access: Access, campaign_id: int) -> str:
         ("unique_opens", counts.unique_opens),
         ("clicks", counts.clicks),
         ("unique_clicks", counts.unique_clicks),
-        ("click_through_rate", _rate(counts.click_rate)),
-        ("open_rate", _rate(counts.open_rate)),
+        ("click_through_rate", rate_cell(counts.click_rate)),
+        ("open_rate", rate_cell(counts.open_rate)),
         ("machine_opens", counts.machine_opens),
         ("machine_clicks", counts.machine_clicks),
     ):
         writer.writerow([measure, "", "", value])
     for link in counts.links:
-        writer.writerow(["link_clicks", link.index, link.url, link.total])
-        writer.writerow(["link_unique_clicks", link.index, link.url, link.unique])
+        # The destination is the template's text: a formula start is neutralised like any cell.
+        url = csv_value(link.url)
+        writer.writerow(["link_clicks", link.index, url, link.total])
+        writer.writerow(["link_unique_clicks", link.index, url, link.unique])
     return out.getvalue()
 
 
-def _rate(rate: float | None) -> str:
+def rate_cell(rate: float | None) -> str:
     return "" if rate is None else f"{rate:.4f}"
 
 
