@@ -137,7 +137,10 @@ def _add(a: Bucket | None, b: Bucket) -> Bucket:
     return Bucket(b.start, a.people + b.people, a.human + b.human, a.machine + b.machine)
 
 
-def _filled(found: dict[datetime, Bucket], first: datetime, last: datetime, step: timedelta):
+def _filled(
+    found: dict[datetime, Bucket], first: datetime, last: datetime, step: timedelta
+) -> tuple[Bucket, ...]:
+    """Every bucket from first to last, the ones without events as zeros."""
     out, moment = [], first
     while moment <= last:
         out.append(found.get(moment) or Bucket(moment, 0, 0, 0))
