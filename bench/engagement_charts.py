@@ -7,12 +7,13 @@ clicks, one in ten flagged as a machine's), all with server-side INSERT ... SELE
 generate_series (PostgreSQL only); VACUUM ANALYZE; then prints the plan of one campaign's series
 (EXPLAIN ANALYZE, BUFFERS) and times, through the use cases the pages call, the charts of one
 campaign (engagement_series.over_time: two series and the roll-up) and the comparison of the
-last 50 campaigns (comparison.last_campaigns), p50/p95.
+last 10 and 50 campaigns (comparison.last_campaigns), p50/p95, and the load average.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import sys
 import tempfile
@@ -139,8 +140,10 @@ def main() -> None:
             lambda: engagement_series.campaign_over_time(access, campaign_id, now), args.repeat
         )
         print(f"charts of one campaign (two series and the roll-up): {summary(charts)}")
-        compared = timed(lambda: comparison.last_campaigns(access, 50), args.repeat)
-        print(f"comparison of the last 50 campaigns: {summary(compared)}")
+        for count in (comparison.DEFAULT_COUNT, comparison.MAX_COUNT):
+            compared = timed(lambda n=count: comparison.last_campaigns(access, n), args.repeat)
+            print(f"comparison of the last {count} campaigns: {summary(compared)}")
+        print(f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":
