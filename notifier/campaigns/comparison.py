@@ -70,7 +70,7 @@ def last_campaigns(access: Access, count: int) -> list[Compared]:
     found = db.session.execute(
         select(Campaign.id, Campaign.name, Campaign.status, Campaign.send_at)
         .where(Campaign.status.in_(COMPARED))
-        .order_by(Campaign.send_at.desc(), Campaign.id.desc())
+        .order_by(Campaign.send_at.desc().nulls_last(), Campaign.id.desc())
         .limit(count)
     ).all()
     ids = [row.id for row in found]
