@@ -18,6 +18,7 @@ from flask import Flask
 from notifier.campaigns.engagement_series import campaign_start
 from notifier.infra.extensions import db
 from notifier.models import Campaign
+from tests.browser.test_accessibility_layout import WIDTH_AT
 from tests.browser.test_admin_flow import _nav, _sign_in, screenshot
 from tests.conftest import configure
 from tests.integration.test_admin_support import make_staff
@@ -105,6 +106,13 @@ def test_the_campaign_charts_and_the_comparison(
         page.goto(f"{live_server}/admin/campaigns/compare?n=abc")
         page.get_by_test_id("comparison-problem").wait_for(state="visible")
         screenshot(page, "campaign-comparison-refused")
+        # On a 320 px screen the charts shrink with the page and the tables scroll in their box.
+        page.set_viewport_size({"width": 320, "height": 640})
+        for path in (f"/admin/campaigns/{campaign}", "/admin/campaigns/compare"):
+            page.goto(f"{live_server}{path}")
+            page.locator("svg.chart").first.wait_for(state="visible")
+            assert page.evaluate(WIDTH_AT) <= 0, path
+        screenshot(page, "campaign-charts-320")
     assert problems == [
         "Failed to load resource: the server responded with a status of 400 (BAD REQUEST)"
     ]
