@@ -48,10 +48,6 @@ class Series:
     hours: tuple[Bucket, ...]
     days: tuple[Bucket, ...]
 
-    @property
-    def human(self) -> int:
-        return sum(b.human for b in self.hours + self.days)
-
 
 @dataclass(frozen=True)
 class OverTime:
