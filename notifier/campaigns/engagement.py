@@ -1,8 +1,7 @@
-"""Opens and clicks of tracked campaign mail: record one, count them, roll old ones up by day.
+"""Opens and clicks of tracked campaign mail: count them, roll old ones up by day.
 
-Recording is one INSERT ... SELECT per request (no lookup before it): the token carries the
-campaign, the contact, the send time and the destination, and the SELECT writes nothing for an
-erased or restricted person or a deleted campaign. Rules in domain/tracking.py, docs/tracking.md.
+Recording one is campaigns/tracking_events.py (the redirect's own connection); the rules are in
+domain/tracking.py and docs/tracking.md.
 """
 
 from __future__ import annotations
@@ -13,89 +12,27 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Integer, String, delete, exists, func, insert, literal, select
+from sqlalchemy import delete, exists, func, select
 
 from notifier.campaigns import lifecycle as campaigns
 from notifier.campaigns.lifecycle import campaign_composer
 from notifier.campaigns.templates import SAMPLE
 from notifier.delivery.composer import Links
 from notifier.delivery.rendering.tracking import links_of
-from notifier.domain.consent_rules import ConsentStatus
-from notifier.domain.errors import NotFound
 from notifier.domain.profile import TRACK_CLICKS, TRACK_OPENS
-from notifier.domain.tokens import CLICK, OPEN, InvalidToken, TrackingClaims, read_tracking_token
-from notifier.domain.tracking import classify
-from notifier.infra.context import public_base_url, settings, token_secret
+from notifier.domain.tokens import CLICK, OPEN
+from notifier.infra.context import public_base_url, settings
 from notifier.infra.extensions import db
 from notifier.models import (
     Campaign,
     CampaignStatus,
-    ConsentState,
-    Contact,
     Delivery,
     DeliveryStatus,
 )
 from notifier.models.tracking import TrackingDaily, TrackingEvent
-from notifier.models.types import UTCDateTime
-from notifier.operations.access import Access
+from notifier.operations.access import Access, csv_value
 
 log = logging.getLogger(__name__)
-
-
-def click(token: str, user_agent: str | None, address: str | None, now: datetime) -> str:
-    """Record a click and return the destination fixed at send time; NotFound for any token
-    that is not genuine (never a redirect to a URL someone else chose)."""
-    try:
-        claims = read_tracking_token(token_secret(), token, CLICK)
-    except InvalidToken:
-        raise NotFound("tracking link") from None
-    _record(claims, user_agent, address, now)
-    return claims.url
-
-
-def open_(token: str, user_agent: str | None, address: str | None, now: datetime) -> None:
-    """Record an open of a genuine pixel token; anything else records nothing."""
-    try:
-        claims = read_tracking_token(token_secret(), token, OPEN)
-    except InvalidToken:
-        return
-    _record(claims, user_agent, address, now)
-
-
-def _record(
-    claims: TrackingClaims, user_agent: str | None, address: str | None, now: datetime
-) -> None:
-    flags = classify(
-        claims.kind,
-        user_agent,
-        address,
-        claims.sent_at,
-        int(now.timestamp()),
-        settings().TRACKING_PREFETCH_SECONDS,
-    )
-    # One statement: nothing is written for a person erased, restricted or withdrawn since.
-    row = select(
-        literal(claims.campaign_id, Integer()),
-        Contact.id,
-        literal(claims.kind, String()),
-        literal(claims.link, Integer()),
-        literal(flags, Integer()),
-        literal(now, UTCDateTime()),
-    ).where(
-        Contact.id == claims.contact_id,
-        Contact.erased_at.is_(None),
-        Contact.restricted_at.is_(None),
-        # Only while the person's consent to the campaign's purpose stands: after a withdrawal
-        # their old links still lead where they did, but nothing more is recorded.
-        exists().where(
-            Campaign.id == claims.campaign_id,
-            ConsentState.contact_id == Contact.id,
-            ConsentState.purpose_key == Campaign.purpose_key,
-            ConsentState.status == ConsentStatus.GRANTED,
-        ),
-    )
-    columns = ["campaign_id", "contact_id", "kind", "link", "flags", "at"]
-    db.session.execute(insert(TrackingEvent).from_select(columns, row))
 
 
 @dataclass(frozen=True)
@@ -239,19 +176,21 @@ def engagement_csv(access: Access, campaign_id: int) -> str:
         ("unique_opens", counts.unique_opens),
         ("clicks", counts.clicks),
         ("unique_clicks", counts.unique_clicks),
-        ("click_through_rate", _rate(counts.click_rate)),
-        ("open_rate", _rate(counts.open_rate)),
+        ("click_through_rate", rate_cell(counts.click_rate)),
+        ("open_rate", rate_cell(counts.open_rate)),
         ("machine_opens", counts.machine_opens),
         ("machine_clicks", counts.machine_clicks),
     ):
         writer.writerow([measure, "", "", value])
     for link in counts.links:
-        writer.writerow(["link_clicks", link.index, link.url, link.total])
-        writer.writerow(["link_unique_clicks", link.index, link.url, link.unique])
+        # The destination is the template's text: a formula start is neutralised like any cell.
+        url = csv_value(link.url)
+        writer.writerow(["link_clicks", link.index, url, link.total])
+        writer.writerow(["link_unique_clicks", link.index, url, link.unique])
     return out.getvalue()
 
 
-def _rate(rate: float | None) -> str:
+def rate_cell(rate: float | None) -> str:
     return "" if rate is None else f"{rate:.4f}"
 
 

@@ -55,6 +55,8 @@ PERMISSIONS = frozenset(
         "audit.view", "staff.manage", "settings.view", "authority.export", "outbox.view",
         "deliverability.view",
         "webhooks.manage",
+        # One person's opens and clicks (docs/tracking.md); a campaign's counts need campaigns.view.
+        "contacts.engagement",
     }
 )  # fmt: skip
 

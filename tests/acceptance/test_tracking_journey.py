@@ -1,10 +1,13 @@
 """A customer who agreed to a notice disclosing click tracking follows a link of the promotion
 that reached the SMTP server: gunicorn, worker and scheduler as separate processes; the tracked
-link redirects to the campaign's destination and the click appears in the campaign's CSV."""
+link redirects to the campaign's destination and the click appears in the campaign's CSV, in its
+hour of the chart and in the comparison of the last campaigns; the person's engagement shows to
+the admin only, marketing gets 403."""
 
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 import time
@@ -25,6 +28,7 @@ from tests.acceptance.journeys import (
 )
 from tests.acceptance.test_subscriptions_journey import key_for, posted
 from tests.acceptance.test_web_view_journey import html_of
+from tests.acceptance.visitor import Visitor
 from tests.smtp_server import SmtpTestServer
 
 CUSTOMER = "khach.theodoi@example.com"
@@ -115,3 +119,45 @@ def test_a_tracked_link_redirects_and_its_click_is_counted(
     assert values["messages_with_tracked_links"] == "1"
     first = [r for r in rows if r["measure"] == "link_clicks" and r["link"] == "0"]
     assert first and first[0]["url"] == destination and first[0]["value"] == "1"
+    over_time_and_comparison(staff, campaign["id"])
+    found = staff.get(f"/admin/contacts?q={CUSTOMER}")
+    ids = set(re.findall(r'href="/admin/contacts/(\d+)"', found.body))
+    assert len(ids) == 1, found.body[:2000]
+    only_with_the_permission(product, staff, int(ids.pop()), destination)
+
+
+def over_time_and_comparison(staff: Visitor, campaign: int) -> None:
+    """The click in its hour of the chart's CSV and on the page, the campaign in the comparison."""
+    answer = staff.get(f"/admin/campaigns/{campaign}/engagement-over-time.csv")
+    assert answer.status == 200, answer.body[:1000]
+    rows = list(csv.DictReader(io.StringIO(answer.body)))
+    clicked = [r for r in rows if r["series"] == "clicks" and r["human"] != "0"]
+    assert [(r["granularity"], r["human"]) for r in clicked] == [("hour", "1")]
+    page = staff.get(f"/admin/campaigns/{campaign}")
+    assert 'data-chart="clicks-hours"' in page.body and "<caption>" in page.body
+    compared = staff.get("/admin/campaigns/compare.csv?n=5")
+    assert compared.status == 200, compared.body[:1000]
+    (row,) = csv.DictReader(io.StringIO(compared.body))
+    assert (row["campaign_id"], row["name"], row["unique_clicks"]) == (
+        str(campaign),
+        "Ưu đãi theo dõi",
+        "1",
+    )
+    assert row["click_through_rate"] == "1.0000"
+    refused = staff.get("/admin/campaigns/compare?n=51")
+    assert refused.status == 400 and "từ 1 đến 50" in refused.body
+
+
+def only_with_the_permission(
+    product: Product, marketing: Visitor, contact: int, destination: str
+) -> None:
+    """Marketing (no contacts.engagement) sees no engagement on the contact page and gets 403;
+    the admin (every permission) sees the click with its destination."""
+    page = marketing.get(f"/admin/contacts/{contact}")
+    assert page.status == 200 and 'id="engagement"' not in page.body
+    assert marketing.get(f"/admin/contacts/{contact}/engagement").status == 403
+    admin = staff_session(product, "quantri@example.com", "admin")
+    page = admin.get(f"/admin/contacts/{contact}")
+    assert 'id="engagement"' in page.body and "Ưu đãi theo dõi" in page.body
+    full = admin.get(f"/admin/contacts/{contact}/engagement")
+    assert full.status == 200 and html.escape(destination) in full.body

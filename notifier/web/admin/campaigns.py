@@ -23,6 +23,7 @@ from notifier.i18n import current_locale, translate
 from notifier.infra.context import profile
 from notifier.operations.mailview import read_message
 from notifier.web.admin.blueprint import bp
+from notifier.web.admin.engagement import campaign_charts
 from notifier.web.admin.forms import ActionForm, CampaignForm, ScheduleForm, TestSendForm, choices
 from notifier.web.admin.guard import flash_errors, requires, staff_access
 from notifier.web.admin.problems import problem_text
@@ -164,6 +165,8 @@ def campaign(campaign_id: int) -> str:
     report = reports.campaign_report(campaign_id)
     context: dict[str, Any] = {"report": report, "c": report.campaign, "action": ActionForm()}
     context["engagement"] = engagement.campaign_engagement(staff_access(), campaign_id)
+    if context["engagement"] and context["engagement"].tracked:
+        context["over_time"], context["charts"] = campaign_charts(campaign_id)
     if report.campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
         context.update(
             count=audience.breakdown(report.campaign.purpose_key, report.campaign.audience or {}),

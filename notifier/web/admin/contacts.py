@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from notifier.campaigns import contact_engagement
 from notifier.contacts import directory
 from notifier.domain.errors import Conflict, ValidationFailed
 from notifier.i18n import translate
@@ -17,6 +18,7 @@ from notifier.web.admin.guard import field_label, flash_errors, requires, staff_
 # Beside the name and email, what staff scan a list for; the other fields are on the contact page,
 # so the table fits a 1280 px screen whatever the role sees.
 LIST_COLUMNS = ("phone", "tags", "contract_ends_on")
+ENGAGEMENT_ROWS = 20  # the newest opens and clicks on the contact page; the rest on their own page
 
 
 def _query() -> directory.SearchQuery:
@@ -66,9 +68,14 @@ def contact(contact_id: int) -> str:
     detail = directory.contact_detail(access, contact_id)
     form = RefusalForm()
     form.purposes.choices = choices(_purpose_choices())
+    # Their opens and clicks only for a role allowed to see them: not even an empty section else.
+    engagement = None
+    if access.can(contact_engagement.PERMISSION):
+        engagement = contact_engagement.contact_events(access, contact_id, ENGAGEMENT_ROWS)
     return render_template(
         "admin/contacts/detail.html", detail=detail, c=detail.fields, refusal=form,
         purposes=profile().purposes, sees_consent=directory.sees_consent(access),
+        engagement=engagement,
     )  # fmt: skip
 
 

@@ -126,6 +126,7 @@ RUNTIME_KEYS = (
     N_("perm_consent.record_refusal"),
     N_("perm_consent.view"),
     N_("perm_contacts.edit"),
+    N_("perm_contacts.engagement"),
     N_("perm_contacts.export"),
     N_("perm_contacts.import"),
     N_("perm_contacts.view"),
