@@ -25,6 +25,7 @@ from notifier.domain.errors import ValidationFailed
 from notifier.domain.locales import DEFAULT_LOCALE, Variants
 from notifier.domain.profile import TRACK_CLICKS, TRACK_OPENS
 from notifier.domain.tokens import CLICK, OPEN
+from notifier.infra.context import settings as config
 from notifier.infra.extensions import db
 from notifier.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from notifier.models.tracking import TrackingEvent
@@ -104,7 +105,8 @@ def draw_sample(campaign: Campaign, now: datetime) -> int:
         ),
         execution_options={"synchronize_session": False},
     )
-    campaign.ab_decide_at = now + timedelta(hours=settings.wait_hours)
+    hour = config().AB_TEST_HOUR_SECONDS  # 3600 but in journeys of processes (docs/ab-tests.md)
+    campaign.ab_decide_at = now + timedelta(seconds=hour * settings.wait_hours)
     db.session.flush()
     return size
 
