@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -20,10 +21,11 @@ from notifier.api.schemas import (
     TemplateRequest,
 )
 from notifier.api.spec import body, operation
+from notifier.campaigns import ab_tests, templates
 from notifier.campaigns import lifecycle as campaigns
-from notifier.campaigns import templates
 from notifier.campaigns.preflight import PreflightFailed
 from notifier.campaigns.views import campaign_view, template_view
+from notifier.domain.errors import ValidationFailed
 from notifier.domain.locales import Variant
 
 CAMPAIGN = f"/campaigns/<int(min=1, max={MAX_ID}):campaign_id>"
@@ -65,7 +67,8 @@ def get_template(template_id: int) -> Response:
     "campaigns",
     {201: (Campaign, "Created as a draft.")},
     json=CampaignRequest,
-    state_checked=("template_id", "data", "audience"),  # audience: a segment that exists
+    # audience: a segment that exists; ab_test: subjects that compile with the template
+    state_checked=("template_id", "data", "audience", "ab_test"),
 )
 def create_campaign() -> tuple[Response, int]:
     """Create a draft campaign"""
@@ -80,7 +83,21 @@ def create_campaign() -> tuple[Response, int]:
         data=given.get("data", {}),
         time_zone=new.time_zone or DEFAULT_ZONE,
     )
-    return jsonify(campaign_view(campaigns.create_campaign(data))), 201
+    try:
+        data = replace(data, ab_test=ab_tests.parse(given.get("ab_test")))
+        return jsonify(campaign_view(campaigns.create_campaign(data))), 201
+    except ValidationFailed as exc:
+        raise _in_ab_test(exc) from None
+
+
+def _in_ab_test(exc: ValidationFailed) -> ValidationFailed:
+    """The body's field is `ab_test`: the admin form's field names (ab_subject_2_en ...) go
+    into the detail, so a client is told which subject."""
+    errors = {k: v for k, v in exc.errors.items() if not k.startswith("ab_")}
+    named = [f"{k.removeprefix('ab_')}: {v}" for k, v in exc.errors.items() if k.startswith("ab_")]
+    if named:
+        errors["ab_test"] = "; ".join(named)
+    return ValidationFailed(errors)
 
 
 @bp.get(CAMPAIGN)

@@ -173,6 +173,14 @@ def named(max_length: int, **extra: Any) -> Rule:
     )
 
 
+def matching(regex: str, max_length: int) -> Rule:
+    """Text of at most `max_length` characters, at least one, that `regex` accepts whole."""
+    return Rule(
+        {"minLength": 1, "maxLength": max_length, "pattern": regex},
+        _limits(1, max_length, regex, "is required, on one line, without control characters"),
+    )
+
+
 def multiline(max_length: int, min_length: int = 0) -> Rule:
     """Text of several lines (templates): tabs and line breaks, no other control character."""
     return Rule(

@@ -43,6 +43,7 @@ from notifier.api.fields import (
     TimeZone,
     WholeNumber,
     line,
+    matching,
     multiline,
     named,
     optional,
@@ -51,6 +52,7 @@ from notifier.api.fields import (
 )
 from notifier.api.notice_data import DATA, NoticeData, data_schemas
 from notifier.campaigns.views import AUDIENCE_FILTERS, CAMPAIGN_KINDS, CAMPAIGN_STATUSES
+from notifier.domain import ab_test
 from notifier.domain import reminders as reminder_rules
 from notifier.domain import subscriptions as subscription_rules
 from notifier.domain.webhooks import EVENT_TYPES
@@ -380,6 +382,33 @@ class Audience(Body):
 assert set(Audience.model_fields) == set(AUDIENCE_FILTERS)  # the filters the planner reads
 
 
+# A subject of an A/B test: visible text, none of the characters domain/ab_test.py refuses.
+AB_SUBJECT = f"^[^{ab_test.FORBIDDEN}]*[^\\s{ab_test.FORBIDDEN}][^{ab_test.FORBIDDEN}]*$"
+
+
+class AbSubject(Body):
+    vi: Annotated[str, matching(AB_SUBJECT, 200)]
+    en: Annotated[str, matching(AB_SUBJECT, 200)]
+
+
+class AbTestRequest(Body):
+    """An A/B subject test (docs/ab-tests.md): the subjects are also checked against the
+    template (each must compile with it) and must differ."""
+
+    variants: Annotated[list[AbSubject], Field(min_length=2, max_length=4)] = Field(
+        description="2 to 4 subjects, variant A first, each in Vietnamese and English."
+    )
+    sample_percent: Annotated[int, WholeNumber(10, 50)] = Field(
+        description="The share of the planned audience that gets a variant first."
+    )
+    wait_hours: Annotated[int, WholeNumber(1, 72)] = Field(
+        description="Hours from the sample's release to the pick of the winner."
+    )
+    metric: Literal["clicks", "opens"] = Field(
+        description="People (not machines) who clicked, or who opened, per tracked message."
+    )
+
+
 class CampaignRequest(Body):
     """A renewal campaign is service mail: its purpose must be a service purpose."""
 
@@ -390,6 +419,7 @@ class CampaignRequest(Body):
     audience: Audience = optional()
     data: Annotated[dict[str, Any], CampaignData()] = optional()
     time_zone: TimeZone = optional()
+    ab_test: AbTestRequest = optional()
 
     @field_validator("purpose", mode="after")
     @classmethod
@@ -462,6 +492,11 @@ class Campaign(Answer):
     )
     reasons: dict[str, int] = Field(
         description="Skipped, deferred and failed deliveries by reason."
+    )
+    ab_test: dict[str, Any] | None = Field(
+        None,
+        description="The A/B subject test (docs/ab-tests.md): its settings, and once picked "
+        "`winner` (1 = A), `reason` and the counts per variant it was picked on; null: none.",
     )
     rsvps: int | None = Field(
         None,

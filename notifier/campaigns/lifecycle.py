@@ -17,7 +17,7 @@ from sqlalchemy import and_, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from notifier import webhooks
-from notifier.campaigns import preflight, send_time
+from notifier.campaigns import ab_tests, preflight, send_time
 from notifier.campaigns.audience_sql import eligible_contacts
 from notifier.campaigns.catalogue import kept_version
 from notifier.campaigns.segments import saved_clause
@@ -36,6 +36,7 @@ from notifier.delivery.composer import (
 from notifier.delivery.eligibility import rule_for
 from notifier.delivery.holdings import WINDOW_KEY, window_of
 from notifier.delivery.sending import send_claim
+from notifier.domain.ab_test import Settings as AbSettings
 from notifier.domain.addresses import InvalidAddress, normalise_email
 from notifier.domain.errors import Conflict, NotFound, ValidationFailed
 from notifier.domain.locales import DEFAULT_LOCALE, LOCALES, Variants, variant_locale
@@ -87,6 +88,7 @@ class CampaignInput:
     data: dict[str, Any] = field(default_factory=dict)
     send_at: datetime | None = None
     time_zone: str = "Asia/Ho_Chi_Minh"
+    ab_test: AbSettings | None = None  # an A/B subject test (campaigns/ab_tests.py)
 
 
 def _scheduled_version(campaign: Campaign) -> tuple[int, Variants]:
@@ -117,6 +119,7 @@ def create_campaign(data: CampaignInput, staff_id: int | None = None) -> Campaig
         time_zone=data.time_zone,
         status=CampaignStatus.DRAFT,
         created_by=staff_id,
+        ab_test=data.ab_test.stored() if data.ab_test else None,
     )
     db.session.add(campaign)
     db.session.flush()
@@ -172,6 +175,9 @@ def _check(data: CampaignInput) -> Purpose:
             raise ValidationFailed({"data": str(exc)}) from None
     if data.kind == CampaignKind.RENEWAL and purpose.is_advertising:
         raise ValidationFailed({"purpose_key": "a renewal notice must use a service purpose"})
+    if data.ab_test is not None:
+        assert template is not None
+        ab_tests.check_subjects(template.sources(), purpose.key, data.ab_test)
     return purpose
 
 
@@ -192,6 +198,10 @@ def schedule(
     if send_at is not None and send_at.tzinfo is None:
         raise ValidationFailed({"send_at": "needs a time zone offset"})
     if local_wall is not None:
+        if campaign.ab_test is not None:
+            # The wait is counted from one moment, the sample's; a sample spread over a day of
+            # time zones would have its first zones judged and its last ones not yet sent.
+            raise ValidationFailed({"send_at": "an A/B test is sent at one moment for everyone"})
         if local_wall.tzinfo is not None or send_at is not None:
             raise ValidationFailed({"send_at": "a local time is a wall-clock time, no offset"})
         if latest_moment(local_wall) < utcnow() - timedelta(minutes=1):
@@ -289,7 +299,11 @@ def plan(campaign_id: int) -> int:
     purpose = profile().purpose(campaign.purpose_key)
     audience = audience_query(purpose, campaign.audience, utcnow().date())
     low, high = db.session.execute(select(func.min(Contact.id), func.max(Contact.id))).one()
-    zones = send_time.zones_in_use() if send_time.timed(campaign, purpose) else None
+    # An A/B test holds every row for its sample's draw (campaigns/ab_tests.py); its rows meet
+    # the quiet hours at their claim.
+    held = campaign.ab_test is not None
+    timed = not held and send_time.timed(campaign, purpose)
+    zones = send_time.zones_in_use() if timed else None
     enqueued = False
     for start in range(low or 0, (high or -1) + 1, PLAN_STEP):
         if not _still_sending(campaign_id):
@@ -297,7 +311,10 @@ def plan(campaign_id: int) -> int:
         rows = audience.where(Contact.id >= start, Contact.id < start + PLAN_STEP)
         columns = ["campaign_id", "contact_id", "attempts", "status"]
         values = [literal(campaign_id), Contact.id, literal(0)]
-        if zones is None:
+        if held:
+            columns.append("reason")
+            values += ab_tests.planned_columns()
+        elif zones is None:
             values.append(literal(DeliveryStatus.PENDING.value))
         else:  # each row's moment in its recipient's zone (campaigns/send_time.py)
             columns += ["next_attempt_at", "reason"]
@@ -305,7 +322,7 @@ def plan(campaign_id: int) -> int:
         insert = _insert_ignoring_duplicates().from_select(columns, rows.with_only_columns(*values))
         # rowcount is -1 for this statement on PostgreSQL: the new rows are counted instead.
         planned = len(db.session.execute(insert.returning(Delivery.id)).all())
-        if planned:
+        if planned and not held:
             _enqueue_senders(campaign_id, math.ceil(planned / _batch_size()))
             enqueued = True
         # These rows can be claimed and sent while the next range is planned.
@@ -314,6 +331,7 @@ def plan(campaign_id: int) -> int:
         return 0
     campaign = get_campaign(campaign_id)
     campaign.planned_at = utcnow()
+    ab_tests.draw_sample(campaign, campaign.planned_at)
     total = _count_open(campaign_id)
     if total and not enqueued:  # planned before a crash: its rows still need senders
         _enqueue_senders(campaign_id, math.ceil(total / _batch_size()))
@@ -482,8 +500,9 @@ def campaign_composer(campaign: Campaign) -> Composer:
     view (campaigns/web_view.py) render with this one."""
     version, sources = _scheduled_version(campaign)
     return cached_composer(
-        campaign.template_id, version, sources, campaign.purpose_key, _attachments(campaign)
-    )
+        campaign.template_id, version, sources, campaign.purpose_key, _attachments(campaign),
+        ab_tests.subjects(campaign),
+    )  # fmt: skip
 
 
 def campaign_sources(campaign: Campaign) -> Variants:

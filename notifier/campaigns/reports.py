@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from notifier.campaigns import ab_tests, report_copy, rsvps, send_time
 from notifier.campaigns import lifecycle as campaigns
-from notifier.campaigns import report_copy, rsvps, send_time
 from notifier.domain.send_time import Held
 from notifier.infra.context import profile
 from notifier.infra.extensions import db
@@ -78,7 +78,7 @@ def _waiting(campaign_id: int) -> dict[str, int]:
         .where(
             Delivery.campaign_id == campaign_id,
             Delivery.status == DeliveryStatus.DEFERRED,
-            Delivery.reason.in_([Held.LOCAL_TIME, Held.QUIET_HOURS]),
+            Delivery.reason.in_([Held.LOCAL_TIME, Held.QUIET_HOURS, ab_tests.HELD]),
         )
         .group_by(Delivery.reason)
     )

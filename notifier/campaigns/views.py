@@ -55,4 +55,7 @@ def campaign_view(campaign: Campaign) -> dict[str, Any]:
         "counters": {**counters, "total": sum(counters.values())},
         "reasons": lifecycle.reasons(campaign.id),
         "rsvps": rsvps.count_of(campaign),
+        "ab_test": (
+            {**campaign.ab_test, "winner": campaign.ab_winner} if campaign.ab_test else None
+        ),
     }

@@ -92,7 +92,7 @@ def claim_batch(
     if not rows:
         db.session.commit()
         return Claim(campaign_id, token, [], 0, 0)
-    contact_ids = sorted({contact_id for _, contact_id, _ in rows})
+    contact_ids = sorted({row[1] for row in rows})
     contacts = _lock_contacts(contact_ids)
     states = _consent_states(contact_ids, purpose.key)
     # The notice version each person agreed to decides whether their mail is tracked: read only
@@ -105,7 +105,7 @@ def claim_batch(
 
     sendable, changes, reservations = [], [], []
     skipped = deferred = 0
-    for delivery_id, contact_id, attempts in rows:
+    for delivery_id, contact_id, attempts, variant in rows:
         contact = contacts.get(contact_id)
         decision = _decide(rule, contact, states.get(contact_id), scopes, history, contact_id, now)
         holdings = held.get(contact_id)
@@ -121,6 +121,8 @@ def claim_batch(
             if purpose.tracking is not None:
                 flags = purpose.tracking.flags_for(versions.get(decision.consent_event_id or 0))
                 recipient = replace(recipient, tracking=flags)
+            if variant is not None:  # an A/B test's subject (docs/ab-tests.md)
+                recipient = replace(recipient, variant=variant)
             sendable.append(Claimed(delivery_id, recipient, decision.consent_event_id, attempts))
             # The delivery row gets its consent event with its outcome (one write, not two);
             # the reservation holds it meanwhile, for a recovery if this worker dies.
@@ -144,7 +146,7 @@ def claim_batch(
 
 def _claim_rows(
     campaign_id: int, size: int, token: str, now: datetime
-) -> list[tuple[int, int, int]]:
+) -> list[tuple[int, int, int, int | None]]:
     claimable = or_(
         Delivery.status == DeliveryStatus.PENDING,
         and_(Delivery.status == DeliveryStatus.DEFERRED, Delivery.next_attempt_at <= now),
@@ -161,10 +163,10 @@ def _claim_rows(
         update(Delivery)
         .where(Delivery.id.in_(candidates.scalar_subquery()))
         .values(status=DeliveryStatus.CLAIMED, claim_token=token, claimed_at=now)
-        .returning(Delivery.id, Delivery.contact_id, Delivery.attempts),
+        .returning(Delivery.id, Delivery.contact_id, Delivery.attempts, Delivery.variant),
         execution_options={"synchronize_session": False},
     )
-    return sorted((row[0], row[1], row[2]) for row in result)
+    return sorted((row[0], row[1], row[2], row[3]) for row in result)
 
 
 CONTACT_COLUMNS = (

@@ -7,7 +7,7 @@ import hmac
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,6 +60,13 @@ class Recipient:
     # TRACK_CLICKS | TRACK_OPENS when the consent notice this person agreed to discloses it
     # (claims.py); 0, the default, for everyone else and for every message but campaign mail.
     tracking: int = 0
+    # The A/B test subject this person gets (deliveries.variant, docs/ab-tests.md); None: the
+    # template's own subject.
+    variant: int | None = None
+
+
+# An A/B test's subjects, variant 1 first: (Vietnamese, English) each (domain/ab_test.py).
+Subjects = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -164,6 +171,9 @@ class Composer:
         self._stencils: dict[tuple[str, str], _Prepared | None] = {}
         self._feedback: dict[str, tuple[tuple[str, str], ...]] = {}
         self._context: tuple[Settings, _SendContext] | None = None
+        # An A/B test's composers, one per subject (build_composer): compose picks by the
+        # recipient's variant. Empty for every other campaign.
+        self.by_variant: dict[int, Composer] = {}
         identity = active.identity
         self.builder = MessageBuilder(
             from_address=identity.from_address,
@@ -177,6 +187,15 @@ class Composer:
         self, recipient: Recipient, data: dict[str, Any], message_key: str, campaign: str = ""
     ) -> bytes:
         """`campaign` (e.g. "c12") leads the Feedback-ID, so a feedback loop can name it."""
+        if recipient.variant is not None and self.by_variant:
+            return self.by_variant[recipient.variant]._compose(
+                recipient, data, message_key, campaign
+            )
+        return self._compose(recipient, data, message_key, campaign)
+
+    def _compose(
+        self, recipient: Recipient, data: dict[str, Any], message_key: str, campaign: str
+    ) -> bytes:
         context = self._send_context()
         links = self._links_of(recipient, context)
         try:
@@ -449,9 +468,33 @@ def _encoder(page: Stencil) -> QuotedPrintablePieces | None:
 
 
 def build_composer(
-    variants: Variants, purpose_key: str, attachments: tuple[Attachment, ...] = ()
+    variants: Variants,
+    purpose_key: str,
+    attachments: tuple[Attachment, ...] = (),
+    subjects: Subjects = (),
 ) -> Composer:
-    """Compile every variant; a TemplateError names the variant's locale when it is not vi."""
+    """Compile every variant; a TemplateError names the variant's locale when it is not vi.
+    With an A/B test's `subjects`, also one composer per subject, the body unchanged."""
+    composer = _build_composer(variants, purpose_key, attachments)
+    for number, texts in enumerate(subjects, start=1):
+        composer.by_variant[number] = _build_composer(
+            with_subject(variants, texts), purpose_key, attachments
+        )
+    return composer
+
+
+def with_subject(variants: Variants, texts: tuple[str, str]) -> Variants:
+    """Each locale's variant with the A/B test's subject in its language (English for en)."""
+    vietnamese, english = texts
+    return tuple(
+        (locale, replace(v, subject=english if locale == "en" else vietnamese))
+        for locale, v in variants
+    )
+
+
+def _build_composer(
+    variants: Variants, purpose_key: str, attachments: tuple[Attachment, ...]
+) -> Composer:
     active = profile()
     purpose = active.purpose(purpose_key)
     compiled: dict[str, CompiledTemplate] = {}
@@ -476,9 +519,10 @@ def cached_composer(
     variants: Variants,
     purpose_key: str,
     attachments: tuple[Attachment, ...] = (),
+    subjects: Subjects = (),
 ) -> Composer:
     """Compile once per template version per process (the version is part of the key)."""
-    return build_composer(variants, purpose_key, attachments)
+    return build_composer(variants, purpose_key, attachments, subjects)
 
 
 def event_invitation(campaign_id: int, data: dict[str, Any]) -> tuple[Attachment, ...]:

@@ -268,6 +268,15 @@ class Settings(BaseSettings):
             "prefetcher's: kept, flagged, never counted as a person's (docs/tracking.md)."
         ),
     )
+    AB_TEST_HOUR_SECONDS: int = Field(
+        3600,
+        ge=1,
+        le=3600,
+        description=(
+            "How long an hour of an A/B test's wait lasts (docs/ab-tests.md): 3600. Only tests "
+            "and demonstrations shorten it, so a journey of processes need not wait hours."
+        ),
+    )
 
     DKIM_DOMAIN: str = Field(
         "", validation_alias=_both("DKIM_DOMAIN"), description="DKIM: set all three to sign mail."

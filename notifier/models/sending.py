@@ -147,6 +147,13 @@ class Campaign(db.Model):  # type: ignore[name-defined]
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # An A/B subject test (docs/ab-tests.md): its settings as staff gave them (domain/ab_test.py
+    # Settings.stored), then the pick's reason and counts; None for every other campaign.
+    ab_test: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # When the winner is due (the sample's release plus the wait), and the winner: the pick is
+    # one UPDATE conditional on ab_winner IS NULL, so two schedulers pick once.
+    ab_decide_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ab_winner: Mapped[int | None] = mapped_column(SmallInteger)
 
     __table_args__ = (Index("ix_campaigns_status_send_at", "status", "send_at"),)
 
@@ -173,6 +180,9 @@ class Delivery(db.Model):  # type: ignore[name-defined]
     # TRACK_CLICKS | TRACK_OPENS (domain/profile.py) when the consent notice the person agreed
     # to disclosed tracking; 0: the message's links and images were left as they were.
     tracking: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    # The A/B test subject this person got (1 = A ...): the sample's, or the winner's for the
+    # rest; None for a campaign without a test.
+    variant: Mapped[int | None] = mapped_column(SmallInteger)
 
     __table_args__ = (
         UniqueConstraint("campaign_id", "contact_id"),

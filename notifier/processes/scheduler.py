@@ -21,7 +21,7 @@ Task = Callable[[datetime], object]
 
 
 def tasks() -> list[Task]:
-    from notifier.campaigns import engagement, rsvps
+    from notifier.campaigns import ab_tests, engagement, rsvps
     from notifier.campaigns import lifecycle as campaigns
     from notifier.delivery import recovery, system_mail
     from notifier.notices import notices, reminders
@@ -31,6 +31,7 @@ def tasks() -> list[Task]:
     return [
         recovery.recover_claims,  # first: the reconciles below re-enqueue what it frees
         campaigns.start_due_campaigns,
+        ab_tests.pick_due,  # before the reconcile, which enqueues senders for the rows it frees
         campaigns.reconcile,
         reminders.create_due,  # before the reconcile, which enqueues the notices it makes due
         notices.reconcile_notices,

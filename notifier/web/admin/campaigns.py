@@ -10,7 +10,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
-from notifier.campaigns import audience, engagement, reports, templates
+from notifier.campaigns import ab_tests, audience, engagement, reports, templates
 from notifier.campaigns import lifecycle as campaigns
 from notifier.campaigns import segments as saved_segments
 from notifier.campaigns.catalogue import CampaignKind, CampaignStatus, templates_by_name
@@ -18,6 +18,7 @@ from notifier.campaigns.preflight import PreflightFailed
 from notifier.campaigns.templates import sample_for
 from notifier.delivery.composer import Recipient
 from notifier.delivery.rendering.errors import TemplateError
+from notifier.domain import ab_test
 from notifier.domain.errors import DomainError, ValidationFailed
 from notifier.i18n import current_locale, translate
 from notifier.infra.context import profile
@@ -86,6 +87,24 @@ def _filters(values: Any) -> dict[str, Any]:
     return filters
 
 
+def _ab_test(values: Any) -> dict[str, Any] | None:
+    """The form's optional A/B subject test as the use case reads it; None when unticked. Rows
+    left wholly empty are dropped (the form offers four), half-filled ones are refused."""
+    if not values.get("ab_enabled"):
+        return None
+    variants = []
+    for number in range(1, ab_test.MAX_VARIANTS + 2):  # one more than allowed: refused
+        vi, en = values.get(f"ab_subject_{number}_vi"), values.get(f"ab_subject_{number}_en")
+        if (vi or "").strip() or (en or "").strip():
+            variants.append({"vi": vi or "", "en": en or ""})
+    return {
+        "variants": variants,
+        "sample_percent": values.get("ab_sample_percent"),
+        "wait_hours": values.get("ab_wait_hours"),
+        "metric": values.get("ab_metric"),
+    }
+
+
 def _data(text: str) -> dict[str, Any]:
     try:
         data = json.loads(text or "{}")
@@ -111,6 +130,7 @@ def campaign_new() -> str | Response:
                     template_id=int(form.template_id.data or 0),
                     audience=_filters(request.form), data=_data(form.data.data or ""),
                     time_zone=form.time_zone.data or profile().default_time_zone,
+                    ab_test=ab_tests.parse(_ab_test(request.form)),
                 ),
                 staff_id=current_user.id,
             )  # fmt: skip
@@ -167,6 +187,7 @@ def campaign(campaign_id: int) -> str:
     context["engagement"] = engagement.campaign_engagement(staff_access(), campaign_id)
     if context["engagement"] and context["engagement"].tracked:
         context["over_time"], context["charts"] = campaign_charts(campaign_id)
+    context["ab_test"] = ab_tests.report(report.campaign)
     if report.campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
         context.update(
             count=audience.breakdown(report.campaign.purpose_key, report.campaign.audience or {}),

@@ -168,8 +168,11 @@ def test_lengths_sizes_and_email_are_stated_and_applied(app: Flask, api: FlaskCl
 
 def test_an_operation_marks_what_only_stored_state_can_decide(app: Flask, api: FlaskClient) -> None:
     paths = contract(api)["paths"]
-    # audience: a saved segment it names must exist (docs/segments.md)
-    assert paths["/campaigns"]["post"]["x-state-checked"] == ["template_id", "data", "audience"]
+    # audience: a saved segment it names must exist (docs/segments.md); ab_test: its subjects
+    # must compile with the template and differ (docs/ab-tests.md)
+    assert paths["/campaigns"]["post"]["x-state-checked"] == [
+        "template_id", "data", "audience", "ab_test",
+    ]  # fmt: skip
     assert paths["/templates"]["post"]["x-state-checked"] == ["subject", "body_mjml", "text"]
     assert "x-state-checked" not in paths["/notices"]["post"]
     assert paths["/campaigns/{campaign_id}/schedule"]["post"]["requestBody"]["required"] is False
