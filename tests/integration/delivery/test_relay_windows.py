@@ -1,0 +1,118 @@
+"""The relays' windows and health in a real Redis: one take a batch, k <= N granted."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from flask import Flask
+
+from notifier.delivery import relays
+from notifier.infra.queues import redis_connection
+from tests.chaos.harness import RedisServer
+from tests.conftest import configure
+
+
+def configure_relays(app: Flask, *specs: dict, probe: float = 5.0) -> None:
+    configure(app, RELAYS=json.dumps(list(specs)), RELAY_PROBE_SECONDS=probe)
+
+
+def spec(name: str, **fields: object) -> dict:
+    return {"name": name, "url": f"smtp://127.0.0.1:1/{name}", **fields}
+
+
+@pytest.fixture
+def conn(app: Flask) -> Iterator[redis.Redis]:
+    with app.app_context():
+        connection = redis_connection()
+        for key in connection.scan_iter(relays.PREFIX + "*"):
+            connection.delete(key)
+        yield connection
+
+
+def test_a_batch_gets_what_the_window_has_left_then_waits(app: Flask, conn: redis.Redis) -> None:
+    configure_relays(app, spec("a", per_second=30, per_hour=1000))
+    with app.app_context():
+        first = relays.take(conn, "campaign", None, 20)
+        second = relays.take(conn, "campaign", None, 20)
+        third = relays.take(conn, "campaign", None, 20)
+        assert (first.relay and first.relay.name, first.count) == ("a", 20)
+        assert (second.count, third.count) == (10, 0)
+        assert third.relay is None and third.reason == "throttled:a"
+        assert 0 < third.wait <= 1.05 + 0.05
+        (state,) = relays.states(conn)
+        assert state.counts == (30, None, 30) and state.down_for == 0
+        time.sleep(third.wait)
+        assert relays.take(conn, "campaign", None, 40).count == 30  # the window slid
+
+
+def test_the_hour_limits_too(app: Flask, conn: redis.Redis) -> None:
+    configure_relays(app, spec("a", per_minute=5, per_hour=7))
+    with app.app_context():
+        assert relays.take(conn, "campaign", None, 100).count == 5
+        refused = relays.take(conn, "campaign", None, 100)
+        assert refused.count == 0 and 50 < refused.wait <= 63
+
+
+def test_a_full_or_down_relay_is_passed_over_for_the_next(app: Flask, conn: redis.Redis) -> None:
+    configure_relays(app, spec("a", weight=1000, per_second=5), spec("b", weight=1))
+    with app.app_context():
+        _, b = relays.relays()
+        grants = [relays.take(conn, "campaign", None, 4, draw=lambda: 0.0) for _ in range(3)]
+        assert [(g.relay and g.relay.name, g.count) for g in grants] == [
+            ("a", 4),
+            ("a", 1),
+            ("b", 4),
+        ]
+        relays.mark_down(conn, b)
+        none = relays.take(conn, "campaign", None, 4, draw=lambda: 0.0)
+        assert none.count == 0 and none.reason == "throttled:a"  # the first choice's reason
+        assert 0 < none.wait <= 1.1  # a frees first
+        assert relays.states(conn)[1].down_for > 4
+
+
+def test_pinned_mail_waits_for_its_relay_unless_it_has_a_fallback(
+    app: Flask, conn: redis.Redis
+) -> None:
+    configure_relays(
+        app,
+        spec("bulk"),
+        spec("tx", weight=0, pinned=["notice"]),
+        spec("promo", weight=0, pinned=["purpose:promotions"], fallback="bulk"),
+        probe=2,
+    )
+    with app.app_context():
+        bulk, tx, promo = relays.relays()
+        assert relays.take(conn, "notice", None, 1).relay == tx
+        assert relays.take(conn, "system", None, 1).relay == bulk
+        assert relays.take(conn, "campaign", "promotions", 9).relay == promo
+        relays.mark_down(conn, tx)
+        relays.mark_down(conn, promo)
+        held = relays.take(conn, "notice", None, 1)
+        assert (held.relay, held.reason) == (None, "relay_down:tx") and 1 < held.wait <= 2
+        assert relays.take(conn, "campaign", "promotions", 9).relay == bulk
+
+
+def test_a_restarted_redis_forgets_the_window_it_allows_one_window_more(
+    app: Flask, tmp_path: Path
+) -> None:
+    """The windows are not the ledger: a lost window lets at most one more window's worth go."""
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        configure_relays(app, spec("a", per_minute=50))
+        with app.app_context():
+            conn = server.client()
+            assert relays.take(conn, "campaign", None, 80).count == 50
+            assert relays.take(conn, "campaign", None, 80).count == 0
+            assert conn.exists(f"{relays.PREFIX}a:wper_minute")
+            server.restart()
+            conn = server.client()
+            assert relays.take(conn, "campaign", None, 80).count == 50  # the burst: one window
+            assert relays.take(conn, "campaign", None, 80).count == 0
+    finally:
+        server.stop()
