@@ -26,10 +26,10 @@ import redis
 
 from notifier.domain.relays import SLOTS, WINDOWS, Relay, candidates, parse_relays, window_slots
 from notifier.infra.context import settings
+from notifier.infra.metrics import RELAY_DEFERRED_KEY, RELAY_SENT_KEY
 
 PREFIX = "notifier:relay:"
-SENT_KEY = "notifier:metrics:relay_sent"
-DEFERRED_KEY = "notifier:metrics:relay_deferred"
+SENT_KEY, DEFERRED_KEY = RELAY_SENT_KEY, RELAY_DEFERRED_KEY
 BURST = 5  # this many 4xx (or lost sessions) in a row on one relay: it is down for a while
 
 # KEYS: per candidate, its down flag then its three window hashes.
