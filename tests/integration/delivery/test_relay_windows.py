@@ -5,17 +5,23 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import redis
 from flask import Flask
+from sqlalchemy import select
 
 from notifier.delivery import relays
+from notifier.infra.extensions import db
 from notifier.infra.queues import redis_connection
+from notifier.models import Delivery, DeliveryStatus, utcnow
 from tests.chaos.harness import RedisServer
 from tests.conftest import configure
+from tests.integration.helpers import drain, make_contact, start_campaign
 from tests.integration.test_admin_support import browser, make_staff, sign_in
+from tests.smtp_server import SmtpTestServer
 
 
 def configure_relays(app: Flask, *specs: dict, probe: float = 5.0) -> None:
@@ -162,3 +168,32 @@ def test_a_bad_relay_list_stops_start_up_with_one_line(app: Flask) -> None:
         with pytest.raises(ValueError) as refused:
             configure(app, RELAYS=value)
         assert problem in str(refused.value) and "hunter2" not in str(refused.value)
+
+
+def test_throttled_rows_wait_unfailed_and_the_campaign_page_says_why(
+    app: Flask, conn: redis.Redis, smtp: SmtpTestServer
+) -> None:
+    # Two a minute: a send job sends two, defers the rest for about a minute and ends (it waits
+    # only for retries due within seconds).
+    configure_relays(app, {"name": "slow", "url": smtp.url, "per_minute": 2})
+    people = [make_contact(f"p{n}@example.com", ("promotions",)) for n in range(5)]
+    campaign_id = start_campaign("promotion", "promotions")
+    drain(app)
+    db.session.remove()
+    rows = db.session.execute(
+        select(Delivery.status, Delivery.reason, Delivery.attempts, Delivery.next_attempt_at).where(
+            Delivery.campaign_id == campaign_id
+        )
+    ).all()
+    assert len(rows) == len(people) and len(smtp.messages) == 2
+    assert sorted(str(r.status) for r in rows) == ["deferred"] * 3 + ["sent"] * 2
+    waiting = [r for r in rows if r.status == DeliveryStatus.DEFERRED]
+    assert {r.reason for r in waiting} == {"throttled:slow"}
+    assert {r.attempts for r in rows} == {0}  # a throttled row never costs an attempt
+    assert all(r.next_attempt_at > utcnow() + timedelta(seconds=30) for r in waiting)
+    client = browser(app)
+    make_staff("admin@example.com", "admin", "Quản trị")
+    sign_in(client, "admin@example.com")
+    page = client.get(f"/admin/campaigns/{campaign_id}/progress").get_data(as_text=True)
+    assert "Đang chờ: máy chủ chuyển tiếp slow đã đạt giới hạn gửi" in page
+    assert '<td class="num">3</td>' in page.split("Đang chờ")[1]
