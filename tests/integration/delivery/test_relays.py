@@ -170,8 +170,9 @@ def test_per_second_limits_hold_across_two_workers_and_throttled_rows_wait(
     # 60 a second in all: the first second's 60, then the rest at 60 a second.
     assert took >= (len(eligible) - 60) / 60 * 0.95
     for server in (a, b):
-        # A batch's messages leave after its take: one batch may land in the next second.
-        assert arrivals_per_second(server) <= 30 + BATCH, arrivals_per_second(server)
+        # A batch's messages leave after its take: each worker's batch may land in the next
+        # second (the takes themselves never pass 30 in any second: test_relay_windows.py).
+        assert arrivals_per_second(server) <= 30 + 2 * BATCH, arrivals_per_second(server)
     assert sum(v for k, v in deferred_metric(app).items() if k.startswith("throttled:")) > 0
 
 
