@@ -24,7 +24,15 @@ from dataclasses import dataclass
 
 import redis
 
-from notifier.domain.relays import SLOTS, WINDOWS, Relay, candidates, parse_relays, window_slots
+from notifier.domain.relays import (
+    SLOTS,
+    WINDOWS,
+    Relay,
+    candidates,
+    parse_limits,
+    parse_relays,
+    window_slots,
+)
 from notifier.infra.context import settings
 from notifier.infra.metrics import RELAY_DEFERRED_KEY, RELAY_SENT_KEY
 
@@ -32,68 +40,74 @@ PREFIX = "notifier:relay:"
 SENT_KEY, DEFERRED_KEY = RELAY_SENT_KEY, RELAY_DEFERRED_KEY
 BURST = 5  # this many 4xx (or lost sessions) in a row on one relay: it is down for a while
 
-# KEYS: per candidate, its down flag then its three window hashes.
-# ARGV: want, SLOTS, then per candidate its three limits (0: none).
-# Returns {candidate (1-based, 0: none), granted, wait ms, why of the first candidate}.
+# Per candidate: KEYS its down flag, then one hash per window it must respect (its own, then the
+# shared ones: all relays together); ARGV (after want and SLOTS) its window count m, then m pairs
+# of window length (ms) and limit. So a shared limit, such as one for a domain group, is just
+# one more window key. Returns {candidate (1-based, 0: none), granted, wait ms, the first
+# candidate's refusal: "down", or the key of the window that was full}.
 _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local want = tonumber(ARGV[1])
 local slots = tonumber(ARGV[2])
-local windows = {1000, 60000, 3600000}
+local arg = 3
+local key_at = 1
 local first_why = ''
 local best_wait = -1
-for c = 0, (#KEYS / 4) - 1 do
-  local down = redis.call('PTTL', KEYS[c * 4 + 1])
+local c = 0
+while arg <= #ARGV do
+  c = c + 1
+  local m = tonumber(ARGV[arg])
+  local down_key = KEYS[key_at]
+  local windows = {}
+  for w = 1, m do
+    windows[w] = {KEYS[key_at + w], tonumber(ARGV[arg + 2 * w - 1]), tonumber(ARGV[arg + 2 * w])}
+  end
+  arg = arg + 1 + 2 * m
+  key_at = key_at + 1 + m
   local why = ''
   local wait = 0
   local room = want
+  local down = redis.call('PTTL', down_key)
   if down > 0 then
     why = 'down'
     wait = down
     room = 0
   else
-    for w = 1, 3 do
-      local limit = tonumber(ARGV[2 + c * 3 + w])
-      if limit > 0 then
-        local key = KEYS[c * 4 + 1 + w]
-        local size = windows[w] / slots
-        local current = math.floor(now / size)
-        local first = current - slots
-        local fields = redis.call('HGETALL', key)
-        local used = 0
-        local oldest = current
-        for i = 1, #fields, 2 do
-          local slot = tonumber(fields[i])
-          if slot < first then
-            redis.call('HDEL', key, fields[i])
-          else
-            used = used + tonumber(fields[i + 1])
-            if slot < oldest then oldest = slot end
-          end
+    for w = 1, m do
+      local key, length, limit = windows[w][1], windows[w][2], windows[w][3]
+      local size = length / slots
+      local current = math.floor(now / size)
+      local fields = redis.call('HGETALL', key)
+      local used = 0
+      local oldest = current
+      for i = 1, #fields, 2 do
+        local slot = tonumber(fields[i])
+        if slot < current - slots then
+          redis.call('HDEL', key, fields[i])
+        else
+          used = used + tonumber(fields[i + 1])
+          if slot < oldest then oldest = slot end
         end
-        local free = limit - used
-        if free < room then room = free end
-        if free <= 0 then
-          local frees = (oldest + slots + 1) * size - now
-          if frees > wait then wait = frees end
-          why = 'throttled'
-        end
+      end
+      local free = limit - used
+      if free < room then room = free end
+      if free <= 0 then
+        local frees = (oldest + slots + 1) * size - now
+        if frees > wait then wait = frees end
+        if why == '' then why = key end
       end
     end
   end
   if room > 0 then
-    for w = 1, 3 do
-      if tonumber(ARGV[2 + c * 3 + w]) > 0 then
-        local key = KEYS[c * 4 + 1 + w]
-        local size = windows[w] / slots
-        redis.call('HINCRBY', key, math.floor(now / size), room)
-        redis.call('PEXPIRE', key, windows[w] * 2)
-      end
+    for w = 1, m do
+      local key, length = windows[w][1], windows[w][2]
+      redis.call('HINCRBY', key, math.floor(now / (length / slots)), room)
+      redis.call('PEXPIRE', key, length * 2)
     end
-    return {c + 1, room, 0, first_why}
+    return {c, room, 0, first_why}
   end
-  if c == 0 then first_why = why end
+  if c == 1 then first_why = why end
   if best_wait < 0 or wait < best_wait then best_wait = wait end
 end
 return {0, 0, best_wait, first_why}
@@ -121,6 +135,11 @@ def _parsed(text: str) -> tuple[Relay, ...]:
     return parse_relays(text)
 
 
+@functools.lru_cache(maxsize=4)
+def _parsed_limits(text: str) -> tuple[int, int, int]:
+    return parse_limits(text)
+
+
 def probe_seconds() -> float:
     return float(settings().RELAY_PROBE_SECONDS)
 
@@ -128,6 +147,17 @@ def probe_seconds() -> float:
 def _keys(relay: Relay) -> list[str]:
     base = PREFIX + relay.name
     return [base + ":down", *(f"{base}:w{field}" for field, _ in WINDOWS)]
+
+
+ALL = "*all"  # the windows of all relays together: no relay's name can start with "*"
+
+
+def _windows(relay: Relay, shared: tuple[int, int, int]) -> list[tuple[str, int, int]]:
+    """(key, length ms, limit) of each window a send on this relay counts in: the shared ones
+    first, so that a refusal names them when all relays together are at their limit."""
+    own = zip(_keys(relay)[1:], WINDOWS, relay.limits(), strict=True)
+    every = zip(_keys(Relay(ALL, ""))[1:], WINDOWS, shared, strict=True)
+    return [(key, ms, limit) for key, (_, ms), limit in (*every, *own) if limit]
 
 
 def take(
@@ -141,14 +171,22 @@ def take(
     order = candidates(relays(), kind, purpose, draw)
     if not order:
         return Grant(None, 0, probe_seconds(), f"relay_down:{kind}")
-    keys = [key for relay in order for key in _keys(relay)]
-    args = [want, SLOTS, *(limit for relay in order for limit in relay.limits())]
+    shared = _parsed_limits(settings().RELAY_LIMITS)
+    keys: list[str] = []
+    args: list[int | str] = [want, SLOTS]
+    for relay in order:
+        windows = _windows(relay, shared)
+        keys += [_keys(relay)[0], *(key for key, _, _ in windows)]
+        args += [len(windows), *(n for _, ms, limit in windows for n in (ms, limit))]
     index, count, wait_ms, why = conn.eval(_TAKE, len(keys), *keys, *args)
     why = why.decode() if isinstance(why, bytes) else str(why)
     if index:
         return Grant(order[int(index) - 1], int(count), 0.0, "")
-    label = "relay_down" if why == "down" else "throttled"
-    return Grant(None, 0, max(int(wait_ms), 50) / 1000, f"{label}:{order[0].name}")
+    if why == "down":
+        reason = f"relay_down:{order[0].name}"
+    else:
+        reason = "throttled:all" if why.startswith(PREFIX + ALL) else f"throttled:{order[0].name}"
+    return Grant(None, 0, max(int(wait_ms), 50) / 1000, reason)
 
 
 def mark_down(conn: redis.Redis, relay: Relay) -> None:

@@ -111,6 +111,26 @@ def _relay(index: int, item: object) -> Relay:
     )
 
 
+def parse_limits(text: str) -> tuple[int, int, int]:
+    """RELAY_LIMITS: the windows of all relays together, as a JSON object of per_second,
+    per_minute and per_hour; (0, 0, 0) (none) when empty."""
+    if not text.strip():
+        return (0, 0, 0)
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise RelayConfigError(f"RELAY_LIMITS: not JSON: {exc}") from None
+    if not isinstance(raw, dict) or not raw:
+        raise RelayConfigError(
+            "RELAY_LIMITS: must be an object of per_second, per_minute, per_hour"
+        )
+    unknown = sorted(str(key) for key in raw if key not in dict(WINDOWS))
+    if unknown:
+        raise RelayConfigError(f"RELAY_LIMITS: unknown field {unknown[0]!r}")
+    limits = [_number("RELAY_LIMITS", raw, field, None, _MAX_LIMIT) or 0 for field, _ in WINDOWS]
+    return (limits[0], limits[1], limits[2])
+
+
 def _number(
     where: str, item: dict, key: str, default: int | None, high: int, low: int = 1
 ) -> int | None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from notifier.domain.relays import RelayConfigError, parse_relays
+from notifier.domain.relays import RelayConfigError, parse_limits, parse_relays
 from notifier.infra.dns_lookup import server_address
 from notifier.mail.dkim import DkimConfigError, DkimSigner
 from notifier.mail.smtp import InvalidSmtpUrl, SmtpConfig
@@ -102,6 +102,13 @@ class Settings(BaseSettings):
             "Several SMTP relays as a JSON list (docs/relays.md): name, url, weight, "
             "max_connections, per_second, per_minute, per_hour, pinned, fallback. "
             "Empty: SMTP_URL is the one relay, with no limits."
+        ),
+    )
+    RELAY_LIMITS: str = Field(
+        "",
+        description=(
+            "Limits of all RELAYS together, as a JSON object: per_second, per_minute, per_hour "
+            "(docs/relays.md). Empty: each relay's own limits only."
         ),
     )
     RELAY_PROBE_SECONDS: float = Field(
@@ -372,7 +379,7 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         _check_dkim(self)
         _check_dns_resolver(self.DNS_RESOLVER)
-        _check_relays(self.RELAYS)
+        _check_relays(self.RELAYS, self.RELAY_LIMITS)
         for network in self.WEBHOOK_ALLOWED_NETWORKS:
             try:
                 ipaddress.ip_network(network, strict=False)
@@ -427,12 +434,15 @@ def _check_dkim(settings: Settings) -> None:
         raise ValueError(f"DKIM_KEY_FILE: {settings.DKIM_KEY_FILE}: {exc}") from None
 
 
-def _check_relays(value: str) -> None:
+def _check_relays(value: str, limits: str) -> None:
     """At start-up, one line naming the relay and the field that is wrong."""
     try:
         relays = parse_relays(value)
+        shared = parse_limits(limits)
     except RelayConfigError as exc:
         raise ValueError(str(exc)) from None
+    if any(shared) and not relays:
+        raise ValueError("RELAY_LIMITS: needs RELAYS (SMTP_URL alone is one relay, no limits)")
     for relay in relays:
         try:
             SmtpConfig.from_url(relay.url)

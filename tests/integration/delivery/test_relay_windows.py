@@ -24,8 +24,8 @@ from tests.integration.test_admin_support import browser, make_staff, sign_in
 from tests.smtp_server import SmtpTestServer
 
 
-def configure_relays(app: Flask, *specs: dict, probe: float = 5.0) -> None:
-    configure(app, RELAYS=json.dumps(list(specs)), RELAY_PROBE_SECONDS=probe)
+def configure_relays(app: Flask, *specs: dict, probe: float = 5.0, shared: str = "") -> None:
+    configure(app, RELAYS=json.dumps(list(specs)), RELAY_PROBE_SECONDS=probe, RELAY_LIMITS=shared)
 
 
 def spec(name: str, **fields: object) -> dict:
@@ -83,6 +83,31 @@ def test_a_full_or_down_relay_is_passed_over_for_the_next(app: Flask, conn: redi
         assert none.count == 0 and none.reason == "throttled:a"  # the first choice's reason
         assert 0 < none.wait <= 1.1  # a frees first
         assert relays.states(conn)[1].down_for > 4
+
+
+def test_the_shared_window_holds_all_relays_together(app: Flask, conn: redis.Redis) -> None:
+    configure_relays(
+        app, spec("a", per_second=10), spec("b"), shared='{"per_second": 25, "per_minute": 40}'
+    )
+    with app.app_context():
+        first = relays.take(conn, "campaign", None, 20, draw=lambda: 0.0)
+        second = relays.take(conn, "campaign", None, 20, draw=lambda: 0.0)
+        third = relays.take(conn, "campaign", None, 20, draw=lambda: 0.0)
+        assert [(g.relay and g.relay.name, g.count) for g in (first, second, third)] == [
+            ("a", 10),  # a's own second
+            ("b", 15),  # b has no limit of its own: the shared 25 a second
+            (None, 0),
+        ]
+        assert third.reason == "throttled:all" and 0 < third.wait <= 1.1
+        time.sleep(1.2)
+        assert relays.take(conn, "campaign", None, 40, draw=lambda: 0.0).count == 10
+        assert relays.take(conn, "campaign", None, 40, draw=lambda: 0.0).count == 5  # 40 a minute
+        assert relays.take(conn, "campaign", None, 40, draw=lambda: 0.0).reason == "throttled:all"
+
+
+def test_shared_limits_without_relays_are_refused_at_start_up(app: Flask) -> None:
+    with pytest.raises(ValueError, match="RELAY_LIMITS: needs RELAYS"):
+        configure(app, RELAY_LIMITS='{"per_second": 5}')
 
 
 def test_pinned_mail_waits_for_its_relay_unless_it_has_a_fallback(

@@ -13,6 +13,7 @@ from notifier.domain.relays import (
     Relay,
     RelayConfigError,
     candidates,
+    parse_limits,
     parse_relays,
     room,
     window_slots,
@@ -175,3 +176,19 @@ def test_room_counts_only_the_window() -> None:
     # A slot is kept one slot longer than a true sliding window would: the safe side.
     assert room(10, counts, now + 1000, window) == 8
     assert room(10, counts, now + 1050, window) == 10
+
+
+def test_shared_limits_are_read_and_hostile_ones_refused() -> None:
+    assert parse_limits("") == (0, 0, 0)
+    assert parse_limits('{"per_second": 500, "per_hour": 100000}') == (500, 0, 100000)
+    for text, problem in (
+        ("[500]", "must be an object"),
+        ("{}", "must be an object"),
+        ('{"per_day": 5}', "unknown field 'per_day'"),
+        ('{"per_second": 0}', "per_second must be"),
+        ('{"per_second": true}', "per_second must be"),
+        ('{"per_second": "500"}', "per_second must be"),
+        ("{", "RELAY_LIMITS: not JSON"),
+    ):
+        with pytest.raises(RelayConfigError, match=problem):
+            parse_limits(text)
