@@ -25,7 +25,7 @@ from sqlalchemy import delete
 
 from notifier.delivery import relays
 from notifier.delivery.claims import Claim, Claimed, deferred_until
-from notifier.domain.relays import SLOTS, WINDOWS, Relay
+from notifier.domain.relays import Relay
 from notifier.domain.send_outcome import SendResult, SendStatus
 from notifier.infra.bulk import update_owned_by_id
 from notifier.infra.extensions import db
@@ -97,9 +97,7 @@ def grant(
     watch = Watch(conn, answer.relay) if answer.relay is not None else None
     if rest:
         reason = answer.reason or f"throttled:{answer.relay.name if answer.relay else ''}"
-        # A partial grant: the window is full now and frees a slot at the earliest.
-        wait = answer.wait or _slot_seconds(answer.relay)
-        until = now + timedelta(seconds=wait)
+        until = now + timedelta(seconds=max(answer.wait, answer.pace))
         changes = [deferred_until(item.delivery_id, reason, until) for item in rest]
         owned = update_owned_by_id(Delivery, changes, "claim_token", claim.token)
         if owned:
@@ -113,10 +111,3 @@ def grant(
             except REDIS_FAULTS as exc:
                 log.warning("relay counts not recorded: %r", exc)
     return granted, watch
-
-
-def _slot_seconds(relay: Relay | None) -> float:
-    if relay is None:
-        return relays.probe_seconds()
-    limited = [ms for (_, ms), limit in zip(WINDOWS, relay.limits(), strict=True) if limit]
-    return (limited[0] if limited else 1000) / SLOTS / 1000

@@ -215,7 +215,7 @@ def test_throttled_rows_wait_unfailed_and_the_campaign_page_says_why(
     waiting = [r for r in rows if r.status == DeliveryStatus.DEFERRED]
     assert {r.reason for r in waiting} == {"throttled:slow"}
     assert {r.attempts for r in rows} == {0}  # a throttled row never costs an attempt
-    assert all(r.next_attempt_at > utcnow() + timedelta(seconds=30) for r in waiting)
+    assert all(r.next_attempt_at > utcnow() + timedelta(seconds=20) for r in waiting)
     client = browser(app)
     make_staff("admin@example.com", "admin", "Quản trị")
     sign_in(client, "admin@example.com")
