@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import threading
+import time
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -31,6 +32,7 @@ class ReceivedMessage:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes  # the raw message as sent, dot-stuffing removed
+    received_at: float = 0.0  # time.monotonic() when accepted: a rate test counts per second
 
 
 class _Recorder:
@@ -68,6 +70,7 @@ class _Recorder:
             mail_from=envelope.mail_from or "",
             rcpt_tos=list(envelope.rcpt_tos),
             data=bytes(envelope.original_content or b""),
+            received_at=time.monotonic(),
         )
         with server.lock:
             server.messages.append(message)

@@ -434,6 +434,7 @@ def run_send_job(
             advertising=purpose.is_advertising,
             should_stop=should_stop,
             interlude=desk,
+            purpose=purpose.key,
         )
         sent += outcomes.counts.get(DeliveryStatus.SENT, 0)
         tally.update(outcomes.counts)

@@ -112,7 +112,7 @@ def claim_batch(
         wake = quiet.until(contact, now) if quiet and decision.allowed and contact else None
         if wake is not None:
             deferred += 1
-            changes.append(_held(delivery_id, Held.QUIET_HOURS, wake))
+            changes.append(deferred_until(delivery_id, Held.QUIET_HOURS, wake))
         elif decision.allowed and window is not None and (not holdings or not holdings.expiring):
             skipped += 1
             changes.append(_no_subscription(delivery_id))
@@ -289,10 +289,12 @@ def _reservation(
 
 
 def _deferral(delivery_id: int, decision: Decision) -> dict:
-    return _held(delivery_id, decision.reason.value, decision.retry_at)
+    return deferred_until(delivery_id, decision.reason.value, decision.retry_at)
 
 
-def _held(delivery_id: int, reason: str, until: datetime | None) -> dict:
+def deferred_until(delivery_id: int, reason: str, until: datetime | None) -> dict:
+    """A claimed row given back unsent until `until`, with its reason (the cap, quiet hours,
+    a relay's window): DEFERRED, attempts unchanged."""
     return {
         "id": delivery_id,
         "status": DeliveryStatus.DEFERRED,

@@ -564,11 +564,11 @@ def smtp_url() -> str:
     return config.SMTP_URL or f"smtp://127.0.0.1:{config.OUTBOX_PORT}"
 
 
-def transport() -> Transport:
-    """One SMTP connection per worker process, reused across batches and jobs (per thread: an
-    SMTP session is a conversation, and two threads on one socket would read each other's
-    replies)."""
-    key = (smtp_url(), threading.get_ident())
+def transport(url: str | None = None) -> Transport:
+    """One SMTP connection per worker process and relay (`url`: one of RELAYS; SMTP_URL by
+    default), reused across batches and jobs (per thread: an SMTP session is a conversation,
+    and two threads on one socket would read each other's replies)."""
+    key = (url or smtp_url(), threading.get_ident())
     if key not in _transports:
         _transports[key] = Transport.from_url(key[0])
     return _transports[key]

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import redis
 from sqlalchemy import delete, update
 
-from notifier.delivery import liveness
+from notifier.delivery import liveness, relays, throttle
 from notifier.delivery.claims import Claim, Claimed
 from notifier.delivery.composer import Composer, envelope_sender, smtp_url, transport
 from notifier.delivery.rendering.errors import TemplateError
@@ -137,14 +137,23 @@ def send_claim(
     advertising: bool,
     should_stop: Callable[[], bool] = lambda: False,
     interlude: Interlude | None = None,
+    purpose: str | None = None,
 ) -> Outcomes:
     """Send in delivery-id order; stop early (releasing the rest) when asked to, when the
-    journal's Redis fails (what is held goes straight to the database) or the lease is lost."""
+    journal's Redis fails (what is held goes straight to the database), the lease is lost or
+    the batch's relay (one of RELAYS) goes down."""
     outcomes = Outcomes(token=claim.token)
     liveness.announce(claim.token)
     journal = Journal(redis_connection(), journal_key(claim.token))
     outcomes.redis_down = journal.unresponsive or journal.broken
-    relay = transport()
+    sendable, watch = claim.sendable, None
+    if relays.relays() and not journal.broken:
+        # Several relays: one take for the batch; the rows not granted are deferred now.
+        try:
+            sendable, watch = throttle.grant(redis_connection(), claim, purpose, utcnow())
+        except REDIS_FAULTS as exc:
+            journal.fail(exc)
+    relay = transport(watch.relay.url if watch else None)
     relay.limit_timeout(exchange_timeout())
     last_flush = time.monotonic()
 
@@ -153,15 +162,19 @@ def send_claim(
         now = utcnow()
         for sent, result in done:
             outcomes.latencies.append(time.perf_counter() - sent.began)
-            change = _change(sent, result, advertising, outcomes.policy, outcomes.backoff, now)
+            if watch is not None and watch.unreachable(result):
+                change = watch.deferral(sent.item, now)  # nothing left: no attempt counted
+            else:
+                change = _change(sent, result, advertising, outcomes.policy, outcomes.backoff, now)
             journal.append(_journal_entry(change))
             outcomes.add(change)
 
     try:
         with Pipeline[_InFlight](relay, record) as pipeline:
-            for index, item in enumerate(claim.sendable):
-                if should_stop() or journal.broken:
-                    outcomes.released = [c.delivery_id for c in claim.sendable[index:]]
+            for index, item in enumerate(sendable):
+                if should_stop() or journal.broken or (watch is not None and watch.down):
+                    # A relay gone down: the rest is claimed again at once, for another relay.
+                    outcomes.released = [c.delivery_id for c in sendable[index:]]
                     break
                 if (
                     lease_due(outcomes)
@@ -184,7 +197,7 @@ def send_claim(
                     _serve_notices(interlude, journal)
                     journal.append(BACK_FROM_NOTICES)
                 if journal.broken:  # the notices' queue is in the same Redis
-                    outcomes.released = [c.delivery_id for c in claim.sendable[index:]]
+                    outcomes.released = [c.delivery_id for c in sendable[index:]]
                     break
                 _submit(pipeline, item, composer, data, f"c{claim.campaign_id}", record)
             if outcomes.lost:
@@ -196,6 +209,8 @@ def send_claim(
         flush(outcomes, claim.token)
         release(outcomes.released, claim.token)
         journal.discard()  # only now is every outcome in the database
+        if watch is not None:
+            watch.report()
     except Exception:
         # The outcomes held are facts the journal may not have (its Redis may be gone too).
         _save_what_is_known(outcomes, claim.token)

@@ -18,11 +18,12 @@ from typing import Any
 
 from sqlalchemy import update
 
-from notifier.delivery import liveness
+from notifier.delivery import liveness, relays, throttle
 from notifier.delivery.composer import transport
 from notifier.delivery.sending import exchange_timeout
 from notifier.domain.send_outcome import SendResult, SendStatus
 from notifier.infra.extensions import db
+from notifier.infra.queues import redis_connection
 from notifier.mail.smtp import TransportError
 
 log = logging.getLogger(__name__)
@@ -77,13 +78,27 @@ def refused(model: Any, row_ids: list[int], token: str) -> bool:
     return False
 
 
-def send_one(envelope_sender: str, to_address: str, message: bytes) -> SendResult:
-    """A relay that cannot be reached is a temporary failure: nothing left, so try again."""
-    relay = transport()
+def send_one(
+    envelope_sender: str, to_address: str, message: bytes, kind: str = "notice"
+) -> SendResult:
+    """A relay that cannot be reached is a temporary failure: nothing left, so try again.
+    `kind` (notice, system) picks the relay it is pinned to when RELAYS names several."""
+    watch = None
+    if relays.relays():
+        conn = redis_connection()
+        grant = relays.take(conn, kind, None, 1)
+        if grant.relay is None:
+            return SendResult(SendStatus.DEFERRED, None, grant.reason)
+        watch = throttle.Watch(conn, grant.relay)
+    relay = transport(watch.relay.url if watch else None)
     # As for campaign mail: no exchange may outlive the claim, or the recovery would give the
     # row to a second worker while this one is still sending it.
     relay.limit_timeout(exchange_timeout())
     try:
-        return relay.send(envelope_sender, to_address, message)
+        result = relay.send(envelope_sender, to_address, message)
     except TransportError as exc:
-        return SendResult(SendStatus.DEFERRED, None, f"relay: {exc}")
+        result = SendResult(SendStatus.DEFERRED, None, f"relay: {exc}")
+    if watch is not None:
+        watch.unreachable(result)
+        watch.report()
+    return result

@@ -113,7 +113,7 @@ def send(mail_id: int) -> str:
             return _refused(mail)
         return _finish(mail, SystemMailStatus.CANCELLED, "address erased")
     message = build_message(mail)
-    result = send_one(envelope_sender(), mail.to_address, message)
+    result = send_one(envelope_sender(), mail.to_address, message, kind="system")
     # Fenced: nothing of this result is written if the recovery gave the mail away meanwhile.
     if not still_ours(SystemMail, mail_id, token, SystemMailStatus.SENDING):
         return _refused(mail)

@@ -11,7 +11,12 @@ from collections.abc import Iterator, Sequence
 
 import redis
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from sqlalchemy import func, select
 
 from notifier.infra.extensions import db
@@ -19,6 +24,9 @@ from notifier.infra.queues import PRIORITY, queue
 from notifier.models import Campaign, CampaignStatus, Delivery, Notice
 
 LATENCY_KEY = "notifier:metrics:send_latency"
+# Counted by the send path once a batch when RELAYS names several relays (docs/relays.md).
+RELAY_SENT_KEY = "notifier:metrics:relay_sent"  # relay -> messages sent
+RELAY_DEFERRED_KEY = "notifier:metrics:relay_deferred"  # "throttled:<relay>" -> rows deferred
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -46,6 +54,7 @@ class NotifierCollector:
         yield self._queues()
         yield self._campaigns()
         yield self._latency()
+        yield from self._relays()
 
     def _deliveries(self) -> Metric:
         return _by_status_and_reason(
@@ -90,6 +99,23 @@ class NotifierCollector:
         )
         family.add_metric([], buckets, sum_value=float(raw.get("sum", 0)))
         return family
+
+    def _relays(self) -> Iterator[Metric]:
+        sent = CounterMetricFamily(
+            "notifier_relay_sent", "Messages sent per relay (RELAYS)", labels=["relay"]
+        )
+        for relay, count in sorted(self.conn.hgetall(RELAY_SENT_KEY).items()):
+            sent.add_metric([_text(relay)], float(count))
+        deferred = CounterMetricFamily(
+            "notifier_relay_deferred",
+            "Rows deferred unsent, by reason (throttled, relay_down) and relay",
+            labels=["reason", "relay"],
+        )
+        for key, count in sorted(self.conn.hgetall(RELAY_DEFERRED_KEY).items()):
+            reason, _, relay = _text(key).partition(":")
+            deferred.add_metric([reason, relay], float(count))
+        yield sent
+        yield deferred
 
 
 def _by_status_and_reason(model: type[Delivery] | type[Notice], name: str, text: str) -> Metric:

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from notifier.domain.relays import RelayConfigError, parse_limits, parse_relays
 from notifier.infra.dns_lookup import server_address
 from notifier.mail.dkim import DkimConfigError, DkimSigner
+from notifier.mail.smtp import InvalidSmtpUrl, SmtpConfig
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -92,6 +94,28 @@ class Settings(BaseSettings):
     SMTP_URL: str = _secret_env(
         "SMTP_URL",
         "smtp://, smtp+starttls:// or smtps:// with user:password@; empty: the outbox.",
+    )
+    RELAYS: str = Field(
+        "",
+        repr=False,
+        description=(
+            "Several SMTP relays as a JSON list (docs/relays.md): name, url, weight, "
+            "max_connections, per_second, per_minute, per_hour, pinned, fallback. "
+            "Empty: SMTP_URL is the one relay, with no limits."
+        ),
+    )
+    RELAY_LIMITS: str = Field(
+        "",
+        description=(
+            "Limits of all RELAYS together, as a JSON object: per_second, per_minute, per_hour "
+            "(docs/relays.md). Empty: each relay's own limits only."
+        ),
+    )
+    RELAY_PROBE_SECONDS: float = Field(
+        5.0,
+        ge=0.5,
+        le=3600,
+        description="How long a failed relay rests before a batch tries it again (the probe).",
     )
     OUTBOX_PORT: int = Field(
         8025, ge=0, le=65535, description="Port of the built-in outbox SMTP server (0: any free)."
@@ -364,6 +388,7 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         _check_dkim(self)
         _check_dns_resolver(self.DNS_RESOLVER)
+        _check_relays(self.RELAYS, self.RELAY_LIMITS)
         for network in self.WEBHOOK_ALLOWED_NETWORKS:
             try:
                 ipaddress.ip_network(network, strict=False)
@@ -416,6 +441,23 @@ def _check_dkim(settings: Settings) -> None:
         ) from None
     except DkimConfigError as exc:
         raise ValueError(f"DKIM_KEY_FILE: {settings.DKIM_KEY_FILE}: {exc}") from None
+
+
+def _check_relays(value: str, limits: str) -> None:
+    """At start-up, one line naming the relay and the field that is wrong."""
+    try:
+        relays = parse_relays(value)
+        shared = parse_limits(limits)
+    except RelayConfigError as exc:
+        raise ValueError(str(exc)) from None
+    if any(shared) and not relays:
+        raise ValueError("RELAY_LIMITS: needs RELAYS (SMTP_URL alone is one relay, no limits)")
+    for relay in relays:
+        try:
+            SmtpConfig.from_url(relay.url)
+        except InvalidSmtpUrl as exc:
+            # The message never repeats the URL: it may hold a password.
+            raise ValueError(f"RELAYS {relay.name!r}: url: {exc}") from None
 
 
 def _check_dns_resolver(value: str) -> None:

@@ -1,0 +1,52 @@
+"""The relays as the admin settings page shows them: limits, health, window counts (read-only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from notifier.delivery import relays
+from notifier.infra.queues import redis_connection
+from notifier.infra.redis_conn import REDIS_FAULTS
+
+
+@dataclass(frozen=True)
+class RelayRow:
+    name: str
+    address: str  # scheme://host:port: never the password
+    weight: int
+    max_connections: int | None
+    limits: tuple[int | None, int | None, int | None]  # per second, minute, hour
+    counts: tuple[int | None, int | None, int | None] | None  # now; None: Redis did not answer
+    down_for: float | None  # seconds left of its rest; 0: up; None: unknown
+    pinned: tuple[str, ...]
+    fallback: str | None
+
+
+def relay_rows() -> list[RelayRow]:
+    """Each relay of RELAYS, in its order; [] when SMTP_URL alone is the relay."""
+    configured = relays.relays()
+    if not configured:
+        return []
+    try:
+        states = {state.relay.name: state for state in relays.states(redis_connection())}
+    except REDIS_FAULTS:
+        states = {}
+    rows = []
+    for relay in configured:
+        parts = urlsplit(relay.url)
+        state = states.get(relay.name)
+        rows.append(
+            RelayRow(
+                name=relay.name,
+                address=f"{parts.scheme}://{parts.hostname}:{parts.port or ''}",
+                weight=relay.weight,
+                max_connections=relay.max_connections,
+                limits=(relay.per_second, relay.per_minute, relay.per_hour),
+                counts=state.counts if state else None,
+                down_for=state.down_for if state else None,
+                pinned=relay.pinned,
+                fallback=relay.fallback,
+            )
+        )
+    return rows
