@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import Select, exists, func, or_, select, text
 
 from notifier.contacts import consent_ledger as consent
 from notifier.contacts import contacts, refusals, subscriptions
@@ -133,6 +133,11 @@ def _consent_filter(statement: Select, query: SearchQuery) -> Select:
 def search(access: Access, query: SearchQuery) -> SearchPage:
     access.require("contacts.view")
     statement = _filtered(access, query)
+    if db.session.get_bind().dialect.name == "postgresql":
+        # A plan for this term, never the generic one PostgreSQL caches after five runs of the
+        # prepared statement: that plan cannot tell a rare term from one in every row, and for
+        # a common one it reads a trigram index's whole million entries (340 ms, against 2 ms).
+        db.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     # The matching ids, up to the limit, in whatever order the fastest plan gives (on
     # PostgreSQL the trigram indexes find a rare term in milliseconds).
     ids = db.session.scalars(statement.with_only_columns(Contact.id).limit(COUNT_LIMIT + 1)).all()
