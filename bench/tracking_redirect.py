@@ -40,7 +40,8 @@ from bench.admin_scale import bench_access
 from bench.admin_scale import seed as seed_contacts
 from bench.campaign import CLK_TCK, at_least, create_campaign, fresh_database
 from notifier import create_app
-from notifier.campaigns import engagement
+from notifier.campaigns import comparison, engagement
+from notifier.campaigns import engagement_tallies as tallies
 from notifier.domain.tokens import CLICK, OPEN, make_tracking_token
 from notifier.infra.context import token_secret
 from notifier.infra.extensions import db
@@ -320,6 +321,29 @@ def time_pages(campaign_id: int, repeat: int) -> tuple[float, float]:
     return sorted(page)[len(page) // 2] * 1000, sorted(csv)[len(csv) // 2] * 1000
 
 
+def fold_all() -> tuple[float, float]:
+    """The scheduler's folds until nothing is left, as one a minute from now would find it:
+    (seconds, events folded)."""
+    started, events = time.perf_counter(), 0
+    while True:
+        with unit_of_work():
+            folded = tallies.fold(datetime.now(UTC) + tallies.FOLD_LAG)
+        events += folded
+        if not folded:
+            return time.perf_counter() - started, float(events)
+
+
+def time_comparison(count: int, repeat: int) -> tuple[float, float]:
+    """The comparison of the last `count` campaigns, median of `repeat`, in ms (and 0)."""
+    access, took = bench_access(), []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        with unit_of_work():
+            assert comparison.last_campaigns(access, count)
+        took.append(time.perf_counter() - started)
+    return sorted(took)[len(took) // 2] * 1000, 0.0
+
+
 def load() -> str:
     return "/".join(f"{value:.1f}" for value in os.getloadavg())
 
@@ -403,11 +427,17 @@ def main() -> None:
         settled(last_id)
         made = new_events(campaign_id, last_id)
         after = count_events(campaign_id)
-        page_ms, csv_ms = time_pages(campaign_id, 3)
-    report(args, wrk, cpu, made, before, after, page_ms, csv_ms, load_before, load_after)
+        # Right after the burst nothing is folded yet (no scheduler ran): the page reads the
+        # tallies plus every new event; then the scheduler's rounds fold them, and it reads the
+        # tallies plus nothing.
+        pages = {"unfolded": time_pages(campaign_id, 3)}
+        pages["fold"] = fold_all()
+        pages["folded"] = time_pages(campaign_id, 3)
+        pages["compare"] = time_comparison(10, 3)
+    report(args, wrk, cpu, made, before, after, pages, load_before, load_after)
 
 
-def report(args, wrk, cpu, made, before, after, page_ms, csv_ms, load_before, load_after):  # type: ignore[no-untyped-def]
+def report(args, wrk, cpu, made, before, after, pages, load_before, load_after):  # type: ignore[no-untyped-def]
     done = int(wrk["answered"])
     expected = {"clicks": int(wrk["granted_clicks"]), "opens": int(wrk["granted_opens"])}
     exact = (
@@ -432,14 +462,22 @@ def report(args, wrk, cpu, made, before, after, page_ms, csv_ms, load_before, lo
           f"{made['clicks']:,} (expected {expected['clicks']:,}), opens {made['opens']:,} "
           f"(expected {expected['opens']:,}), flagged {made['flagged']}, "
           f"{'EXACT' if exact else 'MISMATCH'}")  # fmt: skip
-    print(f"campaign page engagement {page_ms:.0f} ms, engagement CSV {csv_ms:.0f} ms "
-          f"({after['clicks'] + after['opens']:,} events of this campaign)")  # fmt: skip
+    page_ms, csv_ms = pages["folded"]
+    tail_ms, tail_csv_ms = pages["unfolded"]
+    fold_s, folded = pages["fold"]
+    print(f"campaign page engagement, nothing folded yet: {tail_ms:.0f} ms, CSV {tail_csv_ms:.0f} "
+          f"ms; the fold: {folded:,.0f} events in {fold_s:.1f} s ({folded / max(fold_s, 1e-9):,.0f}"
+          f"/s); after it: page {page_ms:.0f} ms, CSV {csv_ms:.0f} ms; comparison of the last "
+          f"10 campaigns {pages['compare'][0]:.0f} ms ({after['clicks'] + after['opens']:,} "
+          f"events of this campaign)")  # fmt: skip
     print(f"load average {load_before} before, {load_after} after ({os.cpu_count()} cores)")
     print(
         f"SUMMARY tracking_redirect: {done:,} req at {rate:,.0f} req/s, p50 "
         f"{wrk['p50'] / 1000:.1f} ms p95 {wrk['p95'] / 1000:.1f} ms p99 {wrk['p99'] / 1000:.1f} "
         f"ms, {args.connections} conn, events {after['total']:,} "
-        f"{'exact' if exact else 'MISMATCH'}, page {page_ms:.0f} ms CSV {csv_ms:.0f} ms, "
+        f"{'exact' if exact else 'MISMATCH'}, page {page_ms:.0f} ms CSV {csv_ms:.0f} ms "
+        f"(unfolded {tail_ms:.0f} ms), fold {folded / max(fold_s, 1e-9):,.0f} events/s, "
+        f"compare 10 {pages['compare'][0]:.0f} ms, "
         f"load {load_before} -> {load_after}"
     )
     if not exact:

@@ -1,10 +1,10 @@
 """The last N campaigns side by side: sent, opens, clicks, their rates, bounces. Counts only.
 
 The same measures as each campaign's page (engagement.engagement), read for all N at once: one
-query for the campaigns, one for their ledgers, two for the people who opened or clicked (held
-events, then the roll-up). Unsubscribes are not counted: an unsubscribe token names the person
-and the purpose, not the campaign, so the consent ledger cannot tell which mail's link was used
-(docs/tracking.md, "Comparing campaigns").
+query for the campaigns, one for their ledgers, and their tallies with the events not folded
+into them yet (campaigns/engagement_tallies.py). Unsubscribes are not counted: an unsubscribe
+token names the person and the purpose, not the campaign, so the consent ledger cannot tell
+which mail's link was used (docs/tracking.md, "Comparing campaigns").
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from notifier.campaigns import engagement_tallies as tallies
 from notifier.campaigns.engagement import rate_cell
 from notifier.domain.errors import ValidationFailed
 from notifier.domain.profile import TRACK_CLICKS, TRACK_OPENS
 from notifier.domain.tokens import CLICK, OPEN
 from notifier.infra.extensions import db
 from notifier.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
-from notifier.models.tracking import TrackingDaily, TrackingEvent
+from notifier.models.tracking import ALL_LINKS
 from notifier.operations.access import Access, csv_value
 
 DEFAULT_COUNT, MAX_COUNT = 10, 50
@@ -91,27 +92,14 @@ def last_campaigns(access: Access, count: int) -> list[Compared]:
             .group_by(Delivery.campaign_id)
         )
     }
-    people: dict[tuple[int, str], int] = {}
-    for campaign_id, kind, count_ in db.session.execute(
-        select(
-            TrackingEvent.campaign_id,
-            TrackingEvent.kind,
-            func.count(func.distinct(TrackingEvent.contact_id)),
-        )
-        .where(TrackingEvent.campaign_id.in_(ids), TrackingEvent.flags == 0)
-        .group_by(TrackingEvent.campaign_id, TrackingEvent.kind)
-    ):
-        people[(campaign_id, kind)] = int(count_)
-    for campaign_id, kind, count_ in db.session.execute(
-        select(TrackingDaily.campaign_id, TrackingDaily.kind, func.sum(TrackingDaily.unique_human))
-        .where(TrackingDaily.campaign_id.in_(ids))
-        .group_by(TrackingDaily.campaign_id, TrackingDaily.kind)
-    ):
-        people[(campaign_id, kind)] = people.get((campaign_id, kind), 0) + int(count_ or 0)
+    counts = tallies.tallied(ids)
     rows = []
     for row in found:
         s, b, o, c = ledger.get(row.id, (0, 0, 0, 0))
-        opened, clicked = people.get((row.id, OPEN), 0), people.get((row.id, CLICK), 0)
+        opened, clicked = (
+            counts[(row.id, kind, ALL_LINKS)].people if (row.id, kind, ALL_LINKS) in counts else 0
+            for kind in (OPEN, CLICK)
+        )
         rows.append(
             Compared(
                 id=row.id,

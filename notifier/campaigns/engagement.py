@@ -1,5 +1,8 @@
 """Opens and clicks of tracked campaign mail: count them, roll old ones up by day.
 
+The counts come from running tallies (campaigns/engagement_tallies.py); the daily roll-up
+feeds the charts over time (campaigns/engagement_series.py).
+
 Recording one is campaigns/tracking_events.py (the redirect's own connection); the rules are in
 domain/tracking.py and docs/tracking.md.
 """
@@ -14,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, exists, func, select
 
+from notifier.campaigns import engagement_tallies as tallies
 from notifier.campaigns import lifecycle as campaigns
 from notifier.campaigns.lifecycle import campaign_composer
 from notifier.campaigns.templates import SAMPLE
@@ -29,7 +33,7 @@ from notifier.models import (
     Delivery,
     DeliveryStatus,
 )
-from notifier.models.tracking import TrackingDaily, TrackingEvent
+from notifier.models.tracking import ALL_LINKS, TrackingDaily, TrackingEvent
 from notifier.operations.access import Access, csv_value
 
 log = logging.getLogger(__name__)
@@ -71,52 +75,12 @@ class Engagement:
 
 
 def engagement(campaign: Campaign) -> Engagement:
-    """The campaign's counts: events still held, plus the daily rollup of older ones. A rolled-up
-    unique count is per day and link, so there a person counts once per day and link."""
-    human = TrackingEvent.flags == 0
-    counts: dict[tuple[str, int], list[int]] = {}
-    rows = db.session.execute(
-        select(
-            TrackingEvent.kind,
-            TrackingEvent.link,
-            func.count(),
-            func.count().filter(human),
-            func.count(func.distinct(TrackingEvent.contact_id)).filter(human),
-        )
-        .where(TrackingEvent.campaign_id == campaign.id)
-        .group_by(TrackingEvent.kind, TrackingEvent.link)
-    )
-    for kind, link, every, people, once in rows:
-        counts[(kind, link)] = [every, people, once]
-    rolled = db.session.execute(
-        select(
-            TrackingDaily.kind,
-            TrackingDaily.link,
-            func.sum(TrackingDaily.total),
-            func.sum(TrackingDaily.human),
-            func.sum(TrackingDaily.unique_human),
-        )
-        .where(TrackingDaily.campaign_id == campaign.id)
-        .group_by(TrackingDaily.kind, TrackingDaily.link)
-    )
-    for kind, link, every, people, once in rolled:
-        into = counts.setdefault((kind, link), [0, 0, 0])
-        into[0], into[1], into[2] = into[0] + every, into[1] + people, into[2] + once
-    # People per kind across links (a person clicking two links is one unique clicker).
-    unique = dict(
-        db.session.execute(
-            select(TrackingEvent.kind, func.count(func.distinct(TrackingEvent.contact_id)))
-            .where(TrackingEvent.campaign_id == campaign.id, human)
-            .group_by(TrackingEvent.kind)
-        ).all()
-    )
-    unique_rolled = dict(
-        db.session.execute(
-            select(TrackingDaily.kind, func.sum(TrackingDaily.unique_human))
-            .where(TrackingDaily.campaign_id == campaign.id)
-            .group_by(TrackingDaily.kind)
-        ).all()
-    )
+    """The campaign's counts: its tallies plus the events not folded into them yet
+    (campaigns/engagement_tallies.py). A person counts once per link and once per kind; one
+    who comes back after the retention period dropped their row counts again."""
+    counts = {
+        (kind, link): count for (_, kind, link), count in tallies.tallied([campaign.id]).items()
+    }
     sent = Delivery.status == DeliveryStatus.SENT
     tracked = db.session.execute(
         select(
@@ -126,28 +90,31 @@ def engagement(campaign: Campaign) -> Engagement:
     ).one()
     destinations = link_destinations(campaign)
 
-    def total(kind: str, column: int) -> int:
-        return sum(v[column] for (k, _), v in counts.items() if k == kind)
+    def total(kind: str, human: bool) -> int:
+        return sum(c.human if human else c.total for (k, _), c in counts.items() if k == kind)
+
+    def people(kind: str) -> int:
+        return counts[(kind, ALL_LINKS)].people if (kind, ALL_LINKS) in counts else 0
 
     links = tuple(
         LinkCount(
             link,
             destinations[link] if link < len(destinations) else "",
-            values[1],
-            values[2],
+            count.human,
+            count.people,
         )
-        for (kind, link), values in sorted(counts.items())
-        if kind == CLICK
+        for (kind, link), count in sorted(counts.items())
+        if kind == CLICK and link != ALL_LINKS
     )
     return Engagement(
         tracked_clicks=tracked[0] or 0,
         tracked_opens=tracked[1] or 0,
-        opens=total(OPEN, 1),
-        unique_opens=unique.get(OPEN, 0) + int(unique_rolled.get(OPEN) or 0),
-        clicks=total(CLICK, 1),
-        unique_clicks=unique.get(CLICK, 0) + int(unique_rolled.get(CLICK) or 0),
-        machine_opens=total(OPEN, 0) - total(OPEN, 1),
-        machine_clicks=total(CLICK, 0) - total(CLICK, 1),
+        opens=total(OPEN, True),
+        unique_opens=people(OPEN),
+        clicks=total(CLICK, True),
+        unique_clicks=people(CLICK),
+        machine_opens=total(OPEN, False) - total(OPEN, True),
+        machine_clicks=total(CLICK, False) - total(CLICK, True),
         links=links,
     )
 
@@ -230,7 +197,9 @@ def contact_engagement(contact_id: int) -> list[tuple[int, str, int, int, dateti
 
 
 def erase_contact(contact_id: int) -> int:
-    """Every event of the person goes with them (the daily counts name nobody)."""
+    """Every event of the person goes with them, and the record that they were counted (the
+    tallies and the daily counts name nobody)."""
+    tallies.erase_contact(contact_id)
     result = db.session.execute(
         delete(TrackingEvent).where(TrackingEvent.contact_id == contact_id),
         execution_options={"synchronize_session": False},
@@ -244,6 +213,9 @@ def roll_up(now: datetime) -> int:
     cutoff_day = (now.astimezone(UTC) - timedelta(days=settings().TRACKING_RETENTION_DAYS)).date()
     cutoff = datetime(cutoff_day.year, cutoff_day.month, cutoff_day.day, tzinfo=UTC)
     old = TrackingEvent.at < cutoff
+    # Every event is in the tallies before it goes; who was counted goes with the events.
+    tallies.fold(now, batches=None)
+    tallies.retire(cutoff)
     if db.session.scalar(select(exists().where(old))) is False:
         return 0
     day = func.date(TrackingEvent.at)

@@ -32,6 +32,7 @@ from notifier.delivery.composer import (
     envelope_sender,
     event_invitation,
     transport,
+    with_subject,
 )
 from notifier.delivery.eligibility import rule_for
 from notifier.delivery.holdings import WINDOW_KEY, window_of
@@ -674,9 +675,28 @@ def locales_to_test(campaign_id: int, staff_locale: str = DEFAULT_LOCALE) -> lis
     return [locale for locale in LOCALES if locale in wanted]
 
 
-def send_test(campaign_id: int, to_address: str, name: str = "", locale: str = "vi") -> SendResult:
-    """One copy to a staff member through the real composer and relay; no contact, no ledger."""
+def subject_variants_to_test(campaign_id: int) -> list[int | None]:
+    """The A/B test's variants, one test copy each (1, 2, ...); [None] without a test."""
+    count = len(ab_tests.subjects(get_campaign(campaign_id)))
+    return list(range(1, count + 1)) if count else [None]
+
+
+def send_test(
+    campaign_id: int,
+    to_address: str,
+    name: str = "",
+    locale: str = "vi",
+    variant: int | None = None,
+) -> SendResult:
+    """One copy to a staff member through the real composer and relay; no contact, no ledger.
+    `variant`: the A/B test's subject number this copy carries (None: the template's)."""
     campaign = get_campaign(campaign_id)
+    versions = _scheduled_version(campaign)[1]
+    if variant is not None:
+        subjects = ab_tests.subjects(campaign)
+        if not 1 <= variant <= len(subjects):
+            raise NotFound(f"subject variant {variant} of campaign {campaign_id}")
+        versions = with_subject(versions, subjects[variant - 1])
     try:
         address = normalise_email(to_address)
     except InvalidAddress as exc:
@@ -692,7 +712,7 @@ def send_test(campaign_id: int, to_address: str, name: str = "", locale: str = "
     label = active.advertising_label
     marked = tuple(
         (code, replace(v, subject=_test_subject(v.subject, purpose.is_advertising, label)))
-        for code, v in _scheduled_version(campaign)[1]
+        for code, v in versions
     )
     message = preview(
         marked, purpose.key, dict(campaign.data or {}), recipient,

@@ -7,6 +7,9 @@ Reading only: a GET from a mail scanner records nothing. Rules in domain/web_vie
 
 from __future__ import annotations
 
+from dataclasses import replace
+from html import escape
+
 from sqlalchemy import select
 
 from notifier.campaigns.lifecycle import campaign_composer
@@ -52,8 +55,16 @@ def message_page(token: str) -> RenderedMessage:
     holdings = holdings_of([contact_id], window).get(contact_id) if window else None
     composer = campaign_composer(campaign)
     try:
-        return composer.web_page(
-            recipient_of(contact, holdings), dict(campaign.data or {}), f"c{campaign_id}"
-        )
+        # An A/B test's person sees the subject they were sent (deliveries.variant).
+        recipient = replace(recipient_of(contact, holdings), variant=delivery.variant)
+        message = composer.web_page(recipient, dict(campaign.data or {}), f"c{campaign_id}")
     except TemplateError:  # a renewal whose service has gone since: there is no message to show
         raise NotFound(f"the message of contact {contact_id} in campaign {campaign_id}") from None
+    return titled(message)
+
+
+def titled(message: RenderedMessage) -> RenderedMessage:
+    """The page's <title> is the message's subject (MJML leaves it empty): the browser's tab
+    names the mail, and a screen reader announces it (WCAG 2.4.2)."""
+    title = f"<title>{escape(message.subject)}</title>"
+    return replace(message, html=message.html.replace("<title></title>", title, 1))

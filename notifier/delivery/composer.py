@@ -331,6 +331,8 @@ class Composer:
     ) -> RenderedMessage:
         """The recipient's message as compose() makes it, with their own links, for the web view.
         Jinja renders it whole: the stencil's fill makes the same text (test_rendering_stencil)."""
+        if recipient.variant is not None and self.by_variant:  # the A/B subject they got
+            return self.by_variant[recipient.variant].web_page(recipient, data, campaign)
         links = self._links_of(recipient, self._send_context())
         template_links = self._template_links(recipient.contact_id, campaign, links)
         return self.page(recipient, data, links, template_links)

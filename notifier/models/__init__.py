@@ -102,6 +102,12 @@ __all__ += ["Segment"]
 from notifier.models.rsvps import Rsvp  # noqa: E402
 
 __all__ += ["Rsvp"]
-from notifier.models.tracking import TrackingDaily, TrackingEvent  # noqa: E402
+from notifier.models.tracking import (  # noqa: E402
+    TrackingDaily,
+    TrackingEvent,
+    TrackingFold,
+    TrackingPerson,
+    TrackingTally,
+)
 
-__all__ += ["TrackingDaily", "TrackingEvent"]
+__all__ += ["TrackingDaily", "TrackingEvent", "TrackingFold", "TrackingPerson", "TrackingTally"]

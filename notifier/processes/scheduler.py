@@ -21,7 +21,7 @@ Task = Callable[[datetime], object]
 
 
 def tasks() -> list[Task]:
-    from notifier.campaigns import ab_tests, engagement, rsvps
+    from notifier.campaigns import ab_tests, engagement, engagement_tallies, rsvps
     from notifier.campaigns import lifecycle as campaigns
     from notifier.delivery import recovery, system_mail
     from notifier.notices import notices, reminders
@@ -40,6 +40,7 @@ def tasks() -> list[Task]:
         system_mail.reconcile,
         webhooks.retry_due,
         retention.scheduled_purge,
+        engagement_tallies.fold,  # new opens and clicks into the campaigns' tallies
         engagement.roll_up,  # old opens and clicks into daily counts (docs/tracking.md)
     ]
 

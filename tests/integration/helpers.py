@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask
+from sqlalchemy import select
 
 from notifier.campaigns import lifecycle as campaigns
 from notifier.campaigns import templates
@@ -15,8 +16,9 @@ from notifier.contacts import consent_ledger as consent
 from notifier.contacts import contacts
 from notifier.delivery.rendering.layouts import builtin_layouts
 from notifier.infra.context import profile
+from notifier.infra.extensions import db
 from notifier.infra.unit_of_work import is_open, unit_of_work
-from notifier.models import ConsentSource
+from notifier.models import Campaign, ConsentSource
 from notifier.processes.worker import run_worker
 
 
@@ -89,3 +91,22 @@ def start_campaign(kind: str, purpose_key: str, **audience: Any) -> int:
 def drain(app: Flask) -> None:
     """A real RQ worker in this process, until the queues are empty."""
     run_worker(app, ["notices", "campaigns", "send"], burst=True)
+
+
+def promotion_campaigns(count: int) -> list[int]:
+    """`count` draft promotions on the built-in layout, made as rows (no planning): for tests
+    that write a campaign's ledger or events themselves. Every campaign id, oldest first."""
+    promotions = layout_template("promotion", "promotions")
+    with committed():
+        for n in range(count):
+            db.session.add(
+                Campaign(
+                    name=f"c{n}",
+                    kind="promotion",
+                    purpose_key="promotions",
+                    template_id=promotions,
+                    audience={},
+                    data={},
+                )
+            )
+    return list(db.session.scalars(select(Campaign.id).order_by(Campaign.id)))

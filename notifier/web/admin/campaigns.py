@@ -223,18 +223,24 @@ def campaign_progress(campaign_id: int) -> str | Response:
 def campaign_test(campaign_id: int) -> Response:
     form = TestSendForm()
     if form.validate_on_submit():
-        # One copy in each language the audience reads the campaign in (and the staff's own).
-        for locale in campaigns.locales_to_test(campaign_id, current_user.locale):
-            if not _test_copy(campaign_id, form.to.data or "", locale):
+        # One copy in each language the audience reads the campaign in (and the staff's own),
+        # and with an A/B subject test, one per subject.
+        copies = [
+            (locale, variant)
+            for variant in campaigns.subject_variants_to_test(campaign_id)
+            for locale in campaigns.locales_to_test(campaign_id, current_user.locale)
+        ]
+        for locale, variant in copies:
+            if not _test_copy(campaign_id, form.to.data or "", locale, variant):
                 break
     else:
         flash(translate("form_invalid"), "error")
     return redirect(url_for("admin.campaign", campaign_id=campaign_id))
 
 
-def _test_copy(campaign_id: int, to: str, locale: str) -> bool:
+def _test_copy(campaign_id: int, to: str, locale: str, variant: int | None) -> bool:
     try:
-        result = campaigns.send_test(campaign_id, to, current_user.name, locale)
+        result = campaigns.send_test(campaign_id, to, current_user.name, locale, variant)
     except ValidationFailed as exc:
         flash_errors(exc)
         return False
@@ -244,7 +250,10 @@ def _test_copy(campaign_id: int, to: str, locale: str) -> bool:
     if result.status.value != "sent":
         flash(translate("test_failed", detail=result.message), "error")
         return False
-    flash(translate("test_sent", to=f"{to} ({translate('locale_' + locale)})"), "success")
+    which = translate("locale_" + locale)
+    if variant is not None:
+        which += f", {translate('ab_variant')} {ab_test.letter(variant)}"
+    flash(translate("test_sent", to=f"{to} ({which})"), "success")
     return True
 
 

@@ -16,7 +16,7 @@ import time_machine
 from flask import Flask
 from sqlalchemy import select
 
-from notifier.campaigns import ab_tests
+from notifier.campaigns import ab_tests, web_view
 from notifier.campaigns import lifecycle as campaigns
 from notifier.contacts.purposes import sync_purposes
 from notifier.domain import ab_test
@@ -27,7 +27,7 @@ from notifier.models import Campaign, Delivery, SendLog
 from notifier.processes.scheduler import tick
 from tests.integration.helpers import committed, drain, layout_template, make_contact, sample_data
 from tests.integration.rsvp_steps import parsed
-from tests.integration.test_admin_support import browser, make_staff, sign_in
+from tests.integration.test_admin_support import browser, make_staff, post, sign_in
 from tests.integration.tracking_steps import html_of, tracked_profile
 from tests.smtp_server import SmtpTestServer
 
@@ -234,3 +234,44 @@ def test_without_tracked_mail_variant_a_is_sent_and_the_reason_recorded(
     assert len(smtp.messages) == 6
     later: list[EmailMessage] = parsed(smtp)[2:]
     assert all(str(m["Subject"]).startswith("[QC] Ưu đãi tháng Năm") for m in later)
+
+
+WEB_VIEW_LINK = re.compile(r'href="https://notifier\.test(/m/[A-Za-z0-9_-]+)"')
+
+
+def test_the_web_view_shows_the_subject_each_person_got_and_test_copies_show_every_one(
+    app: Flask, smtp: SmtpTestServer, tmp_path: Path
+) -> None:
+    people = _tracked_contacts(app, tmp_path, 8)
+    by_id = {contact_id: address for address, contact_id in people.items()}
+    campaign_id = _ab_campaign()
+    with time_machine.travel(T0, tick=False), committed():
+        campaigns.schedule(campaign_id)
+    _round(app, T0)
+    variants = {c: v for c, (_, v, _) in _ledger(campaign_id).items() if v is not None}
+    assert set(variants.values()) == {1, 2}
+    mails = {str(m["To"]).split("<")[-1].rstrip(">"): m for m in parsed(smtp)}
+    client = app.test_client()
+    for contact_id in variants:
+        mail = mails[by_id[contact_id]]
+        link = WEB_VIEW_LINK.search(html_of(mail))
+        assert link, by_id[contact_id]
+        assert client.get(link[1]).status_code == 200
+        # The page is rendered by the composer of the subject this person was sent (the
+        # layout's body names no subject: its <title> is its own headline).
+        shown = web_view.message_page(link[1].rpartition("/")[2])
+        assert shown.subject == str(mail["Subject"]), (by_id[contact_id], variants[contact_id])
+
+    # A test copy of each subject, in each language the audience reads (p00 reads English).
+    make_staff("marketing@example.com", "marketing")
+    smtp.messages.clear()
+    staff = browser(app)
+    sign_in(staff, "marketing@example.com")
+    sent = post(staff, f"/admin/campaigns/{campaign_id}/test", {"to": "marketing@example.com"})
+    assert sent.status_code == 302
+    subjects = sorted(str(m["Subject"]) for m in parsed(smtp))
+    name = "{{ contact_name }}"
+    assert len(subjects) == 4
+    for text in (SUBJECT_A, SUBJECT_B, ENGLISH_A, ENGLISH_B):
+        wanted = text.split(name)[0].strip()
+        assert sum(wanted in s and "(thử nghiệm/test)" in s for s in subjects) == 1, subjects

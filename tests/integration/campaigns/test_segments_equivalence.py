@@ -22,7 +22,6 @@ from notifier.domain import segments
 from notifier.infra.context import profile
 from notifier.infra.extensions import db
 from notifier.models import (
-    Campaign,
     ConsentSource,
     ConsentState,
     Contact,
@@ -31,7 +30,12 @@ from notifier.models import (
     DeliveryStatus,
     TrackingEvent,
 )
-from tests.integration.helpers import committed, layout_template, make_contact, web_grant
+from tests.integration.helpers import (
+    committed,
+    make_contact,
+    promotion_campaigns,
+    web_grant,
+)
 
 TAGS = ("vip", "Vip", "hà nội", "b2b")
 TEXTS = ("an", "An", "Nguyễn", "nguyễn", "a%", "_", "x'; DROP TABLE contacts; --", "@ex")
@@ -252,30 +256,13 @@ def _depth(tree: dict[str, Any]) -> int:
     return 1 + max((_depth(i) for i in tree["items"] if "items" in i), default=0)
 
 
-def _campaigns(count: int) -> list[int]:
-    promotions = layout_template("promotion", "promotions")
-    with committed():
-        for n in range(count):
-            db.session.add(
-                Campaign(
-                    name=f"c{n}",
-                    kind="promotion",
-                    purpose_key="promotions",
-                    template_id=promotions,
-                    audience={},
-                    data={},
-                )
-            )
-    return list(db.session.scalars(select(Campaign.id)))
-
-
 def _found(group: segments.Group) -> set[int]:
     query = select(Contact.id).where(segment_cases.clause(group, HORIZON))
     return set(db.session.scalars(query))
 
 
 def test_sql_selects_exactly_what_the_python_reading_accepts(app: Flask) -> None:
-    campaign_ids = _campaigns(4)
+    campaign_ids = promotion_campaigns(4)
     _population(random.Random(17), campaign_ids)
     facts = _facts()
     assert len(facts) == 48
@@ -305,7 +292,7 @@ def test_sql_selects_exactly_what_the_python_reading_accepts(app: Flask) -> None
 
 def test_each_condition_kind_selects_someone_and_not_everyone(app: Flask) -> None:
     """The population sits on the edges the generated trees probe: one tree per kind."""
-    _population(random.Random(5), _campaigns(4))
+    _population(random.Random(5), promotion_campaigns(4))
     facts = _facts()
     for condition in (
         {"field": "name", "op": "contains", "value": "An"},

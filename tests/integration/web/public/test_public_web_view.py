@@ -177,3 +177,17 @@ def test_the_link_costs_the_send_path_no_query_per_message(
     assert len(mails) == 10  # the 2 got the second campaign too
     assert len({web_view_path(html) for html in mails.values()}) == 10
     assert many == few
+
+
+def test_an_empty_page_title_becomes_the_subject_escaped_and_a_layouts_own_stays() -> None:
+    from notifier.campaigns.web_view import titled
+    from notifier.delivery.rendering.compiler import RenderedMessage
+
+    subject = 'Ưu đãi <b>"mới"</b> & hơn'
+    empty = RenderedMessage(subject, "<head><title></title></head><body>x</body>", "x")
+    assert titled(empty).html == (
+        "<head><title>Ưu đãi &lt;b&gt;&quot;mới&quot;&lt;/b&gt; &amp; hơn</title></head>"
+        "<body>x</body>"
+    )
+    own = RenderedMessage(subject, "<head><title>Tin tháng 5</title></head>", "x")
+    assert titled(own) == own
