@@ -250,10 +250,8 @@ def _test_copy(campaign_id: int, to: str, locale: str, variant: int | None) -> b
     if result.status.value != "sent":
         flash(translate("test_failed", detail=result.message), "error")
         return False
-    which = translate("locale_" + locale)
-    if variant is not None:
-        which += f", {translate('ab_variant')} {ab_test.letter(variant)}"
-    flash(translate("test_sent", to=f"{to} ({which})"), "success")
+    subject = "" if variant is None else f", {translate('ab_variant')} {ab_test.letter(variant)}"
+    flash(translate("test_sent", to=f"{to} ({translate('locale_' + locale)}{subject})"), "success")
     return True
 
 
