@@ -175,7 +175,7 @@ def take(
     order = candidates(relays(), kind, purpose, draw)
     if not order:
         return Grant(None, 0, probe_seconds(), f"relay_down:{kind}")
-    shared = _parsed_limits(settings().RELAY_LIMITS)
+    shared = shared_limits()
     keys: list[str] = []
     args: list[int | str] = [want, SLOTS]
     shortest: list[int] = []
@@ -221,21 +221,45 @@ class RelayState:
     counts: tuple[int | None, int | None, int | None]  # in each limited window now
 
 
+Counts = tuple[int | None, int | None, int | None]
+
+
 def states(conn: redis.Redis) -> list[RelayState]:
     """Each relay's health and the counts in its windows now (read-only)."""
-    seconds, micros = conn.time()
-    now_ms = int(seconds) * 1000 + int(micros) // 1000
+    now_ms = _now_ms(conn)
     shown = []
     for relay in relays():
         keys = _keys(relay)
         down = conn.pttl(keys[0])
-        counts: list[int | None] = []
-        for (field, window_ms), key in zip(WINDOWS, keys[1:], strict=True):
-            if getattr(relay, field) is None:
-                counts.append(None)
-                continue
-            first, current = window_slots(now_ms, window_ms)
-            held = conn.hgetall(key)
-            counts.append(sum(int(v) for k, v in held.items() if first <= int(k) <= current))
-        shown.append(RelayState(relay, max(int(down), 0) / 1000, (counts[0], counts[1], counts[2])))
+        counts = _counts(conn, keys[1:], relay.limits(), now_ms)
+        shown.append(RelayState(relay, max(int(down), 0) / 1000, counts))
     return shown
+
+
+def shared_limits() -> tuple[int, int, int]:
+    """RELAY_LIMITS: (per second, per minute, per hour) of all relays together, 0: none."""
+    return _parsed_limits(settings().RELAY_LIMITS)
+
+
+def shared_counts(conn: redis.Redis) -> Counts:
+    """The counts now in RELAY_LIMITS's windows (all relays together); None where unlimited."""
+    return _counts(conn, _keys(Relay(ALL, ""))[1:], shared_limits(), _now_ms(conn))
+
+
+def _now_ms(conn: redis.Redis) -> int:
+    seconds, micros = conn.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def _counts(
+    conn: redis.Redis, keys: list[str], limits: tuple[int, int, int], now_ms: int
+) -> Counts:
+    counts: list[int | None] = []
+    for (_, window_ms), key, limit in zip(WINDOWS, keys, limits, strict=True):
+        if not limit:
+            counts.append(None)
+            continue
+        first, current = window_slots(now_ms, window_ms)
+        held = conn.hgetall(key)
+        counts.append(sum(int(v) for k, v in held.items() if first <= int(k) <= current))
+    return (counts[0], counts[1], counts[2])

@@ -50,3 +50,23 @@ def relay_rows() -> list[RelayRow]:
             )
         )
     return rows
+
+
+@dataclass(frozen=True)
+class SharedRow:
+    """RELAY_LIMITS: the windows of all relays together, and their counts now."""
+
+    limits: tuple[int | None, int | None, int | None]  # per second, minute, hour
+    counts: tuple[int | None, int | None, int | None] | None  # None: Redis did not answer
+
+
+def shared_row() -> SharedRow | None:
+    """None unless RELAYS and RELAY_LIMITS are both set."""
+    limits = relays.shared_limits()
+    if not relays.relays() or not any(limits):
+        return None
+    try:
+        counts = relays.shared_counts(redis_connection())
+    except REDIS_FAULTS:
+        counts = None
+    return SharedRow(tuple(limit or None for limit in limits), counts)  # type: ignore[arg-type]

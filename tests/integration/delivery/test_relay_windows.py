@@ -153,7 +153,7 @@ def test_a_restarted_redis_forgets_the_window_it_allows_one_window_more(
         server.stop()
 
 
-def test_the_settings_page_and_metrics_show_each_relay_its_window_and_health(
+def test_the_settings_page_and_metrics_show_each_relay_its_window_and_health_and_the_shared_one(
     app: Flask, conn: redis.Redis
 ) -> None:
     configure_relays(
@@ -161,6 +161,7 @@ def test_the_settings_page_and_metrics_show_each_relay_its_window_and_health(
         {"name": "bulk", "url": "smtp://mailer:s3cret-pass@10.0.0.5:25", "per_minute": 600},
         spec("tx", weight=0, pinned=["notice"], per_hour=500),
         probe=30,
+        shared='{"per_minute": 1000}',
     )
     with app.app_context():
         tx = relays.relays()[1]
@@ -177,6 +178,9 @@ def test_the_settings_page_and_metrics_show_each_relay_its_window_and_health(
     tx_row = page.split('data-relay="tx"')[1].split("</tr>")[0]
     assert "12 / 600 /min" in bulk_row and "Hoạt động" in bulk_row  # Vietnamese by default
     assert "1 / 500 /h" in tx_row and "Không phản hồi" in tx_row and "<code>notice</code>" in tx_row
+    # RELAY_LIMITS: every relay's sends in the shared window.
+    shared_row = page.split('data-relay="*all"')[1].split("</tr>")[0]
+    assert "13 / 1000 /min" in shared_row and "Tất cả các máy chủ" in shared_row
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'notifier_relay_sent_total{relay="bulk"} 12.0' in metrics
     assert 'notifier_relay_deferred_total{reason="throttled",relay="bulk"} 3.0' in metrics
