@@ -5,7 +5,8 @@ fixed vocabulary, never from input. The meaning is domain.segments.matches, on S
 PostgreSQL alike: exact, case-sensitive text (strpos/instr, not LIKE, whose case rules differ
 between the two), numbers and dates tested for their shape before they are cast or compared, so
 one odd attribute value never fails a count. Engagement is correlated EXISTS over the contact's
-tracking events and deliveries (their contact_id indexes), read at the Horizon given.
+tracking events and deliveries (their contact_id indexes), read at the Horizon given; so are
+subscriptions (ix_subscriptions_contact_id), on the Horizon's local day.
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ from sqlalchemy.orm import aliased
 
 from notifier.domain import segments
 from notifier.domain.segments import Condition, Group, Horizon
+from notifier.domain.subscriptions import SubscriptionStatus
 from notifier.models import (
     ConsentState,
     Contact,
     ContactTag,
     Delivery,
     DeliveryStatus,
+    Subscription,
     TrackingEvent,
 )
 
@@ -65,6 +68,8 @@ def _condition(c: Condition, dialect: str, horizon: Horizon) -> ColumnElement[bo
         return engaged if c.op == "within" else ~engaged
     if c.field == "last_campaigns":
         return _last_unopened(int(c.value), horizon)  # type: ignore[arg-type]
+    if c.field == "subscription":
+        return _subscription(c, horizon.today)
     if c.field == "tag":
         has = exists().where(ContactTag.contact_id == Contact.id, ContactTag.tag == str(c.value))
         return has if c.op == "has" else ~has
@@ -102,6 +107,29 @@ def _condition(c: Condition, dialect: str, horizon: Horizon) -> ColumnElement[bo
         finder = func.strpos if dialect == "postgresql" else func.instr
         return finder(text, value) > 0
     return func.substr(text, 1, len(value)) == value  # starts_with
+
+
+def _subscription(c: Condition, today: date) -> ColumnElement[bool]:
+    """segments._subscription_holds: one of the contact's subscriptions (of the kind) is so."""
+    held = [Subscription.contact_id == Contact.id]
+    if c.key:
+        held.append(Subscription.kind == c.key)
+    active = Subscription.status == SubscriptionStatus.ACTIVE.value
+    if c.op == "active":
+        fresh = or_(Subscription.expires_on.is_(None), Subscription.expires_on >= today)
+        return exists().where(*held, active, fresh)
+    days = timedelta(days=int(c.value))  # type: ignore[arg-type]
+    if c.op == "expires_within":
+        due = and_(
+            active, Subscription.expires_on >= today, Subscription.expires_on <= today + days
+        )
+    else:  # expired_within
+        due = and_(
+            Subscription.status.in_(segments.RENEWAL_DUE),
+            Subscription.expires_on >= today - days,
+            Subscription.expires_on < today,
+        )
+    return exists().where(*held, due)
 
 
 def _attribute_text(key: str, dialect: str) -> ColumnElement[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, false, func, select
 
@@ -96,8 +97,11 @@ def segment_choices() -> list[tuple[int, str]]:
 
 
 def horizon() -> Horizon:
-    """Now, and the oldest moment whose tracking events are all still kept."""
-    return Horizon.at(utcnow(), settings().TRACKING_RETENTION_DAYS)
+    """Now, the oldest moment whose tracking events are all still kept, and today in the
+    profile's time zone (the day subscriptions are read on, as the renewal notices read it)."""
+    now = utcnow()
+    today = now.astimezone(ZoneInfo(profile().default_time_zone)).date()
+    return Horizon.at(now, settings().TRACKING_RETENTION_DAYS, today)
 
 
 def clause(group: Group, at: Horizon | None = None) -> ColumnElement[bool]:

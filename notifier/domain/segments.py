@@ -17,6 +17,9 @@ Conditions:
     {"field": "received", "op": "received" | "not_received", "value": campaign id}
     {"field": "opened" | "clicked", "op": "within" | "not_within", "value": days, 1..MAX_DAYS}
     {"field": "last_campaigns", "op": "none_opened", "value": N, 1..MAX_LAST}
+    {"field": "subscription", "key": "" (any kind) or a kind (domain/subscriptions.KINDS),
+     "op": "expires_within" | "expired_within", "value": days, 1..MAX_DAYS}
+    {"field": "subscription", "key": ..., "op": "active"}
 
 Engagement reads only people's events (tracking flags 0), never a scanner's or Apple's proxy's,
 and a click counts as an open: whoever followed a link opened the message, pixel or not.
@@ -28,6 +31,13 @@ for opens (by send time) all show no open and no click by the person. Mail witho
 is left out (it cannot show an open, so it proves nothing); a contact with fewer than N such
 deliveries since `Horizon.kept_since` (the oldest moment whose events are all still kept) does
 not match: too little is known to say they stopped opening.
+
+Subscriptions are the services billing reported (domain/subscriptions.py), read on the local day
+`Horizon.today` (the profile's zone, as the renewal notices read it): "expires_within N" is an
+active one whose expiry day is from today to N days ahead, both included; "expired_within N" one
+whose expiry day is in the N days before today and that was neither renewed nor cancelled
+(active or expired: its renewal is due); "active" one that is active and not past its day (or
+has none).
 
 Comparisons are exact and case-sensitive (the same on SQLite and PostgreSQL). A comparison with
 an attribute the contact lacks, or whose value is not of the condition's type, is false: "!="
@@ -47,6 +57,8 @@ from typing import Any
 
 from notifier.domain.errors import ValidationFailed
 from notifier.domain.profile import TRACK_CLICKS, TRACK_OPENS
+from notifier.domain.subscriptions import KINDS as SUBSCRIPTION_KINDS
+from notifier.domain.subscriptions import SubscriptionStatus
 from notifier.domain.tokens import CLICK, OPEN
 
 MAX_DEPTH = 4  # the top group is depth 1
@@ -64,6 +76,7 @@ FIELDS = (
     "received",
     *ENGAGEMENT_FIELDS,
     "last_campaigns",
+    "subscription",
 )
 TYPES = ("text", "number", "date")
 TEXT_OPS = ("eq", "ne", "contains", "starts_with", "is_set")
@@ -73,6 +86,9 @@ CONSENT_STATES = ("granted", "withdrawn", "pending", "none")
 RECEIVED_OPS = ("received", "not_received")
 ENGAGEMENT_OPS = ("within", "not_within")
 LAST_OPS = ("none_opened",)
+SUBSCRIPTION_OPS = ("expires_within", "expired_within", "active")
+# Statuses whose expiry makes a renewal due: renewed and cancelled ones are done with.
+RENEWAL_DUE = (SubscriptionStatus.ACTIVE.value, SubscriptionStatus.EXPIRED.value)
 MAX_DAYS = 365
 MAX_LAST = 20
 # A delivery's `tracking` values that carried the open pixel (domain/profile.py).
@@ -133,6 +149,8 @@ def ops_for(field_name: str, type_: str = "text") -> tuple[str, ...]:
         return ENGAGEMENT_OPS
     if field_name == "last_campaigns":
         return LAST_OPS
+    if field_name == "subscription":
+        return SUBSCRIPTION_OPS
     return ()
 
 
@@ -239,6 +257,10 @@ def _condition(
         if key not in purposes:
             errors[f"{path}.key"] = "no such purpose"
             return None
+    elif name == "subscription":
+        if key not in ("", None, *SUBSCRIPTION_KINDS):
+            errors[f"{path}.key"] = f"empty (any) or one of {', '.join(SUBSCRIPTION_KINDS)}"
+            return None
     elif key not in ("", None):
         errors[f"{path}.key"] = "not used with this field"
         return None
@@ -257,9 +279,9 @@ def _condition(
 
 
 def _value(name: str, op: str, kind: str, raw: Any) -> Value:
-    if op == "is_set":
+    if op in ("is_set", "active"):
         if raw not in (None, ""):
-            raise ValueError("is set takes no value")
+            raise ValueError(f"{op.replace('_', ' ')} takes no value")
         return None
     if isinstance(raw, bool) or not isinstance(raw, (str, int)):
         raise ValueError("must be text or a whole number")
@@ -270,7 +292,7 @@ def _value(name: str, op: str, kind: str, raw: Any) -> Value:
         if not text.isascii() or not text.isdigit() or len(text) > 12:
             raise ValueError("must be a campaign number")
         return int(text)
-    if name in ENGAGEMENT_FIELDS:
+    if name in (*ENGAGEMENT_FIELDS, "subscription"):
         return _whole(text, MAX_DAYS, "days")
     if name == "last_campaigns":
         return _whole(text, MAX_LAST, "campaigns")
@@ -343,14 +365,19 @@ def _item_json(item: Group | Condition) -> dict[str, Any]:
 class Horizon:
     """When a segment is read: `now`, and `kept_since`, the oldest moment from which every
     tracking event is still kept (now minus the retention; the roll-up cuts at a day's start
-    before it)."""
+    before it); `local_day`, today where the business is (None: now's UTC day)."""
 
     now: datetime
     kept_since: datetime
+    local_day: date | None = None
 
     @classmethod
-    def at(cls, now: datetime, retention_days: int) -> Horizon:
-        return cls(now, now - timedelta(days=retention_days))
+    def at(cls, now: datetime, retention_days: int, local_day: date | None = None) -> Horizon:
+        return cls(now, now - timedelta(days=retention_days), local_day)
+
+    @property
+    def today(self) -> date:
+        return self.local_day or self.now.astimezone(UTC).date()
 
 
 @dataclass(frozen=True)
@@ -373,6 +400,15 @@ class TrackedDelivery:
 
 
 @dataclass(frozen=True)
+class Held:
+    """A subscription of the contact: its kind, status and expiry day (None: none)."""
+
+    kind: str
+    status: str
+    expires_on: date | None
+
+
+@dataclass(frozen=True)
 class ContactFacts:
     """What a segment reads of one contact; `consents` maps purpose to its status row."""
 
@@ -386,6 +422,7 @@ class ContactFacts:
     received: frozenset[int]  # campaigns with a SENT delivery to this contact
     events: tuple[Event, ...] = ()
     tracked: tuple[TrackedDelivery, ...] = ()
+    subscriptions: tuple[Held, ...] = ()
 
 
 def matches(group: Group, facts: ContactFacts, horizon: Horizon | None = None) -> bool:
@@ -407,9 +444,11 @@ def attribute_text(value: Any) -> str | None:
 
 
 def holds(c: Condition, facts: ContactFacts, horizon: Horizon | None = None) -> bool:
-    if c.field in ENGAGEMENT_FIELDS or c.field == "last_campaigns":
+    if c.field in ENGAGEMENT_FIELDS or c.field in ("last_campaigns", "subscription"):
         if horizon is None:
-            raise ValueError("an engagement condition is read at a Horizon")
+            raise ValueError("an engagement or subscription condition is read at a Horizon")
+        if c.field == "subscription":
+            return any(_subscription_holds(c, held, horizon.today) for held in facts.subscriptions)
         return _engaged(c, facts, horizon)
     if c.field == "tag":
         return (c.value in facts.tags) == (c.op == "has")
@@ -465,6 +504,21 @@ def _engaged(c: Condition, facts: ContactFacts, horizon: Horizon) -> bool:
     since = horizon.now - timedelta(days=c.value)
     found = any(e.human and e.kind in kinds and e.at >= since for e in facts.events)
     return found == (c.op == "within")
+
+
+def _subscription_holds(c: Condition, held: Held, today: date) -> bool:
+    if c.key and held.kind != c.key:
+        return False
+    if c.op == "active":
+        return held.status == SubscriptionStatus.ACTIVE and (
+            held.expires_on is None or held.expires_on >= today
+        )
+    if held.expires_on is None:
+        return False
+    days = timedelta(days=int(c.value))  # type: ignore[arg-type]
+    if c.op == "expires_within":
+        return held.status == SubscriptionStatus.ACTIVE and today <= held.expires_on <= today + days
+    return held.status in RENEWAL_DUE and today - days <= held.expires_on < today
 
 
 def consent_state(status: str | None) -> str:

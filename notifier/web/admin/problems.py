@@ -87,6 +87,7 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (r"a whole number of days from 1 to (?P<n>\d+)", "problem_segment_days"),
         (r"a whole number of campaigns from 1 to (?P<n>\d+)", "problem_segment_campaigns"),
+        (r"empty \(any\) or one of (?P<values>.+)", "problem_segment_subscription_kind"),
         (
             r"at most (?P<n>\d+) days: older opens and clicks are kept only as daily counts "
             r"that name nobody",

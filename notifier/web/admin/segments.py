@@ -20,6 +20,7 @@ from notifier.campaigns import audience
 from notifier.campaigns import segments as saved
 from notifier.domain import segments
 from notifier.domain.errors import ValidationFailed
+from notifier.domain.subscriptions import KINDS as SUBSCRIPTION_KINDS
 from notifier.i18n import current_locale, translate
 from notifier.infra.context import profile, settings
 from notifier.web.admin.blueprint import bp
@@ -74,9 +75,9 @@ def tree_from_rows(match: str, groups: dict[int, str], rows: list[dict[str, str]
         condition: dict[str, Any] = {"field": row["field"], "op": row["op"]}
         if row["field"] == "attribute":
             condition["type"] = row["type"]
-        if row["field"] in ("attribute", "consent"):
+        if row["field"] in ("attribute", "consent", "subscription"):
             condition["key"] = row["key"]
-        if row["op"] != "is_set":
+        if row["op"] not in ("is_set", "active"):  # the ops that take no value
             condition["value"] = row["value"]
         items.setdefault(group, []).append(condition)
     return {
@@ -198,6 +199,7 @@ def _page(
         types=segments.TYPES,
         ops=ALL_OPS,
         purposes=[(p.key, p.name.get(current_locale())) for p in profile().purposes],
+        subscription_kinds=SUBSCRIPTION_KINDS,
         purpose_key=purpose_key,
         retention_days=settings().TRACKING_RETENTION_DAYS,
         count=_count(purpose_key, match, groups, rows),

@@ -28,6 +28,7 @@ from notifier.models import (
     ContactTag,
     Delivery,
     DeliveryStatus,
+    Subscription,
     TrackingEvent,
 )
 from tests.integration.helpers import (
@@ -48,6 +49,12 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 HORIZON = segments.Horizon.at(NOW, 90)
 AGES = (0.5, 1, 7, 30, 60, 89, 90, 91, 200)
 DAYS = (1, 7, 30, 60, 90)
+SUBSCRIPTION_KINDS = ("domain", "hosting", "ssl")
+# Expiry days a day either side of each condition's edges, read on HORIZON.today.
+EXPIRIES = (
+    None,
+    *(HORIZON.today + timedelta(days=n) for n in (-91, -31, -30, -8, -7, -1, 0, 1, 7, 30, 31)),
+)
 
 
 def _ago(rng: random.Random) -> datetime:
@@ -123,6 +130,18 @@ def _population(rng: random.Random, campaign_ids: list[int]) -> None:
                 )
         if rng.random() < 0.3:
             web_grant(contact_id, "events")
+        # Their own draws, so the other facts stay those the edges above were tuned on.
+        held = random.Random(contact_id * 7919)
+        with committed():
+            for n in range(held.choice((0, 0, 1, 2))):
+                db.session.add(
+                    Subscription(
+                        source="billing", external_id=f"{contact_id}-{n}", contact_id=contact_id,
+                        kind=held.choice(SUBSCRIPTION_KINDS), name="dịch vụ",
+                        status=held.choice(("active", "active", "expired", "renewed", "cancelled")),
+                        expires_on=held.choice(EXPIRIES),
+                    )
+                )  # fmt: skip
 
 
 def _facts() -> dict[int, segments.ContactFacts]:
@@ -151,6 +170,9 @@ def _facts() -> dict[int, segments.ContactFacts]:
             and d.sent_at is not None
         ):
             tracked[d.contact_id].append(segments.TrackedDelivery(d.id, d.campaign_id, d.sent_at))
+    held: dict[int, list[segments.Held]] = defaultdict(list)
+    for sub in db.session.scalars(select(Subscription)):
+        held[sub.contact_id].append(segments.Held(sub.kind, sub.status, sub.expires_on))
     return {
         c.id: segments.ContactFacts(
             email=c.email,
@@ -163,6 +185,7 @@ def _facts() -> dict[int, segments.ContactFacts]:
             received=frozenset(received[c.id]),
             events=tuple(events[c.id]),
             tracked=tuple(tracked[c.id]),
+            subscriptions=tuple(held[c.id]),
         )
         for c in db.session.scalars(select(Contact))
     }
@@ -231,7 +254,18 @@ def _conditions(campaign_ids: list[int]) -> st.SearchStrategy[dict[str, Any]]:
         lambda n: {"field": "last_campaigns", "op": "none_opened", "value": n},
         st.integers(1, len(campaign_ids) + 1),
     )
-    return st.one_of(contact_text, created, attributes, tags, consents, received, engaged, unopened)
+    subscribed = st.builds(
+        lambda key, op, days: {
+            "field": "subscription", "key": key, "op": op,
+            **({} if op == "active" else {"value": days}),
+        },
+        st.sampled_from(("", *SUBSCRIPTION_KINDS, "email")),
+        st.sampled_from(segments.SUBSCRIPTION_OPS),
+        st.sampled_from(DAYS),
+    )  # fmt: skip
+    return st.one_of(
+        contact_text, created, attributes, tags, consents, received, engaged, unopened, subscribed
+    )
 
 
 def _trees(campaign_ids: list[int]) -> st.SearchStrategy[dict[str, Any]]:
@@ -311,6 +345,12 @@ def test_each_condition_kind_selects_someone_and_not_everyone(app: Flask) -> Non
             for days in (7, 30, 90)
         ],
         *[{"field": "last_campaigns", "op": "none_opened", "value": n} for n in (1, 2, 3)],
+        *[
+            {"field": "subscription", "op": op, "value": days}
+            for op in ("expires_within", "expired_within")
+            for days in (1, 7, 30)
+        ],
+        {"field": "subscription", "op": "active", "key": "ssl"},
     ):
         group = segment_cases.parse({"match": "all", "items": [condition]})
         found = _found(group)

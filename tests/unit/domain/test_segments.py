@@ -261,3 +261,85 @@ def test_an_engagement_condition_needs_the_moment_it_is_read_at() -> None:
     group = parse(_one({"field": "opened", "op": "within", "value": 3}), PURPOSES)
     with pytest.raises(ValueError, match="Horizon"):
         matches(group, _engagement())
+
+
+# ---- subscriptions: expires within N days, expired in the last N, active ---------------------
+
+TODAY = date(2026, 6, 2)  # the business's day: UTC+7 is already past midnight at NOW
+LOCAL = segments.Horizon.at(NOW + timedelta(hours=11), 90, TODAY)
+
+
+def _holding(*held: segments.Held) -> ContactFacts:
+    return ContactFacts(
+        email="an@example.com", name="An", locale="vi", created_at=NOW, attributes={},
+        tags=frozenset(), consents={}, received=frozenset(), subscriptions=held,
+    )  # fmt: skip
+
+
+def _days(n: int) -> date:
+    return TODAY + timedelta(days=n)
+
+
+@pytest.mark.parametrize(
+    ("held", "op", "value", "key", "expected"),
+    [
+        (segments.Held("domain", "active", _days(0)), "expires_within", 30, "", True),  # today
+        (segments.Held("domain", "active", _days(30)), "expires_within", 30, "", True),
+        (segments.Held("domain", "active", _days(31)), "expires_within", 30, "", False),
+        (segments.Held("domain", "active", _days(-1)), "expires_within", 30, "", False),
+        (segments.Held("domain", "renewed", _days(5)), "expires_within", 30, "", False),
+        (segments.Held("domain", "cancelled", _days(5)), "expires_within", 30, "", False),
+        (segments.Held("domain", "active", None), "expires_within", 30, "", False),
+        (segments.Held("domain", "active", _days(5)), "expires_within", 30, "hosting", False),
+        (segments.Held("hosting", "active", _days(5)), "expires_within", 30, "hosting", True),
+        (segments.Held("domain", "active", _days(-1)), "expired_within", 7, "", True),
+        (segments.Held("domain", "expired", _days(-7)), "expired_within", 7, "", True),
+        (segments.Held("domain", "expired", _days(-8)), "expired_within", 7, "", False),
+        (segments.Held("domain", "active", _days(0)), "expired_within", 7, "", False),  # today
+        (segments.Held("domain", "renewed", _days(-2)), "expired_within", 7, "", False),
+        (segments.Held("domain", "cancelled", _days(-2)), "expired_within", 7, "", False),
+        (segments.Held("ssl", "active", None), "active", None, "", True),
+        (segments.Held("ssl", "active", _days(0)), "active", None, "ssl", True),
+        (segments.Held("ssl", "active", _days(-1)), "active", None, "", False),
+        (segments.Held("ssl", "expired", _days(9)), "active", None, "", False),
+        (segments.Held("ssl", "active", _days(9)), "active", None, "email", False),
+    ],
+)
+def test_subscription_conditions_on_the_local_day(
+    held: segments.Held, op: str, value: int | None, key: str, expected: bool
+) -> None:
+    condition: dict[str, Any] = {"field": "subscription", "op": op, "key": key}
+    if value is not None:
+        condition["value"] = value
+    group = parse(_one(condition), PURPOSES)
+    assert matches(group, _holding(held), LOCAL) is expected
+    assert matches(group, _holding(), LOCAL) is False  # nothing held: never
+    assert parse(segments.to_json(group), PURPOSES) == group
+
+
+def test_the_local_day_is_the_horizons_not_utcs() -> None:
+    # 19:00 UTC on 1 June is 2 June in Hà Nội: a service ending on 1 June expired yesterday.
+    group = parse(_one({"field": "subscription", "op": "expired_within", "value": 1}), PURPOSES)
+    ended = _holding(segments.Held("domain", "active", date(2026, 6, 1)))
+    evening = NOW + timedelta(hours=7)
+    assert matches(group, ended, segments.Horizon.at(evening, 90, date(2026, 6, 2)))
+    assert not matches(group, ended, segments.Horizon.at(evening, 90))  # UTC: still 1 June
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"field": "subscription", "op": "expires_within", "value": 0},
+        {"field": "subscription", "op": "expires_within", "value": 366},
+        {"field": "subscription", "op": "expires_within", "value": "30 OR 1=1"},
+        {"field": "subscription", "op": "expires_within"},
+        {"field": "subscription", "op": "active", "value": 3},
+        {"field": "subscription", "op": "within", "value": 3},
+        {"field": "subscription", "op": "active", "key": "DOMAIN"},
+        {"field": "subscription", "op": "active", "key": "domain'; --"},
+        {"field": "subscription", "op": "active", "key": "x" * 65},
+    ],
+)
+def test_bad_subscription_conditions_are_refused(condition: dict[str, Any]) -> None:
+    with pytest.raises(SegmentInvalid):
+        parse(_one(condition), PURPOSES)

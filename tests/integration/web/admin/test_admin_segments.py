@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -23,6 +24,7 @@ from notifier.models import (
     Delivery,
     Segment,
     StaffUser,
+    Subscription,
     TrackingEvent,
 )
 from tests.conftest import configure
@@ -347,3 +349,68 @@ def test_hostile_engagement_conditions_are_refused(
     assert _segments() == 0
     live = post(client, "/admin/segments/count", _rows(dict(row, group="1")))
     assert 'data-testid="segment-total"' not in live.get_data(as_text=True)
+
+
+def test_subscription_conditions_count_live_on_the_local_day(
+    client: FlaskClient, admin: StaffUser
+) -> None:
+    """Three customers: a domain ending in 10 days, hosting that ended 3 days ago (not renewed),
+    an SSL certificate renewed; the days are read in Hà Nội, as the renewal notices read them."""
+    today = utcnow().astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).date()
+    for n, (kind, status, days) in enumerate(
+        (("domain", "active", 10), ("hosting", "expired", -3), ("ssl", "renewed", 5))
+    ):
+        contact_id = make_contact(f"sub{n}@example.com", grants=("promotions",))
+        with committed():
+            db.session.add(
+                Subscription(
+                    source="billing", external_id=str(n), contact_id=contact_id, kind=kind,
+                    name="dịch vụ", status=status, expires_on=today + timedelta(days=days),
+                )
+            )  # fmt: skip
+
+    def total(**row: str) -> str:
+        form = _rows({"group": "1", "field": "subscription", **row})
+        return post(client, "/admin/segments/count", form).get_data(as_text=True)
+
+    assert 'data-testid="segment-total">1<' in total(op="expires_within", value="10")
+    assert 'data-testid="segment-total">0<' in total(op="expires_within", value="9")
+    assert 'data-testid="segment-total">0<' in total(op="expires_within", value="30", key="ssl")
+    assert 'data-testid="segment-total">1<' in total(op="expired_within", value="3")
+    assert 'data-testid="segment-total">1<' in total(op="active")
+    saved = post(
+        client,
+        "/admin/segments/new",
+        {**_rows({"group": "1", "field": "subscription", "op": "expires_within", "value": "30",
+                  "key": "domain"}), "name": "Sắp hết hạn tên miền", "action": "save"},
+    )  # fmt: skip
+    assert saved.status_code == 302
+    segment = db.session.scalars(select(Segment)).one()
+    assert segment.definition["items"][0]["items"] == [
+        {"field": "subscription", "op": "expires_within", "key": "domain", "value": "30"}
+    ]
+    english = client.get(f"/admin/segments/{segment.id}?lang=en").get_data(as_text=True)
+    assert "Subscription (a service held)" in english and "expires within (days)" in english
+    assert '<option value="domain" selected>domain</option>' in english  # the kind, a list
+    assert "any service" in english
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ({"op": "expires_within", "value": "0"}, "từ 1 đến 365"),
+        ({"op": "expires_within", "value": "30 OR 1=1"}, "từ 1 đến 365"),
+        ({"op": "expired_within", "value": "366"}, "từ 1 đến 365"),
+        ({"op": "active", "key": "domain' OR '1'='1"}, "Để trống (mọi dịch vụ)"),
+        ({"op": "active", "key": "DOMAIN"}, "Để trống (mọi dịch vụ)"),
+        ({"op": "eq", "value": "3"}, "op"),
+    ],
+)
+def test_hostile_subscription_conditions_are_refused(
+    client: FlaskClient, admin: StaffUser, row: dict[str, str], problem: str
+) -> None:
+    form = {**_rows({"group": "1", "field": "subscription", **row}), "name": "x", "action": "save"}
+    response = post(client, "/admin/segments/new", form)
+    assert response.status_code == 422
+    assert problem in response.get_data(as_text=True)
+    assert _segments() == 0
