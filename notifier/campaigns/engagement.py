@@ -213,10 +213,13 @@ def roll_up(now: datetime) -> int:
     cutoff_day = (now.astimezone(UTC) - timedelta(days=settings().TRACKING_RETENTION_DAYS)).date()
     cutoff = datetime(cutoff_day.year, cutoff_day.month, cutoff_day.day, tzinfo=UTC)
     old = TrackingEvent.at < cutoff
-    # Every event is in the tallies before it goes; who was counted goes with the events.
-    tallies.fold(now, batches=None)
-    tallies.retire(cutoff)
-    if db.session.scalar(select(exists().where(old))) is False:
+    any_old = bool(db.session.scalar(select(exists().where(old))))
+    if any_old:
+        # Every event is in the tallies before it goes. Only when some go: the scheduler's own
+        # fold keeps its rounds short, and this one folds everything left in one transaction.
+        tallies.fold(now, batches=None)
+    tallies.retire(cutoff)  # who was counted goes with the events
+    if not any_old:
         return 0
     day = func.date(TrackingEvent.at)
     human = TrackingEvent.flags == 0
