@@ -19,11 +19,17 @@ from __future__ import annotations
 import functools
 import random
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import redis
 
+from notifier.domain.domain_groups import (
+    DomainGroup,
+    GroupIndex,
+    backoff_ms,
+    parse_groups,
+)
 from notifier.domain.relays import (
     SLOTS,
     WINDOWS,
@@ -40,84 +46,166 @@ PREFIX = "notifier:relay:"
 SENT_KEY, DEFERRED_KEY = RELAY_SENT_KEY, RELAY_DEFERRED_KEY
 BURST = 5  # this many 4xx (or lost sessions) in a row on one relay: it is down for a while
 
-# Per candidate: KEYS its down flag, then one hash per window it must respect (its own, then the
-# shared ones: all relays together); ARGV (after want and SLOTS) its window count m, then m pairs
-# of window length (ms) and limit. So a shared limit, such as one for a domain group, is just
-# one more window key. Returns {candidate (1-based, 0: none), granted, wait ms, the first
-# candidate's refusal: "down", or the key of the window that was full}.
+# One call a batch. ARGV: SLOTS, the hold (ms) and holder of a connection slot, the batch's rows
+# as one character each (its domain group's number + 64, or "." for none: see take), the
+# number of groups G, then per group and per candidate relay: its connection limit (0: none),
+# its window count m and m pairs of window length (ms) and limit. KEYS, in the same order: per
+# group its backoff mark, its connection set and its m windows; per candidate its down mark, its
+# connection set and its m windows (its own, then the shared ones). A limited group lets through
+# at most its room of the batch's rows (in order); the first candidate that is up, has a free
+# connection and room takes k of those; the picked rows are counted in every window they touch.
+# Returns {candidate (1-based, 0: none), k, wait ms, the first candidate's refusal ("down",
+# "busy" or the key of the window that was full), the rows picked ("1"/"0" each), then per
+# group its refusal and wait}.
 _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local want = tonumber(ARGV[1])
-local slots = tonumber(ARGV[2])
-local arg = 3
+local slots = tonumber(ARGV[1])
+local hold = tonumber(ARGV[2])
+local holder = ARGV[3]
+local rows = ARGV[4]
+local ng = tonumber(ARGV[5])
+local arg = 6
 local key_at = 1
+
+local function read(limit_at, key_base)
+  local m = tonumber(ARGV[limit_at + 1])
+  local item = {mark = KEYS[key_base], conns = KEYS[key_base + 1], most = tonumber(ARGV[limit_at]),
+                windows = {}}
+  for w = 1, m do
+    item.windows[w] = {KEYS[key_base + 1 + w], tonumber(ARGV[limit_at + 2 * w]),
+                       tonumber(ARGV[limit_at + 2 * w + 1])}
+  end
+  arg = limit_at + 2 + 2 * m
+  key_at = key_base + 2 + m
+  return item
+end
+
+-- room (<= want), wait ms, why ('' when there is room for all of want)
+local function room_of(item, want)
+  local down = redis.call('PTTL', item.mark)
+  if down > 0 then return 0, down, 'down' end
+  if item.most > 0 then
+    redis.call('ZREMRANGEBYSCORE', item.conns, '-inf', now)
+    if not redis.call('ZSCORE', item.conns, holder)
+       and redis.call('ZCARD', item.conns) >= item.most then
+      return 0, 500, 'busy'
+    end
+  end
+  local room, wait, why, full = want, 0, '', ''
+  for w = 1, #item.windows do
+    local key, length, limit = item.windows[w][1], item.windows[w][2], item.windows[w][3]
+    local size = length / slots
+    local current = math.floor(now / size)
+    local fields = redis.call('HGETALL', key)
+    local used = 0
+    local oldest = current
+    for i = 1, #fields, 2 do
+      local slot = tonumber(fields[i])
+      if slot < current - slots then
+        redis.call('HDEL', key, fields[i])
+      else
+        used = used + tonumber(fields[i + 1])
+        if slot < oldest then oldest = slot end
+      end
+    end
+    local free = limit - used
+    if free < room then room = free end
+    if free <= 0 then
+      local frees = (oldest + slots + 1) * size - now
+      if frees > wait then wait = frees end
+      if full == '' then full = key end
+    end
+    if free < want and why == '' then why = key end
+  end
+  if room < 0 then room = 0 end
+  if full ~= '' then why = full end
+  return room, wait, why
+end
+
+local function count_in(item, n)
+  for w = 1, #item.windows do
+    local key, length = item.windows[w][1], item.windows[w][2]
+    redis.call('HINCRBY', key, math.floor(now / (length / slots)), n)
+    redis.call('PEXPIRE', key, length * 2)
+  end
+  if item.most > 0 then
+    redis.call('ZADD', item.conns, now + hold, holder)
+    redis.call('PEXPIRE', item.conns, hold * 2)
+  end
+end
+
+local groups = {}
+for g = 1, ng do groups[g] = read(arg, key_at) end
+local wants = {}
+for i = 1, #rows do
+  local g = string.byte(rows, i) - 64
+  if g >= 1 then wants[g] = (wants[g] or 0) + 1 end
+end
+local told = {}
+local left = {}
+for g = 1, ng do
+  local room, wait, why = room_of(groups[g], wants[g] or 0)
+  left[g] = room
+  told[#told + 1] = why
+  told[#told + 1] = wait
+end
+local want = 0
+local through = {}
+for i = 1, #rows do
+  local g = string.byte(rows, i) - 64
+  through[i] = g < 1 or left[g] > 0
+  if through[i] then
+    want = want + 1
+    if g >= 1 then left[g] = left[g] - 1 end
+  end
+end
+
 local first_why = ''
 local best_wait = -1
 local c = 0
 while arg <= #ARGV do
   c = c + 1
-  local m = tonumber(ARGV[arg])
-  local down_key = KEYS[key_at]
-  local windows = {}
-  for w = 1, m do
-    windows[w] = {KEYS[key_at + w], tonumber(ARGV[arg + 2 * w - 1]), tonumber(ARGV[arg + 2 * w])}
-  end
-  arg = arg + 1 + 2 * m
-  key_at = key_at + 1 + m
-  local why = ''
-  local wait = 0
-  local room = want
-  local down = redis.call('PTTL', down_key)
-  if down > 0 then
-    why = 'down'
-    wait = down
-    room = 0
-  else
-    for w = 1, m do
-      local key, length, limit = windows[w][1], windows[w][2], windows[w][3]
-      local size = length / slots
-      local current = math.floor(now / size)
-      local fields = redis.call('HGETALL', key)
-      local used = 0
-      local oldest = current
-      for i = 1, #fields, 2 do
-        local slot = tonumber(fields[i])
-        if slot < current - slots then
-          redis.call('HDEL', key, fields[i])
-        else
-          used = used + tonumber(fields[i + 1])
-          if slot < oldest then oldest = slot end
-        end
-      end
-      local free = limit - used
-      if free < room then room = free end
-      if free <= 0 then
-        local frees = (oldest + slots + 1) * size - now
-        if frees > wait then wait = frees end
-        if why == '' then why = key end
-      end
-    end
-  end
+  local relay = read(arg, key_at)
+  local room, wait, why = 0, 0, ''
+  if want > 0 then room, wait, why = room_of(relay, want) end
   if room > 0 then
-    for w = 1, m do
-      local key, length = windows[w][1], windows[w][2]
-      redis.call('HINCRBY', key, math.floor(now / (length / slots)), room)
-      redis.call('PEXPIRE', key, length * 2)
+    local picked = {}
+    local taken = {}
+    local k = room
+    for i = 1, #rows do
+      if through[i] and k > 0 then
+        picked[i] = '1'
+        k = k - 1
+        local g = string.byte(rows, i) - 64
+        if g >= 1 then taken[g] = (taken[g] or 0) + 1 end
+      else
+        picked[i] = '0'
+      end
     end
-    return {c, room, 0, first_why}
+    count_in(relay, room)
+    for g = 1, ng do
+      if taken[g] then count_in(groups[g], taken[g]) end
+    end
+    return {c, room, 0, first_why, table.concat(picked), unpack(told)}
   end
   if c == 1 then first_why = why end
   if best_wait < 0 or wait < best_wait then best_wait = wait end
 end
-return {0, 0, best_wait, first_why}
+if want == 0 then best_wait = 0 end
+return {0, 0, best_wait, first_why, string.rep('0', #rows), unpack(told)}
 """
+
+# Where a row's domain group is told to the script: "." for none, else chr(64 + its number).
+_NO_GROUP = "."
 
 
 @dataclass(frozen=True, slots=True)
 class Grant:
     """The answer to a batch: `count` sends on `relay`, or none and why (throttled or down),
-    with the wait until the first candidate may have room."""
+    with the wait until the first candidate may have room. `picked` says which of the batch's
+    rows may leave (the first `count` when no row is in a domain group); `held` gives, for a
+    row's group that held some of its rows back, the reason and the wait."""
 
     relay: Relay | None
     count: int
@@ -127,6 +215,10 @@ class Grant:
     # first slot frees (a twentieth of it), each claim would carry a few sends and defer the
     # rest again: claims and deferrals churning the database for nothing.
     pace: float = 0.0
+    picked: tuple[bool, ...] = ()
+    held: dict[str, tuple[str, float]] = field(default_factory=dict)  # group -> (reason, wait)
+    groups: tuple[DomainGroup | None, ...] = ()  # each row's group
+    holder: str = ""
 
 
 def relays() -> tuple[Relay, ...]:
@@ -170,30 +262,132 @@ def take(
     purpose: str | None,
     want: int,
     draw: Callable[[], float] = random.random,
+    *,
+    addresses: Sequence[str] = (),
+    holder: str = "",
 ) -> Grant:
-    """Ask for up to `want` sends of this kind of mail; one script, one round trip."""
+    """Ask for up to `want` sends of this kind of mail; one script, one round trip. Given the
+    batch's `addresses` (then want is their number), their domain groups' limits, connections
+    and backoff hold too; `holder` names the batch in the connection sets (released by
+    `release`)."""
     order = candidates(relays(), kind, purpose, draw)
     if not order:
         return Grant(None, 0, probe_seconds(), f"relay_down:{kind}")
-    shared = shared_limits()
+    index = group_index()
+    numbers = [index.number_of(address) for address in addresses]
+    present = sorted({n for n in numbers if n is not None})
+    slot_of = {number: position for position, number in enumerate(present, start=1)}
+    rows = "".join(_NO_GROUP if n is None else chr(64 + slot_of[n]) for n in numbers)
+    rows = rows or _NO_GROUP * want
     keys: list[str] = []
-    args: list[int | str] = [want, SLOTS]
+    args: list[int | str] = [SLOTS, hold_ms(), holder or "-", rows, len(present)]
+    for number in present:
+        group = index.groups[number]
+        windows = _group_windows(group)
+        keys += [*_group_keys(group), *(key for key, _, _ in windows)]
+        args += [group.max_connections or 0, len(windows)]
+        args += [n for _, ms, limit in windows for n in (ms, limit)]
+    shared = shared_limits()
     shortest: list[int] = []
     for relay in order:
         windows = _windows(relay, shared)
-        keys += [_keys(relay)[0], *(key for key, _, _ in windows)]
-        args += [len(windows), *(n for _, ms, limit in windows for n in (ms, limit))]
+        keys += [_keys(relay)[0], f"{PREFIX}{relay.name}:conns", *(key for key, _, _ in windows)]
+        args += [relay.max_connections or 0, len(windows)]
+        args += [n for _, ms, limit in windows for n in (ms, limit)]
         shortest.append(min((ms for _, ms, _ in windows), default=0))
-    index, count, wait_ms, why = conn.eval(_TAKE, len(keys), *keys, *args)
+    reply = conn.eval(_TAKE, len(keys), *keys, *args)
+    chosen, granted, wait_ms, why, picked = reply[:5]
+    held = _held([index.groups[n] for n in present], reply[5:])
+    groups = tuple(None if n is None else index.groups[n] for n in numbers)
+    flags = tuple(flag == ord("1") for flag in picked) if addresses else ()
+    if chosen:
+        pace = shortest[int(chosen) - 1] / 2000
+        relay = order[int(chosen) - 1]
+        return Grant(relay, int(granted), 0.0, "", pace, flags, held, groups, holder)
     why = why.decode() if isinstance(why, bytes) else str(why)
-    if index:
-        pace = shortest[int(index) - 1] / 2000
-        return Grant(order[int(index) - 1], int(count), 0.0, "", pace)
     if why == "down":
         reason = f"relay_down:{order[0].name}"
+    elif why == "busy":
+        reason = f"busy:{order[0].name}"
     else:
         reason = "throttled:all" if why.startswith(PREFIX + ALL) else f"throttled:{order[0].name}"
-    return Grant(None, 0, max(int(wait_ms), 50) / 1000, reason, shortest[0] / 2000)
+    wait = max(int(wait_ms), 50) / 1000
+    return Grant(None, 0, wait, reason, shortest[0] / 2000, flags, held, groups, holder)
+
+
+def _held(groups: list[DomainGroup], told: list) -> dict[str, tuple[str, float]]:
+    """The groups that held rows back: their reason (backoff after a 421/451, or their own
+    limit) and wait in seconds."""
+    held = {}
+    for group, why, wait_ms in zip(groups, told[0::2], told[1::2], strict=True):
+        why = why.decode() if isinstance(why, bytes) else str(why)
+        if why:
+            kind = "backoff" if why == "down" else "group"
+            pace = min((ms for _, ms, _ in _group_windows(group)), default=0) / 2000
+            held[group.name] = (f"{kind}:{group.name}", max(int(wait_ms) / 1000, pace, 0.05))
+    return held
+
+
+def hold_ms() -> int:
+    """How long a batch holds a connection slot unless it releases it: its claim's lease, after
+    which a dead worker's claim is settled by the recovery anyway."""
+    return int(settings().CLAIM_LEASE_SECONDS * 1000)
+
+
+def group_index() -> GroupIndex:
+    return _indexed(settings().RELAY_GROUPS)
+
+
+@functools.lru_cache(maxsize=4)
+def _indexed(text: str) -> GroupIndex:
+    return GroupIndex(parse_groups(text))
+
+
+def _group_keys(group: DomainGroup) -> list[str]:
+    base = f"{PREFIX}group:{group.name}"
+    return [base + ":backoff", base + ":conns"]
+
+
+def _group_windows(group: DomainGroup) -> list[tuple[str, int, int]]:
+    base = f"{PREFIX}group:{group.name}"
+    windows = zip(WINDOWS, group.limits(), strict=True)
+    return [(f"{base}:w{name}", ms, limit) for (name, ms), limit in windows if limit]
+
+
+# A 421/451 from a group: rest it, longer each time the rests follow each other (the level
+# lives as long as the longest rest, so a quiet group starts again from the first step).
+_BACK_OFF = """
+if redis.call('PTTL', KEYS[1]) > 0 then return 0 end
+local level = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[#ARGV]) * 2)
+local rest = tonumber(ARGV[math.min(level, #ARGV)])
+redis.call('SET', KEYS[1], level, 'PX', rest)
+return rest
+"""
+
+
+def back_off(conn: redis.Redis, group: DomainGroup) -> float:
+    """Rest the group after it answered 421 or 451; the seconds of the rest, 0 when it was
+    already resting (several workers seeing the same 421 raise it once)."""
+    base = f"{PREFIX}group:{group.name}"
+    steps = [backoff_ms(level) for level in range(1, 21)]
+    return int(conn.eval(_BACK_OFF, 2, base + ":backoff", base + ":level", *steps)) / 1000
+
+
+def calm(pipe: redis.client.Pipeline, group: DomainGroup) -> None:
+    """A batch reached the group without a 421/451: its next rest starts from the first step."""
+    pipe.delete(f"{PREFIX}group:{group.name}:level")
+
+
+def release(
+    pipe: redis.client.Pipeline, relay: Relay, groups: Sequence[DomainGroup], holder: str
+) -> None:
+    """Give back the connection slots a batch held (on its relay and its rows' groups)."""
+    if relay.max_connections:
+        pipe.zrem(f"{PREFIX}{relay.name}:conns", holder)
+    for group in groups:
+        if group.max_connections:
+            pipe.zrem(_group_keys(group)[1], holder)
 
 
 def mark_down(conn: redis.Redis, relay: Relay) -> None:
@@ -205,11 +399,34 @@ def mark_down(conn: redis.Redis, relay: Relay) -> None:
 def count(conn: redis.Redis, sent: dict[str, int], deferred: dict[str, int]) -> None:
     """The /metrics counters, once a batch: sends per relay, deferrals per reason."""
     pipe = conn.pipeline(transaction=False)
+    count_in(pipe, sent, deferred)
+    pipe.execute()
+
+
+def count_in(pipe: redis.client.Pipeline, sent: dict[str, int], deferred: dict[str, int]) -> None:
     for name, number in sent.items():
-        pipe.hincrby(SENT_KEY, name, number)
+        if number:
+            pipe.hincrby(SENT_KEY, name, number)
     for reason, number in deferred.items():
         pipe.hincrby(DEFERRED_KEY, reason, number)
-    pipe.execute()
+
+
+STREAK_SECONDS = 60  # a 4xx run with no further 4xx for this long is over
+
+
+def failed_in_a_row(conn: redis.Redis, relay: Relay) -> int:
+    """One more 4xx (or lost session) of the relay: its run over all workers, so a relay that
+    fails a little for each of several workers is still seen failing (BURST)."""
+    key = f"{PREFIX}{relay.name}:streak"
+    pipe = conn.pipeline(transaction=False)
+    pipe.incr(key)
+    pipe.expire(key, STREAK_SECONDS)
+    return int(pipe.execute()[0])
+
+
+def answered(pipe: redis.client.Pipeline, relay: Relay) -> None:
+    """The relay accepted or refused a message: its 4xx run is over."""
+    pipe.delete(f"{PREFIX}{relay.name}:streak")
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,3 +480,27 @@ def _counts(
         held = conn.hgetall(key)
         counts.append(sum(int(v) for k, v in held.items() if first <= int(k) <= current))
     return (counts[0], counts[1], counts[2])
+
+
+@dataclass(frozen=True, slots=True)
+class GroupState:
+    """What the admin settings page shows of a domain group."""
+
+    group: DomainGroup
+    resting_for: float  # seconds left of its rest after a 421/451, 0: none
+    counts: Counts
+    connections: int  # batches holding one of its connection slots now
+
+
+def group_states(conn: redis.Redis) -> list[GroupState]:
+    """Each domain group's rest, window counts and connections now (read-only)."""
+    now_ms = _now_ms(conn)
+    shown = []
+    for group in group_index().groups:
+        base = f"{PREFIX}group:{group.name}"
+        resting = max(int(conn.pttl(_group_keys(group)[0])), 0) / 1000
+        keys = [f"{base}:w{name}" for name, _ in WINDOWS]
+        counts = _counts(conn, keys, group.limits(), now_ms)
+        held = int(conn.zcount(_group_keys(group)[1], now_ms, "+inf"))
+        shown.append(GroupState(group, resting, counts, held))
+    return shown

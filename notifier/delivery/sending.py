@@ -162,7 +162,7 @@ def send_claim(
         now = utcnow()
         for sent, result in done:
             outcomes.latencies.append(time.perf_counter() - sent.began)
-            if watch is not None and watch.unreachable(result):
+            if watch is not None and watch.unreachable(result, sent.item.recipient.email):
                 change = watch.deferral(sent.item, now)  # nothing left: no attempt counted
             else:
                 change = _change(sent, result, advertising, outcomes.policy, outcomes.backoff, now)
@@ -199,6 +199,11 @@ def send_claim(
                 if journal.broken:  # the notices' queue is in the same Redis
                     outcomes.released = [c.delivery_id for c in sendable[index:]]
                     break
+                rested = watch.rested(item) if watch is not None else None
+                if rested is not None:  # its domain group asked to slow down (421/451)
+                    journal.append(_journal_entry(rested))
+                    outcomes.add(rested)
+                    continue
                 _submit(pipeline, item, composer, data, f"c{claim.campaign_id}", record)
             if outcomes.lost:
                 pipeline.abandon()  # the held content is the recovery's row now: it stays here

@@ -86,10 +86,13 @@ def send_one(
     watch = None
     if relays.relays():
         conn = redis_connection()
-        grant = relays.take(conn, kind, None, 1)
-        if grant.relay is None:
-            return SendResult(SendStatus.DEFERRED, None, grant.reason)
-        watch = throttle.Watch(conn, grant.relay)
+        holder = uuid.uuid4().hex
+        grant = relays.take(conn, kind, None, 1, addresses=[to_address], holder=holder)
+        if grant.relay is None or not grant.picked[0]:
+            held = [reason for reason, _ in grant.held.values()]
+            return SendResult(SendStatus.DEFERRED, None, held[0] if held else grant.reason)
+        groups = tuple(group for group in grant.groups if group is not None)
+        watch = throttle.Watch(conn, grant.relay, holder=holder, groups=groups)
     relay = transport(watch.relay.url if watch else None)
     # As for campaign mail: no exchange may outlive the claim, or the recovery would give the
     # row to a second worker while this one is still sending it.
@@ -99,6 +102,6 @@ def send_one(
     except TransportError as exc:
         result = SendResult(SendStatus.DEFERRED, None, f"relay: {exc}")
     if watch is not None:
-        watch.unreachable(result)
+        watch.unreachable(result, to_address)
         watch.report()
     return result

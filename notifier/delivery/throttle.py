@@ -25,12 +25,14 @@ from sqlalchemy import delete
 
 from notifier.delivery import relays
 from notifier.delivery.claims import Claim, Claimed, deferred_until
+from notifier.domain.domain_groups import DomainGroup, backoff_ms, throttles
 from notifier.domain.relays import Relay
 from notifier.domain.send_outcome import SendResult, SendStatus
 from notifier.infra.bulk import update_owned_by_id
 from notifier.infra.extensions import db
 from notifier.infra.redis_conn import REDIS_FAULTS
-from notifier.models import Delivery, SendLog
+from notifier.mail.smtp import CLOSING
+from notifier.models import Delivery, SendLog, utcnow
 
 log = logging.getLogger(__name__)
 UNREACHABLE = "relay: "  # how the pipeline reports a session that could not be opened
@@ -38,29 +40,75 @@ UNREACHABLE = "relay: "  # how the pipeline reports a session that could not be 
 
 @dataclass
 class Watch:
-    """One batch's relay: its results in a row, and whether it went down during the batch."""
+    """One batch's relay: its 4xx in a row, whether it went down during the batch, and the
+    recipient-domain groups that asked it to slow down (421/451) during the batch."""
 
     conn: redis.Redis
     relay: Relay
-    streak: int = 0
+    streak: int = 0  # this batch's own, when Redis cannot count the relay's (see _failed)
     down: bool = False
     sent: int = 0
     deferred: Counter[str] = field(default_factory=Counter)
+    holder: str = ""
+    groups: tuple[DomainGroup, ...] = ()  # the groups of the batch's rows that were granted
+    resting: dict[str, datetime] = field(default_factory=dict)  # group -> until
+    answered: bool = False  # the relay accepted or refused something: its 4xx run is over
+    fine: set[str] = field(default_factory=set)  # groups reached without a 421/451
 
-    def unreachable(self, result: SendResult) -> bool:
+    def unreachable(self, result: SendResult, address: str = "") -> bool:
         """Whether this result means nothing left because the relay could not be reached
-        (such a row is deferred as relay_down, no attempt counted); notes the relay's health."""
+        (such a row is deferred as relay_down, no attempt counted); notes the relay's health
+        and, for a 421/451 from a domain group, rests the group."""
+        group = relays.group_index().group_of(address) if address else None
         if result.status is SendStatus.SENT:
             self.sent += 1
         if result.status in (SendStatus.SENT, SendStatus.FAILED):
-            self.streak = 0
+            self.streak, self.answered = 0, True
+            if group is not None:
+                self.fine.add(group.name)
             return False
-        self.streak += 1
         text = result.message or ""
+        # A 421 closes the session, so it reads as a lost session (no code) with CLOSING.
+        if group is not None and (throttles(result.code) or text.startswith(CLOSING)):
+            self._rest(group)  # the domain's provider asks to slow down, not the relay
+            return False
         nothing_sent = result.status is SendStatus.DEFERRED and text.startswith(UNREACHABLE)
-        if nothing_sent or "timed out" in text or self.streak >= relays.BURST:
+        if nothing_sent or "timed out" in text or self._failed() >= relays.BURST:
             self._mark_down(text)
         return nothing_sent
+
+    def _failed(self) -> int:
+        """The relay's 4xx (and lost sessions) in a row, over all workers: counted in Redis
+        (one call a failure; a batch with an answer ends the run: report)."""
+        self.streak += 1
+        try:
+            return relays.failed_in_a_row(self.conn, self.relay)
+        except REDIS_FAULTS:
+            return self.streak
+
+    def _rest(self, group: DomainGroup) -> None:
+        if group.name in self.resting:
+            return
+        try:
+            seconds = relays.back_off(self.conn, group)
+        except REDIS_FAULTS as exc:  # this batch still holds the group's rows back
+            log.warning("group %s not rested: %r", group.name, exc)
+            seconds = 0
+        seconds = seconds or backoff_ms(1) / 1000
+        log.warning("domain group %s answered 421/451: resting %.1f s", group.name, seconds)
+        self.resting[group.name] = utcnow() + timedelta(seconds=seconds)
+
+    def rested(self, item: Claimed) -> dict | None:
+        """The deferral of a row whose group was rested during this batch (sent nothing, no
+        attempt counted), or None when it may leave."""
+        if not self.resting:
+            return None
+        group = relays.group_index().group_of(item.recipient.email)
+        if group is None or group.name not in self.resting:
+            return None
+        reason = f"backoff:{group.name}"
+        self.deferred[reason] += 1
+        return deferred_until(item.delivery_id, reason, self.resting[group.name])
 
     def _mark_down(self, why: str) -> None:
         if self.down:
@@ -81,9 +129,19 @@ class Watch:
         return deferred_until(item.delivery_id, self.reason, now)
 
     def report(self) -> None:
-        """The /metrics counters, once a batch."""
+        """Once a batch: the /metrics counters, the connection slots given back, the groups
+        that answered well calmed, the relay's 4xx run ended if it answered."""
         try:
-            relays.count(self.conn, {self.relay.name: self.sent}, dict(self.deferred))
+            pipe = self.conn.pipeline(transaction=False)
+            relays.count_in(pipe, {self.relay.name: self.sent}, dict(self.deferred))
+            if self.holder:
+                relays.release(pipe, self.relay, self.groups, self.holder)
+            for group in self.groups:
+                if group.name in self.fine and group.name not in self.resting:
+                    relays.calm(pipe, group)
+            if self.answered:
+                relays.answered(pipe, self.relay)
+            pipe.execute()
         except REDIS_FAULTS as exc:  # a metric must never cost an outcome
             log.warning("relay counts not recorded: %r", exc)
 
@@ -91,23 +149,40 @@ class Watch:
 def grant(
     conn: redis.Redis, claim: Claim, purpose: str | None, now: datetime
 ) -> tuple[list[Claimed], Watch | None]:
-    """The rows that may leave now and the relay's watch; the others are deferred (committed)."""
-    answer = relays.take(conn, "campaign", purpose, len(claim.sendable))
-    granted, rest = claim.sendable[: answer.count], claim.sendable[answer.count :]
-    watch = Watch(conn, answer.relay) if answer.relay is not None else None
+    """The rows that may leave now and the relay's watch; the others are deferred (committed):
+    held by their domain group's limit or rest, or by the relays' windows and health."""
+    addresses = [item.recipient.email for item in claim.sendable]
+    answer = relays.take(conn, "campaign", purpose, len(addresses), addresses=addresses,
+                         holder=claim.token)  # fmt: skip
+    granted = [item for item, go in zip(claim.sendable, answer.picked, strict=True) if go]
+    rest = [item for item, go in zip(claim.sendable, answer.picked, strict=True) if not go]
+    watch = None
+    if answer.relay is not None:
+        chosen = {g for g, go in zip(answer.groups, answer.picked, strict=True) if go and g}
+        watch = Watch(conn, answer.relay, holder=claim.token, groups=tuple(chosen))
+    deferred: Counter[str] = Counter()
     if rest:
-        reason = answer.reason or f"throttled:{answer.relay.name if answer.relay else ''}"
-        until = now + timedelta(seconds=max(answer.wait, answer.pace))
-        changes = [deferred_until(item.delivery_id, reason, until) for item in rest]
+        relay_reason = answer.reason or f"throttled:{answer.relay.name if answer.relay else ''}"
+        relay_until = now + timedelta(seconds=max(answer.wait, answer.pace))
+        changes = []
+        for item, group, go in zip(claim.sendable, answer.groups, answer.picked, strict=True):
+            if go:
+                continue
+            held = answer.held.get(group.name) if group is not None else None
+            reason, until = (
+                (held[0], now + timedelta(seconds=held[1])) if held else (relay_reason, relay_until)
+            )
+            changes.append(deferred_until(item.delivery_id, reason, until))
+            deferred[reason] += 1
         owned = update_owned_by_id(Delivery, changes, "claim_token", claim.token)
         if owned:
             db.session.execute(delete(SendLog).where(SendLog.delivery_id.in_(owned)))
         db.session.commit()
         if watch is not None:
-            watch.deferred[reason] += len(rest)
+            watch.deferred.update(deferred)
         else:
             try:
-                relays.count(conn, {}, {reason: len(rest)})
+                relays.count(conn, {}, dict(deferred))
             except REDIS_FAULTS as exc:
                 log.warning("relay counts not recorded: %r", exc)
     return granted, watch

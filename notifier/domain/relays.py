@@ -212,3 +212,19 @@ def room(limit: int, counts: dict[int, int], now_ms: int, window_ms: int) -> int
     first, current = window_slots(now_ms, window_ms)
     used = sum(count for slot, count in counts.items() if first <= slot <= current)
     return max(limit - used, 0)
+
+
+def named(where: str, item: object, fields: frozenset[str]) -> str:
+    """The name of one entry of a JSON list of settings (a relay, a group), after checking it
+    is an object with only known fields and a name fit for Redis keys and metric labels."""
+    if not isinstance(item, dict):
+        raise RelayConfigError(f"{where}: must be an object")
+    unknown = sorted(str(key) for key in item if key not in fields)
+    if unknown:
+        raise RelayConfigError(f"{where}: unknown field {unknown[0]!r}")
+    name = item.get("name")
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise RelayConfigError(
+            f"{where}: name must be 1-32 of a-z, 0-9, _ and -, starting with a letter or digit"
+        )
+    return name

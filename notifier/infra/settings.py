@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from notifier.domain.domain_groups import parse_groups
 from notifier.domain.relays import RelayConfigError, parse_limits, parse_relays
 from notifier.infra.dns_lookup import server_address
 from notifier.mail.dkim import DkimConfigError, DkimSigner
@@ -109,6 +110,14 @@ class Settings(BaseSettings):
         description=(
             "Limits of all RELAYS together, as a JSON object: per_second, per_minute, per_hour "
             "(docs/relays.md). Empty: each relay's own limits only."
+        ),
+    )
+    RELAY_GROUPS: str = Field(
+        "",
+        description=(
+            "Recipient-domain groups as a JSON list (docs/relays.md): name, domains, per_second, "
+            "per_minute, per_hour, max_connections. Built in, without limits: gmail, yahoo, "
+            "microsoft, vn. Needs RELAYS."
         ),
     )
     RELAY_PROBE_SECONDS: float = Field(
@@ -388,7 +397,7 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         _check_dkim(self)
         _check_dns_resolver(self.DNS_RESOLVER)
-        _check_relays(self.RELAYS, self.RELAY_LIMITS)
+        _check_relays(self.RELAYS, self.RELAY_LIMITS, self.RELAY_GROUPS)
         for network in self.WEBHOOK_ALLOWED_NETWORKS:
             try:
                 ipaddress.ip_network(network, strict=False)
@@ -443,15 +452,18 @@ def _check_dkim(settings: Settings) -> None:
         raise ValueError(f"DKIM_KEY_FILE: {settings.DKIM_KEY_FILE}: {exc}") from None
 
 
-def _check_relays(value: str, limits: str) -> None:
-    """At start-up, one line naming the relay and the field that is wrong."""
+def _check_relays(value: str, limits: str, groups: str) -> None:
+    """At start-up, one line naming the relay (or group) and the field that is wrong."""
     try:
         relays = parse_relays(value)
         shared = parse_limits(limits)
+        parse_groups(groups)
     except RelayConfigError as exc:
         raise ValueError(str(exc)) from None
     if any(shared) and not relays:
         raise ValueError("RELAY_LIMITS: needs RELAYS (SMTP_URL alone is one relay, no limits)")
+    if groups.strip() and not relays:
+        raise ValueError("RELAY_GROUPS: needs RELAYS (SMTP_URL alone is one relay, no limits)")
     for relay in relays:
         try:
             SmtpConfig.from_url(relay.url)

@@ -24,7 +24,14 @@ from typing import Generic, TypeVar
 
 from notifier.domain.send_outcome import SendResult, SendStatus
 from notifier.mail.headers import check_address
-from notifier.mail.smtp import SessionDropped, Transport, TransportError, dot_stuffed, result_of
+from notifier.mail.smtp import (
+    CLOSING,
+    SessionDropped,
+    Transport,
+    TransportError,
+    dot_stuffed,
+    result_of,
+)
 
 T = TypeVar("T")
 Results = list[tuple[T, SendResult]]
@@ -178,7 +185,7 @@ class Pipeline(Generic[T]):
                 self._report([(held.tag, result_of(code, reply))])
                 held = None
                 if code == 421:  # the relay is closing the session: the envelope went nowhere
-                    raise SessionDropped("relay closing the channel")
+                    raise SessionDropped(f"{CLOSING} the channel")
             replies = [session.getreply() for _ in range(3)]
             refused = self._transport.settle_envelope(session, replies)
         except (*_LOST, SessionDropped) as exc:

@@ -34,6 +34,10 @@ class TransportError(Exception):
     """The relay can't be reached or refused the session (connect, TLS, AUTH): nothing was sent."""
 
 
+# How a 421 (the relay closing the session, often to slow the sender down) reads in a result.
+CLOSING = "relay closing"
+
+
 class SessionDropped(Exception):
     """The connection closed before the message content was sent, so a retry is safe."""
 
@@ -231,9 +235,7 @@ class Transport:
             except smtplib.SMTPServerDisconnected as exc:
                 raise SessionDropped(f"connection lost at {command}: {exc}") from None
             if code == 421:  # the relay is closing the channel
-                raise SessionDropped(
-                    f"relay closing at {command}: {reply.decode('utf-8', 'replace')}"
-                )
+                raise SessionDropped(f"{CLOSING} at {command}: {reply.decode('utf-8', 'replace')}")
             if code != expected and not (command == "RCPT" and code == 251):
                 self._reset(conn)
                 return result_of(code, reply)
@@ -261,7 +263,7 @@ class Transport:
         else the refusal, with the session reset for the next message. SessionDropped on 421."""
         (mail_code, mail_reply), (rcpt_code, rcpt_reply), (data_code, data_reply) = replies
         if 421 in (mail_code, rcpt_code, data_code):
-            raise SessionDropped("relay closing the channel")
+            raise SessionDropped(f"{CLOSING} the channel")
         refused = None
         if mail_code != 250:
             refused = result_of(mail_code, mail_reply)

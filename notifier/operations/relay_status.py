@@ -70,3 +70,41 @@ def shared_row() -> SharedRow | None:
     except REDIS_FAULTS:
         counts = None
     return SharedRow(tuple(limit or None for limit in limits), counts)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """A recipient-domain group: its domains, limits, counts now and whether it rests."""
+
+    name: str
+    domains: tuple[str, ...]
+    max_connections: int | None
+    connections: int | None  # holding a slot now; None: Redis did not answer
+    limits: tuple[int | None, int | None, int | None]
+    counts: tuple[int | None, int | None, int | None] | None
+    resting_for: float | None  # seconds left of its rest after a 421/451; None: unknown
+
+
+def group_rows() -> list[GroupRow]:
+    """The domain groups (built-in and RELAY_GROUPS); [] when SMTP_URL alone is the relay."""
+    if not relays.relays():
+        return []
+    try:
+        states = {s.group.name: s for s in relays.group_states(redis_connection())}
+    except REDIS_FAULTS:
+        states = {}
+    rows = []
+    for group in relays.group_index().groups:
+        state = states.get(group.name)
+        rows.append(
+            GroupRow(
+                name=group.name,
+                domains=group.domains,
+                max_connections=group.max_connections,
+                connections=state.connections if state else None,
+                limits=(group.per_second, group.per_minute, group.per_hour),
+                counts=state.counts if state else None,
+                resting_for=state.resting_for if state else None,
+            )
+        )
+    return rows

@@ -14,7 +14,7 @@ from notifier.i18n import current_locale, translate
 from notifier.infra import context
 from notifier.infra.context import profile
 from notifier.operations import staff as staff_service
-from notifier.operations.relay_status import relay_rows, shared_row
+from notifier.operations.relay_status import group_rows, relay_rows, shared_row
 from notifier.operations.sign_in import set_active
 from notifier.operations.staff import StaffUser
 from notifier.web.admin.blueprint import bp
@@ -97,5 +97,5 @@ def settings() -> str:
     return render_template(
         "admin/settings.html", p=profile(), relay=relay, outbox_port=config.OUTBOX_PORT,
         dkim=dkim, base_url=config.PUBLIC_BASE_URL, relays=relay_rows(),
-        relays_all=shared_row(),
+        relays_all=shared_row(), groups=group_rows(),
     )  # fmt: skip
