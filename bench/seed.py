@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import insert
@@ -17,8 +18,15 @@ CHUNK = 5000
 MIX = ["granted"] * 14 + ["never"] * 2 + ["withdrawn"] * 2 + ["suppressed", "pending"]
 
 
-def seed_contacts(count: int, purpose_key: str) -> set[str]:
-    """Returns the addresses that may receive the campaign (granted and not suppressed)."""
+def bench_domain(number: int) -> str:
+    return "bench.example.com"
+
+
+def seed_contacts(
+    count: int, purpose_key: str, domain: Callable[[int], str] = bench_domain
+) -> set[str]:
+    """Returns the addresses that may receive the campaign (granted and not suppressed).
+    `domain` gives contact number n's mail domain (a share at gmail.com, say)."""
     purpose = profile().purpose(purpose_key)
     notice_hash = store_notice_text(purpose.notice.vi)
     db.session.commit()
@@ -30,7 +38,7 @@ def seed_contacts(count: int, purpose_key: str) -> set[str]:
         contacts, events, states, suppressions = [], [], [], []
         for number in range(start, min(count, start + CHUNK)):
             kind = MIX[number % len(MIX)]
-            email = f"c{number}@bench.example.com"
+            email = f"c{number}@{domain(number)}"
             hashed = address_hash(salt, email)
             contact_id = number + 1
             contacts.append(

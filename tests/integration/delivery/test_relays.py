@@ -176,19 +176,62 @@ def test_per_second_limits_hold_across_two_workers_and_throttled_rows_wait(
     assert sum(v for k, v in deferred_metric(app).items() if k.startswith("throttled:")) > 0
 
 
+def a_third_at_gmail(number: int) -> str:
+    return "gmail.com" if number % 3 == 0 else "bench.example.com"
+
+
+def gmail_arrivals_within(servers: dict[str, SmtpTestServer], seconds: float) -> int:
+    """The most gmail.com messages the servers together accepted within `seconds`."""
+    times = sorted(
+        m.received_at
+        for server in servers.values()
+        for m in server.messages
+        if m.rcpt_tos[0].endswith("@gmail.com")
+    )
+    most, first = 0, 0
+    for last, at in enumerate(times):
+        while at - times[first] >= seconds:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
+def test_a_domain_groups_limit_holds_across_two_workers_and_two_relays(
+    app: Flask, servers: dict[str, SmtpTestServer], tmp_path: Path
+) -> None:
+    clean_redis(app)
+    eligible = seed_contacts(600, "promotions", domain=a_third_at_gmail)
+    gmail = {address for address in eligible if address.endswith("@gmail.com")}
+    specs = [relay("a", servers["a"], per_second=100), relay("b", servers["b"], per_second=100)]
+    groups = json.dumps([{"name": "gmail", "per_second": 10}])
+    processes = start_processes(app, tmp_path, specs, RELAY_GROUPS=groups)
+    try:
+        campaign_id, took = run_campaign(120)
+    finally:
+        stop(processes)
+    assert_sent_once_without_attempts(campaign_id, eligible, servers)
+    # Gmail's 10 a second over both relays and both workers: the campaign waits for gmail.
+    assert took >= (len(gmail) - 10) / 10 * 0.95
+    # Over any 5 s at the servers: 50, and a batch of each worker that may land late.
+    assert gmail_arrivals_within(servers, 5.0) <= 50 + 2 * BATCH
+    assert deferred_metric(app).get("group:gmail", 0) > 0
+
+
 def test_a_redis_restart_mid_campaign_sends_nobody_twice(
     app: Flask, servers: dict[str, SmtpTestServer], tmp_path: Path
 ) -> None:
     """The windows live in Redis, the ledger in the database: a Redis that restarts empty
-    lets the windows start over (one window's burst at most), never a second message."""
-    eligible = seed_contacts(400, "promotions")
+    lets the windows start over (one window's burst at most), never a second message. The
+    same holds for a domain group's window and connection slots."""
+    eligible = seed_contacts(400, "promotions", domain=a_third_at_gmail)
     own = RedisServer(tmp_path)
     own.start()
     a, b = servers["a"], servers["b"]
     specs = [relay("a", a, per_second=40), relay("b", b, per_second=40)]
+    groups = json.dumps([{"name": "gmail", "per_second": 20, "max_connections": 1}])
     try:
         configure(app, REDIS_URL=own.url)
-        processes = start_processes(app, tmp_path, specs)
+        processes = start_processes(app, tmp_path, specs, RELAY_GROUPS=groups)
         try:
             started = time.monotonic()
             campaign_id = start_campaign("promotion", "promotions")
