@@ -224,6 +224,7 @@ RUNTIME_KEYS = (
     N_("reason_quiet_hours"),
     N_("reason_throttled"),
     N_("reason_relay_down"),
+    N_("reason_warmup"),
     N_("reason_contract_ended"),
     N_("reason_erased"),
     N_("reason_frequency_exceeded"),

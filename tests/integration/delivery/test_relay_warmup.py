@@ -6,6 +6,7 @@ worker's clock, the Lua script's slots on Redis's)."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -14,11 +15,18 @@ import pytest
 import redis
 import time_machine
 from flask import Flask
+from sqlalchemy import select
 
 from notifier.delivery import relays
 from notifier.infra.config import ConfigError, build_settings
+from notifier.infra.extensions import db
 from notifier.infra.queues import redis_connection
+from notifier.models import Delivery, DeliveryStatus
+from notifier.processes.scheduler import tick
 from tests.conftest import configure
+from tests.integration.helpers import drain, make_contact, start_campaign
+from tests.integration.test_admin_support import browser, make_staff, sign_in
+from tests.smtp_server import SmtpTestServer
 
 DAY_ONE = date(2027, 3, 10)
 
@@ -110,6 +118,96 @@ def test_a_used_up_relay_is_passed_over_and_its_own_windows_still_hold(
         held = relays.take(conn, "notice", None, 1)
         assert (held.relay, held.reason) == (None, "warmup:warm")
         assert abs(held.wait - (midnight_after(DAY_ONE) - datetime.now(UTC)).total_seconds()) < 2
+
+
+def test_a_plan_of_3_then_5_carries_3_then_5_then_everyone_each_once(
+    app: Flask, conn: redis.Redis
+) -> None:
+    with SmtpTestServer() as smtp:
+        configure(app, RELAYS=json.dumps([plan("warm", smtp.url, [3, 5])]))
+        people = {f"p{n}@example.com" for n in range(12)}
+        with time_machine.travel(local(DAY_ONE, 10, 0), tick=True):
+            for email in sorted(people):
+                make_contact(email, ("promotions",))
+            campaign_id = start_campaign("promotion", "promotions")
+            drain(app)
+            waiting = ledger(campaign_id)
+            assert len(smtp.messages) == 3
+            assert Counter(r.status for r in waiting) == {
+                DeliveryStatus.SENT: 3,
+                DeliveryStatus.DEFERRED: 9,
+            }
+            deferred = [r for r in waiting if r.status == DeliveryStatus.DEFERRED]
+            assert {r.reason for r in deferred} == {"warmup:warm"}
+            assert {r.attempts for r in waiting} == {0}  # no attempt counted, none failed
+            # Back at the next local midnight (the second after it), not sooner, not later.
+            midnight = midnight_after(DAY_ONE)
+            assert all(midnight <= r.next_attempt_at <= midnight + timedelta(seconds=2)
+                       for r in deferred)  # fmt: skip
+            # The campaign page names the reason in Vietnamese (the default locale).
+            client = browser(app)
+            make_staff("admin@example.com", "admin", "Quản trị")
+            sign_in(client, "admin@example.com")
+            page = client.get(f"/admin/campaigns/{campaign_id}/progress").get_data(as_text=True)
+            assert "máy chủ chuyển tiếp warm đã gửi hết hạn mức làm nóng hôm nay" in page
+            assert '<td class="num">9</td>' in page.split("hạn mức làm nóng")[1]
+            # The settings page: the plan's day, today's count and allowance.
+            settings_page = client.get("/admin/settings").get_data(as_text=True)
+            row = settings_page.split('data-relay="warm"')[1].split("</tr>")[0]
+            assert "Làm nóng: ngày 1/2, hôm nay 3 / 3" in row
+            metrics = client.get("/metrics").get_data(as_text=True)
+            assert 'notifier_relay_deferred_total{reason="warmup",relay="warm"}' in metrics
+            assert 'notifier_relay_sent_total{relay="warm"} 3.0' in metrics
+        with time_machine.travel(local(DAY_ONE, 23, 59, 50), tick=True):
+            run_due(app)  # nothing is due before midnight
+            assert len(smtp.messages) == 3
+        with time_machine.travel(midnight_after(DAY_ONE) + timedelta(seconds=5), tick=True):
+            run_due(app)
+            waiting = ledger(campaign_id)
+            assert len(smtp.messages) == 8
+            assert Counter(r.status for r in waiting) == {
+                DeliveryStatus.SENT: 8,
+                DeliveryStatus.DEFERRED: 4,
+            }
+            assert {r.reason for r in waiting if r.status == DeliveryStatus.DEFERRED} == {
+                "warmup:warm"
+            }
+            row = browser_page(app, "/admin/settings").split('data-relay="warm"')[1]
+            assert "Làm nóng: ngày 2/2, hôm nay 5 / 5" in row.split("</tr>")[0]
+        with time_machine.travel(midnight_after(DAY_ONE + timedelta(days=1)) + timedelta(seconds=5),
+                                 tick=True):  # fmt: skip
+            run_due(app)
+            waiting = ledger(campaign_id)
+            assert Counter(r.status for r in waiting) == {DeliveryStatus.SENT: 12}
+            assert {r.attempts for r in waiting} == {0}
+            row = browser_page(app, "/admin/settings").split('data-relay="warm"')[1]
+            assert "Đã làm nóng xong (2 ngày)" in row.split("</tr>")[0]
+        received = Counter(rcpt for m in smtp.messages for rcpt in m.rcpt_tos)
+        assert received == dict.fromkeys(people, 1)
+
+
+def ledger(campaign_id: int) -> list:
+    db.session.remove()
+    return list(
+        db.session.execute(
+            select(
+                Delivery.status, Delivery.reason, Delivery.attempts, Delivery.next_attempt_at
+            ).where(Delivery.campaign_id == campaign_id)
+        ).all()
+    )
+
+
+def run_due(app: Flask) -> None:
+    """A scheduler round (it enqueues the senders of rows now due), then a worker until idle."""
+    with app.app_context():
+        tick(datetime.now(UTC))
+    drain(app)
+
+
+def browser_page(app: Flask, path: str) -> str:
+    client = browser(app)
+    sign_in(client, "admin@example.com")
+    return client.get(path).get_data(as_text=True)
 
 
 @pytest.mark.parametrize(
