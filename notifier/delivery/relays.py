@@ -21,6 +21,8 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
+from zoneinfo import ZoneInfo
 
 import redis
 
@@ -35,11 +37,14 @@ from notifier.domain.relays import (
     WINDOWS,
     Relay,
     candidates,
+    local_day,
+    next_midnight,
     parse_limits,
     parse_relays,
     window_slots,
 )
-from notifier.infra.context import settings
+from notifier.infra.clock import utcnow
+from notifier.infra.context import profile, settings
 from notifier.infra.metrics import RELAY_DEFERRED_KEY, RELAY_SENT_KEY
 
 PREFIX = "notifier:relay:"
@@ -210,7 +215,9 @@ class Grant:
     relay: Relay | None
     count: int
     wait: float  # seconds
-    reason: str  # for the rows not granted: "throttled:<relay>" or "relay_down:<relay>"
+    reason: (
+        str  # of the rows not granted: "throttled:<relay>", "relay_down:<relay>", "warmup:<relay>"
+    )
     # The least wait of rows not granted: half the shortest window. Were they back when the
     # first slot frees (a twentieth of it), each claim would carry a few sends and defer the
     # rest again: claims and deferrals churning the database for nothing.
@@ -246,14 +253,41 @@ def _keys(relay: Relay) -> list[str]:
 
 
 ALL = "*all"  # the windows of all relays together: no relay's name can start with "*"
+# A warm-up plan's day is one more window, its key named by the local date, so its count starts
+# at 0 each day in the profile's zone. Two days long: its 21 slots (of 2.4 h) then hold every
+# send of a local day even of 25 hours (a clock set back), and the key lives 4 days.
+WARMUP_MS = 2 * 86_400_000
+
+
+def _warmup_key(relay: Relay, day: date) -> str:
+    return f"{PREFIX}{relay.name}:warmup:{day:%Y%m%d}"
+
+
+def local_today() -> date:
+    """Today in the profile's time zone, on this machine's clock (as renewal notices read it)."""
+    return local_day(utcnow(), ZoneInfo(profile().default_time_zone))
+
+
+def _to_midnight() -> float:
+    """Seconds until a second after the next local midnight, when each warm-up allowance
+    renews (the second: rows deferred on a `now` read a little earlier still come back after
+    midnight, not a moment before it, to be refused again)."""
+    now = utcnow()
+    return (next_midnight(now, ZoneInfo(profile().default_time_zone)) - now).total_seconds() + 1
 
 
 def _windows(relay: Relay, shared: tuple[int, int, int]) -> list[tuple[str, int, int]]:
-    """(key, length ms, limit) of each window a send on this relay counts in: the shared ones
-    first, so that a refusal names them when all relays together are at their limit."""
+    """(key, length ms, limit) of each window a send on this relay counts in: today's warm-up
+    allowance first (a refusal names the longest wait: warmup:<relay>), then the shared ones,
+    so that a refusal names them when all relays together are at their limit."""
     own = zip(_keys(relay)[1:], WINDOWS, relay.limits(), strict=True)
     every = zip(_keys(Relay(ALL, ""))[1:], WINDOWS, shared, strict=True)
-    return [(key, ms, limit) for key, (_, ms), limit in (*every, *own) if limit]
+    day = []
+    if relay.warmup is not None:
+        today = local_today()
+        allowance = relay.warmup.allowance(today)
+        day = [(_warmup_key(relay, today), WARMUP_MS, allowance)] if allowance else []
+    return day + [(key, ms, limit) for key, (_, ms), limit in (*every, *own) if limit]
 
 
 def take(
@@ -294,7 +328,8 @@ def take(
         keys += [_keys(relay)[0], f"{PREFIX}{relay.name}:conns", *(key for key, _, _ in windows)]
         args += [relay.max_connections or 0, len(windows)]
         args += [n for _, ms, limit in windows for n in (ms, limit)]
-        shortest.append(min((ms for _, ms, _ in windows), default=0))
+        # The pace is of the windows that slide; a warm-up day's rows wait for its midnight.
+        shortest.append(min((ms for _, ms, _ in windows if ms != WARMUP_MS), default=0))
     reply = conn.eval(_TAKE, len(keys), *keys, *args)
     chosen, granted, wait_ms, why, picked = reply[:5]
     held = _held([index.groups[n] for n in present], reply[5:])
@@ -303,15 +338,23 @@ def take(
     if chosen:
         pace = shortest[int(chosen) - 1] / 2000
         relay = order[int(chosen) - 1]
-        return Grant(relay, int(granted), 0.0, "", pace, flags, held, groups, holder)
+        # No other window: only the day's allowance can have held the rest back; with no
+        # other candidate either, the rest waits for midnight (else the next take may go on).
+        warmed = f"warmup:{relay.name}" if relay.warmup and not pace else ""
+        wait = _to_midnight() if warmed and len(order) == 1 else 0.0
+        return Grant(relay, int(granted), wait, warmed, pace, flags, held, groups, holder)
     why = why.decode() if isinstance(why, bytes) else str(why)
     if why == "down":
         reason = f"relay_down:{order[0].name}"
     elif why == "busy":
         reason = f"busy:{order[0].name}"
+    elif ":warmup:" in why:
+        reason = f"warmup:{order[0].name}"
     else:
         reason = "throttled:all" if why.startswith(PREFIX + ALL) else f"throttled:{order[0].name}"
     wait = max(int(wait_ms), 50) / 1000
+    if any(relay.warmup for relay in order):  # a used-up day frees at local midnight, no later
+        wait = min(wait, _to_midnight())
     return Grant(None, 0, wait, reason, shortest[0] / 2000, flags, held, groups, holder)
 
 
@@ -436,6 +479,8 @@ class RelayState:
     relay: Relay
     down_for: float  # seconds, 0 when up
     counts: tuple[int | None, int | None, int | None]  # in each limited window now
+    day: date | None = None  # today in the profile's zone, when the relay has a warm-up plan
+    today: int = 0  # sent today against its warm-up allowance
 
 
 Counts = tuple[int | None, int | None, int | None]
@@ -449,7 +494,9 @@ def states(conn: redis.Redis) -> list[RelayState]:
         keys = _keys(relay)
         down = conn.pttl(keys[0])
         counts = _counts(conn, keys[1:], relay.limits(), now_ms)
-        shown.append(RelayState(relay, max(int(down), 0) / 1000, counts))
+        day = local_today() if relay.warmup else None
+        today = sum(int(v) for v in conn.hvals(_warmup_key(relay, day))) if day else 0
+        shown.append(RelayState(relay, max(int(down), 0) / 1000, counts, day, today))
     return shown
 
 

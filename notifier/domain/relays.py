@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 # Used in Redis keys and /metrics labels: short, and nothing that needs quoting.
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
@@ -18,7 +19,7 @@ KINDS = ("campaign", "notice", "system")
 _PIN = re.compile(r"(campaign|notice|system|purpose:[A-Za-z0-9_.-]{1,64})")
 _FIELDS = frozenset(
     {"name", "url", "weight", "max_connections", "per_second", "per_minute", "per_hour", "pinned"}
-    | {"fallback"}
+    | {"fallback", "warmup"}
 )
 # The windows, in milliseconds, and the fields that limit them.
 WINDOWS = (("per_second", 1_000), ("per_minute", 60_000), ("per_hour", 3_600_000))
@@ -27,10 +28,47 @@ SLOTS = 20
 _MAX_LIMIT = 10_000_000
 _MAX_WEIGHT = 1_000_000
 _MAX_RELAYS = 32
+_MAX_PLAN_DAYS = 365  # a warm-up plan of a year at most
+_PLAN_FIELDS = frozenset({"start", "daily"})
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class RelayConfigError(ValueError):
     """RELAYS is not a valid list of relays; the message names the relay and the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Warmup:
+    """A relay's warm-up plan: at most daily[0] messages on the start day, daily[1] the next,
+    and so on; daily[0] on each day before the start; no warm-up limit once the list ends. Days
+    are calendar days in the profile's time zone (the caller reads today there: `local_day`)."""
+
+    start: date
+    daily: tuple[int, ...]
+
+    def day(self, today: date) -> int:
+        """The plan's day today: 1 on the start day, len(daily) on its last; 0 or less before
+        the start, more than len(daily) after the end."""
+        return (today - self.start).days + 1
+
+    def allowance(self, today: date) -> int | None:
+        """The most the relay may carry today; None: the plan has ended, no warm-up limit."""
+        day = self.day(today)
+        if day > len(self.daily):
+            return None
+        return self.daily[max(day, 1) - 1]
+
+
+def local_day(now: datetime, zone: tzinfo) -> date:
+    """Today in the zone (the profile's), at the aware moment `now`."""
+    return now.astimezone(zone).date()
+
+
+def next_midnight(now: datetime, zone: tzinfo) -> datetime:
+    """The start of the next calendar day in the zone, as an aware UTC moment: when a warm-up
+    allowance renews. (Where a clock skips midnight, the moment the day begins.)"""
+    tomorrow = local_day(now, zone) + timedelta(days=1)
+    return datetime.combine(tomorrow, time(), tzinfo=zone).astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +82,7 @@ class Relay:
     per_hour: int | None = None
     pinned: tuple[str, ...] = ()
     fallback: str | None = None  # where its pinned mail goes while it is down
+    warmup: Warmup | None = None  # a daily volume ramp (docs/relays.md, "Warm-up plans")
 
     def limits(self) -> tuple[int, int, int]:
         """(per second, per minute, per hour), 0 for no limit: the window script's arguments."""
@@ -71,18 +110,8 @@ def parse_relays(text: str) -> tuple[Relay, ...]:
     return relays
 
 
-def _relay(index: int, item: object) -> Relay:
-    where = f"RELAYS[{index}]"
-    if not isinstance(item, dict):
-        raise RelayConfigError(f"{where}: must be an object")
-    unknown = sorted(str(key) for key in item if key not in _FIELDS)
-    if unknown:
-        raise RelayConfigError(f"{where}: unknown field {unknown[0]!r}")
-    name = item.get("name")
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise RelayConfigError(
-            f"{where}: name must be 1-32 of a-z, 0-9, _ and -, starting with a letter or digit"
-        )
+def _relay(index: int, item: dict) -> Relay:
+    name = named(f"RELAYS[{index}]", item, _FIELDS)
     where = f"RELAYS {name!r}"
     url = item.get("url")
     if not isinstance(url, str) or not url.strip():
@@ -108,7 +137,38 @@ def _relay(index: int, item: object) -> Relay:
         per_hour=_number(where, item, "per_hour", None, _MAX_LIMIT),
         pinned=tuple(dict.fromkeys(pinned)),
         fallback=fallback,
+        warmup=_warmup(where, item.get("warmup")),
     )
+
+
+def _warmup(where: str, raw: object) -> Warmup | None:
+    """The optional `warmup` field: {"start": "YYYY-MM-DD", "daily": [n1, n2, ...]}."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise RelayConfigError(f'{where}: warmup must be an object {{"start", "daily"}}')
+    unknown = sorted(str(key) for key in raw if key not in _PLAN_FIELDS)
+    if unknown:
+        raise RelayConfigError(f"{where}: warmup has an unknown field {unknown[0]!r}")
+    start = raw.get("start")
+    try:
+        if not isinstance(start, str) or not _DAY.fullmatch(start):
+            raise ValueError(start)
+        day = date.fromisoformat(start)
+    except ValueError:
+        raise RelayConfigError(f"{where}: warmup.start must be a date YYYY-MM-DD") from None
+    daily = raw.get("daily")
+    if not isinstance(daily, list) or not 1 <= len(daily) <= _MAX_PLAN_DAYS:
+        raise RelayConfigError(
+            f"{where}: warmup.daily must be a list of 1 to {_MAX_PLAN_DAYS} daily limits"
+        )
+    for n in daily:
+        # bool is an int in Python: `true` must not mean a day of 1.
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= _MAX_LIMIT:
+            raise RelayConfigError(
+                f"{where}: warmup.daily must hold whole numbers from 1 to {_MAX_LIMIT}"
+            )
+    return Warmup(day, tuple(daily))
 
 
 def parse_limits(text: str) -> tuple[int, int, int]:

@@ -108,7 +108,7 @@ class NotifierCollector:
             sent.add_metric([_text(relay)], float(count))
         deferred = CounterMetricFamily(
             "notifier_relay_deferred",
-            "Rows deferred unsent, by reason (throttled, relay_down) and relay",
+            "Rows deferred unsent, by reason (throttled, relay_down, warmup) and relay",
             labels=["reason", "relay"],
         )
         for key, count in sorted(self.conn.hgetall(RELAY_DEFERRED_KEY).items()):

@@ -101,7 +101,7 @@ class Settings(BaseSettings):
         repr=False,
         description=(
             "Several SMTP relays as a JSON list (docs/relays.md): name, url, weight, "
-            "max_connections, per_second, per_minute, per_hour, pinned, fallback. "
+            "max_connections, per_second, per_minute, per_hour, pinned, fallback, warmup. "
             "Empty: SMTP_URL is the one relay, with no limits."
         ),
     )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from urllib.parse import urlsplit
 
 from notifier.delivery import relays
+from notifier.domain.relays import Relay
 from notifier.infra.queues import redis_connection
 from notifier.infra.redis_conn import REDIS_FAULTS
 
@@ -21,6 +23,31 @@ class RelayRow:
     down_for: float | None  # seconds left of its rest; 0: up; None: unknown
     pinned: tuple[str, ...]
     fallback: str | None
+    warmup: WarmupRow | None = None
+
+
+@dataclass(frozen=True)
+class WarmupRow:
+    """A relay's warm-up plan today: which day of it, today's allowance and count."""
+
+    start: date
+    days: int  # the plan's length
+    day: int  # today's: 1 on the start day; 0 or less before it; more than `days` after it
+    allowance: int | None  # today's; None: the plan has ended
+    count: int | None  # sent today; None: Redis did not answer
+
+
+def _warmup_row(relay: Relay, state: relays.RelayState | None) -> WarmupRow | None:
+    if relay.warmup is None:
+        return None
+    today = state.day if state and state.day else relays.local_today()
+    return WarmupRow(
+        start=relay.warmup.start,
+        days=len(relay.warmup.daily),
+        day=relay.warmup.day(today),
+        allowance=relay.warmup.allowance(today),
+        count=state.today if state else None,
+    )
 
 
 def relay_rows() -> list[RelayRow]:
@@ -47,6 +74,7 @@ def relay_rows() -> list[RelayRow]:
                 down_for=state.down_for if state else None,
                 pinned=relay.pinned,
                 fallback=relay.fallback,
+                warmup=_warmup_row(relay, state),
             )
         )
     return rows

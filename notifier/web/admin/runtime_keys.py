@@ -227,6 +227,7 @@ RUNTIME_KEYS = (
     N_("reason_busy"),
     N_("reason_group"),
     N_("reason_backoff"),
+    N_("reason_warmup"),
     N_("reason_contract_ended"),
     N_("reason_erased"),
     N_("reason_frequency_exceeded"),

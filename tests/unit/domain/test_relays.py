@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -12,12 +14,17 @@ from notifier.domain.relays import (
     SLOTS,
     Relay,
     RelayConfigError,
+    Warmup,
     candidates,
+    local_day,
+    next_midnight,
     parse_limits,
     parse_relays,
     room,
     window_slots,
 )
+
+VN = ZoneInfo("Asia/Ho_Chi_Minh")  # the shipped profiles' zone: UTC+7, no daylight saving
 
 
 def relays_json(*relays: dict) -> str:
@@ -97,6 +104,26 @@ def test_empty_means_smtp_url_alone() -> None:
         (one(smtp_url="x"), "unknown field 'smtp_url'"),
         (one(weight=0), "every weight is 0"),
         (relays_json(*({"name": f"r{i}", "url": "smtp://x"} for i in range(33))), "at most 32"),
+        (one(warmup=[500]), "RELAYS 'a': warmup must be an object"),
+        (one(warmup={"start": "2026-12-01"}), "warmup.daily must be a list of 1 to 365"),
+        (one(warmup={"start": "2026-12-01", "daily": []}), "warmup.daily must be a list of 1"),
+        (one(warmup={"start": "2026-12-01", "daily": 500}), "warmup.daily must be a list"),
+        (one(warmup={"start": "2026-12-01", "daily": [1] * 366}), "warmup.daily must be a list"),
+        (one(warmup={"start": "2026-12-01", "daily": [500, 0]}), "warmup.daily must hold whole"),
+        (one(warmup={"start": "2026-12-01", "daily": [500, -1]}), "warmup.daily must hold"),
+        (one(warmup={"start": "2026-12-01", "daily": [500, 1.5]}), "warmup.daily must hold"),
+        (one(warmup={"start": "2026-12-01", "daily": ["500"]}), "warmup.daily must hold"),
+        (one(warmup={"start": "2026-12-01", "daily": [True]}), "warmup.daily must hold"),
+        (one(warmup={"start": "2026-12-01", "daily": [None]}), "warmup.daily must hold"),
+        (one(warmup={"start": "2026-12-01", "daily": [10**7 + 1]}), "warmup.daily must hold"),
+        (one(warmup={"start": "2026-12-01", "daily": [1e400]}), "warmup.daily must hold"),
+        (one(warmup={"daily": [500]}), "RELAYS 'a': warmup.start must be a date YYYY-MM-DD"),
+        (one(warmup={"start": "2026-02-30", "daily": [500]}), "warmup.start must be a date"),
+        (one(warmup={"start": "01/12/2026", "daily": [500]}), "warmup.start must be a date"),
+        (one(warmup={"start": "20261201", "daily": [500]}), "warmup.start must be a date"),
+        (one(warmup={"start": "2026-12-01T00:00", "daily": [500]}), "warmup.start must be"),
+        (one(warmup={"start": 20261201, "daily": [500]}), "warmup.start must be a date"),
+        (one(warmup={"start": "2026-12-01", "daily": [5], "end": 3}), "warmup has an unknown"),
     ],
 )
 def test_hostile_values_are_refused_with_the_field_named(text: str, problem: str) -> None:
@@ -192,3 +219,55 @@ def test_shared_limits_are_read_and_hostile_ones_refused() -> None:
     ):
         with pytest.raises(RelayConfigError, match=problem):
             parse_limits(text)
+
+
+PLAN = Warmup(date(2026, 12, 1), (500, 1000, 2000))
+
+
+def test_a_warmup_plan_is_read_and_may_step_down() -> None:
+    (relay,) = parse_relays(one(warmup={"start": "2026-12-01", "daily": [500, 1000, 2000]}))
+    assert relay.warmup == PLAN and not relay.limited  # its own windows are unchanged
+    (relay,) = parse_relays(one(warmup={"start": "2026-12-01", "daily": [2000, 300, 10_000_000]}))
+    assert relay.warmup is not None and relay.warmup.daily == (2000, 300, 10_000_000)
+    assert parse_relays(one())[0].warmup is None
+    days = parse_relays(one(warmup={"start": "2026-12-01", "daily": [1] * 365}))[0].warmup
+    assert days is not None and len(days.daily) == 365
+
+
+def test_the_plan_gives_each_day_its_allowance_the_first_before_it_none_after() -> None:
+    assert [PLAN.allowance(date(2026, 11, d)) for d in (1, 29, 30)] == [500, 500, 500]
+    assert [PLAN.day(date(2026, 11, d)) for d in (29, 30)] == [-1, 0]
+    assert [PLAN.day(date(2026, 12, d)) for d in (1, 2, 3, 4)] == [1, 2, 3, 4]
+    assert [PLAN.allowance(date(2026, 12, d)) for d in (1, 2, 3, 4, 31)] == [
+        500,
+        1000,
+        2000,
+        None,
+        None,
+    ]
+
+
+def test_the_day_turns_at_local_midnight_not_at_utc_midnight() -> None:
+    before = datetime(2026, 12, 1, 16, 59, 59, 999_999, tzinfo=UTC)  # 23:59:59.999 in Hanoi
+    after = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)  # 00:00 on 2 December there
+    assert local_day(before, VN) == date(2026, 12, 1) and local_day(after, VN) == date(2026, 12, 2)
+    assert PLAN.allowance(local_day(before, VN)) == 500
+    assert PLAN.allowance(local_day(after, VN)) == 1000
+    # 06:59 UTC on 1 December is 13:59 there; UTC's midnight changes nothing.
+    assert local_day(datetime(2026, 11, 30, 23, 0, tzinfo=UTC), VN) == date(2026, 12, 1)
+    assert next_midnight(before, VN) == after
+    assert next_midnight(after, VN) == datetime(2026, 12, 2, 17, 0, tzinfo=UTC)
+    assert next_midnight(datetime(2026, 12, 1, 0, 0, tzinfo=UTC), VN) == after
+
+
+def test_next_midnight_where_clocks_change() -> None:
+    paris = ZoneInfo("Europe/Paris")
+    # 2026-10-25 lasts 25 hours in Paris: its midnight after is 23:00 UTC, 25 h after the last.
+    assert next_midnight(datetime(2026, 10, 25, 12, tzinfo=UTC), paris) == datetime(
+        2026, 10, 25, 23, 0, tzinfo=UTC
+    )
+    # Santiago skips midnight on 2026-09-06 (00:00 -> 01:00): the day begins at 04:00 UTC.
+    santiago = ZoneInfo("America/Santiago")
+    start = next_midnight(datetime(2026, 9, 5, 20, tzinfo=UTC), santiago)
+    assert start == datetime(2026, 9, 6, 4, 0, tzinfo=UTC)
+    assert local_day(start, santiago) == date(2026, 9, 6)
