@@ -481,6 +481,7 @@ class RelayState:
     counts: tuple[int | None, int | None, int | None]  # in each limited window now
     day: date | None = None  # today in the profile's zone, when the relay has a warm-up plan
     today: int = 0  # sent today against its warm-up allowance
+    connections: int = 0  # batches holding one of its connection slots now
 
 
 Counts = tuple[int | None, int | None, int | None]
@@ -496,7 +497,8 @@ def states(conn: redis.Redis) -> list[RelayState]:
         counts = _counts(conn, keys[1:], relay.limits(), now_ms)
         day = local_today() if relay.warmup else None
         today = sum(int(v) for v in conn.hvals(_warmup_key(relay, day))) if day else 0
-        shown.append(RelayState(relay, max(int(down), 0) / 1000, counts, day, today))
+        held = int(conn.zcount(f"{PREFIX}{relay.name}:conns", now_ms, "+inf"))
+        shown.append(RelayState(relay, max(int(down), 0) / 1000, counts, day, today, held))
     return shown
 
 

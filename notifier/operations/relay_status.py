@@ -18,6 +18,7 @@ class RelayRow:
     address: str  # scheme://host:port: never the password
     weight: int
     max_connections: int | None
+    connections: int | None  # batches holding a connection slot now; None: Redis did not answer
     limits: tuple[int | None, int | None, int | None]  # per second, minute, hour
     counts: tuple[int | None, int | None, int | None] | None  # now; None: Redis did not answer
     down_for: float | None  # seconds left of its rest; 0: up; None: unknown
@@ -69,6 +70,7 @@ def relay_rows() -> list[RelayRow]:
                 address=f"{parts.scheme}://{parts.hostname}:{parts.port or ''}",
                 weight=relay.weight,
                 max_connections=relay.max_connections,
+                connections=state.connections if state else None,
                 limits=(relay.per_second, relay.per_minute, relay.per_hour),
                 counts=state.counts if state else None,
                 down_for=state.down_for if state else None,

@@ -91,7 +91,14 @@ def test_connection_limits_of_a_relay_and_a_group_hold_across_batches(
         three = relays.take(conn, "campaign", None, 1, addresses=[OTHERS[2]], holder="b3")
         assert three.relay is None and three.reason == "busy:a"
         (gmail,) = [s for s in relays.group_states(conn) if s.group.name == "gmail"]
-        assert gmail.connections == 1
+        assert gmail.connections == 1 and relays.states(conn)[0].connections == 2
+    client = browser(app)
+    make_staff("admin@example.com", "admin", "Quản trị")
+    sign_in(client, "admin@example.com")
+    page = client.get("/admin/settings").get_data(as_text=True)
+    assert "Kết nối đang dùng: 2 / 2" in page.split('data-relay="a"')[1].split("</tr>")[0]
+    assert "1 / 1" in page.split('data-group="gmail"')[1].split("</tr>")[0]
+    with app.app_context():
         # The first batch ends: it gives its slots back (Watch.report), and the others go.
         watch = throttle.Watch(conn, relay, holder="b1", groups=tuple(g for g in one.groups if g))
         watch.report()
