@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -17,7 +16,6 @@ from notifier.delivery import relays, throttle
 from notifier.domain.domain_groups import BACKOFF_FIRST_MS
 from notifier.domain.send_outcome import SendResult, SendStatus
 from notifier.infra.extensions import db
-from notifier.infra.queues import redis_connection
 from notifier.models import Contact, Delivery, DeliveryStatus, utcnow
 from tests.conftest import configure
 from tests.integration.delivery.test_relay_windows import spec
@@ -27,16 +25,6 @@ from tests.smtp_server import SmtpTestServer
 
 GMAIL = [f"g{n}@gmail.com" for n in range(5)]
 OTHERS = ["o1@example.com", "o2@example.vn", "y1@yahoo.com.vn"]
-
-
-@pytest.fixture
-def conn(app: Flask) -> Iterator[redis.Redis]:
-    with app.app_context():
-        connection = redis_connection()
-        for key in connection.scan_iter(relays.PREFIX + "*"):
-            connection.delete(key)
-        connection.delete(relays.DEFERRED_KEY, relays.SENT_KEY)
-        yield connection
 
 
 def configure_groups(app: Flask, groups: list[dict], *specs: dict) -> None:

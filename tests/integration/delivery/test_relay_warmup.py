@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from sqlalchemy import select
 from notifier.delivery import relays
 from notifier.infra.config import ConfigError, build_settings
 from notifier.infra.extensions import db
-from notifier.infra.queues import redis_connection
 from notifier.models import Delivery, DeliveryStatus
 from notifier.processes.scheduler import tick
 from tests.conftest import configure
@@ -48,16 +46,6 @@ def plan(name: str, url: str, daily: list[int], start: date = DAY_ONE, **fields:
         "warmup": {"start": start.isoformat(), "daily": daily},
         **fields,
     }
-
-
-@pytest.fixture
-def conn(app: Flask) -> Iterator[redis.Redis]:
-    with app.app_context():
-        connection = redis_connection()
-        for pattern in (relays.PREFIX + "*", relays.SENT_KEY, relays.DEFERRED_KEY):
-            for key in connection.scan_iter(pattern):
-                connection.delete(key)
-        yield connection
 
 
 def test_a_take_gets_the_days_allowance_then_waits_for_local_midnight(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from sqlalchemy import select
 
 from notifier.delivery import relays
 from notifier.infra.extensions import db
-from notifier.infra.queues import redis_connection
 from notifier.models import Delivery, DeliveryStatus, utcnow
 from tests.chaos.harness import RedisServer
 from tests.conftest import configure
@@ -30,15 +28,6 @@ def configure_relays(app: Flask, *specs: dict, probe: float = 5.0, shared: str =
 
 def spec(name: str, **fields: object) -> dict:
     return {"name": name, "url": f"smtp://127.0.0.1:1/{name}", **fields}
-
-
-@pytest.fixture
-def conn(app: Flask) -> Iterator[redis.Redis]:
-    with app.app_context():
-        connection = redis_connection()
-        for key in connection.scan_iter(relays.PREFIX + "*"):
-            connection.delete(key)
-        yield connection
 
 
 def test_a_batch_gets_what_the_window_has_left_then_waits(app: Flask, conn: redis.Redis) -> None:
