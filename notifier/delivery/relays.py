@@ -434,9 +434,51 @@ def release(
 
 
 def mark_down(conn: redis.Redis, relay: Relay) -> None:
-    """Down for the probe interval: when it ends, the next batch that draws it tries a
-    connection, which is the probe; a relay still refusing is marked down again."""
+    """Down for the probe interval. The scheduler probes it meanwhile (relay_probe.py) and
+    clears the mark once it answers; else, when the mark ends, the next batch that draws it
+    tries a connection, and a relay still refusing is marked down again."""
     conn.set(PREFIX + relay.name + ":down", str(time.time()), px=int(probe_seconds() * 1000))
+
+
+@dataclass(frozen=True, slots=True)
+class DownMark:
+    """A relay marked down now: the seconds left on its mark, and the mark itself (its value),
+    so that only this mark is cleared, never a newer one a batch set since."""
+
+    relay: Relay
+    left: float
+    value: bytes
+
+
+def down_marks(conn: redis.Redis) -> list[DownMark]:
+    """The relays marked down now, the mark ending soonest first: one round trip for all."""
+    listed = relays()
+    if not listed:
+        return []
+    pipe = conn.pipeline(transaction=False)
+    for relay in listed:
+        pipe.pttl(_keys(relay)[0])
+        pipe.get(_keys(relay)[0])
+    answers = pipe.execute()
+    marks = [
+        DownMark(relay, int(left) / 1000, value)
+        for relay, left, value in zip(listed, answers[::2], answers[1::2], strict=True)
+        if int(left) > 0 and value is not None
+    ]
+    return sorted(marks, key=lambda mark: mark.left)
+
+
+# Deletes the mark only if it is still the one read: a batch may have marked the relay down
+# again (a newer failure) while it was being probed.
+_CLEAR = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def clear_mark(conn: redis.Redis, mark: DownMark) -> bool:
+    """The relay carries mail again at once; False when its mark changed since it was read."""
+    return bool(conn.eval(_CLEAR, 1, _keys(mark.relay)[0], mark.value))
 
 
 def count(conn: redis.Redis, sent: dict[str, int], deferred: dict[str, int]) -> None:

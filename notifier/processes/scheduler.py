@@ -23,7 +23,7 @@ Task = Callable[[datetime], object]
 def tasks() -> list[Task]:
     from notifier.campaigns import ab_tests, engagement, engagement_tallies, rsvps
     from notifier.campaigns import lifecycle as campaigns
-    from notifier.delivery import recovery, system_mail
+    from notifier.delivery import recovery, relay_probe, system_mail
     from notifier.notices import notices, reminders
     from notifier.privacy import retention, retention_notices
     from notifier.webhooks import sending as webhooks
@@ -42,6 +42,8 @@ def tasks() -> list[Task]:
         retention.scheduled_purge,
         engagement_tallies.fold,  # new opens and clicks into the campaigns' tallies
         engagement.roll_up,  # old opens and clicks into daily counts (docs/tracking.md)
+        # Last: a silent relay's probe waits out its timeout, and no other task waits for it.
+        relay_probe.probe_down_relays,
     ]
 
 
