@@ -288,3 +288,19 @@ def named(where: str, item: object, fields: frozenset[str]) -> str:
             f"{where}: name must be 1-32 of a-z, 0-9, _ and -, starting with a letter or digit"
         )
     return name
+
+
+def unserved(relays: Sequence[Relay], answering: set[str]) -> dict[str, list[str]]:
+    """The kinds of mail none of whose candidate relays is among `answering`, each with its
+    candidates (/readyz).
+
+    Campaign mail asks for the relays of non-zero weight (or its pinned relay and fallback),
+    notices and system mail for theirs: a kind with no relay that answers waits entirely, while
+    a relay down among others only moves its share to them."""
+    waiting = {}
+    for kind in KINDS:
+        # The draw orders the candidates; only which they are matters here.
+        names = [relay.name for relay in candidates(relays, kind, None, lambda: 0.0)]
+        if not answering.intersection(names):
+            waiting[kind] = names
+    return waiting

@@ -21,6 +21,7 @@ from notifier.domain.relays import (
     parse_limits,
     parse_relays,
     room,
+    unserved,
     window_slots,
 )
 
@@ -271,3 +272,39 @@ def test_next_midnight_where_clocks_change() -> None:
     start = next_midnight(datetime(2026, 9, 5, 20, tzinfo=UTC), santiago)
     assert start == datetime(2026, 9, 6, 4, 0, tzinfo=UTC)
     assert local_day(start, santiago) == date(2026, 9, 6)
+
+
+def test_a_kind_is_unserved_when_none_of_its_candidates_answers() -> None:
+    bulk_1, bulk_2, tx = parse_relays(
+        relays_json(
+            {"name": "bulk-1", "url": "smtp://127.0.0.1:25", "weight": 3},
+            {"name": "bulk-2", "url": "smtp://127.0.0.1:26"},
+            {"name": "tx", "url": "smtp://127.0.0.1:27", "weight": 0, "pinned": ["notice"]},
+        )
+    )
+    relays = (bulk_1, bulk_2, tx)
+    assert unserved(relays, {"bulk-1", "bulk-2", "tx"}) == {}
+    # One bulk relay down: campaign and system mail (unpinned) go through the other.
+    assert unserved(relays, {"bulk-2", "tx"}) == {}
+    # The relay notices are pinned to, with no fallback: notices wait, and only they.
+    assert unserved(relays, {"bulk-1", "bulk-2"}) == {"notice": ["tx"]}
+    # tx alone carries no campaign mail: its weight is 0.
+    both = ["bulk-1", "bulk-2"]
+    assert unserved(relays, {"tx"}) == {"campaign": both, "system": both}
+    assert unserved(relays, set()) == {"campaign": both, "notice": ["tx"], "system": both}
+
+
+def test_a_fallback_serves_the_pinned_kind_while_its_relay_is_down() -> None:
+    relays = parse_relays(
+        relays_json(
+            {"name": "bulk", "url": "smtp://127.0.0.1:25"},
+            {"name": "tx", "url": "smtp://127.0.0.1:27", "weight": 0,
+             "pinned": ["notice", "system"], "fallback": "bulk"},
+            {"name": "news", "url": "smtp://127.0.0.1:28", "weight": 0, "pinned": ["campaign"]},
+        )
+    )  # fmt: skip
+    assert unserved(relays, {"bulk"}) == {
+        "campaign": ["news"]
+    }  # campaign mail is pinned to news only
+    assert unserved(relays, {"news", "tx"}) == {}
+    assert unserved(relays, {"news"}) == {"notice": ["tx", "bulk"], "system": ["tx", "bulk"]}
