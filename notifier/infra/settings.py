@@ -124,7 +124,10 @@ class Settings(BaseSettings):
         5.0,
         ge=0.5,
         le=3600,
-        description="How long a failed relay rests before a batch tries it again (the probe).",
+        description=(
+            "How long a failed relay rests; the scheduler probes it meanwhile and clears it "
+            "once it answers."
+        ),
     )
     OUTBOX_PORT: int = Field(
         8025, ge=0, le=65535, description="Port of the built-in outbox SMTP server (0: any free)."
