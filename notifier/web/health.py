@@ -64,8 +64,12 @@ def _with_relays(listed: Sequence[Relay], checks: dict[str, str]) -> tuple[dict[
     answering = {relay.name for relay, one in zip(listed, found, strict=True) if one == "ok"}
     waiting = unserved(listed, answering)
     for kind in KINDS:
-        names = waiting.get(kind)
-        checks[f"mail:{kind}"] = f"error: no relay answers ({', '.join(names)})" if names else "ok"
+        if kind not in waiting:
+            checks[f"mail:{kind}"] = "ok"
+        elif waiting[kind]:
+            checks[f"mail:{kind}"] = f"error: no relay answers ({', '.join(waiting[kind])})"
+        else:  # every weight 0 and the kind pinned nowhere: take() refuses it every time
+            checks[f"mail:{kind}"] = "error: no relay carries it"
     ready = all(value == "ok" for key, value in checks.items() if not key.startswith("relay:"))
     body: dict[str, object] = {"ready": ready, "checks": checks}
     if checks["redis"] == "ok":

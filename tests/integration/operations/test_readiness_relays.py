@@ -162,3 +162,15 @@ def test_relays_that_never_answer_cost_one_timeout_not_one_each(
     assert body["checks"]["relay:bulk-0"] == "error: TimeoutError"
     assert body["checks"]["mail:campaign"] == "error: no relay answers (bulk-0, bulk-1, bulk-2)"
     assert 1.9 < took < 3.5, took
+
+
+def test_a_kind_no_relay_may_carry_is_not_ready(
+    app: Flask, client: FlaskClient, servers: list[SmtpTestServer]
+) -> None:
+    a, _, _ = servers
+    status, body = ready(
+        app, client, {"name": "news", "url": url(a.port), "weight": 0, "pinned": ["campaign"]}
+    )
+    assert status == 503 and body["checks"]["relay:news"] == "ok"
+    assert body["checks"]["mail:campaign"] == "ok"
+    assert body["checks"]["mail:notice"] == "error: no relay carries it"

@@ -308,3 +308,12 @@ def test_a_fallback_serves_the_pinned_kind_while_its_relay_is_down() -> None:
     }  # campaign mail is pinned to news only
     assert unserved(relays, {"news", "tx"}) == {}
     assert unserved(relays, {"news"}) == {"notice": ["tx", "bulk"], "system": ["tx", "bulk"]}
+
+
+def test_a_kind_no_relay_may_carry_is_unserved_with_no_candidates() -> None:
+    relays = parse_relays(
+        relays_json(
+            {"name": "news", "url": "smtp://127.0.0.1:28", "weight": 0, "pinned": ["campaign"]},
+        )
+    )
+    assert unserved(relays, {"news"}) == {"notice": [], "system": []}
