@@ -471,14 +471,16 @@ def down_marks(conn: redis.Redis) -> list[DownMark]:
 # Deletes the mark only if it is still the one read: a batch may have marked the relay down
 # again (a newer failure) while it was being probed.
 _CLEAR = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1], KEYS[2]) end
 return 0
 """
 
 
 def clear_mark(conn: redis.Redis, mark: DownMark) -> bool:
-    """The relay carries mail again at once; False when its mark changed since it was read."""
-    return bool(conn.eval(_CLEAR, 1, _keys(mark.relay)[0], mark.value))
+    """The relay carries mail again at once, its 4xx run over (it answered the probe); False
+    when its mark changed since it was read."""
+    streak = f"{PREFIX}{mark.relay.name}:streak"
+    return bool(conn.eval(_CLEAR, 2, _keys(mark.relay)[0], streak, mark.value))
 
 
 def count(conn: redis.Redis, sent: dict[str, int], deferred: dict[str, int]) -> None:

@@ -72,10 +72,13 @@ def test_a_relay_that_answers_again_is_back_after_one_round_and_was_sent_nothing
         app, {"name": "a", "url": up.url}, {"name": "b", "url": f"smtp://127.0.0.1:{closed_port()}"}
     )
     mark_down("a", "b")
+    conn = redis_connection()
+    conn.set(f"{relays.PREFIX}a:streak", relays.BURST)  # down after a run of 4xx
     assert set(down()) == {"a", "b"}
     with Warnings(relay_probe.__name__) as warned:
         scheduler.tick(utcnow())
     assert set(down()) == {"b"}  # b still refuses
+    assert not conn.exists(f"{relays.PREFIX}a:streak")  # a answered: its 4xx run is over
     assert up.connections == 1 and up.messages == []  # one session, never a message
     assert "relay a answers again" in warned.text
     # It carries campaign mail again at once: the only relay up takes the next batch.
