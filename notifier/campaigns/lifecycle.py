@@ -611,9 +611,13 @@ def reconcile(now: datetime) -> None:
         db.session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.SENDING))
     )
     busy = bool(queue(SEND).count or queue(CAMPAIGNS).count)
+    # No second plan while one runs (a dead worker's job leaves the registry when its RQ
+    # heartbeat lapses): it took the other worker to plan the same ranges again, and nothing was
+    # sent until both ended (bench/relays.py: 100,000 rows, 16 s before the first message).
+    planning = busy or bool(queue(CAMPAIGNS).started_job_registry.count)
     for campaign in sending:
         if campaign.planned_at is None:
-            if not busy:
+            if not planning:
                 enqueue_after_commit(db.session(), CAMPAIGNS, PLAN_JOB, campaign.id)
             continue
         claimable = db.session.scalar(
