@@ -7,8 +7,13 @@ together to --total (RELAY_LIMITS; sliding windows, docs/relays.md). When half t
 accepted, c is stopped (its port then refuses connections). Reports, from each sink's counter
 sampled every 0.2 s: the most and fewest messages accepted in any 10 s window, in all and per
 relay, against the limits; the failover time (c stopped until Redis marks it down); loss and
-duplicates (the ledger's sent count against the sinks' accepted total); and the total time
-against the time the limits allow. --quick: 10,000 messages at 200 a second in all, 100 a relay.
+duplicates (the ledger's sent count against the sinks' accepted total); and the time against
+the time the limits allow three ways: end to end (scheduled until done: `time_vs_limits`), the
+planning before the first message at a sink (`seconds_to_first_accept`) and the sending, first
+accepted to last (`sending_vs_limits`). From Redis: every take's grant, read from the slots of
+the shared per-second window (`granted_most_in_*_vs_limit`: the script's bound and a true 1 s
+and 10 s), and the rows deferred by reason. --trace FILE writes the samples and the slots.
+--quick: 10,000 messages at 200 a second in all, 100 a relay.
 
 Not measured (not built): the issue's 50/s domain group (a group window).
 """
