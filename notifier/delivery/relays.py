@@ -355,6 +355,8 @@ def take(
     wait = max(int(wait_ms), 50) / 1000
     if any(relay.warmup for relay in order):  # a used-up day frees at local midnight, no later
         wait = min(wait, _to_midnight())
+    if groups and all(group is not None and group.name in held for group in groups):
+        wait = 0.0  # the relays were not asked: every row waits for its group (`held`)
     return Grant(None, 0, wait, reason, shortest[0] / 2000, flags, held, groups, holder)
 
 

@@ -152,8 +152,8 @@ def _take(conn: redis.Redis, purpose: str | None, claim: Claim) -> relays.Grant:
     """A take; refused by the relays' windows for room that frees within the pace, the claim
     waits for it and asks again, instead of deferring its rows and claiming others to be
     refused as well (measured: those claims kept the relays below their limits,
-    bench/relays.py). Rows a domain group holds back are deferred at once: their wait is the
-    group's (its window or its rest), and the rest of the batch goes on."""
+    bench/relays.py). When only domain groups held the rows back, the relays were not asked
+    (their wait is 0): the rows wait for their groups, deferred."""
     addresses = [item.recipient.email for item in claim.sendable]
 
     def ask() -> relays.Grant:
@@ -162,7 +162,7 @@ def _take(conn: redis.Redis, purpose: str | None, claim: Claim) -> relays.Grant:
 
     answer = ask()
     until = time.monotonic() + answer.pace
-    while not answer.count and not answer.held and 0 < answer.wait <= until - time.monotonic():
+    while not answer.count and 0 < answer.wait <= until - time.monotonic():
         # A take answers 50 ms at least (the deferral's floor): shorter waits are polled.
         time.sleep(answer.wait if answer.wait > FLOOR else POLL)
         answer = ask()

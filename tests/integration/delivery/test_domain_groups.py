@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from types import SimpleNamespace
 
 import pytest
 import redis
@@ -250,3 +251,31 @@ def test_groups_without_relays_and_bad_groups_stop_start_up(app: Flask) -> None:
             assert problem in str(refused)
         else:
             raise AssertionError(f"{settings} was accepted")
+
+
+def batch_of(*addresses: str) -> SimpleNamespace:
+    """What a take reads of a claim: its rows' addresses and its token."""
+    rows = [SimpleNamespace(recipient=SimpleNamespace(email=a)) for a in addresses]
+    return SimpleNamespace(sendable=rows, token="claim-1")
+
+
+def test_a_batch_refused_by_a_full_window_waits_for_it_but_not_for_a_resting_group(
+    app: Flask, conn: redis.Redis
+) -> None:
+    configure_groups(app, [{"name": "gmail", "per_second": 100}], spec("a", per_second=10))
+    with app.app_context():
+        assert relays.take(conn, "campaign", None, 10).count == 10  # the second is full
+        time.sleep(0.7)  # its room frees in about 0.3 s: within the pace
+        began = time.monotonic()
+        answer = throttle._take(conn, None, batch_of(*OTHERS))  # type: ignore[arg-type]
+        waited = time.monotonic() - began
+        # Room frees within the pace (half a second's window): waited for, not deferred.
+        assert answer.count == len(OTHERS) and 0.05 < waited < 0.6
+        gmail = relays.group_index().group_of(GMAIL[0])
+        assert gmail is not None
+        relays.back_off(conn, gmail)
+        began = time.monotonic()
+        answer = throttle._take(conn, None, batch_of(*GMAIL))  # type: ignore[arg-type]
+        # Only gmail's rest held them: the relays were not asked, nothing to wait for here.
+        assert answer.count == 0 and answer.wait == 0 and time.monotonic() - began < 0.3
+        assert answer.held["gmail"][0] == "backoff:gmail"
