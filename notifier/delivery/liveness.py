@@ -26,6 +26,7 @@ import uuid
 import redis
 
 from notifier.infra.context import settings
+from notifier.infra.queues import redis_connection
 from notifier.infra.redis_conn import REDIS_FAULTS
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,16 @@ def announce(token: str) -> None:
     claims are settled at lease expiry only."""
     if _current is not None:
         _current.announce(token)
+
+
+def expect(token: str) -> None:
+    """Alive for grace() before its worker announces it (a job just enqueued): a process that
+    waits for the heartbeat to start work anew must not start it twice in between. Best
+    effort: without Redis the caller's other checks remain."""
+    try:
+        redis_connection().set(alive_key(token), "expected", px=int(grace() * 1000))
+    except REDIS_FAULTS as exc:
+        log.warning("%s not marked as expected: %r", token, exc)
 
 
 def forget(token: str) -> None:

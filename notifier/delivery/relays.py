@@ -59,6 +59,7 @@ BURST = 5  # this many 4xx (or lost sessions) in a row on one relay: it is down 
 # connection set and its m windows (its own, then the shared ones). A limited group lets through
 # at most its room of the batch's rows (in order); the first candidate that is up, has a free
 # connection and room takes k of those; the picked rows are counted in every window they touch.
+# (When no candidate has room for all, the one with the most room takes what it has.)
 # Returns {candidate (1-based, 0: none), k, wait ms, the first candidate's refusal ("down",
 # "busy" or the key of the window that was full), the rows picked ("1"/"0" each), then per
 # group its refusal and wait}.
@@ -167,36 +168,44 @@ for i = 1, #rows do
 end
 
 local first_why = ''
+
+local function grant(c, relay, room)
+  local picked = {}
+  local taken = {}
+  local k = room
+  for i = 1, #rows do
+    if through[i] and k > 0 then
+      picked[i] = '1'
+      k = k - 1
+      local g = string.byte(rows, i) - 64
+      if g >= 1 then taken[g] = (taken[g] or 0) + 1 end
+    else
+      picked[i] = '0'
+    end
+  end
+  count_in(relay, room)
+  for g = 1, ng do
+    if taken[g] then count_in(groups[g], taken[g]) end
+  end
+  return {c, room, 0, first_why, table.concat(picked), unpack(told)}
+end
+
+-- The first candidate with room for all is taken (a weighted choice among those); when none
+-- has, the one with the most room (a partial grant defers the rest of the batch).
 local best_wait = -1
+local best, best_c, best_room = nil, 0, 0
 local c = 0
 while arg <= #ARGV do
   c = c + 1
   local relay = read(arg, key_at)
   local room, wait, why = 0, 0, ''
   if want > 0 then room, wait, why = room_of(relay, want) end
-  if room > 0 then
-    local picked = {}
-    local taken = {}
-    local k = room
-    for i = 1, #rows do
-      if through[i] and k > 0 then
-        picked[i] = '1'
-        k = k - 1
-        local g = string.byte(rows, i) - 64
-        if g >= 1 then taken[g] = (taken[g] or 0) + 1 end
-      else
-        picked[i] = '0'
-      end
-    end
-    count_in(relay, room)
-    for g = 1, ng do
-      if taken[g] then count_in(groups[g], taken[g]) end
-    end
-    return {c, room, 0, first_why, table.concat(picked), unpack(told)}
-  end
+  if room >= want and want > 0 then return grant(c, relay, room) end
+  if room > best_room then best, best_c, best_room = relay, c, room end
   if c == 1 then first_why = why end
   if best_wait < 0 or wait < best_wait then best_wait = wait end
 end
+if best then return grant(best_c, best, best_room) end
 if want == 0 then best_wait = 0 end
 return {0, 0, best_wait, first_why, string.rep('0', #rows), unpack(told)}
 """

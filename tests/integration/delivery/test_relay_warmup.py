@@ -90,9 +90,8 @@ def test_a_used_up_relay_is_passed_over_and_its_own_windows_still_hold(
     ]
     configure(app, RELAYS=json.dumps(specs))
     with app.app_context(), time_machine.travel(local(DAY_ONE, 9, 0), tick=True):
-        grants = [relays.take(conn, "campaign", None, 10, draw=lambda: 0.0) for _ in range(2)]
-        # Its own second (3) first, the day's 4 next (warmup is not the reason of a partial take
-        # while it has other windows: the rest comes back after half a second).
+        # Its own second (3) first, the day's 4 next; a batch it has no room for goes to old.
+        grants = [relays.take(conn, "campaign", None, n, draw=lambda: 0.0) for n in (3, 10)]
         assert [(g.relay and g.relay.name, g.count) for g in grants] == [("warm", 3), ("old", 10)]
         assert grants[0].reason == "" and grants[0].pace == 0.5
         # Once the second frees, one more of the day's allowance; then the day is used up.

@@ -61,13 +61,13 @@ def test_a_full_or_down_relay_is_passed_over_for_the_next(app: Flask, conn: redi
     configure_relays(app, spec("a", weight=1000, per_second=5), spec("b", weight=1))
     with app.app_context():
         _, b = relays.relays()
-        grants = [relays.take(conn, "campaign", None, 4, draw=lambda: 0.0) for _ in range(3)]
-        assert [(g.relay and g.relay.name, g.count) for g in grants] == [
-            ("a", 4),
-            ("a", 1),
-            ("b", 4),
-        ]
+        grants = [relays.take(conn, "campaign", None, 4, draw=lambda: 0.0) for _ in range(2)]
+        # a has room for 1 of the second batch's 4, b for all: b takes it, whole.
+        assert [(g.relay and g.relay.name, g.count) for g in grants] == [("a", 4), ("b", 4)]
         relays.mark_down(conn, b)
+        # With b down, a's last one is the most room there is: a partial grant.
+        partial = relays.take(conn, "campaign", None, 4, draw=lambda: 0.0)
+        assert (partial.relay and partial.relay.name, partial.count) == ("a", 1)
         none = relays.take(conn, "campaign", None, 4, draw=lambda: 0.0)
         assert none.count == 0 and none.reason == "throttled:a"  # the first choice's reason
         assert 0 < none.wait <= 1.1  # a frees first
@@ -83,14 +83,13 @@ def test_the_shared_window_holds_all_relays_together(app: Flask, conn: redis.Red
         second = relays.take(conn, "campaign", None, 20, draw=lambda: 0.0)
         third = relays.take(conn, "campaign", None, 20, draw=lambda: 0.0)
         assert [(g.relay and g.relay.name, g.count) for g in (first, second, third)] == [
-            ("a", 10),  # a's own second
-            ("b", 15),  # b has no limit of its own: the shared 25 a second
+            ("b", 20),  # a has room for 10 of 20 (its own second), b for all (the shared 25)
+            ("a", 5),  # the shared second's last 5: the first with the most room takes them
             (None, 0),
         ]
         assert third.reason == "throttled:all" and 0 < third.wait <= 1.1
         time.sleep(1.2)
-        assert relays.take(conn, "campaign", None, 40, draw=lambda: 0.0).count == 10
-        assert relays.take(conn, "campaign", None, 40, draw=lambda: 0.0).count == 5  # 40 a minute
+        assert relays.take(conn, "campaign", None, 40, draw=lambda: 0.0).count == 15  # 40 a minute
         assert relays.take(conn, "campaign", None, 40, draw=lambda: 0.0).reason == "throttled:all"
 
 
