@@ -37,7 +37,7 @@ def current_locale() -> str:
     else vi. Asked per call, not once per request: signing in or choosing a language changes it."""
     chosen = request.args.get("lang") or session.get("lang")
     if chosen in locales():
-        session["lang"] = chosen
+        _remember(chosen)
         return str(chosen)
     if current_user and current_user.is_authenticated and current_user.locale in locales():
         return str(current_user.locale)
@@ -48,13 +48,21 @@ def page_locale(contact: Contact | None = None) -> str:
     """Public pages: ?lang= (remembered), else the contact's language, else the default."""
     chosen = request.args.get("lang")
     if chosen in locales():
-        session["lang"] = chosen
+        _remember(chosen)
         return str(chosen)
     if session.get("lang") in locales():
         return str(session["lang"])
     if contact is not None and contact.locale in locales():
         return contact.locale
     return profile().default_locale
+
+
+def _remember(chosen: str) -> None:
+    """Write the session only when the choice changes. A write sends the whole cookie back, and a
+    background request (the segment count as one types) would then overwrite a cookie the page's
+    own save had just set, with its flashed "saved" message."""
+    if session.get("lang") != chosen:
+        session["lang"] = chosen
 
 
 def select_locale() -> str:

@@ -133,6 +133,33 @@ def test_build_without_javascript_count_live_and_save(
     assert "New segment" in english
 
 
+def test_a_count_answered_after_the_save_keeps_the_saved_message(
+    client: FlaskClient, admin: StaffUser
+) -> None:
+    """htmx asks the count as a person leaves a field, so clicking Save can send a count just
+    before the save. Its answer arrives after the save's, which set the session cookie with the
+    "saved" message; a count that wrote the session would replace that cookie with the one it was
+    sent, and the message would be lost (a Chromium run of tests/browser once showed this)."""
+    _people()
+    client.get("/admin/segments/new")
+    before = client.get_cookie("session")
+    assert before is not None
+    named = {**_rows(*TWO_GROUPS), "name": "HN", "action": "save"}
+    saved = post(client, "/admin/segments/new", named)
+    assert saved.status_code == 302
+    late = browser(client.application)
+    late.set_cookie("session", before.value)
+    count = post(late, "/admin/segments/count", _rows(*TWO_GROUPS))
+    assert 'data-testid="segment-total">4<' in count.get_data(as_text=True)
+    assert count.headers.getlist("Set-Cookie") == []
+    # Nor does an English page that was already English.
+    english = late.get("/admin/segments?lang=en")
+    assert late.get("/admin/segments").headers.getlist("Set-Cookie") == []
+    assert english.status_code == 200
+    page = client.get(saved.headers["Location"]).get_data(as_text=True)
+    assert "Đã lưu phân khúc." in page
+
+
 @pytest.mark.parametrize(
     ("rows", "extra", "problem"),
     [
