@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.acceptance.conftest import Product
-from tests.acceptance.journeys import PROMOTIONS, wait_until, with_workers
+from tests.acceptance.journeys import PROMOTIONS, parse, wait_until, with_workers
 from tests.smtp_server import SmtpTestServer
 
 SUPPRESSED = "lan.nguyen@example.com"
@@ -37,6 +37,12 @@ def _api(product: Product, key: str, method: str, path: str, body: object = None
             return answer.status, json.loads(answer.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"null")
+
+
+def _seen(data: bytes) -> tuple[str, str, str, str]:
+    message = parse(data)
+    return (str(message["To"]), str(message["Subject"]), str(message["Date"]),
+            str(message["Message-ID"]))  # fmt: skip
 
 
 def test_a_crm_pages_contacts_suppresses_one_and_the_campaign_skips_it(
@@ -96,8 +102,10 @@ def test_a_crm_pages_contacts_suppresses_one_and_the_campaign_skips_it(
     wait_until(done, "the campaign is done", within=180)
     expected = PROMOTIONS - {SUPPRESSED}
     wait_until(lambda: len(module_sink.messages) - since >= len(expected), "mail at the sink")
-    reached = [r for m in module_sink.messages[since:] for r in m.rcpt_tos]
-    assert sorted(reached) == sorted(expected)  # each once, and never the suppressed address
+    arrived = module_sink.messages[since:]
+    reached = [r for m in arrived for r in m.rcpt_tos]
+    # Each once, and never the suppressed address; if not, say what each message was.
+    assert sorted(reached) == sorted(expected), [_seen(m.data) for m in arrived]
 
     status, report = _api(product, key, "GET", f"/campaigns/{campaign['id']}/report?limit=200")
     assert status == 200, report
