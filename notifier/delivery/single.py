@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -22,6 +22,7 @@ from notifier.delivery import liveness, relays, throttle
 from notifier.delivery.composer import transport
 from notifier.delivery.sending import exchange_timeout
 from notifier.domain.send_outcome import SendResult, SendStatus
+from notifier.infra.clock import utcnow
 from notifier.infra.extensions import db
 from notifier.infra.queues import redis_connection
 from notifier.mail.smtp import TransportError
@@ -78,19 +79,42 @@ def refused(model: Any, row_ids: list[int], token: str) -> bool:
     return False
 
 
+class Throttled(Exception):
+    """No relay may carry the message yet: a window is full, a warm-up day used up, a domain
+    group resting or at its connection limit. Nothing was tried, so no attempt counts and the
+    recipient's domain is not held against: the caller keeps the row queued for `wait` seconds.
+    (A relay that is down is not this: it is a relay that cannot be reached, an attempt.)"""
+
+    def __init__(self, reason: str, wait: float) -> None:
+        super().__init__(reason)
+        self.reason, self.wait = reason, max(wait, 1.0)
+
+    def due(self) -> datetime:
+        return utcnow() + timedelta(seconds=self.wait)
+
+
+def _why_held(grant: relays.Grant) -> tuple[str, float]:
+    """The reason and wait of a one-row grant that did not pick its row."""
+    held = list(grant.held.values())
+    return held[0] if held else (grant.reason, grant.wait)
+
+
 def send_one(
     envelope_sender: str, to_address: str, message: bytes, kind: str = "notice"
 ) -> SendResult:
     """A relay that cannot be reached is a temporary failure: nothing left, so try again.
-    `kind` (notice, system) picks the relay it is pinned to when RELAYS names several."""
+    `kind` (notice, system) picks the relay it is pinned to when RELAYS names several.
+    Raises Throttled when the relays' limits hold the message back (nothing tried)."""
     watch = None
     if relays.relays():
         conn = redis_connection()
         holder = uuid.uuid4().hex
         grant = relays.take(conn, kind, None, 1, addresses=[to_address], holder=holder)
         if grant.relay is None or not grant.picked[0]:
-            held = [reason for reason, _ in grant.held.values()]
-            return SendResult(SendStatus.DEFERRED, None, held[0] if held else grant.reason)
+            reason, wait = _why_held(grant)
+            if not reason.startswith("relay_down:"):
+                raise Throttled(reason, wait)
+            return SendResult(SendStatus.DEFERRED, None, reason)
         groups = tuple(group for group in grant.groups if group is not None)
         watch = throttle.Watch(conn, grant.relay, holder=holder, groups=groups)
     relay = transport(watch.relay.url if watch else None)

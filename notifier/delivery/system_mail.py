@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, or_, select
 from notifier.delivery.composer import dkim_signer, envelope_sender, event_invitation
 from notifier.delivery.rendering.samples import make_sample
 from notifier.delivery.sending import verdict_on
-from notifier.delivery.single import claim, send_one, still_ours
+from notifier.delivery.single import Throttled, claim, send_one, still_ours
 from notifier.domain.profile import Profile, Purpose
 from notifier.domain.send_outcome import Fate, SendResult
 from notifier.domain.tokens import make_token
@@ -113,7 +113,13 @@ def send(mail_id: int) -> str:
             return _refused(mail)
         return _finish(mail, SystemMailStatus.CANCELLED, "address erased")
     message = build_message(mail)
-    result = send_one(envelope_sender(), mail.to_address, message, kind="system")
+    try:
+        result = send_one(envelope_sender(), mail.to_address, message, kind="system")
+    except Throttled as held:  # the relays' limits: nothing tried, no attempt counted
+        if not still_ours(SystemMail, mail_id, token, SystemMailStatus.SENDING):
+            return _refused(mail)
+        mail.next_attempt_at = held.due()
+        return _finish(mail, SystemMailStatus.QUEUED, held.reason)
     # Fenced: nothing of this result is written if the recovery gave the mail away meanwhile.
     if not still_ours(SystemMail, mail_id, token, SystemMailStatus.SENDING):
         return _refused(mail)

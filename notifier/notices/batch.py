@@ -42,7 +42,7 @@ from notifier.delivery.composer import Composer, Recipient, cached_composer, env
 from notifier.delivery.eligibility import decisions_for
 from notifier.delivery.rendering.errors import TemplateError
 from notifier.delivery.sending import Journal, journal_key, lease, verdict_on
-from notifier.delivery.single import refused, send_one
+from notifier.delivery.single import Throttled, refused, send_one
 from notifier.domain.consent_rules import Decision
 from notifier.domain.send_outcome import Fate, SendResult, SendStatus, render_failed
 from notifier.infra.bulk import insert_rows, update_owned_by_id
@@ -271,7 +271,11 @@ def _send(notice: _Claimed, batch: _Batch) -> _Held:
     addressee = batch.addressees.get(notice.contact_id)
     if refusal is not None or addressee is None:
         return _Held(notice, NoticeStatus.SKIPPED, {"reason": refusal or "erased"})
-    result, message = _deliver(notice, batch, addressee.recipient)
+    try:
+        result, message = _deliver(notice, batch, addressee.recipient)
+    except Throttled as held:  # the relays' limits: nothing tried, no attempt counted
+        return _Held(notice, NoticeStatus.QUEUED,
+                     {"next_attempt_at": held.due(), "reason": held.reason[:64]})  # fmt: skip
     values: dict[str, Any] = {
         "smtp_code": result.code,
         "smtp_message": (result.message or "")[:500],

@@ -16,13 +16,21 @@ import time_machine
 from flask import Flask
 from sqlalchemy import select
 
-from notifier.delivery import relays
+from notifier.delivery import relays, system_mail
 from notifier.infra.config import ConfigError, build_settings
 from notifier.infra.extensions import db
-from notifier.models import Delivery, DeliveryStatus
+from notifier.models import Delivery, DeliveryStatus, Notice, SystemMail, SystemMailKind
+from notifier.notices import notices
 from notifier.processes.scheduler import tick
 from tests.conftest import configure
-from tests.integration.helpers import drain, make_contact, start_campaign
+from tests.integration.helpers import (
+    committed,
+    drain,
+    layout_template,
+    make_contact,
+    sample_data,
+    start_campaign,
+)
 from tests.integration.test_admin_support import browser, make_staff, sign_in
 from tests.smtp_server import SmtpTestServer
 
@@ -223,3 +231,62 @@ def test_a_bad_plan_stops_start_up_with_one_line(
         build_settings(tmp_path / "instance", {"TESTING": True})
     message = str(stopped.value)
     assert problem in message and "\n" not in message and "hunter2" not in message
+
+
+def test_notices_and_system_mail_held_by_a_used_up_day_wait_for_midnight_and_never_fail(
+    app: Flask, conn: redis.Redis
+) -> None:
+    """Service mail pinned to a warming relay: what the day's allowance holds back waits,
+    queued with no attempt counted (one attempt would fail it here: SEND_RETRY_LIMIT=1), until
+    the next local midnight, and then leaves once."""
+    with SmtpTestServer() as smtp:
+        relay = plan("warm", smtp.url, [2, 5], weight=0, pinned=["notice", "system"])
+        bulk = {"name": "bulk", "url": "smtp://127.0.0.1:1/bulk"}
+        configure(app, RELAYS=json.dumps([relay, bulk]), SEND_RETRY_LIMIT=1)
+        with time_machine.travel(local(DAY_ONE, 10, 0), tick=True):
+            notices.define_notice_type(
+                "renewal", "Gia hạn", "renewal", layout_template("renewal", "renewal")
+            )
+            people = [make_contact(f"r{n}@notices.example.org", name=f"Công ty {n}")
+                      for n in range(3)]  # fmt: skip
+            db.session.commit()
+            for number, person in enumerate(people):
+                body = sample_data("renewal")
+                with committed():
+                    notices.trigger("renewal", person, body, f"warm-{number}",
+                                    notices.request_fingerprint(body))  # fmt: skip
+            with committed():
+                data = {"link": "https://notifier.test/p/warm", "received_at": "2027-03-10"}
+                system_mail.queue_mail(
+                    SystemMailKind.PREFERENCES_LINK, "someone@pages.example.org", "vi", data
+                )
+            drain(app)
+            assert len(smtp.messages) == 2
+            waiting = service_mail()
+            assert Counter(status for status, *_ in waiting) == {"sent": 2, "queued": 2}
+            held = [row for row in waiting if row[0] == "queued"]
+            assert {reason for _, reason, _, _ in held} == {"warmup:warm"}
+            assert {attempts for _, _, attempts, _ in waiting} == {0}
+            midnight = midnight_after(DAY_ONE)
+            assert all(midnight <= due <= midnight + timedelta(seconds=3) for *_, due in held)
+        with time_machine.travel(local(DAY_ONE, 23, 59, 50), tick=True):
+            run_due(app)  # nothing is due before midnight
+            assert len(smtp.messages) == 2
+        with time_machine.travel(midnight + timedelta(seconds=5), tick=True):
+            # Two rounds: a round enqueues system mail only once the notices' queue is empty.
+            run_due(app)
+            run_due(app)
+            assert Counter(status for status, *_ in service_mail()) == {"sent": 4}
+        received = Counter(rcpt for m in smtp.messages for rcpt in m.rcpt_tos)
+        everyone = [*(f"r{n}@notices.example.org" for n in range(3)), "someone@pages.example.org"]
+        assert received == dict.fromkeys(everyone, 1)
+
+
+def service_mail() -> list[tuple[str, str | None, int, datetime | None]]:
+    """(status, reason, attempts, next try) of each notice and system mail."""
+    db.session.remove()
+    rows = [*db.session.execute(select(Notice.status, Notice.reason, Notice.attempts,
+                                       Notice.next_attempt_at)),
+            *db.session.execute(select(SystemMail.status, SystemMail.error, SystemMail.attempts,
+                                       SystemMail.next_attempt_at))]  # fmt: skip
+    return [(str(status), reason, attempts, due) for status, reason, attempts, due in rows]
