@@ -292,17 +292,27 @@ def named(where: str, item: object, fields: frozenset[str]) -> str:
     return name
 
 
+def served(relays: Sequence[Relay]) -> list[tuple[str, str, str | None]]:
+    """What /readyz judges: each kind of mail, then each purpose a relay is pinned to (campaign
+    mail of that purpose has its own candidates), as (label, kind, purpose)."""
+    purposes = sorted({pin.removeprefix("purpose:") for relay in relays for pin in relay.pinned
+                       if pin.startswith("purpose:")})  # fmt: skip
+    return [(kind, kind, None) for kind in KINDS] + [
+        (f"purpose:{key}", "campaign", key) for key in purposes
+    ]
+
+
 def unserved(relays: Sequence[Relay], answering: set[str]) -> dict[str, list[str]]:
-    """The kinds of mail none of whose candidate relays is among `answering`, each with its
-    candidates (/readyz).
+    """The kinds of mail (and pinned purposes: `served`) none of whose candidate relays is
+    among `answering`, each with its candidates (/readyz).
 
     Campaign mail asks for the relays of non-zero weight (or its pinned relay and fallback),
     notices and system mail for theirs: a kind with no relay that answers waits entirely, while
     a relay down among others only moves its share to them."""
     waiting = {}
-    for kind in KINDS:
+    for label, kind, purpose in served(relays):
         # The draw orders the candidates; only which they are matters here.
-        names = [relay.name for relay in candidates(relays, kind, None, lambda: 0.0)]
+        names = [relay.name for relay in candidates(relays, kind, purpose, lambda: 0.0)]
         if not answering.intersection(names):
-            waiting[kind] = names
+            waiting[label] = names
     return waiting

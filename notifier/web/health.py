@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, request
 from sqlalchemy import text
 
 from notifier.delivery import relays
-from notifier.domain.relays import KINDS, Relay, unserved
+from notifier.domain.relays import Relay, served, unserved
 from notifier.infra.context import settings
 from notifier.infra.extensions import db
 from notifier.infra.metrics import render
@@ -63,13 +63,13 @@ def _with_relays(listed: Sequence[Relay], checks: dict[str, str]) -> tuple[dict[
         checks[f"relay:{relay.name}"] = found_one
     answering = {relay.name for relay, one in zip(listed, found, strict=True) if one == "ok"}
     waiting = unserved(listed, answering)
-    for kind in KINDS:
-        if kind not in waiting:
-            checks[f"mail:{kind}"] = "ok"
-        elif waiting[kind]:
-            checks[f"mail:{kind}"] = f"error: no relay answers ({', '.join(waiting[kind])})"
+    for label, _, _ in served(listed):
+        if label not in waiting:
+            checks[f"mail:{label}"] = "ok"
+        elif waiting[label]:
+            checks[f"mail:{label}"] = f"error: no relay answers ({', '.join(waiting[label])})"
         else:  # every weight 0 and the kind pinned nowhere: take() refuses it every time
-            checks[f"mail:{kind}"] = "error: no relay carries it"
+            checks[f"mail:{label}"] = "error: no relay carries it"
     ready = all(value == "ok" for key, value in checks.items() if not key.startswith("relay:"))
     body: dict[str, object] = {"ready": ready, "checks": checks}
     if checks["redis"] == "ok":

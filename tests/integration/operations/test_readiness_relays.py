@@ -174,3 +174,22 @@ def test_a_kind_no_relay_may_carry_is_not_ready(
     assert status == 503 and body["checks"]["relay:news"] == "ok"
     assert body["checks"]["mail:campaign"] == "ok"
     assert body["checks"]["mail:notice"] == "error: no relay carries it"
+
+
+def test_a_purpose_pinned_to_a_relay_that_does_not_answer_is_not_ready_unless_it_falls_back(
+    app: Flask, client: FlaskClient, servers: list[SmtpTestServer]
+) -> None:
+    """Campaign mail of a pinned purpose has its own candidates: the rest of the campaign mail
+    going out says nothing of it."""
+    a, _, _ = servers
+    promo = {"name": "promo", "url": url(closed_port()), "weight": 0,
+             "pinned": ["purpose:promotions"]}  # fmt: skip
+    status, body = ready(app, client, {"name": "bulk-1", "url": url(a.port)}, promo)
+    assert status == 503 and body["ready"] is False
+    assert body["checks"]["mail:purpose:promotions"] == "error: no relay answers (promo)"
+    assert body["checks"]["mail:campaign"] == "ok"
+    status, body = ready(
+        app, client, {"name": "bulk-1", "url": url(a.port)}, promo | {"fallback": "bulk-1"}
+    )
+    assert status == 200 and body["checks"]["mail:purpose:promotions"] == "ok"
+    assert body["checks"]["relay:promo"] == "error: ConnectionRefusedError"
