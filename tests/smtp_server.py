@@ -148,6 +148,15 @@ class SmtpTestServer:
     def connections(self) -> int:
         return len(self.sessions)
 
+    def connections_after(self, expected: int, within: float = 2.0) -> int:
+        """`connections` once it reaches `expected` or `within` seconds pass. A client's connect
+        returns when the kernel has accepted it; the server's loop counts it a moment later, so a
+        bare TCP connect (a readiness probe) may not be counted yet when the client is done."""
+        deadline = time.monotonic() + within
+        while self.connections < expected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.connections
+
     def start(self) -> None:
         kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": self._port}
         if self._implicit_tls:
