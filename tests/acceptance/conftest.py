@@ -230,6 +230,13 @@ def sink() -> Iterator[SmtpTestServer]:
         yield server
 
 
+@pytest.fixture
+def relay() -> Iterator[SmtpTestServer]:
+    """A relay of RELAYS beside SMTP_URL's sink, for the journeys that name relays."""
+    with SmtpTestServer() as server:
+        yield server
+
+
 @contextmanager
 def started(
     tmp_path: Path,

@@ -26,10 +26,9 @@ from tests.acceptance.journeys import (
     schedule_now,
     staff_session,
     wait_until,
-    web_form_consent,
     with_workers,
 )
-from tests.acceptance.test_subscriptions_journey import key_for, posted
+from tests.acceptance.test_subscriptions_journey import promotion_customers
 from tests.acceptance.test_tracking_journey import tracked_profile
 from tests.acceptance.test_web_view_journey import html_of
 from tests.smtp_server import SmtpTestServer
@@ -72,12 +71,7 @@ def test_the_sample_gets_both_subjects_and_the_rest_gets_the_winner(
 ) -> None:
     with_workers(product)
     product.start("scheduler", "--interval", "1")  # a second one: the winner is picked once
-    crm = key_for(product, "crm", "contacts")
-    for i, address in enumerate(CUSTOMERS):
-        posted(product, crm, "/contacts", {
-            "external_ref": f"AB-{i}", "email": address, "name": f"Khách {i}", "locale": "vi",
-            "tags": ["abtest"], "consents": [web_form_consent("promotions")],
-        })  # fmt: skip
+    promotion_customers(product, CUSTOMERS, "abtest")
     staff = staff_session(product, "tiepthi.ab@example.com", "marketing")
     create_template(staff, "Mẫu thử tiêu đề")
     campaign, review = create_campaign(

@@ -19,23 +19,14 @@ from tests.acceptance.journeys import (
     schedule_now,
     staff_session,
     wait_until,
-    web_form_consent,
     with_workers,
 )
-from tests.acceptance.test_subscriptions_journey import key_for, posted
+from tests.acceptance.test_subscriptions_journey import promotion_customers
 from tests.smtp_server import SmtpTestServer
 
 GMAIL = [f"khach{i}@gmail.com" for i in range(5)]
 OTHERS = ["an@example.com", "binh@example.vn", "chi@yahoo.com.vn"]
 SLOWED = GMAIL[1]
-
-
-@pytest.fixture
-def relay() -> Iterator[SmtpTestServer]:
-    server = SmtpTestServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -56,12 +47,7 @@ def test_gmail_gets_one_a_second_and_rests_after_a_451_while_the_rest_goes_on(
     product: Product, relay: SmtpTestServer
 ) -> None:
     with_workers(product)
-    crm = key_for(product, "crm", "contacts")
-    for i, address in enumerate(GMAIL + OTHERS):
-        posted(product, crm, "/contacts", {
-            "external_ref": f"DG-{i}", "email": address, "name": f"Khách {i}", "locale": "vi",
-            "tags": ["nhomtenmien"], "consents": [web_form_consent("promotions")],
-        })  # fmt: skip
+    promotion_customers(product, GMAIL + OTHERS, "nhomtenmien")
     relay.rcpt_replies[SLOWED] = "451 4.7.1 Gmail: too many messages, slow down"
     staff = staff_session(product, "tiepthi.gmail@example.com", "marketing")
     create_template(staff, "Mẫu nhóm tên miền")

@@ -13,7 +13,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from tests.acceptance.conftest import Product
-from tests.acceptance.journeys import mail_to, text_of, wait_until, with_workers
+from tests.acceptance.journeys import (
+    mail_to,
+    text_of,
+    wait_until,
+    web_form_consent,
+    with_workers,
+)
 from tests.smtp_server import SmtpTestServer
 
 TEMPLATE = {
@@ -54,6 +60,16 @@ def key_for(product: Product, name: str, *scopes: str) -> str:
     args = [a for scope in scopes for a in ("--scope", scope)]
     created = product.cli("apikey", "create", name, *args)
     return created.split("key: ", 1)[1].split()[0]
+
+
+def promotion_customers(product: Product, addresses: list[str], tag: str) -> None:
+    """Customers a CRM posts, each agreed to promotions on the web form and tagged `tag`."""
+    crm = key_for(product, "crm", "contacts")
+    for i, address in enumerate(addresses):
+        posted(product, crm, "/contacts", {
+            "external_ref": f"{tag}-{i}", "email": address, "name": f"Khách {i}", "locale": "vi",
+            "tags": [tag], "consents": [web_form_consent("promotions")],
+        })  # fmt: skip
 
 
 def test_each_customer_receives_their_own_expiring_service(
