@@ -12,8 +12,15 @@ from flask import Config, Flask
 
 from notifier import models  # noqa: F401 - registers every table on the metadata
 from notifier.domain.profile import load_profile
+from notifier.domain.relays import RelayConfigError, check_pins, parse_relays
 from notifier.i18n import init_i18n
-from notifier.infra.config import ROOT, build_settings, normalise_database_url, profile_path
+from notifier.infra.config import (
+    ROOT,
+    ConfigError,
+    build_settings,
+    normalise_database_url,
+    profile_path,
+)
 from notifier.infra.extensions import db, migrate
 from notifier.infra.rate_limits import init_rate_limits
 from notifier.infra.settings import EXTENSION, Settings
@@ -70,7 +77,12 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, serving: bool = 
     settings = build_settings(Path(app.instance_path), overrides=test_config)
     install(app, settings)
     # A broken profile must stop start-up here, with its file, key and problem (ProfileError).
-    app.extensions["notifier.profile"] = load_profile(profile_path(settings.PROFILE))
+    profile = load_profile(profile_path(settings.PROFILE))
+    app.extensions["notifier.profile"] = profile
+    try:
+        check_pins(parse_relays(settings.RELAYS), {purpose.key for purpose in profile.purposes})
+    except RelayConfigError as exc:
+        raise ConfigError(str(exc)) from None
     if settings.production and not settings.dkim_configured:
         log.warning(
             "DKIM is not configured: mail goes out unsigned and Gmail and Yahoo may reject it; "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
@@ -290,6 +290,19 @@ def named(where: str, item: object, fields: frozenset[str]) -> str:
             f"{where}: name must be 1-32 of a-z, 0-9, _ and -, starting with a letter or digit"
         )
     return name
+
+
+def check_pins(relays: Sequence[Relay], purposes: Collection[str]) -> None:
+    """A relay pinned to a purpose the profile does not have would carry nothing, and that
+    purpose's mail would go elsewhere unseen (a typo): refused at start-up, naming both."""
+    for relay in relays:
+        for pin in relay.pinned:
+            key = pin.removeprefix("purpose:")
+            if pin.startswith("purpose:") and key not in purposes:
+                raise RelayConfigError(
+                    f"RELAYS {relay.name!r}: pinned: {key!r} is not a purpose of the profile "
+                    f"({', '.join(sorted(purposes))})"
+                )
 
 
 def served(relays: Sequence[Relay]) -> list[tuple[str, str, str | None]]:

@@ -130,3 +130,20 @@ def test_a_worker_given_the_documented_dkim_names_signs_what_it_sends(
         return record.encode()
 
     assert dkim.verify(received.data, dnsfunc=dns)
+
+
+def test_a_relay_pinned_to_a_purpose_the_profile_lacks_stops_start_up(tmp_path: Path) -> None:
+    """A typo in a pin would send that purpose's mail through the other relays unseen."""
+    relays = '[{{"name": "bulk", "url": "smtp://127.0.0.1:2525"}}, {{"name": "promo", ' \
+             '"url": "smtp://127.0.0.1:2526", "weight": 0, "pinned": ["purpose:{}"]}}]'  # fmt: skip
+    result = run(tmp_path, "setup", SECRET_KEY=SECRET, NOTIFIER_RELAYS=relays.format("promotionz"))
+    line = refused_with(result)
+    assert line.startswith(
+        "Error: cannot start: RELAYS 'promo': pinned: 'promotionz' is not a purpose of the "
+        "profile ("
+    ), line
+    assert "promotions" in line
+    assert not (tmp_path / "instance" / "notifier.sqlite3").exists()  # nothing was started
+    known = run(tmp_path, "settings", "check", SECRET_KEY=SECRET,
+                NOTIFIER_RELAYS=relays.format("promotions"))  # fmt: skip
+    assert known.returncode == 0, known.stderr
